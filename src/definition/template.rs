@@ -1,0 +1,160 @@
+//! `{{ }}` templates and `when:` expressions (minijinja), shared by the validator,
+//! which compiles them, and the engine, which renders them against an item's scope.
+//!
+//! The scope is `{ input, steps: { <id>: { status, output, decision, comment } }, item, env }`.
+//! Rendering is strict (a missing value is an error); `when:` is lenient (missing is false).
+
+use std::sync::OnceLock;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::Value;
+
+fn strict() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env
+    })
+}
+
+fn lenient() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        env
+    })
+}
+
+/// Whether a string holds template syntax at all (plain strings skip the engine).
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+/// The inner expression when the whole string is exactly one `{{ expr }}`.
+fn sole_expression(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}")).then_some(inner.trim())
+}
+
+/// Compile a template; the error says what is wrong with it.
+pub fn check_template(src: &str) -> Result<(), String> {
+    if !is_template(src) {
+        return Ok(());
+    }
+    strict()
+        .template_from_str(src)
+        .map(|_| ())
+        .map_err(|e| describe(&e))
+}
+
+/// Compile a `when:` expression.
+pub fn check_expression(src: &str) -> Result<(), String> {
+    lenient()
+        .compile_expression(src)
+        .map(|_| ())
+        .map_err(|e| describe(&e))
+}
+
+/// Render a string template to text.
+pub fn render_string(src: &str, scope: &Value) -> Result<String, String> {
+    if !is_template(src) {
+        return Ok(src.to_string());
+    }
+    strict().render_str(src, scope).map_err(|e| describe(&e))
+}
+
+/// Render every string leaf of a JSON value. A leaf that is exactly one `{{ expr }}`
+/// becomes the JSON value of `expr` (an object stays an object); others become text.
+pub fn render_value(v: &Value, scope: &Value) -> Result<Value, String> {
+    match v {
+        Value::String(s) if is_template(s) => match sole_expression(s) {
+            Some(expr) => eval_value(expr, scope),
+            None => render_string(s, scope).map(Value::String),
+        },
+        Value::Array(a) => a.iter().map(|x| render_value(x, scope)).collect(),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, x)| Ok((k.clone(), render_value(x, scope)?)))
+            .collect::<Result<serde_json::Map<_, _>, String>>()
+            .map(Value::Object),
+        other => Ok(other.clone()),
+    }
+}
+
+fn eval_value(expr: &str, scope: &Value) -> Result<Value, String> {
+    let compiled = strict()
+        .compile_expression(expr)
+        .map_err(|e| describe(&e))?;
+    let out = compiled.eval(scope).map_err(|e| describe(&e))?;
+    if out.is_undefined() {
+        return Err(format!("`{expr}` is undefined"));
+    }
+    serde_json::to_value(&out).map_err(|e| e.to_string())
+}
+
+/// Evaluate a `when:` expression; undefined values count as false.
+pub fn eval_when(expr: &str, scope: &Value) -> Result<bool, String> {
+    let compiled = lenient()
+        .compile_expression(expr)
+        .map_err(|e| describe(&e))?;
+    compiled
+        .eval(scope)
+        .map(|v| v.is_true())
+        .map_err(|e| describe(&e))
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope() -> Value {
+        json!({
+            "input": { "doc": "inv-1.pdf", "amount": 120 },
+            "steps": { "extract": { "status": "succeeded", "output": { "po": "PO-9", "lines": [1, 2] } } }
+        })
+    }
+
+    #[test]
+    fn sole_expression_keeps_json_type() {
+        let v = render_value(&json!({ "x": "{{ steps.extract.output }}" }), &scope()).unwrap();
+        assert_eq!(v, json!({ "x": { "po": "PO-9", "lines": [1, 2] } }));
+        let n = render_value(&json!("{{ input.amount }}"), &scope()).unwrap();
+        assert_eq!(n, json!(120));
+    }
+
+    #[test]
+    fn mixed_text_renders_to_string() {
+        let v = render_value(&json!("po={{ steps.extract.output.po }}!"), &scope()).unwrap();
+        assert_eq!(v, json!("po=PO-9!"));
+    }
+
+    #[test]
+    fn missing_value_is_an_error_when_rendering() {
+        let e = render_string("{{ steps.nope.output.id }}", &scope()).unwrap_err();
+        assert!(e.contains("undefined"), "{e}");
+    }
+
+    #[test]
+    fn when_treats_missing_as_false() {
+        assert!(!eval_when("steps.approve.decision == 'approved'", &scope()).unwrap());
+        assert!(eval_when("input.amount > 100", &scope()).unwrap());
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        assert!(check_template("{{ input.doc ").is_err());
+        assert!(check_expression("input.amount >").is_err());
+        assert!(check_template("plain text").is_ok());
+    }
+}

@@ -1,0 +1,110 @@
+//! What operators and clients ask of the engine, and how the engine refuses.
+//! The same types travel in-process (console) and as JSON over the API.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::event::{ItemId, TaskId};
+
+/// An operator's request. Each is validated against the current state before any
+/// event is written; a refused command changes nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    Start {
+        workflow: String,
+        /// The newest loaded version when absent.
+        #[serde(default)]
+        version: Option<u32>,
+        #[serde(default)]
+        input: Value,
+        #[serde(default)]
+        priority: i32,
+    },
+    /// Decide a task. `approve` and `reject` are decisions with the default options.
+    Decide {
+        task: TaskId,
+        decision: String,
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    Claim {
+        task: TaskId,
+    },
+    Reassign {
+        task: TaskId,
+        to: String,
+    },
+    /// Move the task to its next escalation level (or to `to` when given).
+    Escalate {
+        task: TaskId,
+        #[serde(default)]
+        to: Option<String>,
+    },
+    /// Retry the failed step of an incident, or re-run from `from` onwards.
+    Retry {
+        item: ItemId,
+        #[serde(default)]
+        from: Option<String>,
+    },
+    Skip {
+        item: ItemId,
+        step: String,
+    },
+    /// Undo completed steps in reverse order, then fail the item.
+    Compensate {
+        item: ItemId,
+    },
+    Cancel {
+        item: ItemId,
+    },
+    Signal {
+        item: ItemId,
+        name: String,
+        #[serde(default)]
+        data: Value,
+    },
+}
+
+/// What a successful command returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The item the command concerned (the new item for `start`).
+    pub item: Option<ItemId>,
+    pub task: Option<TaskId>,
+    /// A one-line human answer, e.g. "task 7 approved".
+    pub message: String,
+    /// The journal sequence number at which the command's events were committed.
+    pub seq: u64,
+}
+
+/// Why a command was refused. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", content = "message", rename_all = "snake_case")]
+pub enum CommandError {
+    /// The item, task, step or workflow does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The target exists but is in a state that does not allow this (already decided,
+    /// item already ended, another operator won the race).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request itself is wrong (an option that is not offered, bad input).
+    #[error("{0}")]
+    Invalid(String),
+    /// The engine is shutting down or its journal cannot be written.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl CommandError {
+    /// The HTTP status the API answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            CommandError::NotFound(_) => 404,
+            CommandError::Conflict(_) => 409,
+            CommandError::Invalid(_) => 422,
+            CommandError::Unavailable(_) => 503,
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The journal's vocabulary: every state change of the engine is one of these events,
+//! wrapped in a `Record` that says when, by whom and why. Replaying records rebuilds state.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub type ItemId = u64;
+pub type TaskId = u64;
+
+/// One journal entry: an event with its sequence number, time, actor and reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    /// The item this record concerns (task events included), for the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemId>,
+    /// `engine` for the engine's own decisions, else the operator (`--as`).
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub event: Event,
+}
+
+/// Which phase of a step an event is about: its action, or its compensation (undo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Run,
+    Compensate,
+}
+
+impl Phase {
+    fn is_run(&self) -> bool {
+        *self == Phase::Run
+    }
+}
+
+/// Why a step attempt failed, as reported by an executor or the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepError {
+    pub kind: StepErrorKind,
+    pub message: String,
+    /// A finer code: the HTTP status, the exit code, an agent error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl StepError {
+    pub fn new(kind: StepErrorKind, message: impl Into<String>) -> Self {
+        StepError {
+            kind,
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.name(), self.message)
+    }
+}
+
+/// The families of step failure; `retry.non_retryable` names these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepErrorKind {
+    /// The attempt ran past its `timeout`.
+    Timeout,
+    /// The step ran past its whole-step `deadline`.
+    Deadline,
+    /// Could not connect, DNS, TLS, connection reset.
+    Connect,
+    /// An HTTP status outside `expect`.
+    Status,
+    /// A response that was not the JSON it should be.
+    Decode,
+    /// A program exited with a code outside `ok_codes`.
+    Exit,
+    /// A program could not be started.
+    Spawn,
+    /// A template or `when:` expression could not be rendered.
+    Template,
+    /// A wait for a signal timed out.
+    Signal,
+}
+
+impl StepErrorKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepErrorKind::Timeout => "timeout",
+            StepErrorKind::Deadline => "deadline",
+            StepErrorKind::Connect => "connect",
+            StepErrorKind::Status => "status",
+            StepErrorKind::Decode => "decode",
+            StepErrorKind::Exit => "exit",
+            StepErrorKind::Spawn => "spawn",
+            StepErrorKind::Template => "template",
+            StepErrorKind::Signal => "signal",
+        }
+    }
+
+    pub const ALL: [StepErrorKind; 9] = [
+        StepErrorKind::Timeout,
+        StepErrorKind::Deadline,
+        StepErrorKind::Connect,
+        StepErrorKind::Status,
+        StepErrorKind::Decode,
+        StepErrorKind::Exit,
+        StepErrorKind::Spawn,
+        StepErrorKind::Template,
+        StepErrorKind::Signal,
+    ];
+}
+
+/// What a human task is for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TaskKind {
+    /// A `human` step.
+    Approval,
+    /// An agent proposal whose confidence was below `min_confidence`.
+    AgentReview { proposal: Value, confidence: f64 },
+}
+
+/// Every state change the engine knows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A workflow definition became known; items started later may use it.
+    WorkflowLoaded {
+        name: String,
+        version: u32,
+        source: String,
+    },
+    ItemStarted {
+        item: ItemId,
+        workflow: String,
+        version: u32,
+        input: Value,
+        priority: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sla_due: Option<DateTime<Utc>>,
+    },
+    /// A step (or its compensation) will start at `at` (now, or after a backoff).
+    StepScheduled {
+        item: ItemId,
+        step: String,
+        attempt: u32,
+        at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Phase::is_run")]
+        phase: Phase,
+    },
+    /// An attempt was handed to its executor. `timeout_at` is when it is abandoned.
+    StepStarted {
+        item: ItemId,
+        step: String,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_at: Option<DateTime<Utc>>,
+        #[serde(default, skip_serializing_if = "Phase::is_run")]
+        phase: Phase,
+    },
+    /// The step waits on a human task, a signal or a timer.
+    StepWaiting {
+        item: ItemId,
+        step: String,
+        attempt: u32,
+        on: WaitOn,
+    },
+    StepSucceeded {
+        item: ItemId,
+        step: String,
+        attempt: u32,
+        output: Value,
+        #[serde(default, skip_serializing_if = "Phase::is_run")]
+        phase: Phase,
+    },
+    StepFailed {
+        item: ItemId,
+        step: String,
+        attempt: u32,
+        error: StepError,
+        #[serde(default, skip_serializing_if = "Phase::is_run")]
+        phase: Phase,
+    },
+    /// `when:` was false, a dependency was skipped, or an operator skipped it.
+    StepSkipped {
+        item: ItemId,
+        step: String,
+        reason: String,
+    },
+    /// Retries are exhausted: the item waits for an operator.
+    IncidentRaised {
+        item: ItemId,
+        step: String,
+        error: StepError,
+        #[serde(default, skip_serializing_if = "Phase::is_run")]
+        phase: Phase,
+    },
+    /// An operator retried the step (and, with `from`, every step after it).
+    ItemRetried {
+        item: ItemId,
+        step: String,
+        from: bool,
+    },
+    /// Compensation began: completed steps will be undone in reverse order.
+    CompensationStarted {
+        item: ItemId,
+    },
+    TaskCreated {
+        task: TaskId,
+        item: ItemId,
+        step: String,
+        kind: TaskKind,
+        title: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        details: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assignee: Option<String>,
+        options: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due: Option<DateTime<Utc>>,
+    },
+    TaskClaimed {
+        task: TaskId,
+        by: String,
+    },
+    TaskReassigned {
+        task: TaskId,
+        to: String,
+    },
+    /// An escalation level fired (by delay) or an operator escalated by hand.
+    TaskEscalated {
+        task: TaskId,
+        level: u32,
+        to: String,
+    },
+    TaskDecided {
+        task: TaskId,
+        decision: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+        by: String,
+    },
+    /// The task's item ended or its step was skipped; the task is closed undecided.
+    TaskCancelled {
+        task: TaskId,
+    },
+    TaskOverdue {
+        task: TaskId,
+    },
+    SignalReceived {
+        item: ItemId,
+        name: String,
+        data: Value,
+    },
+    /// The item's SLA crossed a warning threshold (percent of the due time).
+    SlaWarning {
+        item: ItemId,
+        percent: u8,
+    },
+    SlaBreached {
+        item: ItemId,
+    },
+    ItemCompleted {
+        item: ItemId,
+    },
+    ItemFailed {
+        item: ItemId,
+        error: String,
+    },
+    ItemCancelled {
+        item: ItemId,
+    },
+}
+
+/// What a waiting step waits on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WaitOn {
+    Task { task: TaskId },
+    Signal { name: String, until: Option<DateTime<Utc>> },
+    Timer { until: DateTime<Utc> },
+}
+
+impl Event {
+    /// The item an event concerns; task events are resolved through the state.
+    pub fn item(&self) -> Option<ItemId> {
+        match self {
+            Event::ItemStarted { item, .. }
+            | Event::StepScheduled { item, .. }
+            | Event::StepStarted { item, .. }
+            | Event::StepWaiting { item, .. }
+            | Event::StepSucceeded { item, .. }
+            | Event::StepFailed { item, .. }
+            | Event::StepSkipped { item, .. }
+            | Event::IncidentRaised { item, .. }
+            | Event::ItemRetried { item, .. }
+            | Event::CompensationStarted { item }
+            | Event::TaskCreated { item, .. }
+            | Event::SignalReceived { item, .. }
+            | Event::SlaWarning { item, .. }
+            | Event::SlaBreached { item }
+            | Event::ItemCompleted { item }
+            | Event::ItemFailed { item, .. }
+            | Event::ItemCancelled { item } => Some(*item),
+            _ => None,
+        }
+    }
+
+    /// The task an event concerns.
+    pub fn task(&self) -> Option<TaskId> {
+        match self {
+            Event::TaskCreated { task, .. }
+            | Event::TaskClaimed { task, .. }
+            | Event::TaskReassigned { task, .. }
+            | Event::TaskEscalated { task, .. }
+            | Event::TaskDecided { task, .. }
+            | Event::TaskCancelled { task }
+            | Event::TaskOverdue { task } => Some(*task),
+            _ => None,
+        }
+    }
+
+    /// The snake_case name of the event, as in the journal and the API.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::WorkflowLoaded { .. } => "workflow_loaded",
+            Event::ItemStarted { .. } => "item_started",
+            Event::StepScheduled { .. } => "step_scheduled",
+            Event::StepStarted { .. } => "step_started",
+            Event::StepWaiting { .. } => "step_waiting",
+            Event::StepSucceeded { .. } => "step_succeeded",
+            Event::StepFailed { .. } => "step_failed",
+            Event::StepSkipped { .. } => "step_skipped",
+            Event::IncidentRaised { .. } => "incident_raised",
+            Event::ItemRetried { .. } => "item_retried",
+            Event::CompensationStarted { .. } => "compensation_started",
+            Event::TaskCreated { .. } => "task_created",
+            Event::TaskClaimed { .. } => "task_claimed",
+            Event::TaskReassigned { .. } => "task_reassigned",
+            Event::TaskEscalated { .. } => "task_escalated",
+            Event::TaskDecided { .. } => "task_decided",
+            Event::TaskCancelled { .. } => "task_cancelled",
+            Event::TaskOverdue { .. } => "task_overdue",
+            Event::SignalReceived { .. } => "signal_received",
+            Event::SlaWarning { .. } => "sla_warning",
+            Event::SlaBreached { .. } => "sla_breached",
+            Event::ItemCompleted { .. } => "item_completed",
+            Event::ItemFailed { .. } => "item_failed",
+            Event::ItemCancelled { .. } => "item_cancelled",
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Read models the engine hands to the API, the CLI and the console: listings of items
+//! and tasks, one item's detail, and the counters behind the header and `/metrics`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::event::{ItemId, StepError, TaskId, TaskKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Steps are running or scheduled.
+    Running,
+    /// Nothing runs: the item waits on a human task, a signal or a timer.
+    Waiting,
+    /// Retries exhausted; an operator must retry, skip, compensate or cancel.
+    Incident,
+    /// Completed steps are being undone.
+    Compensating,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl ItemStatus {
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            ItemStatus::Completed | ItemStatus::Failed | ItemStatus::Cancelled
+        )
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            ItemStatus::Running => "running",
+            ItemStatus::Waiting => "waiting",
+            ItemStatus::Incident => "incident",
+            ItemStatus::Compensating => "compensating",
+            ItemStatus::Completed => "completed",
+            ItemStatus::Failed => "failed",
+            ItemStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ItemStatus> {
+        [
+            ItemStatus::Running,
+            ItemStatus::Waiting,
+            ItemStatus::Incident,
+            ItemStatus::Compensating,
+            ItemStatus::Completed,
+            ItemStatus::Failed,
+            ItemStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.name() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    Scheduled,
+    Running,
+    Waiting,
+    Succeeded,
+    Failed,
+    Skipped,
+    Compensating,
+    Compensated,
+}
+
+/// One line of the items listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemSummary {
+    pub id: ItemId,
+    pub workflow: String,
+    pub version: u32,
+    pub status: ItemStatus,
+    /// The steps running or waiting now, comma-separated ("" when none).
+    pub current: String,
+    pub priority: i32,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub sla_due: Option<DateTime<Utc>>,
+    /// Highest warning threshold crossed (percent), 0 when none.
+    pub sla_warned: u8,
+    pub sla_breached: bool,
+}
+
+/// One step of an item, for the detail view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepView {
+    pub id: String,
+    pub kind: String,
+    pub status: StepStatus,
+    pub attempts: u32,
+    pub needs: Vec<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub output: Option<Value>,
+    pub error: Option<StepError>,
+    pub task: Option<TaskId>,
+    pub waiting_on: Option<String>,
+}
+
+/// Everything about one item except its audit trail (which comes from the journal).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemDetail {
+    pub summary: ItemSummary,
+    pub input: Value,
+    pub steps: Vec<StepView>,
+    /// The step and error of an open incident.
+    pub incident: Option<(String, StepError)>,
+    pub compensating: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Open,
+    Claimed,
+    Decided,
+    Cancelled,
+}
+
+/// One task of the inbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskView {
+    pub id: TaskId,
+    pub item: ItemId,
+    pub workflow: String,
+    pub step: String,
+    pub kind: TaskKind,
+    pub title: String,
+    pub details: Option<String>,
+    pub group: Option<String>,
+    pub assignee: Option<String>,
+    pub claimed_by: Option<String>,
+    pub options: Vec<String>,
+    pub status: TaskStatus,
+    pub created_at: DateTime<Utc>,
+    pub due: Option<DateTime<Utc>>,
+    pub overdue: bool,
+    pub escalation_level: u32,
+    pub decision: Option<String>,
+    pub comment: Option<String>,
+    pub decided_by: Option<String>,
+    pub priority: i32,
+}
+
+/// Which items a listing wants.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemFilter {
+    #[serde(default)]
+    pub status: Option<ItemStatus>,
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// Only items still in flight.
+    #[serde(default)]
+    pub active: bool,
+    /// At most this many, newest first (all when absent).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Which tasks a listing wants.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskFilter {
+    /// Only tasks this user may act on: assigned to or claimed by them, or in a group
+    /// and unclaimed.
+    #[serde(default)]
+    pub mine: Option<String>,
+    /// Include decided and cancelled tasks.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// The counters an operator watches; also exported as Prometheus metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub in_flight: u64,
+    pub waiting_on_humans: u64,
+    pub incidents: u64,
+    /// In flight with an SLA warning crossed and not yet breached.
+    pub at_risk: u64,
+    /// In flight past their SLA deadline.
+    pub breached: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// Ended items that ended before their deadline, percent (100 when none ended).
+    pub sla_compliance: f64,
+    pub open_tasks: u64,
+    pub steps_succeeded: u64,
+    pub steps_failed: u64,
+    pub journal_seq: u64,
+    pub commits: u64,
+}

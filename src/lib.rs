@@ -1,0 +1,6 @@
+//! tempi: a terminal operations console with a durable orchestration engine inside.
+
+pub mod definition;
+pub mod engine;
+pub mod exec;
+pub mod store;
