@@ -1,5 +1,6 @@
 //! tempi: a terminal operations console with a durable orchestration engine inside.
 
+pub mod bench;
 pub mod definition;
 pub mod engine;
 pub mod exec;
