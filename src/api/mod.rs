@@ -117,3 +117,6 @@ pub struct WorkflowInfo {
     pub name: String,
     pub version: u32,
 }
+
+#[cfg(test)]
+mod tests;
