@@ -46,7 +46,9 @@ pub fn json_arg(flag: &str, arg: &str) -> anyhow::Result<Value> {
 pub async fn run(g: &Globals, cmd: Cmd) -> anyhow::Result<()> {
     let input = match &cmd {
         Cmd::Start { input: Some(i), .. } => json_arg("--input", i)?,
-        Cmd::Signal { data: Some(d), .. } => json_arg("--data", d)?,
+        Cmd::Signal {
+            payload: Some(d), ..
+        } => json_arg("signal data", d)?,
         _ => Value::Null,
     };
     let daemon = Daemon::connect(g)?;

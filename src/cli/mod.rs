@@ -20,7 +20,7 @@ use crate::engine::{ItemId, TaskId};
 
 /// tempi: a terminal operations console with a durable orchestration engine inside.
 #[derive(Debug, Parser)]
-#[command(name = "tempi", version, about, propagate_version = true)]
+#[command(name = "tempi", version, about)]
 pub struct Cli {
     /// The data dir: journal, token, daemon.json [default: the XDG data dir]
     #[arg(long, global = true, env = "TEMPI_DATA", value_name = "DIR")]
@@ -169,9 +169,10 @@ pub enum Cmd {
     Signal {
         item: ItemId,
         name: String,
-        /// Signal data: JSON text, or @FILE
-        #[arg(long, value_name = "JSON|@FILE")]
-        data: Option<String>,
+        /// Signal data: JSON text, or @FILE. (Positional, because the global `--data`
+        /// already names the data dir.)
+        #[arg(value_name = "DATA")]
+        payload: Option<String>,
         #[command(flatten)]
         acting: Acting,
     },
@@ -270,4 +271,44 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
         other => act::run(g, other).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+        // Globals propagate only on use: parse every subcommand once.
+        for args in [
+            &["serve"][..],
+            &["signal", "1", "go", "{}"],
+            &["start", "w", "--version", "2"],
+        ] {
+            let argv = std::iter::once("tempi").chain(args.iter().copied());
+            assert!(Cli::try_parse_from(argv).is_ok(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn approve_takes_an_option_and_a_reason() {
+        let cli = Cli::try_parse_from([
+            "tempi", "--as", "ann", "approve", "7", "--option", "net30", "--reason", "ok",
+        ])
+        .unwrap();
+        match cli.command {
+            Cmd::Approve {
+                task: 7,
+                option: Some(o),
+                acting,
+                ..
+            } => {
+                assert_eq!(o, "net30");
+                assert_eq!(acting.reason.as_deref(), Some("ok"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cli.user.as_deref(), Some("ann"));
+    }
 }
