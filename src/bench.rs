@@ -36,8 +36,16 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "steps/s            {:>12.0}", self.steps_per_sec)?;
         writeln!(f, "transitions/s      {:>12.0}", self.transitions_per_sec)?;
-        writeln!(f, "step latency p50   {:>12.2} ms", self.step_latency_p50_ms)?;
-        writeln!(f, "step latency p99   {:>12.2} ms", self.step_latency_p99_ms)?;
+        writeln!(
+            f,
+            "step latency p50   {:>12.2} ms",
+            self.step_latency_p50_ms
+        )?;
+        writeln!(
+            f,
+            "step latency p99   {:>12.2} ms",
+            self.step_latency_p99_ms
+        )?;
         writeln!(f, "restart to ready   {:>12.0} ms", self.restart_ms)?;
         write!(f, "memory per item    {:>12.0} bytes", self.bytes_per_item)
     }

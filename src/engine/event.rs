@@ -289,9 +289,16 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WaitOn {
-    Task { task: TaskId },
-    Signal { name: String, until: Option<DateTime<Utc>> },
-    Timer { until: DateTime<Utc> },
+    Task {
+        task: TaskId,
+    },
+    Signal {
+        name: String,
+        until: Option<DateTime<Utc>>,
+    },
+    Timer {
+        until: DateTime<Utc>,
+    },
 }
 
 impl Event {
