@@ -29,7 +29,7 @@ pub async fn run(job: &ShellJob) -> Result<Value, StepError> {
     let group = GroupGuard::new(&child);
     let stdout = child.stdout.take().map(capture);
     let stderr = child.stderr.take().map(capture);
-    let waited = wait(&mut child, job.timeout).await;
+    let waited = wait(&mut child, &group, job.timeout).await;
     // Whatever happened, nothing of this attempt keeps running.
     drop(group);
     let stdout = collect(stdout).await;
@@ -112,10 +112,8 @@ impl GroupGuard {
             .filter(|&id| id > 0);
         GroupGuard { pgid }
     }
-}
 
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
+    fn kill(&self) {
         if let Some(pgid) = self.pgid {
             // SAFETY: killpg only sends a signal; `pgid` is the group our child leads
             // (`process_group(0)`), and a pid is not reused while its group has members.
@@ -126,13 +124,19 @@ impl Drop for GroupGuard {
     }
 }
 
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 enum Waited {
     Exited(ExitStatus),
     TimedOut(Duration),
     Failed(io::Error),
 }
 
-async fn wait(child: &mut Child, timeout: Option<Duration>) -> Waited {
+async fn wait(child: &mut Child, group: &GroupGuard, timeout: Option<Duration>) -> Waited {
     let Some(limit) = timeout else {
         return child
             .wait()
@@ -143,8 +147,9 @@ async fn wait(child: &mut Child, timeout: Option<Duration>) -> Waited {
         Ok(Ok(status)) => Waited::Exited(status),
         Ok(Err(e)) => Waited::Failed(e),
         Err(_) => {
-            // Kill the leader now and reap it; the guard takes the rest of the group.
-            let _ = child.start_kill();
+            // Kill the whole group while the leader is unreaped (its pid cannot be
+            // reused yet), then reap it.
+            group.kill();
             let _ = child.wait().await;
             Waited::TimedOut(limit)
         }
@@ -336,7 +341,7 @@ mod tests {
 
     #[tokio::test]
     async fn read_capped_keeps_prefix_and_marks_truncation() {
-        let data = vec![b'a'; 100];
+        let data = [b'a'; 100];
         let got = read_capped(&data[..], 10).await;
         assert_eq!(got.bytes, vec![b'a'; 10]);
         assert!(got.truncated);
