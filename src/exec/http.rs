@@ -25,8 +25,9 @@ pub fn client() -> reqwest::Client {
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .user_agent(concat!("tempi/", env!("CARGO_PKG_VERSION")))
         .build()
-        // Building only fails when the TLS backend cannot start; a plain client is
-        // still better than none, and its requests will report the problem.
+        // `build` fails only when the TLS backend cannot start (a broken installation,
+        // not anything a job or the network controls). `Executors::new` has no way to
+        // report that, so fall back to reqwest's defaults, which panic with its message.
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
