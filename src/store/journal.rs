@@ -75,6 +75,7 @@ impl Journal {
         ensure_dir(dir)?;
         let lock = EngineLock::acquire(dir)?;
         let path = dir.join(JOURNAL_FILE);
+        check_header(&path)?;
         let mut conn = Connection::open(&path).map_err(sql_err(&path, "open"))?;
 
         // The first statement is where SQLite reads the header: a garbage file fails here.
@@ -220,6 +221,30 @@ fn decode_row(row: &rusqlite::Row<'_>, path: &Path) -> Result<Record, StoreError
     Ok(record)
 }
 
+/// Refuse a non-empty file that does not start like a SQLite database. (SQLite itself
+/// would treat a file shorter than a page as empty and overwrite it.)
+fn check_header(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::io("open", path, e)),
+    };
+    let mut head = Vec::with_capacity(MAGIC.len());
+    (&mut file)
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| StoreError::io("read", path, e))?;
+    if head.is_empty() || head == MAGIC {
+        return Ok(());
+    }
+    Err(StoreError::NotAJournal {
+        path: path.to_path_buf(),
+        detail: "it does not start with the SQLite header".into(),
+    })
+}
+
 /// Create the schema in a fresh journal, or check the version of an existing one.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let tx = conn
@@ -283,6 +308,7 @@ pub fn read_records(
     if !path.is_file() {
         return Err(StoreError::NoJournal { path });
     }
+    check_header(&path)?;
     let conn = Connection::open_with_flags(
         &path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
