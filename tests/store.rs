@@ -80,8 +80,13 @@ fn record(seq: u64) -> Record {
         seq,
         at: at(seq as i64),
         item: Some(item),
-        actor: if seq % 2 == 0 { "engine" } else { "bob" }.into(),
-        reason: (seq % 5 == 0).then(|| "because".to_string()),
+        actor: if seq.is_multiple_of(2) {
+            "engine"
+        } else {
+            "bob"
+        }
+        .into(),
+        reason: seq.is_multiple_of(5).then(|| "because".to_string()),
         event,
     }
 }

@@ -24,15 +24,16 @@ pub struct DaemonInfo {
 
 /// `$XDG_DATA_HOME/tempi`, else `$HOME/.local/share/tempi`, else `./.tempi`.
 pub fn default_data_dir() -> PathBuf {
-    let from_env = |name: &str| {
-        std::env::var_os(name)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    if let Some(xdg) = from_env("XDG_DATA_HOME") {
+    data_dir_from(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"))
+}
+
+fn data_dir_from(xdg: Option<std::ffi::OsString>, home: Option<std::ffi::OsString>) -> PathBuf {
+    // The XDG spec says relative values are invalid and must be ignored.
+    let absolute = |v: Option<std::ffi::OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(xdg) = absolute(xdg) {
         return xdg.join("tempi");
     }
-    if let Some(home) = from_env("HOME") {
+    if let Some(home) = absolute(home) {
         return home.join(".local").join("share").join("tempi");
     }
     PathBuf::from(".tempi")
@@ -78,9 +79,8 @@ fn sync_dir(dir: &Path) {
 pub fn load_or_create_token(dir: &Path) -> Result<String, StoreError> {
     ensure_dir(dir)?;
     let path = dir.join(TOKEN_FILE);
-    match read_token(&path)? {
-        Some(token) => return Ok(token),
-        None => {}
+    if let Some(token) = read_token(&path)? {
+        return Ok(token);
     }
 
     let mut bytes = [0u8; TOKEN_BYTES];
@@ -178,5 +178,51 @@ pub fn remove_daemon_info(dir: &Path) -> Result<(), StoreError> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StoreError::io("remove", path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_prefers_xdg_then_home() {
+        let some = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(
+            data_dir_from(some("/x/data"), some("/home/u")),
+            PathBuf::from("/x/data/tempi")
+        );
+        assert_eq!(
+            data_dir_from(None, some("/home/u")),
+            PathBuf::from("/home/u/.local/share/tempi")
+        );
+        assert_eq!(
+            data_dir_from(some("relative"), some("/home/u")),
+            PathBuf::from("/home/u/.local/share/tempi")
+        );
+        assert_eq!(data_dir_from(None, None), PathBuf::from(".tempi"));
+    }
+
+    #[test]
+    fn temp_files_are_unique_and_hidden() {
+        let dir = Path::new("/d");
+        let a = temp_path(dir, "token");
+        let b = temp_path(dir, "token");
+        assert_ne!(a, b);
+        assert!(
+            a.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".token.")
+        );
+    }
+
+    #[test]
+    fn write_temp_is_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = write_temp(dir.path(), "x", b"hello").unwrap();
+        let mode = std::fs::metadata(&tmp).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read(&tmp).unwrap(), b"hello");
     }
 }

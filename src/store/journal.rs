@@ -125,8 +125,8 @@ impl Journal {
     /// Append records in one transaction (one fsync). Their seqs must continue the
     /// journal exactly (`last_seq() + 1`, `+ 2`, ...); otherwise nothing is written.
     pub fn append(&mut self, records: &[Record]) -> Result<(), StoreError> {
-        let mut expected = self.last_seq + 1;
         for (index, record) in records.iter().enumerate() {
+            let expected = self.last_seq + 1 + index as u64;
             if record.seq != expected {
                 return Err(StoreError::OutOfOrder {
                     path: self.path.clone(),
@@ -135,7 +135,6 @@ impl Journal {
                     expected,
                 });
             }
-            expected += 1;
         }
         let Some(last) = records.last() else {
             return Ok(());
@@ -350,4 +349,69 @@ pub fn read_records(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_accepts_missing_empty_and_sqlite_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        check_header(&path).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        check_header(&path).unwrap();
+        std::fs::write(&path, b"SQLite format 3\0rest of the page").unwrap();
+        check_header(&path).unwrap();
+        std::fs::write(&path, b"SQLite").unwrap();
+        assert!(matches!(
+            check_header(&path),
+            Err(StoreError::NotAJournal { .. })
+        ));
+    }
+
+    #[test]
+    fn opens_in_wal_with_full_sync_and_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let conn = &journal.conn;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL");
+        let version: String = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION.to_string());
+        let index: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_item_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
+    }
+
+    #[test]
+    fn not_a_database_maps_to_not_a_journal() {
+        let err = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOTADB),
+            None,
+        );
+        let mapped = sql_err(Path::new("/j.db"), "open")(err);
+        assert!(
+            matches!(mapped, StoreError::NotAJournal { .. }),
+            "{mapped:?}"
+        );
+    }
 }

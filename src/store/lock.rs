@@ -62,3 +62,35 @@ impl EngineLock {
         Ok(EngineLock { _file: file })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_records_pid_and_conflicts_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = EngineLock::acquire(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        assert_eq!(text.trim(), std::process::id().to_string());
+        match EngineLock::acquire(dir.path()) {
+            Err(StoreError::Locked { dir: d, pid }) => {
+                assert_eq!(d, dir.path());
+                assert_eq!(pid, Some(std::process::id()));
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        drop(held);
+        let again = EngineLock::acquire(dir.path()).unwrap();
+        drop(again);
+    }
+
+    #[test]
+    fn unreadable_pid_is_reported_as_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = EngineLock::acquire(dir.path()).unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), "garbage").unwrap();
+        let err = EngineLock::acquire(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("(pid unknown)"), "{err}");
+    }
+}
