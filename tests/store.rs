@@ -385,6 +385,14 @@ fn crash_mid_append_leaves_whole_batches() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 
+        // A reader can recover the killed writer's WAL before any writer reopens it.
+        let read = store::read_records(dir.path(), None, 0, usize::MAX).unwrap();
+        assert_eq!(
+            read.len() as u64 % CRASH_BATCH,
+            0,
+            "round {round}: reader saw a partial batch"
+        );
+
         let journal = Journal::open(dir.path()).unwrap();
         let (got, last) = replay_all(&journal);
         assert!(
