@@ -3,7 +3,10 @@
 
 pub mod model;
 pub mod parse;
+mod step;
 pub mod template;
+mod validate;
+mod yaml;
 
 pub use model::*;
 pub use parse::{Diagnostic, load_dir, parse_file, parse_str};

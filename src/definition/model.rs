@@ -169,7 +169,10 @@ pub enum WaitSpec {
     /// Wait until this RFC 3339 time (a template).
     Until(String),
     /// Wait until a signal with this name is sent to the item; fails after `timeout`.
-    Signal { name: String, timeout: Option<Duration> },
+    Signal {
+        name: String,
+        timeout: Option<Duration>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,9 +1,13 @@
 //! Parse and validate workflow YAML into the typed model, collecting every problem
 //! as `file:line:col: message`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::model::Workflow;
+use super::model::{Escalation, OnFailure, RetryPolicy, Sla, Workflow};
+use super::step::{self, Parsed};
+use super::validate::{Graph, closest, is_workflow_name, step_refs};
+use super::yaml::{self, Ctx, Map, Node};
 
 /// One problem in a workflow file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,25 +20,581 @@ pub struct Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
     }
 }
 
 /// Parse and validate one workflow from its source text; `file` names it in diagnostics.
 pub fn parse_str(file: &str, source: &str) -> Result<Workflow, Vec<Diagnostic>> {
-    let _ = (file, source);
-    todo!("helper A")
+    let mut ctx = Ctx::new(file);
+    let workflow = yaml::load(&mut ctx, source).and_then(|root| workflow(&mut ctx, &root));
+    match workflow {
+        Some(w) if ctx.diags.is_empty() => Ok(w),
+        _ => {
+            if ctx.diags.is_empty() {
+                ctx.at_pos(1, 1, "the workflow could not be read");
+            }
+            Err(ctx.finish())
+        }
+    }
 }
 
 /// Read and parse one file.
 pub fn parse_file(path: &Path) -> Result<(Workflow, String), Vec<Diagnostic>> {
-    let _ = path;
-    todo!("helper A")
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        vec![Diagnostic {
+            file: file.clone(),
+            line: 1,
+            col: 1,
+            message: format!("cannot read the file: {e}"),
+        }]
+    })?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let col = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        vec![Diagnostic {
+            file: file.clone(),
+            line,
+            col,
+            message: "the file is not valid UTF-8 text".to_string(),
+        }]
+    })?;
+    parse_str(&file, &source).map(|w| (w, source))
 }
 
 /// Every `*.yaml`/`*.yml` file in a directory: the valid workflows with their source
 /// text, and the diagnostics of the invalid ones.
 pub fn load_dir(dir: &Path) -> (Vec<(Workflow, String)>, Vec<Diagnostic>) {
-    let _ = dir;
-    todo!("helper A")
+    let mut workflows: Vec<(Workflow, String)> = Vec::new();
+    let mut diags = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            diags.push(Diagnostic {
+                file: dir.display().to_string(),
+                line: 1,
+                col: 1,
+                message: format!("cannot read the workflow directory: {e}"),
+            });
+            return (workflows, diags);
+        }
+    };
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    paths.sort();
+    let mut defined: BTreeMap<(String, u32), String> = BTreeMap::new();
+    for path in paths {
+        match parse_file(&path) {
+            Ok((w, source)) => {
+                let file = path.display().to_string();
+                let key = (w.name.clone(), w.version);
+                if let Some(first) = defined.get(&key) {
+                    let line = name_line(&source);
+                    diags.push(Diagnostic {
+                        file,
+                        line,
+                        col: 1,
+                        message: format!(
+                            "workflow '{}' version {} is already defined in {first}",
+                            w.name, w.version
+                        ),
+                    });
+                } else {
+                    defined.insert(key, file);
+                    workflows.push((w, source));
+                }
+            }
+            Err(mut d) => diags.append(&mut d),
+        }
+    }
+    (workflows, diags)
+}
+
+/// The line of the top-level `name:` key, for pointing at a duplicate definition.
+fn name_line(source: &str) -> usize {
+    source
+        .lines()
+        .position(|l| l.starts_with("name:"))
+        .map_or(1, |i| i + 1)
+}
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "version",
+    "description",
+    "sla",
+    "on_failure",
+    "steps",
+];
+
+fn workflow(ctx: &mut Ctx, root: &Node) -> Option<Workflow> {
+    let mut m = Map::new(ctx, root, "a workflow file (top level)")?;
+    let name = m
+        .required(ctx, "name", "the workflow")
+        .and_then(|n| workflow_name(ctx, n));
+    let version = m
+        .required(ctx, "version", "the workflow")
+        .and_then(|v| yaml::int_in(ctx, v, "`version`", 1..=i64::from(u32::MAX)))
+        .and_then(|v| u32::try_from(v).ok());
+    let description = m
+        .get("description")
+        .map(|d| yaml::string(ctx, d, "`description`"));
+    let sla = m.get("sla").map(|s| sla(ctx, s));
+    let on_failure = m.get("on_failure").map(|o| on_failure(ctx, o));
+    let steps = m
+        .required(ctx, "steps", "the workflow")
+        .and_then(|s| steps(ctx, s));
+    m.finish(ctx, "the workflow", TOP_KEYS, |_| None);
+    Some(Workflow {
+        name: name?,
+        version: version?,
+        description: description.map_or(Some(None), |d| d.map(Some))?,
+        sla: sla.map_or(Some(None), |s| s.map(Some))?,
+        on_failure: on_failure.unwrap_or(Some(OnFailure::Incident))?,
+        steps: steps?,
+    })
+}
+
+fn workflow_name(ctx: &mut Ctx, node: &Node) -> Option<String> {
+    let name = yaml::string(ctx, node, "`name`")?;
+    if is_workflow_name(&name) {
+        Some(name)
+    } else {
+        ctx.at(
+            node,
+            format!(
+                "invalid workflow name '{name}': use lowercase letters, digits, `-` and `_`, \
+                 starting with a letter or digit"
+            ),
+        );
+        None
+    }
+}
+
+fn on_failure(ctx: &mut Ctx, node: &Node) -> Option<OnFailure> {
+    match yaml::string(ctx, node, "`on_failure`")?.as_str() {
+        "incident" => Some(OnFailure::Incident),
+        "compensate" => Some(OnFailure::Compensate),
+        "fail" => Some(OnFailure::Fail),
+        other => {
+            ctx.at(
+                node,
+                format!("unknown on_failure '{other}' (expected incident, compensate or fail)"),
+            );
+            None
+        }
+    }
+}
+
+fn sla(ctx: &mut Ctx, node: &Node) -> Option<Sla> {
+    let mut m = Map::new(ctx, node, "`sla`")?;
+    let due = m
+        .required(ctx, "due", "`sla`")
+        .and_then(|d| yaml::duration(ctx, d, "`sla.due`"));
+    let warn = m.get("warn").map_or(Some(Vec::new()), |w| warn(ctx, w));
+    let escalate = m
+        .get("escalate")
+        .map_or(Some(Vec::new()), |e| escalations(ctx, e, "`sla.escalate`"));
+    m.finish(ctx, "`sla`", &["due", "warn", "escalate"], |_| None);
+    Some(Sla {
+        due: due?,
+        warn: warn?,
+        escalate: escalate?,
+    })
+}
+
+/// Warning thresholds: percentages 1..=99, with or without `%`, strictly ascending.
+fn warn(ctx: &mut Ctx, node: &Node) -> Option<Vec<u8>> {
+    let items = yaml::list(ctx, node, "`sla.warn`")?;
+    let mut out: Vec<u8> = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let pct = match yaml::scalar(item) {
+            Some(saphyr::Scalar::Integer(i)) => Some(*i),
+            Some(saphyr::Scalar::String(s)) => s
+                .trim()
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<i64>().ok()),
+            _ => None,
+        };
+        match pct
+            .filter(|p| (1..=99).contains(p))
+            .and_then(|p| u8::try_from(p).ok())
+        {
+            Some(p) if out.last().is_some_and(|last| *last >= p) => {
+                ctx.at(
+                    item,
+                    format!(
+                        "`sla.warn` must be strictly ascending; {p}% follows {}%",
+                        out.last().copied().unwrap_or(0)
+                    ),
+                );
+                ok = false;
+            }
+            Some(p) => out.push(p),
+            None => {
+                ctx.at(
+                    item,
+                    "`sla.warn` thresholds must be percentages from 1 to 99, like `75%`",
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// An escalation chain: `[{after, to, repeat?}]`.
+pub(crate) fn escalations(ctx: &mut Ctx, node: &Node, what: &str) -> Option<Vec<Escalation>> {
+    let items = yaml::list(ctx, node, what)?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        match escalation(ctx, item, what) {
+            Some(e) => out.push(e),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn escalation(ctx: &mut Ctx, node: &Node, what: &str) -> Option<Escalation> {
+    let level = format!("a level of {what}");
+    let mut m = Map::new(ctx, node, &level)?;
+    let after = m
+        .required(ctx, "after", &level)
+        .and_then(|a| yaml::duration(ctx, a, "`after`"));
+    let to = m
+        .required(ctx, "to", &level)
+        .and_then(|t| yaml::string(ctx, t, "`to`"));
+    let repeat = m.get("repeat").map(|r| yaml::duration(ctx, r, "`repeat`"));
+    m.finish(ctx, &level, &["after", "to", "repeat"], |_| None);
+    Some(Escalation {
+        after: after?,
+        to: to?,
+        repeat: repeat.map_or(Some(None), |r| r.map(Some))?,
+    })
+}
+
+const RETRY_KEYS: &[&str] = &[
+    "attempts",
+    "backoff",
+    "multiplier",
+    "max_backoff",
+    "jitter",
+    "non_retryable",
+];
+
+const ERROR_KINDS: &[&str] = &[
+    "timeout", "deadline", "connect", "status", "decode", "exit", "spawn", "template", "signal",
+];
+
+/// A retry policy; keys left out keep `RetryPolicy::default()`.
+pub(crate) fn retry(ctx: &mut Ctx, node: &Node) -> Option<RetryPolicy> {
+    let mut m = Map::new(ctx, node, "`retry`")?;
+    let mut p = RetryPolicy::default();
+    let mut ok = true;
+    if let Some(a) = m.get("attempts") {
+        match yaml::int_in(ctx, a, "`retry.attempts`", 1..=100) {
+            Some(a) => p.attempts = a as u32,
+            None => ok = false,
+        }
+    }
+    let backoff = m.get("backoff");
+    if let Some(b) = backoff {
+        match yaml::duration(ctx, b, "`retry.backoff`") {
+            Some(b) => p.backoff = b,
+            None => ok = false,
+        }
+    }
+    if let Some(x) = m.get("multiplier") {
+        match yaml::number_in(ctx, x, "`retry.multiplier`", 1.0..=10.0) {
+            Some(x) => p.multiplier = x,
+            None => ok = false,
+        }
+    }
+    match m.get("max_backoff") {
+        Some(x) => match yaml::duration(ctx, x, "`retry.max_backoff`") {
+            Some(d) if d < p.backoff && backoff.is_some() => {
+                ctx.at(
+                    x,
+                    format!(
+                        "`retry.max_backoff` ({}) must not be shorter than `retry.backoff` ({})",
+                        humantime::format_duration(d),
+                        humantime::format_duration(p.backoff)
+                    ),
+                );
+                ok = false;
+            }
+            Some(d) if d < p.backoff => {
+                ctx.at(
+                    x,
+                    format!(
+                        "`retry.max_backoff` ({}) must not be shorter than the default backoff (1s)",
+                        humantime::format_duration(d)
+                    ),
+                );
+                ok = false;
+            }
+            Some(d) => p.max_backoff = d,
+            None => ok = false,
+        },
+        // A long initial backoff lifts the default cap rather than being cut by it.
+        None => p.max_backoff = p.max_backoff.max(p.backoff),
+    }
+    if let Some(j) = m.get("jitter") {
+        match yaml::number_in(ctx, j, "`retry.jitter`", 0.0..=1.0) {
+            Some(j) => p.jitter = j,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = m.get("non_retryable") {
+        match non_retryable(ctx, n) {
+            Some(n) => p.non_retryable = n,
+            None => ok = false,
+        }
+    }
+    m.finish(ctx, "`retry`", RETRY_KEYS, |_| None);
+    ok.then_some(p)
+}
+
+fn non_retryable(ctx: &mut Ctx, node: &Node) -> Option<Vec<String>> {
+    let items = yaml::list(ctx, node, "`retry.non_retryable`")?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let Some(s) = yaml::text(ctx, item, "an error kind") else {
+            ok = false;
+            continue;
+        };
+        match error_kind(&s) {
+            Ok(()) => out.push(s),
+            Err(msg) => {
+                ctx.at(item, msg);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `kind` or `kind:code`, where only `status` (100..=599) and `exit` take a code.
+fn error_kind(s: &str) -> Result<(), String> {
+    let (kind, code) = match s.split_once(':') {
+        Some((k, c)) => (k.trim(), Some(c.trim())),
+        None => (s.trim(), None),
+    };
+    if !ERROR_KINDS.contains(&kind) {
+        let hint = closest(kind, ERROR_KINDS.iter().copied())
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
+        return Err(format!(
+            "unknown error kind '{kind}'{hint}; expected one of {}",
+            ERROR_KINDS.join(", ")
+        ));
+    }
+    match (kind, code) {
+        (_, None) => Ok(()),
+        ("status", Some(c)) => match c.parse::<u16>() {
+            Ok(n) if (100..=599).contains(&n) => Ok(()),
+            _ => Err(format!("'{s}': a status code must be 100..=599")),
+        },
+        ("exit", Some(c)) => c
+            .parse::<i32>()
+            .map(|_| ())
+            .map_err(|_| format!("'{s}': an exit code must be an integer")),
+        (_, Some(_)) => Err(format!(
+            "'{s}': only `status` and `exit` take a code (like `status:404` or `exit:3`)"
+        )),
+    }
+}
+
+/// Read the step list, then check the graph: ids, `needs`, cycles and `steps.X` reads.
+fn steps(ctx: &mut Ctx, node: &Node) -> Option<Vec<super::model::Step>> {
+    let items = yaml::list(ctx, node, "`steps`")?;
+    if items.is_empty() {
+        ctx.at(node, "`steps` must list at least one step");
+        return None;
+    }
+    let parsed: Vec<Parsed> = items.iter().map(|s| step::step(ctx, s)).collect();
+    check_ids(ctx, &parsed);
+    check_graph(ctx, &parsed);
+    parsed.into_iter().map(|p| p.step).collect()
+}
+
+fn check_ids(ctx: &mut Ctx, parsed: &[Parsed]) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in parsed {
+        let Some((id, line, col)) = &p.id else {
+            continue;
+        };
+        if let Some(first) = seen.get(id.as_str()) {
+            ctx.at_pos(
+                *line,
+                *col,
+                format!("duplicate step id '{id}' (first defined on line {first})"),
+            );
+        } else {
+            seen.insert(id, *line);
+        }
+    }
+}
+
+fn check_graph(ctx: &mut Ctx, parsed: &[Parsed]) {
+    let ids: Vec<&str> = parsed
+        .iter()
+        .filter_map(|p| p.id.as_ref().map(|(id, _, _)| id.as_str()))
+        .collect();
+    for p in parsed {
+        let Some((me, _, _)) = &p.id else { continue };
+        for (need, line, col) in &p.needs {
+            if !ids.contains(&need.as_str()) {
+                let hint = closest(need, ids.iter().copied())
+                    .map(|c| format!(" (did you mean '{c}'?)"))
+                    .unwrap_or_default();
+                ctx.at_pos(
+                    *line,
+                    *col,
+                    format!(
+                        "step '{me}' needs '{need}', which is not a step in this workflow{hint}"
+                    ),
+                );
+            }
+        }
+    }
+    let nodes: Vec<(&str, Vec<&str>)> = parsed
+        .iter()
+        .map(|p| {
+            let id = p.id.as_ref().map_or("", |(id, _, _)| id.as_str());
+            (id, p.needs.iter().map(|(n, _, _)| n.as_str()).collect())
+        })
+        .collect();
+    let graph = Graph::new(&nodes);
+    for cycle in graph.cycles() {
+        let (first, second) = (cycle[0], cycle.get(1).copied().unwrap_or(cycle[0]));
+        let at = parsed
+            .iter()
+            .find(|p| p.id.as_ref().is_some_and(|(id, _, _)| id == first))
+            .and_then(|p| p.needs.iter().find(|(n, _, _)| n == second));
+        if let Some((_, line, col)) = at {
+            ctx.at_pos(*line, *col, format!("cycle: {}", cycle.join(" -> ")));
+        }
+    }
+    let upstream = graph.upstream();
+    for (i, p) in parsed.iter().enumerate() {
+        let Some((me, _, _)) = &p.id else { continue };
+        check_reads(ctx, me, &p.refs.texts, &ids, |t| {
+            graph
+                .ids
+                .iter()
+                .position(|x| *x == t)
+                .is_some_and(|j| upstream[i].contains(&j))
+        });
+        check_reads(ctx, me, &p.undo_refs.texts, &ids, |t| {
+            t == me
+                || graph
+                    .ids
+                    .iter()
+                    .position(|x| *x == t)
+                    .is_some_and(|j| upstream[i].contains(&j))
+        });
+    }
+}
+
+/// Report `steps.X` reads where X is not a step, or not upstream of the reader.
+fn check_reads(
+    ctx: &mut Ctx,
+    me: &str,
+    texts: &[(String, usize, usize)],
+    ids: &[&str],
+    readable: impl Fn(&str) -> bool,
+) {
+    for (text, line, col) in texts {
+        for target in step_refs(text) {
+            let msg = if !ids.contains(&target.as_str()) {
+                let hint = closest(&target, ids.iter().copied())
+                    .map(|c| format!(" (did you mean '{c}'?)"))
+                    .unwrap_or_default();
+                format!(
+                    "step '{me}' reads steps.{target}, which is not a step in this workflow{hint}"
+                )
+            } else if readable(&target) {
+                continue;
+            } else if target == me {
+                format!(
+                    "step '{me}' reads its own steps.{me}, which only its compensate action can read"
+                )
+            } else {
+                format!("step '{me}' reads steps.{target} but does not need it (add it to needs)")
+            };
+            ctx.at_pos(*line, *col, msg);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_kinds_with_codes() {
+        assert!(error_kind("status:404").is_ok());
+        assert!(error_kind("exit:3").is_ok());
+        assert!(error_kind("timeout").is_ok());
+        assert!(error_kind("status:99").is_err());
+        assert!(error_kind("timeout:3").is_err());
+        assert!(
+            error_kind("timout")
+                .unwrap_err()
+                .contains("did you mean `timeout`")
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let inputs = [
+            "",
+            "---\n",
+            "- a\n- b\n",
+            "\u{0}\u{1}\u{fffd}garbage: [\n",
+            "name: [[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]\n",
+            "steps: {}\n",
+            "steps:\n  - - - - -\n",
+            ": : :\n",
+            "a: &x [*x]\n",
+            "!!binary aGVsbG8=\n",
+            "name: x\nversion: 0\nsteps: [{id: a, kind: pass, output: !!str }]\n",
+        ];
+        for input in inputs {
+            assert!(parse_str("t.yaml", input).is_err(), "{input:?}");
+        }
+        let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+        assert!(parse_str("t.yaml", &deep).is_err());
+        let mut nested =
+            String::from("name: x\nversion: 1\nsteps:\n  - id: a\n    kind: pass\n    output:\n");
+        for d in 0..100 {
+            nested.push_str(&" ".repeat(6 + 2 * d));
+            nested.push_str("k:\n");
+        }
+        assert!(parse_str("t.yaml", &nested).is_err());
+    }
+
+    #[test]
+    fn minimal_workflow_parses_with_defaults() {
+        let w = parse_str(
+            "t.yaml",
+            "name: t\nversion: 1\nsteps:\n  - id: a\n    kind: pass\n    output: { x: 1 }\n",
+        )
+        .unwrap();
+        assert_eq!(w.on_failure, OnFailure::Incident);
+        assert_eq!(w.steps[0].retry, RetryPolicy::default());
+    }
 }

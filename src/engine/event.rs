@@ -270,6 +270,12 @@ pub enum Event {
         item: ItemId,
         percent: u8,
     },
+    /// An item-level SLA escalation level fired: `to` is notified before breach.
+    SlaEscalated {
+        item: ItemId,
+        level: u32,
+        to: String,
+    },
     SlaBreached {
         item: ItemId,
     },
@@ -289,9 +295,16 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WaitOn {
-    Task { task: TaskId },
-    Signal { name: String, until: Option<DateTime<Utc>> },
-    Timer { until: DateTime<Utc> },
+    Task {
+        task: TaskId,
+    },
+    Signal {
+        name: String,
+        until: Option<DateTime<Utc>>,
+    },
+    Timer {
+        until: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -311,6 +324,7 @@ impl Event {
             | Event::TaskCreated { item, .. }
             | Event::SignalReceived { item, .. }
             | Event::SlaWarning { item, .. }
+            | Event::SlaEscalated { item, .. }
             | Event::SlaBreached { item }
             | Event::ItemCompleted { item }
             | Event::ItemFailed { item, .. }
@@ -356,6 +370,7 @@ impl Event {
             Event::TaskOverdue { .. } => "task_overdue",
             Event::SignalReceived { .. } => "signal_received",
             Event::SlaWarning { .. } => "sla_warning",
+            Event::SlaEscalated { .. } => "sla_escalated",
             Event::SlaBreached { .. } => "sla_breached",
             Event::ItemCompleted { .. } => "item_completed",
             Event::ItemFailed { .. } => "item_failed",

@@ -2,6 +2,7 @@
 //! that owns the journal, timers and executors.
 
 pub mod command;
+pub mod core;
 pub mod event;
 pub mod handle;
 pub mod runtime;

@@ -1,13 +1,42 @@
-//! The engine's imperative shell: one tokio task owns the core state and the journal,
-//! commits events in groups, then dispatches executors, arms timers and publishes events.
+//! The engine's imperative shell. One tokio task owns the core: it takes requests and
+//! executor results in batches, lets the core decide, and hands the resulting records to
+//! a writer thread. The writer commits each batch in one transaction (group commit) and
+//! only then answers callers, publishes the records and dispatches executors.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use super::handle::EngineHandle;
+use chrono::{DateTime, Utc};
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::core::{Core, Ctx, Dispatch, Work};
+use super::event::Record;
+use super::handle::{EngineHandle, Request};
+use super::view::Metrics;
+use crate::definition;
+use crate::exec::Executors;
+use crate::store::{Journal, StoreError};
+
+/// Where the engine gets the time from; tests pass a manual clock.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
 
 /// How to start an engine.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineConfig {
     /// Where the journal, lock and token live.
     pub data_dir: PathBuf,
@@ -15,34 +44,378 @@ pub struct EngineConfig {
     pub workflows_dir: Option<PathBuf>,
     /// Values visible to templates as `env.*` (captured once at start).
     pub env: BTreeMap<String, String>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl EngineConfig {
+    /// A config with the process environment and the wall clock.
+    pub fn new(data_dir: PathBuf, workflows_dir: Option<PathBuf>) -> Self {
+        EngineConfig {
+            data_dir,
+            workflows_dir,
+            env: std::env::vars().collect(),
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("{0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] StoreError),
     #[error("workflow files have problems:\n{0}")]
     Workflows(String),
+    #[error("the engine could not start: {0}")]
+    Internal(String),
+}
+
+/// Counters of the runtime itself (group commits, latencies), for `tempi bench`.
+#[derive(Debug, Default, Clone)]
+pub struct RuntimeStats {
+    pub commits: u64,
+    pub records: u64,
+    /// Milliseconds from the input that made steps ready to the commit of their start,
+    /// one sample per started step (kept only when `keep_latencies`).
+    pub latencies_ms: Vec<f32>,
+    pub keep_latencies: bool,
+    pub replay_ms: f64,
+    pub replayed: u64,
 }
 
 /// A running engine: its handle, and a way to stop it cleanly.
 pub struct Running {
     pub handle: EngineHandle,
-    stop: tokio::sync::oneshot::Sender<()>,
+    pub stats: Arc<Mutex<RuntimeStats>>,
+    stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    /// Stop dispatching, finish the current commit, and wait for the loop to end.
+    /// Stop dispatching, finish the commits in progress, and wait for the loop to end.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
     }
 }
 
+/// A completed executor attempt on its way back into the loop.
+struct Done {
+    request: Request,
+    sent: Instant,
+}
+
+/// What the writer thread commits, then acts on.
+struct Batch {
+    records: Vec<Record>,
+    dispatch: Vec<Dispatch>,
+    after: Vec<Box<dyn FnOnce() + Send>>,
+    /// When the oldest input of this turn arrived.
+    oldest: Instant,
+}
+
 /// Open the journal of `config.data_dir` (refusing if another engine holds it), replay
 /// it, load workflow files, re-dispatch in-flight steps and start the loop.
 pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
-    let _ = config;
-    todo!("engine runtime")
+    let env_json = serde_json::to_value(&config.env).unwrap_or(Value::Null);
+    let dir = config.data_dir.clone();
+    let began = Instant::now();
+    let (journal, core, replayed) = tokio::task::spawn_blocking(move || {
+        let journal = Journal::open(&dir)?;
+        let mut core = Core::new(env_json);
+        let mut n = 0u64;
+        journal.replay(&mut |rec| {
+            core.replay(&rec);
+            n += 1;
+        })?;
+        Ok::<_, StoreError>((journal, core, n))
+    })
+    .await
+    .map_err(|e| StartError::Internal(e.to_string()))??;
+    let stats = Arc::new(Mutex::new(RuntimeStats {
+        replay_ms: began.elapsed().as_secs_f64() * 1000.0,
+        replayed,
+        ..RuntimeStats::default()
+    }));
+    let loaded = match &config.workflows_dir {
+        Some(d) if d.is_dir() => {
+            let (wfs, diags) = definition::load_dir(d);
+            if !diags.is_empty() {
+                let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+                return Err(StartError::Workflows(text.join("\n")));
+            }
+            wfs
+        }
+        _ => Vec::new(),
+    };
+    let (tx, rx) = mpsc::channel(4096);
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let (events, _) = broadcast::channel(65_536);
+    let handle = EngineHandle {
+        tx,
+        events: events.clone(),
+        data_dir: config.data_dir.clone(),
+    };
+    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(2);
+    let writer = Writer {
+        journal,
+        events,
+        done: done_tx,
+        executors: Executors::new(),
+        rt: tokio::runtime::Handle::current(),
+        stats: stats.clone(),
+    };
+    let writer_thread = std::thread::Builder::new()
+        .name("tempi-journal".into())
+        .spawn(move || writer.run(batch_rx))
+        .map_err(|e| StartError::Internal(e.to_string()))?;
+    let mut engine = Loop {
+        core,
+        clock: config.clock.clone(),
+        rng: rand::rngs::StdRng::from_os_rng(),
+        batches: batch_tx,
+    };
+    let now = engine.clock.now();
+    let mut startup_rng = rand::rngs::StdRng::from_os_rng();
+    let mut draw = || startup_rng.random::<f64>();
+    let mut ctx = Ctx::new(now, &mut draw);
+    for (wf, source) in &loaded {
+        engine
+            .core
+            .load_workflow(&mut ctx, wf, source)
+            .map_err(StartError::Workflows)?;
+    }
+    engine.core.recover(&mut ctx);
+    engine.core.fire_timers(&mut ctx);
+    let first = Batch {
+        records: ctx.records,
+        dispatch: ctx.dispatch,
+        after: Vec::new(),
+        oldest: Instant::now(),
+    };
+    let (stop, stop_rx) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        if engine.batches.send(first).await.is_ok() {
+            engine.run(rx, done_rx, stop_rx).await;
+        }
+        drop(engine);
+        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    });
+    Ok(Running {
+        handle,
+        stats,
+        stop,
+        task,
+    })
+}
+
+/// The engine task: owns the core.
+struct Loop {
+    core: Core,
+    clock: Arc<dyn Clock>,
+    rng: rand::rngs::StdRng,
+    batches: mpsc::Sender<Batch>,
+}
+
+/// Most inputs folded into one turn (and so into one commit).
+const MAX_TURN: usize = 8192;
+
+impl Loop {
+    async fn run(
+        &mut self,
+        mut rx: mpsc::Receiver<Request>,
+        mut done: mpsc::UnboundedReceiver<Done>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        loop {
+            let mut inputs: Vec<Request> = Vec::new();
+            let sleep = self.sleep_until_next_timer();
+            let mut oldest = tokio::select! {
+                biased;
+                _ = &mut stop => return,
+                Some(d) = done.recv() => { inputs.push(d.request); d.sent }
+                r = rx.recv() => match r {
+                    Some(r) => { inputs.push(r); Instant::now() }
+                    None => return,
+                },
+                _ = sleep => Instant::now(),
+            };
+            while inputs.len() < MAX_TURN {
+                match done.try_recv() {
+                    Ok(d) => {
+                        oldest = oldest.min(d.sent);
+                        inputs.push(d.request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            while inputs.len() < MAX_TURN {
+                match rx.try_recv() {
+                    Ok(r) => inputs.push(r),
+                    Err(_) => break,
+                }
+            }
+            let batch = self.turn(inputs, oldest);
+            if (!batch.records.is_empty() || !batch.after.is_empty())
+                && self.batches.send(batch).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    fn sleep_until_next_timer(&self) -> tokio::time::Sleep {
+        let wait = match self.core.next_timer() {
+            Some(at) => (at - self.clock.now()).to_std().unwrap_or_default(),
+            None => std::time::Duration::from_secs(3600),
+        };
+        // Wake at least every second so a manual or jumping clock is noticed.
+        tokio::time::sleep(wait.min(std::time::Duration::from_secs(1)))
+    }
+
+    /// One turn: apply every input, fire due timers, and package the outcome.
+    fn turn(&mut self, inputs: Vec<Request>, oldest: Instant) -> Batch {
+        let now = self.clock.now();
+        let rng = &mut self.rng;
+        let mut draw = || rng.random::<f64>();
+        let mut ctx = Ctx::new(now, &mut draw);
+        let mut after: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+        for input in inputs {
+            handle_request(&mut self.core, &mut ctx, input, now, &mut after);
+        }
+        self.core.fire_timers(&mut ctx);
+        Batch {
+            records: ctx.records,
+            dispatch: ctx.dispatch,
+            after,
+            oldest,
+        }
+    }
+}
+
+fn handle_request(
+    core: &mut Core,
+    ctx: &mut Ctx,
+    req: Request,
+    now: DateTime<Utc>,
+    after: &mut Vec<Box<dyn FnOnce() + Send>>,
+) {
+    fn later<T: Send + 'static>(
+        after: &mut Vec<Box<dyn FnOnce() + Send>>,
+        reply: oneshot::Sender<T>,
+        value: T,
+    ) {
+        after.push(Box::new(move || {
+            let _ = reply.send(value);
+        }));
+    }
+    match req {
+        Request::Command {
+            actor,
+            reason,
+            cmd,
+            reply,
+        } => {
+            let r = core.command(ctx, &actor, reason, &cmd);
+            later(after, reply, r);
+        }
+        Request::Items { filter, reply } => later(after, reply, core.items(&filter)),
+        Request::Item { id, reply } => later(after, reply, core.item(id)),
+        Request::Tasks { filter, reply } => later(after, reply, core.tasks(&filter)),
+        Request::Metrics { reply } => {
+            let m: Metrics = core.metrics(now);
+            later(after, reply, m)
+        }
+        Request::Workflows { reply } => later(after, reply, core.workflows()),
+        Request::StepDone {
+            item,
+            step,
+            attempt,
+            phase,
+            result,
+        } => core.step_done(ctx, item, &step, attempt, phase, result),
+    }
+}
+
+/// The journal thread: commits batches, then acts on them.
+struct Writer {
+    journal: Journal,
+    events: broadcast::Sender<Arc<Record>>,
+    done: mpsc::UnboundedSender<Done>,
+    executors: Executors,
+    rt: tokio::runtime::Handle,
+    stats: Arc<Mutex<RuntimeStats>>,
+}
+
+impl Writer {
+    fn run(mut self, mut batches: mpsc::Receiver<Batch>) {
+        while let Some(batch) = batches.blocking_recv() {
+            if !batch.records.is_empty()
+                && let Err(e) = self.journal.append(&batch.records)
+            {
+                // Nothing of this batch was acknowledged; stop before acting on it.
+                tracing::error!("journal write failed, engine stopping: {e}");
+                eprintln!("tempi: journal write failed, engine stopping: {e}");
+                return;
+            }
+            self.record_stats(&batch);
+            for reply in batch.after {
+                reply();
+            }
+            for rec in batch.records {
+                let _ = self.events.send(Arc::new(rec));
+            }
+            for d in batch.dispatch {
+                self.dispatch(d);
+            }
+        }
+    }
+
+    fn record_stats(&self, batch: &Batch) {
+        let Ok(mut s) = self.stats.lock() else {
+            return;
+        };
+        s.commits += 1;
+        s.records += batch.records.len() as u64;
+        if s.keep_latencies {
+            let ms = batch.oldest.elapsed().as_secs_f32() * 1000.0;
+            let started = batch
+                .records
+                .iter()
+                .filter(|r| matches!(r.event, super::event::Event::StepStarted { .. }))
+                .count();
+            s.latencies_ms.extend(std::iter::repeat_n(ms, started));
+        }
+    }
+
+    fn dispatch(&self, d: Dispatch) {
+        let Dispatch {
+            item,
+            step,
+            attempt,
+            phase,
+            work,
+        } = d;
+        let done = self.done.clone();
+        let back = move |result| {
+            let _ = done.send(Done {
+                request: Request::StepDone {
+                    item,
+                    step,
+                    attempt,
+                    phase,
+                    result,
+                },
+                sent: Instant::now(),
+            });
+        };
+        match work {
+            Work::Immediate(output) => back(Ok(output)),
+            Work::Job(job) => {
+                let executors = self.executors.clone();
+                self.rt.spawn(async move {
+                    back(executors.run(job).await);
+                });
+            }
+        }
+    }
 }

@@ -1,0 +1,426 @@
+//! Operator commands: each is checked against the current state first; a refused command
+//! emits nothing. Accepted ones emit their events as the operator, then the engine moves on.
+
+use serde_json::Value;
+
+use super::state::{CompStatus, Status, Task, downstream};
+use super::{Core, Ctx};
+use crate::engine::command::{Command, CommandError, Reply};
+use crate::engine::event::{Event, ItemId, TaskId};
+use crate::engine::view::TaskStatus;
+
+type Outcome = Result<(Option<ItemId>, Option<TaskId>, String), CommandError>;
+
+fn not_found(what: String) -> CommandError {
+    CommandError::NotFound(what)
+}
+
+impl Core {
+    /// Apply an operator command. On error nothing was emitted.
+    pub fn command(
+        &mut self,
+        ctx: &mut Ctx,
+        actor: &str,
+        reason: Option<String>,
+        cmd: &Command,
+    ) -> Result<Reply, CommandError> {
+        ctx.as_actor(actor, reason);
+        let before = ctx.records.len();
+        let outcome = self.run_command(ctx, actor, cmd);
+        ctx.as_engine();
+        let (item, task, message) = outcome?;
+        let seq = ctx
+            .records
+            .get(before..)
+            .and_then(|r| r.last())
+            .map_or(self.state.seq, |r| r.seq);
+        Ok(Reply {
+            item,
+            task,
+            message,
+            seq,
+        })
+    }
+
+    fn run_command(&mut self, ctx: &mut Ctx, actor: &str, cmd: &Command) -> Outcome {
+        match cmd {
+            Command::Start {
+                workflow,
+                version,
+                input,
+                priority,
+            } => self.cmd_start(ctx, workflow, *version, input, *priority),
+            Command::Decide {
+                task,
+                decision,
+                comment,
+            } => self.cmd_decide(ctx, actor, *task, decision, comment.clone()),
+            Command::Claim { task } => self.cmd_claim(ctx, actor, *task),
+            Command::Reassign { task, to } => {
+                self.open_task_ref(*task)?;
+                if to.trim_start_matches('@').trim().is_empty() {
+                    return Err(CommandError::Invalid(
+                        "reassign needs a person (@name) or a group".into(),
+                    ));
+                }
+                self.emit(
+                    ctx,
+                    Event::TaskReassigned {
+                        task: *task,
+                        to: to.clone(),
+                    },
+                );
+                Ok((
+                    self.task_item(*task),
+                    Some(*task),
+                    format!("task {task} reassigned to {to}"),
+                ))
+            }
+            Command::Escalate { task, to } => self.cmd_escalate(ctx, *task, to.clone()),
+            Command::Retry { item, from } => self.cmd_retry(ctx, *item, from.as_deref()),
+            Command::Skip { item, step } => self.cmd_skip(ctx, *item, step),
+            Command::Compensate { item } => {
+                let it = self.live_item(*item)?;
+                if it.compensating {
+                    return Err(CommandError::Conflict(format!(
+                        "item {item} is already compensating"
+                    )));
+                }
+                self.begin_compensation(ctx, *item);
+                self.advance(ctx, *item);
+                Ok((Some(*item), None, format!("item {item} compensating")))
+            }
+            Command::Cancel { item } => {
+                self.live_item(*item)?;
+                self.close_tasks(ctx, *item);
+                ctx.as_actor(actor, ctx.reason.clone());
+                self.emit(ctx, Event::ItemCancelled { item: *item });
+                Ok((Some(*item), None, format!("item {item} cancelled")))
+            }
+            Command::Signal { item, name, data } => self.cmd_signal(ctx, *item, name, data),
+        }
+    }
+
+    fn live_item(&self, item: ItemId) -> Result<&super::state::Item, CommandError> {
+        let it = self
+            .state
+            .items
+            .get(&item)
+            .ok_or_else(|| not_found(format!("item {item} not found")))?;
+        if let Some(st) = it.ended {
+            return Err(CommandError::Conflict(format!(
+                "item {item} has already ended ({})",
+                st.name()
+            )));
+        }
+        Ok(it)
+    }
+
+    fn task_item(&self, task: TaskId) -> Option<ItemId> {
+        self.state.tasks.get(&task).map(|t| t.item)
+    }
+
+    fn open_task_ref(&self, task: TaskId) -> Result<&Task, CommandError> {
+        let t = self
+            .state
+            .tasks
+            .get(&task)
+            .ok_or_else(|| not_found(format!("task {task} not found")))?;
+        match t.status {
+            TaskStatus::Decided => Err(CommandError::Conflict(format!(
+                "task {task} was already decided: {} by {}",
+                t.decision.as_deref().unwrap_or("?"),
+                t.decided_by.as_deref().unwrap_or("?")
+            ))),
+            TaskStatus::Cancelled => Err(CommandError::Conflict(format!(
+                "task {task} was cancelled (its item ended or its step was skipped)"
+            ))),
+            _ => Ok(t),
+        }
+    }
+
+    fn cmd_start(
+        &mut self,
+        ctx: &mut Ctx,
+        workflow: &str,
+        version: Option<u32>,
+        input: &Value,
+        priority: i32,
+    ) -> Outcome {
+        let wf = self
+            .state
+            .workflow(workflow, version)
+            .cloned()
+            .ok_or_else(|| {
+                let mut known: Vec<_> = self.state.workflows.keys().cloned().collect();
+                known.sort();
+                let which = match version {
+                    Some(v) => format!("{workflow} version {v}"),
+                    None => workflow.to_string(),
+                };
+                not_found(format!(
+                    "no workflow {which} is loaded (loaded: {})",
+                    known.join(", ")
+                ))
+            })?;
+        let input = match input {
+            Value::Null => Value::Object(Default::default()),
+            Value::Object(_) => input.clone(),
+            _ => return Err(CommandError::Invalid("input must be a JSON object".into())),
+        };
+        let item = self.state.next_item.max(1);
+        let sla_due = wf
+            .sla
+            .as_ref()
+            .map(|s| ctx.now + super::state::to_chrono(s.due));
+        self.emit(
+            ctx,
+            Event::ItemStarted {
+                item,
+                workflow: wf.name.clone(),
+                version: wf.version,
+                input,
+                priority,
+                sla_due,
+            },
+        );
+        self.advance(ctx, item);
+        Ok((
+            Some(item),
+            None,
+            format!("item {item} started ({} v{})", wf.name, wf.version),
+        ))
+    }
+
+    fn cmd_decide(
+        &mut self,
+        ctx: &mut Ctx,
+        actor: &str,
+        task: TaskId,
+        decision: &str,
+        comment: Option<String>,
+    ) -> Outcome {
+        let t = self.open_task_ref(task)?;
+        if let Some(other) = t.claimed_by.as_deref().filter(|c| *c != actor) {
+            return Err(CommandError::Conflict(format!(
+                "task {task} is claimed by {other}"
+            )));
+        }
+        if !t.options.iter().any(|o| o == decision) {
+            return Err(CommandError::Invalid(format!(
+                "task {task} offers {}; '{decision}' is not one of them",
+                t.options.join(", ")
+            )));
+        }
+        let item = t.item;
+        self.emit(
+            ctx,
+            Event::TaskDecided {
+                task,
+                decision: decision.to_string(),
+                comment,
+                by: actor.to_string(),
+            },
+        );
+        self.task_answered(ctx, task);
+        Ok((Some(item), Some(task), format!("task {task} {decision}")))
+    }
+
+    fn cmd_claim(&mut self, ctx: &mut Ctx, actor: &str, task: TaskId) -> Outcome {
+        let t = self.open_task_ref(task)?;
+        let item = t.item;
+        match t.claimed_by.as_deref() {
+            Some(me) if me == actor => {
+                return Ok((
+                    Some(item),
+                    Some(task),
+                    format!("task {task} is already yours"),
+                ));
+            }
+            Some(other) => {
+                return Err(CommandError::Conflict(format!(
+                    "task {task} is already claimed by {other}"
+                )));
+            }
+            None => {}
+        }
+        self.emit(
+            ctx,
+            Event::TaskClaimed {
+                task,
+                by: actor.to_string(),
+            },
+        );
+        Ok((
+            Some(item),
+            Some(task),
+            format!("task {task} claimed by {actor}"),
+        ))
+    }
+
+    fn cmd_escalate(&mut self, ctx: &mut Ctx, task: TaskId, to: Option<String>) -> Outcome {
+        let t = self.open_task_ref(task)?;
+        let level = t.escalation_level + 1;
+        let levels = self.state.task_escalations(t);
+        let target = to.or_else(|| {
+            levels
+                .get(level as usize - 1)
+                .or_else(|| levels.last())
+                .map(|e| e.to.clone())
+        });
+        let Some(to) = target else {
+            return Err(CommandError::Invalid(format!(
+                "task {task} has no escalation chain; say whom to escalate to (--to)"
+            )));
+        };
+        let item = t.item;
+        self.emit(
+            ctx,
+            Event::TaskEscalated {
+                task,
+                level,
+                to: to.clone(),
+            },
+        );
+        Ok((
+            Some(item),
+            Some(task),
+            format!("task {task} escalated to {to} (level {level})"),
+        ))
+    }
+
+    fn cmd_retry(&mut self, ctx: &mut Ctx, item: ItemId, from: Option<&str>) -> Outcome {
+        let it = self.live_item(item)?;
+        let target = match from {
+            Some(step) => {
+                let i = it
+                    .wf
+                    .step_index(step)
+                    .ok_or_else(|| not_found(format!("item {item} has no step {step}")))?;
+                if it.compensating {
+                    return Err(CommandError::Conflict(format!(
+                        "item {item} is compensating"
+                    )));
+                }
+                if let Some(j) = downstream(&it.wf, i)
+                    .into_iter()
+                    .find(|&j| it.steps[j].status == Status::Running)
+                {
+                    return Err(CommandError::Conflict(format!(
+                        "step {} of item {item} is running; wait for it or cancel the item",
+                        it.wf.steps[j].id
+                    )));
+                }
+                i
+            }
+            None => it
+                .steps
+                .iter()
+                .position(|s| s.status == Status::Failed || s.comp == CompStatus::Failed)
+                .ok_or_else(|| {
+                    CommandError::Conflict(format!("item {item} has no incident to retry"))
+                })?,
+        };
+        let step = self.step_id(item, target);
+        let reset = if from.is_some() {
+            downstream(&self.state.items[&item].wf, target)
+        } else {
+            vec![target]
+        };
+        let tasks: Vec<TaskId> = reset
+            .iter()
+            .filter_map(|&j| self.state.items[&item].steps[j].task)
+            .filter(|t| self.state.tasks.get(t).is_some_and(|t| t.is_open()))
+            .collect();
+        for task in tasks {
+            self.emit(ctx, Event::TaskCancelled { task });
+        }
+        self.emit(
+            ctx,
+            Event::ItemRetried {
+                item,
+                step: step.clone(),
+                from: from.is_some(),
+            },
+        );
+        self.advance(ctx, item);
+        let what = if from.is_some() { "from" } else { "step" };
+        Ok((
+            Some(item),
+            None,
+            format!("item {item} retried ({what} {step})"),
+        ))
+    }
+
+    fn cmd_skip(&mut self, ctx: &mut Ctx, item: ItemId, step: &str) -> Outcome {
+        let it = self.live_item(item)?;
+        let i = it
+            .wf
+            .step_index(step)
+            .ok_or_else(|| not_found(format!("item {item} has no step {step}")))?;
+        let s = &it.steps[i];
+        let comp_incident = s.comp == CompStatus::Failed;
+        if !comp_incident {
+            match s.status {
+                Status::Running => {
+                    return Err(CommandError::Conflict(format!(
+                        "step {step} of item {item} is running; it cannot be skipped now"
+                    )));
+                }
+                Status::Succeeded | Status::Skipped => {
+                    return Err(CommandError::Conflict(format!(
+                        "step {step} of item {item} has already finished"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        if let Some(task) = s
+            .task
+            .filter(|t| self.state.tasks.get(t).is_some_and(|t| t.is_open()))
+        {
+            self.emit(ctx, Event::TaskCancelled { task });
+        }
+        self.emit(
+            ctx,
+            Event::StepSkipped {
+                item,
+                step: step.to_string(),
+                reason: "skipped by an operator".into(),
+            },
+        );
+        self.advance(ctx, item);
+        Ok((
+            Some(item),
+            None,
+            format!("item {item}: step {step} skipped"),
+        ))
+    }
+
+    fn cmd_signal(&mut self, ctx: &mut Ctx, item: ItemId, name: &str, data: &Value) -> Outcome {
+        let it = self.live_item(item)?;
+        let listens = it.wf.steps.iter().any(|s| {
+            matches!(&s.kind, crate::definition::StepKind::Wait(crate::definition::WaitSpec::Signal { name: n, .. }) if n == name)
+        });
+        if !listens {
+            return Err(CommandError::Invalid(format!(
+                "workflow {} has no wait step for signal '{name}'",
+                it.wf.name
+            )));
+        }
+        self.emit(
+            ctx,
+            Event::SignalReceived {
+                item,
+                name: name.to_string(),
+                data: data.clone(),
+            },
+        );
+        self.advance(ctx, item);
+        Ok((
+            Some(item),
+            None,
+            format!("item {item}: signal {name} delivered"),
+        ))
+    }
+}

@@ -1,0 +1,239 @@
+//! The pure core of the engine: given its state, an input and `now`, it decides which
+//! events happen (and applies them), and which jobs the runtime must dispatch once the
+//! events are durable. No clock, no I/O, no randomness of its own.
+
+mod advance;
+mod commands;
+mod scope;
+pub mod state;
+mod timers;
+mod views;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::definition::{self, Workflow};
+use crate::engine::event::{Event, ItemId, Phase, Record, StepError};
+use crate::exec::Job;
+
+pub use state::State;
+
+/// Work the runtime carries out after the records that asked for it are committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispatch {
+    pub item: ItemId,
+    pub step: Arc<str>,
+    pub attempt: u32,
+    pub phase: Phase,
+    pub work: Work,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Work {
+    /// Outside work for an executor.
+    Job(Job),
+    /// A `pass` step: its output is already rendered; it completes on the next turn.
+    Immediate(Value),
+}
+
+/// One turn of the core: the time, the actor, randomness, and what was produced.
+pub struct Ctx<'a> {
+    pub now: DateTime<Utc>,
+    actor: String,
+    reason: Option<String>,
+    rng: &'a mut dyn FnMut() -> f64,
+    pub records: Vec<Record>,
+    pub dispatch: Vec<Dispatch>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(now: DateTime<Utc>, rng: &'a mut dyn FnMut() -> f64) -> Self {
+        Ctx {
+            now,
+            actor: ENGINE.to_string(),
+            reason: None,
+            rng,
+            records: Vec::new(),
+            dispatch: Vec::new(),
+        }
+    }
+
+    /// Attribute the next events to an operator (until `as_engine`).
+    pub fn as_actor(&mut self, actor: &str, reason: Option<String>) {
+        self.actor = actor.to_string();
+        self.reason = reason;
+    }
+
+    fn as_engine(&mut self) {
+        self.actor = ENGINE.to_string();
+        self.reason = None;
+    }
+}
+
+/// The actor of the engine's own decisions.
+pub const ENGINE: &str = "engine";
+
+/// The state plus what decisions need besides it (the template `env`).
+pub struct Core {
+    pub state: State,
+    env: Value,
+}
+
+/// How a journaled workflow source becomes a model again during replay.
+fn parse_source(source: &str) -> Option<Workflow> {
+    definition::parse_str("<journal>", source).ok()
+}
+
+impl Core {
+    pub fn new(env: Value) -> Core {
+        Core {
+            state: State::default(),
+            env,
+        }
+    }
+
+    /// Replay one journal record.
+    pub fn replay(&mut self, rec: &Record) {
+        self.state.apply(rec, &parse_source);
+    }
+
+    fn emit(&mut self, ctx: &mut Ctx, event: Event) {
+        let item = event.item().or_else(|| {
+            let task = event.task()?;
+            self.state.tasks.get(&task).map(|t| t.item)
+        });
+        let rec = Record {
+            seq: self.state.seq + 1,
+            at: ctx.now,
+            item,
+            actor: ctx.actor.clone(),
+            reason: ctx.reason.clone(),
+            event,
+        };
+        self.state.apply(&rec, &parse_source);
+        ctx.records.push(rec);
+    }
+
+    /// Make a workflow version known (journaled unless the same source is already there).
+    pub fn load_workflow(
+        &mut self,
+        ctx: &mut Ctx,
+        wf: &Workflow,
+        source: &str,
+    ) -> Result<bool, String> {
+        if let Some(versions) = self.state.workflows.get(&wf.name)
+            && let Some((_, old)) = versions.get(&wf.version)
+        {
+            if old.as_ref() == source {
+                return Ok(false);
+            }
+            return Err(format!(
+                "workflow {} version {} is already loaded with different content; \
+                 raise `version:` when you change a workflow",
+                wf.name, wf.version
+            ));
+        }
+        self.state
+            .workflows
+            .entry(wf.name.clone())
+            .or_default()
+            .insert(wf.version, (Arc::new(wf.clone()), Arc::from(source)));
+        self.emit(
+            ctx,
+            Event::WorkflowLoaded {
+                name: wf.name.clone(),
+                version: wf.version,
+                source: source.to_string(),
+            },
+        );
+        Ok(true)
+    }
+
+    /// An executor finished an attempt. Stale answers (an attempt that timed out, an
+    /// item that ended) are dropped without an event.
+    pub fn step_done(
+        &mut self,
+        ctx: &mut Ctx,
+        item: ItemId,
+        step: &str,
+        attempt: u32,
+        phase: Phase,
+        result: Result<Value, StepError>,
+    ) {
+        ctx.as_engine();
+        let Some(it) = self.state.items.get(&item) else {
+            return;
+        };
+        let Some(i) = it.wf.step_index(step) else {
+            return;
+        };
+        let s = &it.steps[i];
+        let current = match phase {
+            Phase::Run => s.status == state::Status::Running && s.attempt == attempt,
+            Phase::Compensate => s.comp == state::CompStatus::Running && s.comp_attempt == attempt,
+        };
+        if it.is_final() || !current {
+            return;
+        }
+        match result {
+            Ok(output) => self.succeed(ctx, item, i, attempt, phase, output),
+            Err(error) => self.fail(ctx, item, i, attempt, phase, error),
+        }
+        self.advance(ctx, item);
+    }
+
+    /// Re-dispatch every attempt that was running when the engine stopped (at least once:
+    /// same attempt number, same idempotency key).
+    pub fn recover(&mut self, ctx: &mut Ctx) {
+        let mut running = Vec::new();
+        for (id, it) in &self.state.items {
+            if it.is_final() {
+                continue;
+            }
+            for (i, s) in it.steps.iter().enumerate() {
+                if s.status == state::Status::Running {
+                    running.push((*id, i, s.attempt, Phase::Run));
+                }
+                if s.comp == state::CompStatus::Running {
+                    running.push((*id, i, s.comp_attempt, Phase::Compensate));
+                }
+            }
+        }
+        for (item, i, attempt, phase) in running {
+            match self.render_work(item, i, phase) {
+                Ok(Some(work)) => self.push_dispatch(ctx, item, i, attempt, phase, work),
+                Ok(None) => {}
+                Err(e) => {
+                    self.fail(ctx, item, i, attempt, phase, e);
+                    self.advance(ctx, item);
+                }
+            }
+        }
+    }
+
+    fn push_dispatch(
+        &self,
+        ctx: &mut Ctx,
+        item: ItemId,
+        i: usize,
+        attempt: u32,
+        phase: Phase,
+        work: Work,
+    ) {
+        let Some(it) = self.state.items.get(&item) else {
+            return;
+        };
+        ctx.dispatch.push(Dispatch {
+            item,
+            step: Arc::from(it.wf.steps[i].id.as_str()),
+            attempt,
+            phase,
+            work,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,187 @@
+//! The template scope of an item (`input`, `steps`, `item`, `env`) and the rendering of a
+//! step's definition into the job an executor runs.
+
+use serde_json::{Map, Value, json};
+
+use super::state::{Item, Status};
+use super::{Core, Work};
+use crate::definition::template::{render_string, render_value};
+use crate::definition::{HttpSpec, ShellSpec, StepKind};
+use crate::engine::event::{ItemId, Phase, StepError, StepErrorKind};
+use crate::exec::{HttpJob, Job, ShellJob};
+
+/// The values templates of an item may read.
+pub fn scope(item: &Item, env: &Value) -> Value {
+    let mut steps = Map::new();
+    for (def, s) in item.wf.steps.iter().zip(&item.steps) {
+        let status = match s.status {
+            Status::Pending => "pending",
+            Status::Scheduled => "scheduled",
+            Status::Running => "running",
+            Status::Waiting => "waiting",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        };
+        let mut entry = Map::new();
+        entry.insert("status".into(), json!(status));
+        entry.insert("attempts".into(), json!(s.attempt));
+        if let Some(out) = &s.output {
+            for key in ["decision", "comment"] {
+                if let Some(v) = out.get(key) {
+                    entry.insert(key.into(), v.clone());
+                }
+            }
+            entry.insert("output".into(), out.clone());
+        }
+        if let Some(e) = &s.error {
+            entry.insert("error".into(), json!(e.to_string()));
+        }
+        steps.insert(def.id.clone(), Value::Object(entry));
+    }
+    json!({
+        "input": item.input,
+        "steps": steps,
+        "item": {
+            "id": item.id,
+            "priority": item.priority,
+            "workflow": item.wf.name,
+            "version": item.wf.version,
+            "started_at": item.started_at.to_rfc3339(),
+        },
+        "env": env,
+    })
+}
+
+fn template_error(what: &str, e: String) -> StepError {
+    StepError::new(StepErrorKind::Template, format!("{what}: {e}"))
+}
+
+/// Stable across retries and restarts of one step of one item; unique across data dirs
+/// in practice because it carries the item's start time.
+pub fn idempotency_key(item: &Item, step: &str, phase: Phase) -> String {
+    let base = format!(
+        "tempi-{}-{}-{}-{}",
+        item.wf.name,
+        item.id,
+        item.started_at.timestamp_millis(),
+        step
+    );
+    match phase {
+        Phase::Run => base,
+        Phase::Compensate => format!("{base}-undo"),
+    }
+}
+
+fn render_http(
+    spec: &HttpSpec,
+    scope: &Value,
+    key: String,
+    timeout: Option<std::time::Duration>,
+) -> Result<HttpJob, StepError> {
+    let url = render_string(&spec.url, scope).map_err(|e| template_error("url", e))?;
+    let headers = spec
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            render_string(v, scope)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| template_error(&format!("header {k}"), e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = match &spec.json {
+        Some(j) => Some(render_value(j, scope).map_err(|e| template_error("json", e))?),
+        None => None,
+    };
+    Ok(HttpJob {
+        method: spec.method.clone(),
+        url,
+        headers,
+        body,
+        expect: spec.expect.clone(),
+        idempotency_key: key,
+        timeout,
+    })
+}
+
+fn render_shell(
+    spec: &ShellSpec,
+    scope: &Value,
+    key: String,
+    timeout: Option<std::time::Duration>,
+) -> Result<ShellJob, StepError> {
+    let argv = spec
+        .run
+        .iter()
+        .map(|a| render_string(a, scope).map_err(|e| template_error("run", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let script = match &spec.script {
+        Some(s) => Some(render_string(s, scope).map_err(|e| template_error("script", e))?),
+        None => None,
+    };
+    let env = spec
+        .env
+        .iter()
+        .map(|(k, v)| {
+            render_string(v, scope)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| template_error(&format!("env {k}"), e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ShellJob {
+        argv,
+        script,
+        env,
+        cwd: spec.cwd.clone(),
+        ok_codes: spec.ok_codes.clone(),
+        timeout,
+        idempotency_key: key,
+    })
+}
+
+impl Core {
+    pub(super) fn scope_of(&self, item: ItemId) -> Value {
+        match self.state.items.get(&item) {
+            Some(it) => scope(it, &self.env),
+            None => Value::Null,
+        }
+    }
+
+    /// Render the work of an executor-backed step (or its compensation). `None` for kinds
+    /// the core handles itself (human, wait).
+    pub(super) fn render_work(
+        &self,
+        item: ItemId,
+        i: usize,
+        phase: Phase,
+    ) -> Result<Option<Work>, StepError> {
+        let Some(it) = self.state.items.get(&item) else {
+            return Ok(None);
+        };
+        let def = &it.wf.steps[i];
+        let kind = match phase {
+            Phase::Run => &def.kind,
+            Phase::Compensate => match &def.compensate {
+                Some(k) => k.as_ref(),
+                None => return Ok(None),
+            },
+        };
+        let scope = scope(it, &self.env);
+        let key = idempotency_key(it, &def.id, phase);
+        let work = match kind {
+            StepKind::Http(h) => Work::Job(Job::Http(render_http(h, &scope, key, def.timeout)?)),
+            StepKind::Agent(a) => Work::Job(Job::Agent(render_http(
+                &a.request,
+                &scope,
+                key,
+                def.timeout,
+            )?)),
+            StepKind::Shell(s) => Work::Job(Job::Shell(render_shell(s, &scope, key, def.timeout)?)),
+            StepKind::Pass(p) => Work::Immediate(
+                render_value(&p.output, &scope).map_err(|e| template_error("output", e))?,
+            ),
+            StepKind::Human(_) | StepKind::Wait(_) => return Ok(None),
+        };
+        Ok(Some(work))
+    }
+}

@@ -1,0 +1,809 @@
+//! The engine's in-memory state and `apply`: the only place state changes, one event at
+//! a time. Replaying the journal through `apply` rebuilds exactly the live state.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde_json::Value;
+
+use crate::definition::{Escalation, StepKind, WaitSpec, Workflow};
+use crate::engine::event::{Event, ItemId, Phase, Record, StepError, TaskId, TaskKind, WaitOn};
+use crate::engine::view::{ItemStatus, StepStatus, TaskStatus};
+
+/// Something that must be looked at again at a given time. Timers are never removed
+/// when they go stale; on firing, each checks that its condition still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// A scheduled (backoff) step attempt becomes due.
+    Start {
+        item: ItemId,
+        step: u16,
+        attempt: u32,
+    },
+    /// A running attempt is abandoned.
+    AttemptTimeout {
+        item: ItemId,
+        step: u16,
+        attempt: u32,
+    },
+    /// A step's whole deadline.
+    Deadline { item: ItemId, step: u16 },
+    /// A `wait` timer, or a signal wait's timeout.
+    Wait {
+        item: ItemId,
+        step: u16,
+        attempt: u32,
+    },
+    /// The item's next SLA threshold or escalation.
+    Sla { item: ItemId },
+    /// A task's next escalation level.
+    Escalate { task: TaskId, level: u32 },
+    /// A task's due time.
+    TaskDue { task: TaskId },
+}
+
+pub fn to_chrono(d: std::time::Duration) -> ChronoDuration {
+    ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
+}
+
+/// One step of one item.
+#[derive(Debug, Clone, Default)]
+pub struct StepState {
+    pub status: Status,
+    /// The latest attempt number (0 before the first).
+    pub attempt: u32,
+    /// Attempts made before the last operator retry; the retry budget counts from here.
+    pub retry_base: u32,
+    pub first_started: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub next_at: Option<DateTime<Utc>>,
+    pub output: Option<Value>,
+    pub error: Option<Box<StepError>>,
+    pub task: Option<TaskId>,
+    pub waiting: Option<Box<WaitOn>>,
+    pub comp: CompStatus,
+    pub comp_attempt: u32,
+}
+
+/// The lifecycle of a step's action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Status {
+    #[default]
+    Pending,
+    Scheduled,
+    Running,
+    Waiting,
+    Succeeded,
+    /// Retries exhausted: an incident.
+    Failed,
+    Skipped,
+}
+
+/// The lifecycle of a step's compensation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompStatus {
+    #[default]
+    None,
+    Scheduled,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+/// One work item.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub id: ItemId,
+    pub wf: Arc<Workflow>,
+    pub input: Value,
+    pub priority: i32,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub ended: Option<ItemStatus>,
+    pub sla_due: Option<DateTime<Utc>>,
+    pub sla_warned: u8,
+    pub sla_breached: bool,
+    /// Item-level SLA escalation levels fired so far.
+    pub sla_escalations: u32,
+    pub steps: Vec<StepState>,
+    /// Step indexes in the order they succeeded (compensation walks it backwards).
+    pub completed: Vec<u16>,
+    pub compensating: bool,
+    /// Signals received that no step has consumed yet.
+    pub signals: Vec<(String, Value)>,
+}
+
+impl Item {
+    pub fn is_final(&self) -> bool {
+        self.ended.is_some()
+    }
+
+    pub fn status(&self) -> ItemStatus {
+        if let Some(s) = self.ended {
+            return s;
+        }
+        if self.compensating {
+            return ItemStatus::Compensating;
+        }
+        let mut running = false;
+        for s in &self.steps {
+            match s.status {
+                Status::Failed => return ItemStatus::Incident,
+                Status::Running | Status::Scheduled => running = true,
+                _ => {}
+            }
+            if s.comp == CompStatus::Failed {
+                return ItemStatus::Incident;
+            }
+        }
+        if running {
+            ItemStatus::Running
+        } else {
+            ItemStatus::Waiting
+        }
+    }
+
+    pub fn step_status(&self, i: usize) -> StepStatus {
+        let s = &self.steps[i];
+        match s.comp {
+            CompStatus::Scheduled | CompStatus::Running | CompStatus::Failed => {
+                return StepStatus::Compensating;
+            }
+            CompStatus::Done => return StepStatus::Compensated,
+            CompStatus::None | CompStatus::Skipped => {}
+        }
+        match s.status {
+            Status::Pending => StepStatus::Pending,
+            Status::Scheduled => StepStatus::Scheduled,
+            Status::Running => StepStatus::Running,
+            Status::Waiting => StepStatus::Waiting,
+            Status::Succeeded => StepStatus::Succeeded,
+            Status::Failed => StepStatus::Failed,
+            Status::Skipped => StepStatus::Skipped,
+        }
+    }
+}
+
+/// One human task.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: TaskId,
+    pub item: ItemId,
+    pub step: u16,
+    pub kind: TaskKind,
+    pub title: String,
+    pub details: Option<String>,
+    pub group: Option<String>,
+    pub assignee: Option<String>,
+    pub claimed_by: Option<String>,
+    pub options: Vec<String>,
+    pub status: TaskStatus,
+    pub created_at: DateTime<Utc>,
+    pub due: Option<DateTime<Utc>>,
+    pub overdue: bool,
+    pub escalation_level: u32,
+    pub decision: Option<String>,
+    pub comment: Option<String>,
+    pub decided_by: Option<String>,
+}
+
+impl Task {
+    pub fn is_open(&self) -> bool {
+        matches!(self.status, TaskStatus::Open | TaskStatus::Claimed)
+    }
+}
+
+/// Running totals kept as events are applied (the rest is counted on demand).
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// Ended items that ended before their SLA deadline (or had none).
+    pub within_sla: u64,
+    pub steps_succeeded: u64,
+    pub steps_failed: u64,
+}
+
+/// Everything the engine knows.
+#[derive(Debug, Default)]
+pub struct State {
+    pub workflows: HashMap<String, BTreeMap<u32, (Arc<Workflow>, Arc<str>)>>,
+    pub items: BTreeMap<ItemId, Item>,
+    pub tasks: BTreeMap<TaskId, Task>,
+    pub timers: BTreeSet<(DateTime<Utc>, Timer)>,
+    pub next_item: ItemId,
+    pub next_task: TaskId,
+    pub seq: u64,
+    pub counters: Counters,
+}
+
+/// A target of `to:`/reassign: `@name` is a person, a bare name is a group.
+pub fn is_user(target: &str) -> bool {
+    target.starts_with('@')
+}
+
+impl State {
+    pub fn step_index(&self, item: ItemId, step: &str) -> Option<usize> {
+        self.items.get(&item)?.wf.step_index(step)
+    }
+
+    /// The newest version of a workflow, or the one asked for.
+    pub fn workflow(&self, name: &str, version: Option<u32>) -> Option<&Arc<Workflow>> {
+        let versions = self.workflows.get(name)?;
+        match version {
+            Some(v) => versions.get(&v).map(|(w, _)| w),
+            None => versions.values().next_back().map(|(w, _)| w),
+        }
+    }
+
+    fn arm(&mut self, at: DateTime<Utc>, t: Timer) {
+        self.timers.insert((at, t));
+    }
+
+    /// Apply one committed record. Must not fail: records were validated before they
+    /// were written. A record naming something unknown is ignored.
+    pub fn apply(&mut self, rec: &Record, parse: &dyn Fn(&str) -> Option<Workflow>) {
+        self.seq = self.seq.max(rec.seq);
+        let at = rec.at;
+        if let Some(id) = rec.item
+            && let Some(item) = self.items.get_mut(&id)
+        {
+            item.updated_at = at;
+        }
+        match &rec.event {
+            Event::WorkflowLoaded {
+                name,
+                version,
+                source,
+            } => {
+                let known = self
+                    .workflows
+                    .get(name)
+                    .and_then(|v| v.get(version))
+                    .is_some_and(|(_, s)| s.as_ref() == source);
+                if known {
+                    return;
+                }
+                if let Some(wf) = parse(source) {
+                    self.workflows
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(*version, (Arc::new(wf), Arc::from(source.as_str())));
+                }
+            }
+            Event::ItemStarted {
+                item,
+                workflow,
+                version,
+                input,
+                priority,
+                sla_due,
+            } => self.apply_started(at, *item, workflow, *version, input, *priority, *sla_due),
+            Event::StepScheduled {
+                item,
+                step,
+                attempt,
+                at: when,
+                phase,
+            } => self.apply_scheduled(*item, step, *attempt, *when, *phase),
+            Event::StepStarted {
+                item,
+                step,
+                attempt,
+                timeout_at,
+                phase,
+            } => self.apply_step_started(at, *item, step, *attempt, *timeout_at, *phase),
+            Event::StepWaiting {
+                item,
+                step,
+                attempt,
+                on,
+            } => self.apply_waiting(*item, step, *attempt, on),
+            Event::StepSucceeded {
+                item,
+                step,
+                output,
+                phase,
+                ..
+            } => self.apply_succeeded(at, *item, step, output, *phase),
+            Event::StepFailed {
+                item,
+                step,
+                error,
+                phase,
+                ..
+            } => self.apply_failed(at, *item, step, error, *phase),
+            Event::StepSkipped { item, step, .. } => self.apply_skipped(at, *item, step),
+            Event::IncidentRaised {
+                item, step, phase, ..
+            } => {
+                if let Some((it, i)) = self.step_mut(*item, step) {
+                    match phase {
+                        Phase::Run => it.steps[i].status = Status::Failed,
+                        Phase::Compensate => it.steps[i].comp = CompStatus::Failed,
+                    }
+                }
+            }
+            Event::ItemRetried { item, step, from } => self.apply_retried(*item, step, *from),
+            Event::CompensationStarted { item } => {
+                if let Some(it) = self.items.get_mut(item) {
+                    it.compensating = true;
+                }
+            }
+            Event::TaskCreated {
+                task,
+                item,
+                step,
+                kind,
+                title,
+                details,
+                group,
+                assignee,
+                options,
+                due,
+            } => {
+                let Some(si) = self.step_index(*item, step) else {
+                    return;
+                };
+                let t = Task {
+                    id: *task,
+                    item: *item,
+                    step: si as u16,
+                    kind: kind.clone(),
+                    title: title.clone(),
+                    details: details.clone(),
+                    group: group.clone(),
+                    assignee: assignee.clone(),
+                    claimed_by: None,
+                    options: options.clone(),
+                    status: TaskStatus::Open,
+                    created_at: at,
+                    due: *due,
+                    overdue: false,
+                    escalation_level: 0,
+                    decision: None,
+                    comment: None,
+                    decided_by: None,
+                };
+                self.next_task = self.next_task.max(*task + 1);
+                if let Some(d) = due {
+                    self.arm(*d, Timer::TaskDue { task: *task });
+                }
+                if let Some(first) = self.task_escalations(&t).first() {
+                    self.arm(
+                        at + to_chrono(first.after),
+                        Timer::Escalate {
+                            task: *task,
+                            level: 1,
+                        },
+                    );
+                }
+                if let Some(it) = self.items.get_mut(item) {
+                    it.steps[si].task = Some(*task);
+                }
+                self.tasks.insert(*task, t);
+            }
+            Event::TaskClaimed { task, by } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.claimed_by = Some(by.clone());
+                    t.status = TaskStatus::Claimed;
+                }
+            }
+            Event::TaskReassigned { task, to } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    hand_to(t, to);
+                }
+            }
+            Event::TaskEscalated { task, level, to } => self.apply_escalated(at, *task, *level, to),
+            Event::TaskDecided {
+                task,
+                decision,
+                comment,
+                by,
+            } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.status = TaskStatus::Decided;
+                    t.decision = Some(decision.clone());
+                    t.comment = comment.clone();
+                    t.decided_by = Some(by.clone());
+                }
+            }
+            Event::TaskCancelled { task } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.status = TaskStatus::Cancelled;
+                }
+            }
+            Event::TaskOverdue { task } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.overdue = true;
+                }
+            }
+            Event::SignalReceived { item, name, data } => {
+                if let Some(it) = self.items.get_mut(item) {
+                    it.signals.push((name.clone(), data.clone()));
+                }
+            }
+            Event::SlaWarning { item, percent } => {
+                if let Some(it) = self.items.get_mut(item) {
+                    it.sla_warned = it.sla_warned.max(*percent);
+                }
+                self.arm_sla(*item);
+            }
+            Event::SlaEscalated { item, level, .. } => {
+                if let Some(it) = self.items.get_mut(item) {
+                    it.sla_escalations = it.sla_escalations.max(*level);
+                }
+                self.arm_sla(*item);
+            }
+            Event::SlaBreached { item } => {
+                if let Some(it) = self.items.get_mut(item) {
+                    it.sla_breached = true;
+                }
+            }
+            Event::ItemCompleted { item } => self.end(at, *item, ItemStatus::Completed),
+            Event::ItemFailed { item, .. } => self.end(at, *item, ItemStatus::Failed),
+            Event::ItemCancelled { item } => self.end(at, *item, ItemStatus::Cancelled),
+        }
+    }
+
+    fn step_mut(&mut self, item: ItemId, step: &str) -> Option<(&mut Item, usize)> {
+        let it = self.items.get_mut(&item)?;
+        let i = it.wf.step_index(step)?;
+        Some((it, i))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_started(
+        &mut self,
+        at: DateTime<Utc>,
+        id: ItemId,
+        workflow: &str,
+        version: u32,
+        input: &Value,
+        priority: i32,
+        sla_due: Option<DateTime<Utc>>,
+    ) {
+        let Some(wf) = self.workflow(workflow, Some(version)).cloned() else {
+            return;
+        };
+        let item = Item {
+            id,
+            steps: vec![StepState::default(); wf.steps.len()],
+            wf,
+            input: input.clone(),
+            priority,
+            started_at: at,
+            updated_at: at,
+            ended_at: None,
+            ended: None,
+            sla_due,
+            sla_warned: 0,
+            sla_breached: false,
+            sla_escalations: 0,
+            completed: Vec::new(),
+            compensating: false,
+            signals: Vec::new(),
+        };
+        self.items.insert(id, item);
+        self.next_item = self.next_item.max(id + 1);
+        self.arm_sla(id);
+    }
+
+    fn apply_scheduled(
+        &mut self,
+        item: ItemId,
+        step: &str,
+        attempt: u32,
+        when: DateTime<Utc>,
+        phase: Phase,
+    ) {
+        let Some((it, i)) = self.step_mut(item, step) else {
+            return;
+        };
+        let s = &mut it.steps[i];
+        match phase {
+            Phase::Run => {
+                s.status = Status::Scheduled;
+                s.attempt = attempt;
+                s.next_at = Some(when);
+            }
+            Phase::Compensate => {
+                s.comp = CompStatus::Scheduled;
+                s.comp_attempt = attempt;
+            }
+        }
+        self.arm(
+            when,
+            Timer::Start {
+                item,
+                step: i as u16,
+                attempt,
+            },
+        );
+    }
+
+    fn apply_step_started(
+        &mut self,
+        at: DateTime<Utc>,
+        item: ItemId,
+        step: &str,
+        attempt: u32,
+        timeout_at: Option<DateTime<Utc>>,
+        phase: Phase,
+    ) {
+        let Some((it, i)) = self.step_mut(item, step) else {
+            return;
+        };
+        let deadline = it.wf.steps[i].deadline;
+        let s = &mut it.steps[i];
+        let mut first = false;
+        match phase {
+            Phase::Run => {
+                s.status = Status::Running;
+                s.attempt = attempt;
+                s.next_at = None;
+                if s.first_started.is_none() {
+                    s.first_started = Some(at);
+                    first = true;
+                }
+            }
+            Phase::Compensate => s.comp = CompStatus::Running,
+        }
+        let step = i as u16;
+        if let Some(t) = timeout_at {
+            self.arm(
+                t,
+                Timer::AttemptTimeout {
+                    item,
+                    step,
+                    attempt,
+                },
+            );
+        }
+        if first && let Some(d) = deadline {
+            self.arm(at + to_chrono(d), Timer::Deadline { item, step });
+        }
+    }
+
+    fn apply_waiting(&mut self, item: ItemId, step: &str, attempt: u32, on: &WaitOn) {
+        let Some((it, i)) = self.step_mut(item, step) else {
+            return;
+        };
+        let s = &mut it.steps[i];
+        s.status = Status::Waiting;
+        s.waiting = Some(Box::new(on.clone()));
+        let until = match on {
+            WaitOn::Timer { until } => Some(*until),
+            WaitOn::Signal { until, .. } => *until,
+            WaitOn::Task { .. } => None,
+        };
+        if let Some(u) = until {
+            self.arm(
+                u,
+                Timer::Wait {
+                    item,
+                    step: i as u16,
+                    attempt,
+                },
+            );
+        }
+    }
+
+    fn apply_succeeded(
+        &mut self,
+        at: DateTime<Utc>,
+        item: ItemId,
+        step: &str,
+        output: &Value,
+        phase: Phase,
+    ) {
+        let Some((it, i)) = self.step_mut(item, step) else {
+            return;
+        };
+        match phase {
+            Phase::Run => {
+                if let StepKind::Wait(WaitSpec::Signal { name, .. }) = &it.wf.steps[i].kind
+                    && let Some(k) = it.signals.iter().position(|(n, _)| n == name)
+                {
+                    it.signals.remove(k);
+                }
+                let s = &mut it.steps[i];
+                s.status = Status::Succeeded;
+                s.output = Some(output.clone());
+                s.error = None;
+                s.waiting = None;
+                s.ended_at = Some(at);
+                it.completed.push(i as u16);
+                self.counters.steps_succeeded += 1;
+            }
+            Phase::Compensate => it.steps[i].comp = CompStatus::Done,
+        }
+    }
+
+    fn apply_failed(
+        &mut self,
+        at: DateTime<Utc>,
+        item: ItemId,
+        step: &str,
+        error: &StepError,
+        phase: Phase,
+    ) {
+        let Some((it, i)) = self.step_mut(item, step) else {
+            return;
+        };
+        let s = &mut it.steps[i];
+        s.error = Some(Box::new(error.clone()));
+        s.ended_at = Some(at);
+        s.waiting = None;
+        // A retry's StepScheduled follows at once when there is one.
+        match phase {
+            Phase::Run => s.status = Status::Failed,
+            Phase::Compensate => s.comp = CompStatus::Failed,
+        }
+        self.counters.steps_failed += 1;
+    }
+
+    fn apply_skipped(&mut self, at: DateTime<Utc>, item: ItemId, step: &str) {
+        let Some((it, i)) = self.step_mut(item, step) else {
+            return;
+        };
+        let s = &mut it.steps[i];
+        if it.compensating && matches!(s.comp, CompStatus::Failed | CompStatus::Scheduled) {
+            s.comp = CompStatus::Skipped;
+            return;
+        }
+        s.status = Status::Skipped;
+        s.waiting = None;
+        s.ended_at = Some(at);
+    }
+
+    fn apply_retried(&mut self, item: ItemId, step: &str, from: bool) {
+        let Some((it, i)) = self.step_mut(item, step) else {
+            return;
+        };
+        if it.steps[i].comp == CompStatus::Failed {
+            it.steps[i].comp = CompStatus::None;
+            it.steps[i].error = None;
+            return;
+        }
+        let reset: Vec<usize> = if from { downstream(&it.wf, i) } else { vec![i] };
+        for j in reset {
+            let s = &mut it.steps[j];
+            if matches!(s.status, Status::Running | Status::Waiting) && j != i {
+                continue;
+            }
+            s.status = Status::Pending;
+            s.retry_base = s.attempt;
+            s.output = None;
+            s.error = None;
+            s.waiting = None;
+            s.task = None;
+            s.ended_at = None;
+            s.first_started = None;
+            it.completed.retain(|&c| c as usize != j);
+        }
+    }
+
+    fn apply_escalated(&mut self, at: DateTime<Utc>, task: TaskId, level: u32, to: &str) {
+        let Some(t) = self.tasks.get_mut(&task) else {
+            return;
+        };
+        t.escalation_level = level;
+        hand_to(t, to);
+        let t = t.clone();
+        let levels = self.task_escalations(&t);
+        let next = levels.get(level as usize).map(|e| (e.after, level + 1));
+        let repeat = levels.last().and_then(|e| e.repeat);
+        let when = match (next, repeat) {
+            (Some((after, n)), _) => Some((t.created_at + to_chrono(after), n)),
+            (None, Some(r)) if !levels.is_empty() => Some((at + to_chrono(r), level + 1)),
+            _ => None,
+        };
+        if let Some((w, n)) = when {
+            self.arm(w.max(at), Timer::Escalate { task, level: n });
+        }
+    }
+
+    fn end(&mut self, at: DateTime<Utc>, item: ItemId, status: ItemStatus) {
+        let Some(it) = self.items.get_mut(&item) else {
+            return;
+        };
+        if it.ended.is_some() {
+            return;
+        }
+        it.ended = Some(status);
+        it.ended_at = Some(at);
+        it.compensating = false;
+        let within = it.sla_due.is_none_or(|d| at <= d);
+        match status {
+            ItemStatus::Completed => self.counters.completed += 1,
+            ItemStatus::Failed => self.counters.failed += 1,
+            _ => self.counters.cancelled += 1,
+        }
+        if within && status == ItemStatus::Completed {
+            self.counters.within_sla += 1;
+        }
+    }
+
+    /// The escalation chain that applies to a task (its step's, or its review's).
+    pub fn task_escalations(&self, t: &Task) -> Vec<Escalation> {
+        let Some(it) = self.items.get(&t.item) else {
+            return Vec::new();
+        };
+        match &it.wf.steps[t.step as usize].kind {
+            StepKind::Human(h) => h.escalate.clone(),
+            StepKind::Agent(a) => a.review.escalate.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Arm the item's next SLA moment: the next warning, escalation, or the breach.
+    fn arm_sla(&mut self, item: ItemId) {
+        let Some(it) = self.items.get(&item) else {
+            return;
+        };
+        if let Some(at) = next_sla_moment(it) {
+            self.arm(at, Timer::Sla { item });
+        }
+    }
+}
+
+/// When the item's SLA next needs attention, if ever.
+pub fn next_sla_moment(it: &Item) -> Option<DateTime<Utc>> {
+    let sla = it.wf.sla.as_ref()?;
+    let due = it.sla_due?;
+    if it.sla_breached || it.is_final() {
+        return None;
+    }
+    let total = due - it.started_at;
+    let mut next = due;
+    if let Some(p) = sla.warn.iter().find(|&&p| p > it.sla_warned) {
+        next = next.min(it.started_at + total * i32::from(*p) / 100);
+    }
+    if let Some(e) = sla.escalate.get(it.sla_escalations as usize) {
+        next = next.min(it.started_at + to_chrono(e.after));
+    }
+    Some(next)
+}
+
+fn hand_to(t: &mut Task, to: &str) {
+    match to.strip_prefix('@') {
+        Some(user) => t.assignee = Some(user.to_string()),
+        None => {
+            t.group = Some(to.to_string());
+            t.assignee = None;
+        }
+    }
+    t.claimed_by = None;
+    if t.status == TaskStatus::Claimed {
+        t.status = TaskStatus::Open;
+    }
+}
+
+/// `from` and every step that transitively needs it, in definition order.
+pub fn downstream(wf: &Workflow, from: usize) -> Vec<usize> {
+    let mut set = vec![false; wf.steps.len()];
+    set[from] = true;
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (j, s) in wf.steps.iter().enumerate() {
+            if set[j] {
+                continue;
+            }
+            let needs_marked = s
+                .needs
+                .iter()
+                .any(|n| wf.step_index(n).is_some_and(|k| set[k]));
+            if needs_marked {
+                set[j] = true;
+                changed = true;
+            }
+        }
+    }
+    (0..set.len()).filter(|&j| set[j]).collect()
+}

@@ -1,0 +1,202 @@
+//! Read models built from the state: listings, one item's detail, tasks and counters.
+
+use chrono::{DateTime, Utc};
+
+use super::Core;
+use super::state::{Item, Status, Task};
+use crate::engine::event::{ItemId, WaitOn};
+use crate::engine::view::{
+    ItemDetail, ItemFilter, ItemStatus, ItemSummary, Metrics, StepView, TaskFilter, TaskStatus,
+    TaskView,
+};
+
+fn summary(it: &Item) -> ItemSummary {
+    let current: Vec<&str> = it
+        .steps
+        .iter()
+        .zip(&it.wf.steps)
+        .filter(|(s, _)| {
+            matches!(
+                s.status,
+                Status::Running | Status::Waiting | Status::Scheduled | Status::Failed
+            )
+        })
+        .map(|(_, d)| d.id.as_str())
+        .collect();
+    ItemSummary {
+        id: it.id,
+        workflow: it.wf.name.clone(),
+        version: it.wf.version,
+        status: it.status(),
+        current: current.join(","),
+        priority: it.priority,
+        started_at: it.started_at,
+        updated_at: it.updated_at,
+        ended_at: it.ended_at,
+        sla_due: it.sla_due,
+        sla_warned: it.sla_warned,
+        sla_breached: it.sla_breached,
+    }
+}
+
+fn waiting_text(on: &WaitOn) -> String {
+    match on {
+        WaitOn::Task { task } => format!("task {task}"),
+        WaitOn::Signal { name, .. } => format!("signal {name}"),
+        WaitOn::Timer { until } => format!("timer until {}", until.to_rfc3339()),
+    }
+}
+
+impl Core {
+    pub fn items(&self, f: &ItemFilter) -> Vec<ItemSummary> {
+        let limit = f.limit.unwrap_or(usize::MAX);
+        self.state
+            .items
+            .values()
+            .rev()
+            .filter(|it| f.workflow.as_ref().is_none_or(|w| &it.wf.name == w))
+            .filter(|it| !f.active || !it.is_final())
+            .filter(|it| f.status.is_none_or(|s| it.status() == s))
+            .take(limit)
+            .map(summary)
+            .collect()
+    }
+
+    pub fn item(&self, id: ItemId) -> Option<ItemDetail> {
+        let it = self.state.items.get(&id)?;
+        let steps = it
+            .steps
+            .iter()
+            .zip(&it.wf.steps)
+            .enumerate()
+            .map(|(i, (s, d))| StepView {
+                id: d.id.clone(),
+                kind: d.kind.name().to_string(),
+                status: it.step_status(i),
+                attempts: s.attempt,
+                needs: d.needs.clone(),
+                started_at: s.first_started,
+                ended_at: s.ended_at,
+                next_attempt_at: s.next_at,
+                output: s.output.clone(),
+                error: s.error.as_deref().cloned(),
+                task: s.task,
+                waiting_on: s.waiting.as_deref().map(waiting_text),
+            })
+            .collect();
+        let incident = it
+            .steps
+            .iter()
+            .zip(&it.wf.steps)
+            .find(|(s, _)| s.status == Status::Failed || s.comp == super::state::CompStatus::Failed)
+            .and_then(|(s, d)| Some((d.id.clone(), s.error.as_deref()?.clone())))
+            .filter(|_| !it.is_final());
+        Some(ItemDetail {
+            summary: summary(it),
+            input: it.input.clone(),
+            steps,
+            incident,
+            compensating: it.compensating,
+        })
+    }
+
+    fn task_view(&self, t: &Task) -> TaskView {
+        let it = self.state.items.get(&t.item);
+        TaskView {
+            id: t.id,
+            item: t.item,
+            workflow: it.map(|i| i.wf.name.clone()).unwrap_or_default(),
+            step: it
+                .map(|i| i.wf.steps[t.step as usize].id.clone())
+                .unwrap_or_default(),
+            kind: t.kind.clone(),
+            title: t.title.clone(),
+            details: t.details.clone(),
+            group: t.group.clone(),
+            assignee: t.assignee.clone(),
+            claimed_by: t.claimed_by.clone(),
+            options: t.options.clone(),
+            status: t.status,
+            created_at: t.created_at,
+            due: t.due,
+            overdue: t.overdue,
+            escalation_level: t.escalation_level,
+            decision: t.decision.clone(),
+            comment: t.comment.clone(),
+            decided_by: t.decided_by.clone(),
+            priority: it.map_or(0, |i| i.priority),
+        }
+    }
+
+    pub fn tasks(&self, f: &TaskFilter) -> Vec<TaskView> {
+        self.state
+            .tasks
+            .values()
+            .filter(|t| f.all || t.is_open())
+            .filter(|t| match &f.mine {
+                None => true,
+                Some(me) => {
+                    t.assignee.as_deref() == Some(me.as_str())
+                        || t.claimed_by.as_deref() == Some(me.as_str())
+                }
+            })
+            .map(|t| self.task_view(t))
+            .collect()
+    }
+
+    pub fn metrics(&self, now: DateTime<Utc>) -> Metrics {
+        let mut m = Metrics::default();
+        for it in self.state.items.values().filter(|it| !it.is_final()) {
+            m.in_flight += 1;
+            match it.status() {
+                ItemStatus::Incident => m.incidents += 1,
+                ItemStatus::Waiting
+                    if it
+                        .steps
+                        .iter()
+                        .any(|s| s.task.is_some() && s.status == Status::Waiting) =>
+                {
+                    m.waiting_on_humans += 1
+                }
+                _ => {}
+            }
+            let breached = it.sla_breached || it.sla_due.is_some_and(|d| d <= now);
+            if breached {
+                m.breached += 1;
+            } else if it.sla_warned > 0 {
+                m.at_risk += 1;
+            }
+        }
+        let c = &self.state.counters;
+        m.completed = c.completed;
+        m.failed = c.failed;
+        m.cancelled = c.cancelled;
+        let ended = c.completed + c.failed;
+        m.sla_compliance = if ended == 0 {
+            100.0
+        } else {
+            c.within_sla as f64 * 100.0 / ended as f64
+        };
+        m.open_tasks = self
+            .state
+            .tasks
+            .values()
+            .filter(|t| t.status != TaskStatus::Decided && t.is_open())
+            .count() as u64;
+        m.steps_succeeded = c.steps_succeeded;
+        m.steps_failed = c.steps_failed;
+        m.journal_seq = self.state.seq;
+        m
+    }
+
+    pub fn workflows(&self) -> Vec<(String, u32)> {
+        let mut out: Vec<_> = self
+            .state
+            .workflows
+            .iter()
+            .flat_map(|(n, vs)| vs.keys().map(move |v| (n.clone(), *v)))
+            .collect();
+        out.sort();
+        out
+    }
+}

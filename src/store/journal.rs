@@ -1,0 +1,417 @@
+//! The SQLite journal: one `events` row per `Record` (its JSON in `body`, with `seq`,
+//! `item`, `at` and `kind` copied out for querying), appended by a single writer in one
+//! transaction per batch, and read back in seq order for replay or by any reader.
+
+use std::path::{Path, PathBuf};
+
+use chrono::SecondsFormat;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use super::lock::EngineLock;
+use super::{StoreError, ensure_dir};
+use crate::engine::event::{ItemId, Record};
+
+/// The journal's file name inside the data dir.
+pub const JOURNAL_FILE: &str = "journal.db";
+
+/// The schema this build writes; a journal with a newer one is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const INSERT: &str = "INSERT INTO events (seq, item, at, kind, body) VALUES (?1, ?2, ?3, ?4, ?5)";
+const SELECT_ALL: &str = "SELECT seq, body FROM events ORDER BY seq";
+
+/// The single writer of a data dir's journal. Holding it holds the engine lock.
+pub struct Journal {
+    // Field order matters: the connection closes before the lock is released.
+    conn: Connection,
+    path: PathBuf,
+    last_seq: u64,
+    /// Reused between appends to serialize bodies without allocating per record.
+    buf: Vec<u8>,
+    _lock: EngineLock,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("last_seq", &self.last_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Map a SQLite error, recognising a file that is not (or no longer) a database.
+fn sql_err<'a>(
+    path: &'a Path,
+    what: &'static str,
+) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
+    move |source| match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+            StoreError::NotAJournal {
+                path: path.to_path_buf(),
+                detail: source.to_string(),
+            }
+        }
+        _ => StoreError::Sqlite {
+            what,
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+fn to_i64(value: u64, path: &Path, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| {
+        StoreError::Other(format!(
+            "journal {}: {what} {value} is too large to store",
+            path.display()
+        ))
+    })
+}
+
+impl Journal {
+    /// Open (creating if needed) the journal of `dir`, taking the exclusive engine lock.
+    pub fn open(dir: &Path) -> Result<Journal, StoreError> {
+        ensure_dir(dir)?;
+        let lock = EngineLock::acquire(dir)?;
+        let path = dir.join(JOURNAL_FILE);
+        check_header(&path)?;
+        let mut conn = Connection::open(&path).map_err(sql_err(&path, "open"))?;
+
+        // The first statement is where SQLite reads the header: a garbage file fails here.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .map_err(sql_err(&path, "switch to WAL mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Other(format!(
+                "journal {}: SQLite refused WAL mode (got {mode}); is it on a network file system?",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")
+            .map_err(sql_err(&path, "set pragmas"))?;
+        conn.set_prepared_statement_cache_capacity(16);
+
+        migrate(&mut conn, &path)?;
+
+        let last: Option<i64> = conn
+            .query_row("SELECT MAX(seq) FROM events", [], |row| row.get(0))
+            .map_err(sql_err(&path, "read the last seq"))?;
+        let last_seq = u64::try_from(last.unwrap_or(0)).map_err(|_| StoreError::BadRecord {
+            path: path.clone(),
+            seq: last.unwrap_or(0),
+            detail: "negative seq".into(),
+        })?;
+
+        Ok(Journal {
+            conn,
+            path,
+            last_seq,
+            buf: Vec::with_capacity(1024),
+            _lock: lock,
+        })
+    }
+
+    /// The journal file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The seq of the last committed record (0 when the journal is empty).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Append records in one transaction (one fsync). Their seqs must continue the
+    /// journal exactly (`last_seq() + 1`, `+ 2`, ...); otherwise nothing is written.
+    pub fn append(&mut self, records: &[Record]) -> Result<(), StoreError> {
+        for (index, record) in records.iter().enumerate() {
+            let expected = self.last_seq + 1 + index as u64;
+            if record.seq != expected {
+                return Err(StoreError::OutOfOrder {
+                    path: self.path.clone(),
+                    index,
+                    got: record.seq,
+                    expected,
+                });
+            }
+        }
+        let Some(last) = records.last() else {
+            return Ok(());
+        };
+        // Checked once for the whole batch: every seq is at most the last.
+        to_i64(last.seq, &self.path, "seq")?;
+
+        let path = &self.path;
+        let buf = &mut self.buf;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sql_err(path, "begin a transaction"))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(INSERT)
+                .map_err(sql_err(path, "prepare the insert"))?;
+            for record in records {
+                buf.clear();
+                serde_json::to_writer(&mut *buf, record).map_err(|e| {
+                    StoreError::Other(format!("cannot encode record {}: {e}", record.seq))
+                })?;
+                // serde_json writes valid UTF-8.
+                let body = std::str::from_utf8(buf).map_err(|e| {
+                    StoreError::Other(format!("cannot encode record {}: {e}", record.seq))
+                })?;
+                let item = record
+                    .item
+                    .map(|item| to_i64(item, path, "item id"))
+                    .transpose()?;
+                let at = record.at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+                stmt.execute(params![
+                    record.seq as i64,
+                    item,
+                    at,
+                    record.event.name(),
+                    body
+                ])
+                .map_err(sql_err(path, "insert a record"))?;
+            }
+        }
+        tx.commit().map_err(sql_err(path, "commit a batch"))?;
+        self.last_seq = last.seq;
+        Ok(())
+    }
+
+    /// Every record in order, for replay. Returns the last seq (0 when empty).
+    pub fn replay(&self, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(SELECT_ALL)
+            .map_err(sql_err(path, "prepare the replay"))?;
+        let mut rows = stmt.query([]).map_err(sql_err(path, "replay"))?;
+        let mut last = 0;
+        while let Some(row) = rows.next().map_err(sql_err(path, "replay"))? {
+            let record = decode_row(row, path)?;
+            last = record.seq;
+            f(record);
+        }
+        Ok(last)
+    }
+}
+
+/// Parse a `(seq, body)` row into its record, checking the two agree.
+fn decode_row(row: &rusqlite::Row<'_>, path: &Path) -> Result<Record, StoreError> {
+    let seq: i64 = row.get(0).map_err(sql_err(path, "read a seq"))?;
+    let bad = |detail: String| StoreError::BadRecord {
+        path: path.to_path_buf(),
+        seq,
+        detail,
+    };
+    let body = row
+        .get_ref(1)
+        .map_err(sql_err(path, "read a record"))?
+        .as_str()
+        .map_err(|e| bad(format!("body is not text: {e}")))?;
+    let record: Record =
+        serde_json::from_str(body).map_err(|e| bad(format!("body is not a record: {e}")))?;
+    if i64::try_from(record.seq).ok() != Some(seq) {
+        return Err(bad(format!("body says seq {}", record.seq)));
+    }
+    Ok(record)
+}
+
+/// Refuse a non-empty file that does not start like a SQLite database. (SQLite itself
+/// would treat a file shorter than a page as empty and overwrite it.)
+fn check_header(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::io("open", path, e)),
+    };
+    let mut head = Vec::with_capacity(MAGIC.len());
+    (&mut file)
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| StoreError::io("read", path, e))?;
+    if head.is_empty() || head == MAGIC {
+        return Ok(());
+    }
+    Err(StoreError::NotAJournal {
+        path: path.to_path_buf(),
+        detail: "it does not start with the SQLite header".into(),
+    })
+}
+
+/// Create the schema in a fresh journal, or check the version of an existing one.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sql_err(path, "begin the schema check"))?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        .map_err(sql_err(path, "create the meta table"))?;
+    let version: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sql_err(path, "read the schema version"))?;
+    match version {
+        None => {
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS events (
+                     seq  INTEGER PRIMARY KEY,
+                     item INTEGER,
+                     at   TEXT NOT NULL,
+                     kind TEXT NOT NULL,
+                     body TEXT NOT NULL
+                 );
+                 CREATE INDEX IF NOT EXISTS events_item_seq ON events (item, seq);",
+            )
+            .map_err(sql_err(path, "create the events table"))?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION.to_string()],
+            )
+            .map_err(sql_err(path, "record the schema version"))?;
+        }
+        Some(text) => {
+            let found: i64 = text.trim().parse().map_err(|_| StoreError::NotAJournal {
+                path: path.to_path_buf(),
+                detail: format!("schema version {text:?} is not a number"),
+            })?;
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew {
+                    path: path.to_path_buf(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+        }
+    }
+    tx.commit().map_err(sql_err(path, "commit the schema"))
+}
+
+/// Records with `seq > after` (of one item, or all), oldest first, at most `limit`.
+/// Opens its own read connection, so it runs beside a writing engine.
+pub fn read_records(
+    dir: &Path,
+    item: Option<ItemId>,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Record>, StoreError> {
+    let path = dir.join(JOURNAL_FILE);
+    if !path.is_file() {
+        return Err(StoreError::NoJournal { path });
+    }
+    check_header(&path)?;
+    let conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err(&path, "open for reading"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(sql_err(&path, "set the busy timeout"))?;
+
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut out = Vec::new();
+    let mut collect = |mut rows: rusqlite::Rows<'_>| -> Result<(), StoreError> {
+        while let Some(row) = rows.next().map_err(sql_err(&path, "read records"))? {
+            out.push(decode_row(row, &path)?);
+        }
+        Ok(())
+    };
+    match item {
+        Some(item) => {
+            let item = to_i64(item, &path, "item id")?;
+            let mut stmt = conn
+                .prepare(
+                    "SELECT seq, body FROM events WHERE item = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )
+                .map_err(sql_err(&path, "prepare a read"))?;
+            let rows = stmt
+                .query(params![item, after, limit])
+                .map_err(sql_err(&path, "read records"))?;
+            collect(rows)?;
+        }
+        None => {
+            let mut stmt = conn
+                .prepare("SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                .map_err(sql_err(&path, "prepare a read"))?;
+            let rows = stmt
+                .query(params![after, limit])
+                .map_err(sql_err(&path, "read records"))?;
+            collect(rows)?;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_accepts_missing_empty_and_sqlite_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        check_header(&path).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        check_header(&path).unwrap();
+        std::fs::write(&path, b"SQLite format 3\0rest of the page").unwrap();
+        check_header(&path).unwrap();
+        std::fs::write(&path, b"SQLite").unwrap();
+        assert!(matches!(
+            check_header(&path),
+            Err(StoreError::NotAJournal { .. })
+        ));
+    }
+
+    #[test]
+    fn opens_in_wal_with_full_sync_and_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let conn = &journal.conn;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL");
+        let version: String = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION.to_string());
+        let index: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_item_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
+    }
+
+    #[test]
+    fn not_a_database_maps_to_not_a_journal() {
+        let err = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOTADB),
+            None,
+        );
+        let mapped = sql_err(Path::new("/j.db"), "open")(err);
+        assert!(
+            matches!(mapped, StoreError::NotAJournal { .. }),
+            "{mapped:?}"
+        );
+    }
+}

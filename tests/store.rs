@@ -1,0 +1,545 @@
+//! The journal and the data dir from the outside: round trips, refusals, the engine
+//! lock, readers beside a writer, crash consistency under SIGKILL, and the small files.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+use tempi::engine::event::{Event, Phase, Record, StepError, StepErrorKind, TaskKind, WaitOn};
+use tempi::store::{self, DaemonInfo, Journal, StoreError};
+
+fn at(secs: i64) -> chrono::DateTime<Utc> {
+    Utc.timestamp_opt(1_700_000_000 + secs, 123_456_789)
+        .single()
+        .unwrap()
+}
+
+/// A record of a varied event for `seq`, concerning item `seq % 3 + 1`.
+fn record(seq: u64) -> Record {
+    let item = seq % 3 + 1;
+    let event = match seq % 8 {
+        0 => Event::ItemStarted {
+            item,
+            workflow: "invoice".into(),
+            version: 2,
+            input: json!({"amount": 12.5, "lines": [1, 2, 3], "who": "ünïcode"}),
+            priority: -1,
+            sla_due: Some(at(3600)),
+        },
+        1 => Event::StepScheduled {
+            item,
+            step: "fetch".into(),
+            attempt: 1,
+            at: at(seq as i64),
+            phase: Phase::Compensate,
+        },
+        2 => Event::StepFailed {
+            item,
+            step: "fetch".into(),
+            attempt: 3,
+            error: StepError::new(StepErrorKind::Status, "503 from upstream").with_code("503"),
+            phase: Phase::Run,
+        },
+        3 => Event::TaskCreated {
+            task: seq,
+            item,
+            step: "review".into(),
+            kind: TaskKind::AgentReview {
+                proposal: json!({"decision": "approve"}),
+                confidence: 0.42,
+            },
+            title: "Review \"quoted\" proposal\nwith newline".into(),
+            details: None,
+            group: Some("finance".into()),
+            assignee: None,
+            options: vec!["approve".into(), "reject".into()],
+            due: Some(at(7200)),
+        },
+        4 => Event::StepWaiting {
+            item,
+            step: "wait".into(),
+            attempt: 1,
+            on: WaitOn::Signal {
+                name: "go".into(),
+                until: None,
+            },
+        },
+        5 => Event::TaskDecided {
+            task: seq - 2,
+            decision: "approve".into(),
+            comment: Some("ok".into()),
+            by: "alice".into(),
+        },
+        6 => Event::SlaWarning { item, percent: 80 },
+        _ => Event::ItemCompleted { item },
+    };
+    Record {
+        seq,
+        at: at(seq as i64),
+        item: Some(item),
+        actor: if seq.is_multiple_of(2) {
+            "engine"
+        } else {
+            "bob"
+        }
+        .into(),
+        reason: seq.is_multiple_of(5).then(|| "because".to_string()),
+        event,
+    }
+}
+
+fn records(from: u64, to: u64) -> Vec<Record> {
+    (from..=to).map(record).collect()
+}
+
+fn replay_all(journal: &Journal) -> (Vec<Record>, u64) {
+    let mut out = Vec::new();
+    let last = journal.replay(&mut |r| out.push(r)).unwrap();
+    (out, last)
+}
+
+#[test]
+fn append_then_replay_round_trips_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut journal = Journal::open(&data).unwrap();
+    assert_eq!(journal.last_seq(), 0);
+    assert_eq!(replay_all(&journal), (vec![], 0));
+
+    let first = records(1, 20);
+    journal.append(&first).unwrap();
+    journal.append(&[]).unwrap();
+    let second = records(21, 40);
+    journal.append(&second).unwrap();
+    assert_eq!(journal.last_seq(), 40);
+
+    let (got, last) = replay_all(&journal);
+    assert_eq!(last, 40);
+    assert_eq!(got, records(1, 40));
+
+    // And again after closing and reopening.
+    drop(journal);
+    let journal = Journal::open(&data).unwrap();
+    assert_eq!(journal.last_seq(), 40);
+    assert_eq!(replay_all(&journal), (records(1, 40), 40));
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+}
+
+#[test]
+fn records_without_item_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path()).unwrap();
+    let rec = Record {
+        seq: 1,
+        at: at(0),
+        item: None,
+        actor: "engine".into(),
+        reason: None,
+        event: Event::WorkflowLoaded {
+            name: "w".into(),
+            version: 1,
+            source: "name: w\nsteps: []\n".into(),
+        },
+    };
+    journal.append(std::slice::from_ref(&rec)).unwrap();
+    assert_eq!(replay_all(&journal), (vec![rec.clone()], 1));
+    assert_eq!(
+        store::read_records(dir.path(), None, 0, 10).unwrap(),
+        vec![rec]
+    );
+    assert!(
+        store::read_records(dir.path(), Some(1), 0, 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn gaps_duplicates_and_reordering_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path()).unwrap();
+    journal.append(&records(1, 5)).unwrap();
+
+    let bad_batches: Vec<Vec<Record>> = vec![
+        records(5, 8),                         // repeats the last committed seq
+        records(7, 9),                         // gap after the last committed seq
+        vec![record(6), record(7), record(7)], // duplicate within the batch
+        vec![record(6), record(8)],            // gap within the batch
+        vec![record(7), record(6)],            // out of order
+        vec![record(6), record(7), record(3)], // goes backwards at the end
+    ];
+    for batch in bad_batches {
+        let err = journal.append(&batch).unwrap_err();
+        assert!(
+            matches!(err, StoreError::OutOfOrder { .. }),
+            "unexpected error {err:?}"
+        );
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert_eq!(journal.last_seq(), 5);
+        assert_eq!(replay_all(&journal), (records(1, 5), 5));
+    }
+    // The journal still accepts the right continuation.
+    journal.append(&records(6, 9)).unwrap();
+    assert_eq!(replay_all(&journal), (records(1, 9), 9));
+}
+
+#[test]
+fn second_open_is_locked_until_the_first_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Journal::open(dir.path()).unwrap();
+    let err = Journal::open(dir.path()).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("(pid {})", std::process::id())),
+        "{message}"
+    );
+    assert!(message.contains("--data"), "{message}");
+
+    drop(first);
+    let again = Journal::open(dir.path()).unwrap();
+    assert_eq!(again.last_seq(), 0);
+}
+
+#[test]
+fn read_records_filters_by_item_after_and_limit_beside_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path()).unwrap();
+    journal.append(&records(1, 30)).unwrap();
+
+    // All, oldest first.
+    let all = store::read_records(dir.path(), None, 0, usize::MAX).unwrap();
+    assert_eq!(all, records(1, 30));
+    // after + limit.
+    let page = store::read_records(dir.path(), None, 10, 5).unwrap();
+    assert_eq!(page, records(11, 15));
+    assert!(
+        store::read_records(dir.path(), None, 30, 5)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store::read_records(dir.path(), None, 0, 0)
+            .unwrap()
+            .is_empty()
+    );
+    // One item: seq % 3 + 1 == 2 means seq in {1, 4, 7, ...}.
+    let item2 = store::read_records(dir.path(), Some(2), 0, 100).unwrap();
+    let seqs: Vec<u64> = item2.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=30).filter(|s| s % 3 == 1).collect::<Vec<_>>());
+    let item2_page = store::read_records(dir.path(), Some(2), 4, 3).unwrap();
+    let seqs: Vec<u64> = item2_page.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, vec![7, 10, 13]);
+    assert!(
+        store::read_records(dir.path(), Some(99), 0, 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Readers on other threads see new commits while the writer stays open.
+    journal.append(&records(31, 33)).unwrap();
+    let d = dir.path().to_path_buf();
+    let seen = std::thread::spawn(move || store::read_records(&d, None, 30, 10).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(seen, records(31, 33));
+
+    // And after the writer is gone (WAL files checkpointed and removed).
+    drop(journal);
+    assert_eq!(
+        store::read_records(dir.path(), None, 0, usize::MAX).unwrap(),
+        records(1, 33)
+    );
+}
+
+#[test]
+fn read_records_without_a_journal_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = store::read_records(&dir.path().join("nowhere"), None, 0, 10).unwrap_err();
+    assert!(matches!(err, StoreError::NoJournal { .. }), "{err:?}");
+    assert!(err.to_string().contains("journal.db"), "{err}");
+}
+
+#[test]
+fn garbage_journal_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    std::fs::write(
+        &path,
+        b"this is not a database, just some text.\n".repeat(200),
+    )
+    .unwrap();
+    let err = Journal::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::NotAJournal { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("move it aside"), "{message}");
+    // The lock was released with the failed open.
+    let err = store::read_records(dir.path(), None, 0, 10).unwrap_err();
+    assert!(matches!(err, StoreError::NotAJournal { .. }), "{err:?}");
+
+    // A short file too.
+    std::fs::write(&path, b"x").unwrap();
+    assert!(Journal::open(dir.path()).is_err());
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Journal::open(dir.path()).unwrap());
+    rusqlite_path_exec(
+        &dir.path().join("journal.db"),
+        "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+    );
+    let err = Journal::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("upgrade tempi"), "{err}");
+}
+
+/// Run SQL on a journal behind the store's back, to damage it on purpose.
+fn rusqlite_path_exec(path: &Path, sql: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+#[test]
+fn corrupt_body_names_the_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut journal = Journal::open(dir.path()).unwrap();
+        journal.append(&records(1, 3)).unwrap();
+    }
+    rusqlite_path_exec(
+        &dir.path().join("journal.db"),
+        "UPDATE events SET body = '{not json' WHERE seq = 2",
+    );
+    let journal = Journal::open(dir.path()).unwrap();
+    let mut n = 0;
+    let err = journal.replay(&mut |_| n += 1).unwrap_err();
+    assert!(
+        matches!(err, StoreError::BadRecord { seq: 2, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("seq 2"), "{err}");
+    assert_eq!(n, 1);
+}
+
+const CRASH_ENV: &str = "TEMPI_STORE_CRASH_DIR";
+const CRASH_BATCH: u64 = 97;
+
+/// Not a test on its own: when re-executed by `crash_mid_append_leaves_whole_batches`
+/// with `TEMPI_STORE_CRASH_DIR` set, appends batches forever until it is killed.
+#[test]
+fn crash_child() {
+    let Some(dir) = std::env::var_os(CRASH_ENV) else {
+        return;
+    };
+    let mut journal = Journal::open(Path::new(&dir)).unwrap();
+    let mut next = journal.last_seq() + 1;
+    loop {
+        let batch = records(next, next + CRASH_BATCH - 1);
+        journal.append(&batch).unwrap();
+        next += CRASH_BATCH;
+    }
+}
+
+#[test]
+fn crash_mid_append_leaves_whole_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut previous = 0;
+    for round in 0..3 {
+        let mut child = Command::new(&exe)
+            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env(CRASH_ENV, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until it has committed past what the previous round left, then a bit more.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let committed = store::read_records(dir.path(), None, previous, 1)
+                .map(|r| r.len())
+                .unwrap_or(0);
+            if committed > 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "child never committed a batch");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(50 + 40 * round));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        // A reader can recover the killed writer's WAL before any writer reopens it.
+        let read = store::read_records(dir.path(), None, 0, usize::MAX).unwrap();
+        assert_eq!(
+            read.len() as u64 % CRASH_BATCH,
+            0,
+            "round {round}: reader saw a partial batch"
+        );
+
+        let journal = Journal::open(dir.path()).unwrap();
+        let (got, last) = replay_all(&journal);
+        assert!(
+            last > previous,
+            "round {round}: nothing new after {previous}"
+        );
+        assert_eq!(
+            last % CRASH_BATCH,
+            0,
+            "round {round}: partial batch, last {last}"
+        );
+        assert_eq!(got.len() as u64, last, "round {round}: gap");
+        for (i, r) in got.iter().enumerate() {
+            assert_eq!(r, &record(i as u64 + 1));
+        }
+        previous = last;
+    }
+}
+
+#[test]
+fn token_is_0600_hex_and_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nested").join("data");
+    let token = store::load_or_create_token(&data).unwrap();
+    assert_eq!(token.len(), 64);
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    let path = data.join("token");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(store::load_or_create_token(&data).unwrap(), token);
+
+    // A loosened token is tightened back.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(store::load_or_create_token(&data).unwrap(), token);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // Another dir gets another token.
+    let other = store::load_or_create_token(&dir.path().join("other")).unwrap();
+    assert_ne!(other, token);
+
+    // A mangled token is an error that says what to do.
+    std::fs::write(&path, "short").unwrap();
+    let err = store::load_or_create_token(&data).unwrap_err();
+    assert!(err.to_string().contains("delete it"), "{err}");
+
+    // No temp files are left behind.
+    let names: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("token")]);
+}
+
+#[test]
+fn concurrent_token_creation_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| store::load_or_create_token(dir.path()).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(tokens.windows(2).all(|w| w[0] == w[1]), "{tokens:?}");
+}
+
+#[test]
+fn daemon_info_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(store::read_daemon_info(dir.path()).unwrap(), None);
+    let info = DaemonInfo {
+        url: "http://127.0.0.1:7411".into(),
+        pid: 4242,
+    };
+    store::write_daemon_info(dir.path(), &info).unwrap();
+    assert_eq!(
+        store::read_daemon_info(dir.path()).unwrap(),
+        Some(info.clone())
+    );
+    let newer = DaemonInfo {
+        url: "http://127.0.0.1:7412".into(),
+        pid: 4343,
+    };
+    store::write_daemon_info(dir.path(), &newer).unwrap();
+    assert_eq!(store::read_daemon_info(dir.path()).unwrap(), Some(newer));
+    store::remove_daemon_info(dir.path()).unwrap();
+    assert_eq!(store::read_daemon_info(dir.path()).unwrap(), None);
+    store::remove_daemon_info(dir.path()).unwrap();
+
+    std::fs::write(dir.path().join("daemon.json"), "{").unwrap();
+    let err = store::read_daemon_info(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("daemon.json"), "{err}");
+}
+
+/// Throughput, for the record (not an assertion). Run in release:
+/// `cargo test --release --test store -- --ignored --nocapture throughput`
+#[test]
+#[ignore]
+fn throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path()).unwrap();
+    let small = |seq: u64| Record {
+        seq,
+        at: at(seq as i64),
+        item: Some(seq % 1000),
+        actor: "engine".into(),
+        reason: None,
+        event: Event::StepScheduled {
+            item: seq % 1000,
+            step: "fetch".into(),
+            attempt: 1,
+            at: at(seq as i64),
+            phase: Phase::Run,
+        },
+    };
+    const TOTAL: u64 = 500_000;
+    const BATCH: u64 = 1_000;
+    let batches: Vec<Vec<Record>> = (0..TOTAL / BATCH)
+        .map(|b| (b * BATCH + 1..=(b + 1) * BATCH).map(small).collect())
+        .collect();
+    let start = Instant::now();
+    for batch in &batches {
+        journal.append(batch).unwrap();
+    }
+    let append = start.elapsed();
+    println!(
+        "append: {TOTAL} records in batches of {BATCH}: {:.2?} = {:.0} records/s",
+        append,
+        TOTAL as f64 / append.as_secs_f64()
+    );
+
+    let start = Instant::now();
+    let mut n = 0u64;
+    let last = journal.replay(&mut |_| n += 1).unwrap();
+    let replay = start.elapsed();
+    assert_eq!((n, last), (TOTAL, TOTAL));
+    println!(
+        "replay: {TOTAL} records: {:.2?} = {:.0} records/s",
+        replay,
+        TOTAL as f64 / replay.as_secs_f64()
+    );
+
+    let start = Instant::now();
+    let page = store::read_records(dir.path(), Some(7), 400_000, 100).unwrap();
+    println!(
+        "read_records(item, after, 100): {} in {:.2?}",
+        page.len(),
+        start.elapsed()
+    );
+}
