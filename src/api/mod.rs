@@ -4,7 +4,6 @@
 pub mod client;
 pub mod server;
 pub mod sse;
-pub mod store_shim;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

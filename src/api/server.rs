@@ -23,7 +23,7 @@ use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, watch};
 
-use super::store_shim as store;
+use crate::store;
 use super::{
     ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, EventsQuery,
     MAX_BODY_BYTES, REASON_HEADER, ReassignRequest, RetryRequest, SignalRequest, SkipRequest,
@@ -615,11 +615,7 @@ fn public_url(addr: SocketAddr) -> String {
 /// Run the daemon until SIGINT or SIGTERM: start the engine, listen, advertise the URL
 /// in `daemon.json` (calling `ready` with it), then shut down cleanly and remove it.
 pub async fn serve(opts: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), ServeError> {
-    let config = EngineConfig {
-        data_dir: opts.data_dir.clone(),
-        workflows_dir: opts.workflows_dir.clone(),
-        env: std::env::vars().collect(),
-    };
+    let config = EngineConfig::new(opts.data_dir.clone(), opts.workflows_dir.clone());
     let running = runtime::start(config).await?;
     let result = serve_engine(&opts, running.handle.clone(), ready).await;
     running.shutdown().await;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::api::client::{Client, ClientError};
-use crate::api::store_shim as store;
+use crate::store;
 
 use super::Globals;
 

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::api::store_shim as store;
+use crate::store;
 use crate::engine::view::ItemStatus;
 use crate::engine::{ItemId, TaskId};
 

@@ -249,6 +249,7 @@ fn describe(e: &Event) -> String {
         Event::TaskCancelled { task } | Event::TaskOverdue { task } => format!("task {task}"),
         Event::SignalReceived { name, .. } => name.clone(),
         Event::SlaWarning { percent, .. } => format!("{percent}%"),
+        Event::SlaEscalated { level, to, .. } => format!("level {level} to {to}"),
         Event::ItemFailed { error, .. } => error.clone(),
         Event::CompensationStarted { .. }
         | Event::SlaBreached { .. }
