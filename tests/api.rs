@@ -53,7 +53,7 @@ struct Daemon {
 }
 
 fn spawn(data: &Path, wf: &Path) -> (Child, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_tempi"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tempi"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .arg("--workflows")
@@ -69,7 +69,11 @@ fn spawn(data: &Path, wf: &Path) -> (Child, String) {
         if let Some(info) = info.filter(|i| i["pid"] == child.id()) {
             return (child, info["url"].as_str().unwrap().to_string());
         }
-        assert!(Instant::now() < deadline, "daemon did not come up");
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("daemon did not come up");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
