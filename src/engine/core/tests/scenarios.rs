@@ -943,3 +943,45 @@ fn recover_redispatches_running_attempts_only() {
     assert_eq!(h.status(item), ItemStatus::Waiting);
     h.replayed();
 }
+
+#[test]
+fn no_forward_retry_while_compensating() {
+    let mut wf = comp_workflow();
+    wf.steps[1].retry = retry(2, 5, 1.0); // a
+    let mut h = H::new(vec![wf]);
+    let item = h.start("comp", json!({}));
+    h.complete("b", ok());
+    h.complete("c", ok());
+    h.cmd("op", Command::Compensate { item }).unwrap();
+    assert!(
+        h.pending_steps().iter().all(|s| !s.starts_with("undo:")),
+        "a is still running"
+    );
+    let comp_at = h.log.len();
+    h.fail("a", err(StepErrorKind::Connect));
+    assert_eq!(h.pending_steps(), ["undo:c"]);
+    h.advance(5);
+    assert_eq!(
+        h.pending_steps(),
+        ["undo:c"],
+        "a must not run again while undoing"
+    );
+    h.undo_done("c", ok());
+    h.undo_done("b", ok());
+    assert_eq!(h.status(item), ItemStatus::Failed);
+    h.advance(60);
+    assert!(
+        !h.log[comp_at..].iter().any(|r| matches!(
+            &r.event,
+            Event::StepScheduled {
+                phase: Phase::Run,
+                ..
+            } | Event::StepStarted {
+                phase: Phase::Run,
+                ..
+            }
+        )),
+        "forward work scheduled during compensation"
+    );
+    h.replayed();
+}
