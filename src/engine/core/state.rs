@@ -126,6 +126,10 @@ impl Item {
             return s;
         }
         if self.compensating {
+            // A compensation that exhausted its retries waits for an operator.
+            if self.steps.iter().any(|s| s.comp == CompStatus::Failed) {
+                return ItemStatus::Incident;
+            }
             return ItemStatus::Compensating;
         }
         let mut running = false;
