@@ -588,6 +588,23 @@ mod tests {
     }
 
     #[test]
+    fn alias_bombs_are_refused_before_loading() {
+        let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            src.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let d = parse_str("bomb.yaml", &src).unwrap_err();
+        assert_eq!(d.len(), 1);
+        assert!(d[0].message.contains("too many YAML aliases"), "{}", d[0]);
+        assert_eq!((d[0].line, d[0].col), (6, 10));
+        let ok = "name: a\nversion: 1\nsteps:\n  - { id: a, kind: pass, retry: &r { attempts: 3 } }\n  - { id: b, kind: pass, retry: *r }\n";
+        assert_eq!(parse_str("ok.yaml", ok).unwrap().steps[1].retry.attempts, 3);
+    }
+
+    #[test]
     fn minimal_workflow_parses_with_defaults() {
         let w = parse_str(
             "t.yaml",
