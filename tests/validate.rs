@@ -128,6 +128,19 @@ fn bench_pass_is_a_fan_out_of_pass_steps() {
 }
 
 #[test]
+fn the_documented_example_is_valid() {
+    let doc = std::fs::read_to_string("docs/workflows.md").expect("docs/workflows.md");
+    let example = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a yaml block");
+    let w = parse_str("docs/workflows.md", example).unwrap_or_else(|d| panic!("{d:#?}"));
+    assert_eq!(w.name, "invoice-approval");
+    assert_eq!(w.steps.len(), 4);
+}
+
+#[test]
 fn shell_defaults_and_script() {
     let src = "name: s\nversion: 2\nsteps:\n  - id: a\n    kind: shell\n    script: \"echo {{ input.x }} | wc -c\"\n    env: { N: 3 }\n    ok_codes: [0, 3]\n";
     let w = parse_str("s.yaml", src).expect("valid");
