@@ -352,7 +352,8 @@ fn bad_unknown_kind() {
         "unknown-kind.yaml",
         &[
             "5:11: unknown step kind 'email' (expected one of http, shell, agent, human, wait, pass)",
-            "6:5: unknown key `to` in step 'notify' (expected one of: id, kind, needs, when, retry, timeout, deadline, compensate)",
+            "6:5: unknown key `to` in step 'notify' (expected one of: id, kind, needs, when, retry, timeout, deadline, compensate, request, expect, run, script, env, cwd, ok_codes, min_confidence, review, title, details, group, assignee, options, due, escalate, duration, until, signal, output)",
+            "8:5: step 'later' is missing required key `kind`",
         ],
     );
 }

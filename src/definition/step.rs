@@ -102,11 +102,19 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
     let kind = kind_name
         .as_deref()
         .and_then(|k| kind(ctx, k, &mut m, &mut parsed.refs));
-    let known: Vec<&str> = COMMON_KEYS
-        .iter()
-        .chain(kind_name.as_deref().map_or(&[][..], kind_keys))
-        .copied()
-        .collect();
+    // Without a valid kind, any kind's keys may be meant; only report strangers.
+    let kinds: &[&str] = match kind_name.as_deref() {
+        Some(k) => &[k][..],
+        None => KINDS,
+    };
+    let mut known: Vec<&str> = COMMON_KEYS.to_vec();
+    for k in kinds {
+        for key in kind_keys(k) {
+            if !known.contains(key) {
+                known.push(key);
+            }
+        }
+    }
     let of_kind = kind_name.clone();
     m.finish(ctx, &what, &known, |key| {
         of_kind.as_deref().and_then(|k| belongs_elsewhere(key, k))
@@ -230,9 +238,13 @@ fn compensate(ctx: &mut Ctx, node: &Node, refs: &mut Refs) -> Option<StepKind> {
     let out = kind_name
         .as_deref()
         .and_then(|k| kind(ctx, k, &mut m, refs));
-    let known = kind_name.as_deref().map_or(&[][..], kind_keys);
+    let mut known = vec!["kind"];
+    match kind_name.as_deref() {
+        Some(k) => known.extend(kind_keys(k)),
+        None => known.extend(["http", "shell", "pass"].iter().flat_map(|k| kind_keys(k))),
+    }
     let of_kind = kind_name.clone();
-    m.finish(ctx, what, &[&["kind"][..], known].concat(), |key| {
+    m.finish(ctx, what, &known, |key| {
         if COMMON_KEYS.contains(&key) {
             Some(
                 "a compensate action is only an undo action (no needs, when, retry or timeouts)"

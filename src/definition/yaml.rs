@@ -215,7 +215,7 @@ impl<'a, 'i> Map<'a, 'i> {
             .collect()
     }
 
-    /// Report every key not read; `explain` may say where an unknown key belongs,
+    /// Report every key not read and not `known`; `explain` may say where it belongs,
     /// otherwise the closest of `known` is suggested.
     pub fn finish(
         self,
@@ -225,7 +225,8 @@ impl<'a, 'i> Map<'a, 'i> {
         explain: impl Fn(&str) -> Option<String>,
     ) {
         for (key, k, _, used) in self.entries {
-            if used {
+            // A known key left unread belongs to a part that was invalid (e.g. its kind).
+            if used || known.contains(&key.as_str()) {
                 continue;
             }
             let msg = match explain(&key) {
