@@ -294,7 +294,7 @@ fn bad_retry() {
         &[
             "8:17: `retry.attempts` must be between 1 and 100, found 0",
             "10:19: `retry.multiplier` must be between 1 and 10, found 11",
-            "11:20: `retry.max_backoff` (5s) must not be shorter than `retry.backoff` (10s)",
+            "11:20: `retry.max_backoff` (5s) must not be shorter than the backoff (10s)",
             "12:15: `retry.jitter` must be between 0 and 1, found 1.5",
             "13:32: 'status:999': a status code must be 100..=599",
             "13:46: unknown error kind 'explode'; expected one of timeout, deadline, connect, status, decode, exit, spawn, template, signal",
