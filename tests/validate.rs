@@ -395,3 +395,22 @@ fn bad_wrong_types() {
         ],
     );
 }
+
+#[test]
+fn mutilated_workflows_never_panic() {
+    let (workflows, _) = load_dir(Path::new("workflows"));
+    for (_, source) in &workflows {
+        let lines: Vec<&str> = source.lines().collect();
+        for skip in 0..lines.len() {
+            let mut cut = lines.clone();
+            cut.remove(skip);
+            let _ = parse_str("cut.yaml", &cut.join("\n"));
+        }
+        let chars: Vec<(usize, char)> = source.char_indices().collect();
+        for (at, _) in chars.iter().step_by(23) {
+            let _ = parse_str("short.yaml", &source[..*at]);
+            let swapped = format!("{}]{}", &source[..*at], &source[*at..]);
+            let _ = parse_str("bracket.yaml", &swapped);
+        }
+    }
+}

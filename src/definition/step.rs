@@ -2,6 +2,7 @@
 //! kind, and the `compensate:` undo action.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::model::{
     AgentSpec, HttpSpec, HumanSpec, PassSpec, ReviewSpec, ShellSpec, Step, StepKind, WaitSpec,
@@ -102,19 +103,7 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
     let kind = kind_name
         .as_deref()
         .and_then(|k| kind(ctx, k, &mut m, &mut parsed.refs));
-    // Without a valid kind, any kind's keys may be meant; only report strangers.
-    let kinds: &[&str] = match kind_name.as_deref() {
-        Some(k) => &[k][..],
-        None => KINDS,
-    };
-    let mut known: Vec<&str> = COMMON_KEYS.to_vec();
-    for k in kinds {
-        for key in kind_keys(k) {
-            if !known.contains(key) {
-                known.push(key);
-            }
-        }
-    }
+    let known = step_keys(kind_name.as_deref());
     let of_kind = kind_name.clone();
     m.finish(ctx, &what, &known, |key| {
         of_kind.as_deref().and_then(|k| belongs_elsewhere(key, k))
@@ -123,14 +112,7 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
     let (Some((id, _, _)), Some(mut kind)) = (&parsed.id, kind) else {
         return parsed;
     };
-    let mut timeout = opt(timeout);
-    // For a signal wait, `timeout:` bounds the wait itself rather than an attempt.
-    if let (StepKind::Wait(WaitSpec::Signal { timeout: t, .. }), Some(Some(d))) =
-        (&mut kind, &timeout)
-    {
-        *t = Some(*d);
-        timeout = Some(None);
-    }
+    let timeout = signal_timeout(&mut kind, opt(timeout));
     parsed.step = (|| {
         Some(Step {
             id: id.clone(),
@@ -144,6 +126,33 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
         })
     })();
     parsed
+}
+
+/// The keys a step of this kind may have. Without a valid kind any kind's keys may be
+/// meant, so only keys of no kind at all are reported.
+fn step_keys(kind: Option<&str>) -> Vec<&'static str> {
+    let kinds = kind.map_or(KINDS.to_vec(), |k| vec![k]);
+    let mut known: Vec<&str> = COMMON_KEYS.to_vec();
+    for key in kinds.into_iter().flat_map(kind_keys) {
+        if !known.contains(key) {
+            known.push(key);
+        }
+    }
+    known
+}
+
+/// For a signal wait, `timeout:` bounds the wait itself rather than an attempt.
+fn signal_timeout(
+    kind: &mut StepKind,
+    timeout: Option<Option<Duration>>,
+) -> Option<Option<Duration>> {
+    match (kind, timeout) {
+        (StepKind::Wait(WaitSpec::Signal { timeout: t, .. }), Some(Some(d))) => {
+            *t = Some(d);
+            Some(None)
+        }
+        (_, timeout) => timeout,
+    }
 }
 
 /// An optional key: absent is `Some(None)`, present but invalid is `None`.
