@@ -365,6 +365,7 @@ fn bad_unknown_needs() {
         &[
             "8:13: step 'approve' needs 'extrct', which is not a step in this workflow (did you mean 'extract'?)",
             "8:21: step 'approve' needs 'nothing_like_it', which is not a step in this workflow",
+            "8:38: 'extrct' is listed twice in `needs`",
         ],
     );
 }

@@ -587,6 +587,28 @@ mod tests {
     }
 
     #[test]
+    fn empty_values_are_reported_where_they_are() {
+        let src = "name: t\nversion: 1\nsteps:\n  - id: a\n    kind: human\n    title:\n    group: ops\n    due:\n";
+        let d = parse_str("t.yaml", src).unwrap_err();
+        let at: Vec<(usize, String)> = d.iter().map(|d| (d.line, d.message.clone())).collect();
+        assert_eq!(d.len(), 2, "{at:?}");
+        assert!(
+            d[0].line == 6 && d[0].message.contains("`title` must be a string"),
+            "{at:?}"
+        );
+        assert!(
+            d[1].line == 8 && d[1].message.contains("`due` must be a duration"),
+            "{at:?}"
+        );
+    }
+
+    #[test]
+    fn tags_are_looked_through() {
+        let src = "name: t\nversion: 1\nsteps: !list\n  - !step { id: a, kind: pass, output: !x { k: 1 } }\n";
+        assert!(parse_str("t.yaml", src).is_ok());
+    }
+
+    #[test]
     fn minimal_workflow_parses_with_defaults() {
         let w = parse_str(
             "t.yaml",

@@ -200,14 +200,19 @@ fn needs(ctx: &mut Ctx, node: &Node) -> Vec<(String, usize, usize)> {
         saphyr::YamlData::Sequence(v) => v.iter().collect(),
         _ => vec![node],
     };
-    items
-        .into_iter()
-        .filter_map(|n| {
-            let s = yaml::string(ctx, n, "`needs`")?;
-            let (line, col) = pos(n);
-            Some((s, line, col))
-        })
-        .collect()
+    let mut out: Vec<(String, usize, usize)> = Vec::new();
+    for n in items {
+        let Some(s) = yaml::string(ctx, n, "`needs`") else {
+            continue;
+        };
+        if out.iter().any(|(o, _, _)| *o == s) {
+            ctx.at(n, format!("'{s}' is listed twice in `needs`"));
+            continue;
+        }
+        let (line, col) = pos(n);
+        out.push((s, line, col));
+    }
+    out
 }
 
 fn when(ctx: &mut Ctx, node: &Node, refs: &mut Refs) -> Option<String> {

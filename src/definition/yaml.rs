@@ -162,6 +162,9 @@ pub(crate) struct Map<'a, 'i> {
 impl<'a, 'i> Map<'a, 'i> {
     /// Read `node` as a mapping with string keys; `what` names it in the error.
     pub fn new(ctx: &mut Ctx, node: &'a Node<'i>, what: &str) -> Option<Self> {
+        if let YamlData::Tagged(_, inner) = &node.data {
+            return Self::new(ctx, inner, what);
+        }
         let YamlData::Mapping(m) = &node.data else {
             ctx.at(
                 node,
