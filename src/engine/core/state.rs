@@ -212,10 +212,13 @@ pub struct Counters {
     pub steps_failed: u64,
 }
 
+/// The loaded versions of one workflow: the model and the source it was parsed from.
+pub type Versions = BTreeMap<u32, (Arc<Workflow>, Arc<str>)>;
+
 /// Everything the engine knows.
 #[derive(Debug, Default)]
 pub struct State {
-    pub workflows: HashMap<String, BTreeMap<u32, (Arc<Workflow>, Arc<str>)>>,
+    pub workflows: HashMap<String, Versions>,
     pub items: BTreeMap<ItemId, Item>,
     pub tasks: BTreeMap<TaskId, Task>,
     pub timers: BTreeSet<(DateTime<Utc>, Timer)>,
