@@ -1,6 +1,8 @@
 //! tempi: a terminal operations console with a durable orchestration engine inside.
 
+pub mod api;
 pub mod bench;
+pub mod cli;
 pub mod definition;
 pub mod engine;
 pub mod exec;

@@ -1,0 +1,424 @@
+//! The typed HTTP client of the daemon's API, used by the CLI and the console: one
+//! method per route, server errors as typed errors, and a resumable event stream.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::sse;
+use super::{
+    ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, EventsQuery,
+    REASON_HEADER, ReassignRequest, RetryRequest, SignalRequest, SkipRequest, StartRequest,
+    WorkflowInfo,
+};
+use crate::engine::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
+use crate::engine::{Command, ItemId, Record, Reply, TaskId};
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the tempi daemon at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the daemon at {url} refused the token; check --data or TEMPI_TOKEN")]
+    Unauthorized { url: String },
+    /// The server answered with an error; `message` is the server's.
+    #[error("{message}")]
+    Api {
+        status: u16,
+        kind: String,
+        message: String,
+    },
+    #[error("unexpected answer from {url}: {reason}")]
+    Protocol { url: String, reason: String },
+}
+
+impl ClientError {
+    /// The daemon could not be reached at all (refused, timed out).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::Unreachable { .. })
+    }
+
+    /// The HTTP status of a server error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            ClientError::Unauthorized { .. } => Some(401),
+            _ => None,
+        }
+    }
+}
+
+/// A connection to one daemon, acting as one operator.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    actor: String,
+}
+
+/// Header values may carry UTF-8 but no line breaks.
+fn header_value(text: &str) -> Option<HeaderValue> {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    HeaderValue::from_bytes(clean.trim().as_bytes()).ok()
+}
+
+impl Client {
+    pub fn new(url: &str, token: &str, actor: &str) -> Result<Client, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| ClientError::Protocol {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Client {
+            http,
+            base: url.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            actor: actor.to_string(),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str, reason: Option<&str>) -> RequestBuilder {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = header_value(&self.actor) {
+            headers.insert(ACTOR_HEADER, v);
+        }
+        if let Some(v) = reason.and_then(header_value) {
+            headers.insert(REASON_HEADER, v);
+        }
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .headers(headers)
+    }
+
+    fn transport(&self, e: reqwest::Error) -> ClientError {
+        if e.is_connect() || e.is_timeout() {
+            let mut reason = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                reason = s.to_string();
+                src = s.source();
+            }
+            ClientError::Unreachable {
+                url: self.base.clone(),
+                reason,
+            }
+        } else {
+            ClientError::Protocol {
+                url: self.base.clone(),
+                reason: e.to_string(),
+            }
+        }
+    }
+
+    async fn send(&self, rb: RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let resp = rb.send().await.map_err(|e| self.transport(e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(ClientError::Unauthorized {
+                url: self.base.clone(),
+            });
+        }
+        let text = resp.text().await.unwrap_or_default();
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => ClientError::Api {
+                status: status.as_u16(),
+                kind: body.error,
+                message: body.message,
+            },
+            Err(_) => ClientError::Api {
+                status: status.as_u16(),
+                kind: "http".into(),
+                message: format!("HTTP {status} from {}: {}", self.base, text.trim()),
+            },
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, ClientError> {
+        let resp = self.send(rb.timeout(REQUEST_TIMEOUT)).await?;
+        resp.json().await.map_err(|e| ClientError::Protocol {
+            url: self.base.clone(),
+            reason: format!("cannot decode the answer: {e}"),
+        })
+    }
+
+    async fn post<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+        reason: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        self.json(self.request(Method::POST, path, reason).json(body))
+            .await
+    }
+
+    /// `GET /healthz`, without the token.
+    pub async fn health(&self) -> Result<(), ClientError> {
+        let rb = self.http.get(format!("{}/healthz", self.base));
+        self.send(rb.timeout(REQUEST_TIMEOUT)).await.map(|_| ())
+    }
+
+    pub async fn items(&self, filter: &ItemFilter) -> Result<Vec<ItemSummary>, ClientError> {
+        self.json(self.request(Method::GET, "/api/items", None).query(filter))
+            .await
+    }
+
+    pub async fn item(&self, id: ItemId) -> Result<ItemDetail, ClientError> {
+        self.json(self.request(Method::GET, &format!("/api/items/{id}"), None))
+            .await
+    }
+
+    pub async fn start(
+        &self,
+        req: &StartRequest,
+        reason: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        self.post("/api/items", req, reason).await
+    }
+
+    pub async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskView>, ClientError> {
+        self.json(self.request(Method::GET, "/api/tasks", None).query(filter))
+            .await
+    }
+
+    /// Any command, through `POST /api/commands`.
+    pub async fn command(&self, cmd: &Command, reason: Option<&str>) -> Result<Reply, ClientError> {
+        self.post("/api/commands", cmd, reason).await
+    }
+
+    pub async fn decide(
+        &self,
+        task: TaskId,
+        req: &DecideRequest,
+        reason: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        self.post(&format!("/api/tasks/{task}/decide"), req, reason)
+            .await
+    }
+
+    pub async fn claim(&self, task: TaskId, reason: Option<&str>) -> Result<Reply, ClientError> {
+        self.post(&format!("/api/tasks/{task}/claim"), &Empty {}, reason)
+            .await
+    }
+
+    pub async fn reassign(
+        &self,
+        task: TaskId,
+        to: &str,
+        reason: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        let body = ReassignRequest { to: to.to_string() };
+        self.post(&format!("/api/tasks/{task}/reassign"), &body, reason)
+            .await
+    }
+
+    pub async fn escalate(
+        &self,
+        task: TaskId,
+        to: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        let body = EscalateRequest {
+            to: to.map(str::to_string),
+        };
+        self.post(&format!("/api/tasks/{task}/escalate"), &body, reason)
+            .await
+    }
+
+    pub async fn retry(
+        &self,
+        item: ItemId,
+        from: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        let body = RetryRequest {
+            from: from.map(str::to_string),
+        };
+        self.post(&format!("/api/items/{item}/retry"), &body, reason)
+            .await
+    }
+
+    pub async fn skip(
+        &self,
+        item: ItemId,
+        step: &str,
+        reason: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        let body = SkipRequest {
+            step: step.to_string(),
+        };
+        self.post(&format!("/api/items/{item}/skip"), &body, reason)
+            .await
+    }
+
+    pub async fn cancel(&self, item: ItemId, reason: Option<&str>) -> Result<Reply, ClientError> {
+        self.post(&format!("/api/items/{item}/cancel"), &Empty {}, reason)
+            .await
+    }
+
+    pub async fn compensate(
+        &self,
+        item: ItemId,
+        reason: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        self.post(&format!("/api/items/{item}/compensate"), &Empty {}, reason)
+            .await
+    }
+
+    pub async fn signal(
+        &self,
+        item: ItemId,
+        req: &SignalRequest,
+        reason: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        self.post(&format!("/api/items/{item}/signal"), req, reason)
+            .await
+    }
+
+    /// One page of journal records with `seq > after`.
+    pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<Record>, ClientError> {
+        self.json(self.request(Method::GET, "/api/audit", None).query(query))
+            .await
+    }
+
+    pub async fn workflows(&self) -> Result<Vec<WorkflowInfo>, ClientError> {
+        self.json(self.request(Method::GET, "/api/workflows", None))
+            .await
+    }
+
+    pub async fn metrics(&self) -> Result<Metrics, ClientError> {
+        self.json(self.request(Method::GET, "/api/metrics", None))
+            .await
+    }
+
+    /// `GET /metrics`, the Prometheus text.
+    pub async fn metrics_text(&self) -> Result<String, ClientError> {
+        let rb = self.request(Method::GET, "/metrics", None);
+        let resp = self.send(rb.timeout(REQUEST_TIMEOUT)).await?;
+        resp.text().await.map_err(|e| self.transport(e))
+    }
+
+    /// Open `GET /api/events` after `after` (optionally of one item).
+    pub async fn events(&self, query: &EventsQuery) -> Result<EventStream, ClientError> {
+        let rb = self.request(Method::GET, "/api/events", None).query(query);
+        use futures_util::StreamExt;
+        let resp = self.send(rb).await?;
+        Ok(EventStream {
+            body: Box::pin(resp.bytes_stream().map(|r| r.map(|b| b.to_vec()))),
+            parser: sse::Parser::default(),
+            ready: Default::default(),
+            url: self.base.clone(),
+        })
+    }
+
+    /// Follow records for ever, reconnecting from the last seen sequence number.
+    pub fn follow(&self, item: Option<ItemId>, after: u64) -> Follower {
+        Follower {
+            client: self.clone(),
+            item,
+            last: after,
+            stream: None,
+        }
+    }
+}
+
+type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>;
+
+/// One open `/api/events` connection.
+pub struct EventStream {
+    body: ByteStream,
+    parser: sse::Parser,
+    ready: std::collections::VecDeque<sse::Message>,
+    url: String,
+}
+
+impl EventStream {
+    /// The next record; `None` when the server closed the stream.
+    pub async fn next(&mut self) -> Option<Result<Record, ClientError>> {
+        use futures_util::StreamExt;
+        loop {
+            if let Some(msg) = self.ready.pop_front() {
+                return Some(
+                    serde_json::from_str(&msg.data).map_err(|e| ClientError::Protocol {
+                        url: self.url.clone(),
+                        reason: format!("event {}: {e}", msg.id.unwrap_or_default()),
+                    }),
+                );
+            }
+            match self.body.next().await? {
+                Ok(chunk) => self.ready.extend(self.parser.push(&chunk)),
+                Err(e) => {
+                    return Some(Err(ClientError::Unreachable {
+                        url: self.url.clone(),
+                        reason: e.to_string(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// A resumable stream: reconnects with `after = last seen` when the connection drops.
+pub struct Follower {
+    client: Client,
+    item: Option<ItemId>,
+    last: u64,
+    stream: Option<EventStream>,
+}
+
+impl Follower {
+    /// The next record, reconnecting as needed; an error once the daemon stays unreachable.
+    pub async fn next(&mut self) -> Result<Record, ClientError> {
+        let mut failures = 0u32;
+        loop {
+            let stream = match &mut self.stream {
+                Some(s) => s,
+                None => {
+                    let query = EventsQuery {
+                        item: self.item,
+                        after: Some(self.last),
+                    };
+                    match self.client.events(&query).await {
+                        Ok(s) => self.stream.insert(s),
+                        Err(e) if e.is_unreachable() && failures < 10 => {
+                            failures += 1;
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            match stream.next().await {
+                Some(Ok(rec)) => {
+                    self.last = self.last.max(rec.seq);
+                    return Ok(rec);
+                }
+                Some(Err(ClientError::Protocol { url, reason })) => {
+                    return Err(ClientError::Protocol { url, reason });
+                }
+                Some(Err(_)) | None => self.stream = None,
+            }
+        }
+    }
+}

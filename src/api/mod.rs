@@ -1,0 +1,121 @@
+//! The HTTP API of `tempi serve`: the server over an engine handle, and the typed
+//! client the CLI (and later the console) uses to talk to it.
+
+pub mod client;
+pub mod server;
+pub mod sse;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::ItemId;
+
+/// Who acts: the operator name sent with every command (`--as`).
+pub const ACTOR_HEADER: &str = "x-tempi-actor";
+/// Why: free text recorded in the journal with the command's events.
+pub const REASON_HEADER: &str = "x-tempi-reason";
+/// Largest request body the server reads.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Body of `POST /api/items`: the fields of `Command::Start`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    pub workflow: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    #[serde(default)]
+    pub input: Value,
+    #[serde(default)]
+    pub priority: i32,
+}
+
+/// Body of `POST /api/tasks/{id}/decide`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    pub decision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// Body of `POST /api/tasks/{id}/reassign`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignRequest {
+    pub to: String,
+}
+
+/// Body of `POST /api/tasks/{id}/escalate` (may be empty).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+/// Body of `POST /api/items/{id}/retry` (may be empty).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+/// Body of `POST /api/items/{id}/skip`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipRequest {
+    pub step: String,
+}
+
+/// Body of `POST /api/items/{id}/signal`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalRequest {
+    pub name: String,
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// An empty body (`claim`, `cancel`, `compensate`); `{}` or nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// Every error answer: `{"error": kind, "message": text}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+}
+
+/// Query of `GET /api/audit`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemId>,
+    #[serde(default)]
+    pub after: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// Query of `GET /api/events`; `Last-Event-ID` wins over `after`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+}
+
+/// One loaded workflow, from `GET /api/workflows`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowInfo {
+    pub name: String,
+    pub version: u32,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,679 @@
+//! The daemon's HTTP API: bearer-token auth, JSON routes over the engine handle,
+//! Prometheus metrics, and a resumable SSE stream of committed journal records.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::Stream;
+use serde::de::DeserializeOwned;
+use tokio::sync::{broadcast, watch};
+
+use crate::store;
+use super::{
+    ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, EventsQuery,
+    MAX_BODY_BYTES, REASON_HEADER, ReassignRequest, RetryRequest, SignalRequest, SkipRequest,
+    StartRequest, WorkflowInfo,
+};
+use crate::engine::runtime::{self, EngineConfig, StartError};
+use crate::engine::view::{ItemFilter, Metrics, TaskFilter};
+use crate::engine::{Command, CommandError, EngineHandle, ItemId, Record, Reply};
+
+/// Records read from the journal per page when catching up a stream or an audit query.
+const PAGE: usize = 1000;
+/// How long open connections get to finish once shutdown starts.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// An error answer: a status and `{"error": kind, "message": text}`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let kind = match e {
+            CommandError::NotFound(_) => "not_found",
+            CommandError::Conflict(_) => "conflict",
+            CommandError::Invalid(_) => "invalid",
+            CommandError::Unavailable(_) => "unavailable",
+        };
+        ApiError::new(status, kind, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.kind.to_string(),
+            message: self.message,
+        };
+        let mut resp = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+/// A JSON body; empty means `{}`. Syntax errors are 400, wrong shapes 422, too big 413.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    e.status(),
+                    "too_large",
+                    format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                ApiError::new(e.status(), "bad_request", e.body_text())
+            }
+        })?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(text).map(Body).map_err(|e| {
+            let message = format!("request body: {e}");
+            match e.classify() {
+                serde_json::error::Category::Data => {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+                }
+                _ => ApiError::bad_request(message),
+            }
+        })
+    }
+}
+
+/// A query string, with a JSON 400 when it does not parse.
+pub struct Q<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Q(v))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// The numeric `{id}` of a path, with a JSON 400 when it is not a number.
+pub struct Id(pub u64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<u64>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| Id(v))
+            .map_err(|e| ApiError::bad_request(format!("id: {}", e.body_text())))
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    handle: EngineHandle,
+    token: Arc<str>,
+    stopping: watch::Receiver<bool>,
+}
+
+/// The API's routes over `handle`. Every route but `/healthz` needs `Bearer <token>`;
+/// open event streams end when `stopping` turns true.
+pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<bool>) -> Router {
+    let state = AppState {
+        handle,
+        token: token.into(),
+        stopping,
+    };
+    let api = Router::new()
+        .route("/api/items", get(list_items).post(start_item))
+        .route("/api/items/{id}", get(get_item))
+        .route("/api/items/{id}/retry", post(retry))
+        .route("/api/items/{id}/skip", post(skip))
+        .route("/api/items/{id}/cancel", post(cancel))
+        .route("/api/items/{id}/compensate", post(compensate))
+        .route("/api/items/{id}/signal", post(signal))
+        .route("/api/tasks", get(list_tasks))
+        .route("/api/tasks/{id}/decide", post(decide))
+        .route("/api/tasks/{id}/claim", post(claim))
+        .route("/api/tasks/{id}/reassign", post(reassign))
+        .route("/api/tasks/{id}/escalate", post(escalate))
+        .route("/api/commands", post(command))
+        .route("/api/audit", get(audit))
+        .route("/api/workflows", get(workflows))
+        .route("/api/metrics", get(metrics_json))
+        .route("/api/events", get(events))
+        .route("/metrics", get(metrics_text))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(api)
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Compares in time independent of where the first difference is.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(t) if same_secret(t.trim().as_bytes(), st.token.as_bytes()) => next.run(req).await,
+        Some(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong bearer token",
+        )
+        .into_response(),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing bearer token (Authorization: Bearer <token from the data dir>)",
+        )
+        .into_response(),
+    }
+}
+
+/// A header as UTF-8 text (clients may send non-ASCII reasons as raw bytes).
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    let v = headers.get(name)?;
+    let s = std::str::from_utf8(v.as_bytes()).ok()?.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+async fn act(st: &AppState, headers: &HeaderMap, cmd: Command) -> Result<Json<Reply>, ApiError> {
+    let actor = header_text(headers, ACTOR_HEADER).unwrap_or_else(|| "api".to_string());
+    let reason = header_text(headers, REASON_HEADER);
+    Ok(Json(st.handle.command(&actor, reason, cmd).await?))
+}
+
+async fn list_items(
+    State(st): State<AppState>,
+    Q(filter): Q<ItemFilter>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(st.handle.items(filter).await?))
+}
+
+async fn get_item(State(st): State<AppState>, Id(id): Id) -> Result<impl IntoResponse, ApiError> {
+    match st.handle.item(id).await? {
+        Some(detail) => Ok(Json(detail)),
+        None => Err(ApiError::not_found(format!("item {id} not found"))),
+    }
+}
+
+async fn start_item(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Body(req): Body<StartRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let cmd = Command::Start {
+        workflow: req.workflow,
+        version: req.version,
+        input: req.input,
+        priority: req.priority,
+    };
+    Ok((StatusCode::CREATED, act(&st, &headers, cmd).await?))
+}
+
+async fn command(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Body(cmd): Body<Command>,
+) -> Result<Json<Reply>, ApiError> {
+    act(&st, &headers, cmd).await
+}
+
+async fn retry(
+    State(st): State<AppState>,
+    Id(item): Id,
+    headers: HeaderMap,
+    Body(b): Body<RetryRequest>,
+) -> Result<Json<Reply>, ApiError> {
+    act(&st, &headers, Command::Retry { item, from: b.from }).await
+}
+
+async fn skip(
+    State(st): State<AppState>,
+    Id(item): Id,
+    headers: HeaderMap,
+    Body(b): Body<SkipRequest>,
+) -> Result<Json<Reply>, ApiError> {
+    act(&st, &headers, Command::Skip { item, step: b.step }).await
+}
+
+async fn cancel(
+    State(st): State<AppState>,
+    Id(item): Id,
+    headers: HeaderMap,
+    Body(Empty {}): Body<Empty>,
+) -> Result<Json<Reply>, ApiError> {
+    act(&st, &headers, Command::Cancel { item }).await
+}
+
+async fn compensate(
+    State(st): State<AppState>,
+    Id(item): Id,
+    headers: HeaderMap,
+    Body(Empty {}): Body<Empty>,
+) -> Result<Json<Reply>, ApiError> {
+    act(&st, &headers, Command::Compensate { item }).await
+}
+
+async fn signal(
+    State(st): State<AppState>,
+    Id(item): Id,
+    headers: HeaderMap,
+    Body(b): Body<SignalRequest>,
+) -> Result<Json<Reply>, ApiError> {
+    let cmd = Command::Signal {
+        item,
+        name: b.name,
+        data: b.data,
+    };
+    act(&st, &headers, cmd).await
+}
+
+async fn list_tasks(
+    State(st): State<AppState>,
+    Q(filter): Q<TaskFilter>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(st.handle.tasks(filter).await?))
+}
+
+async fn decide(
+    State(st): State<AppState>,
+    Id(task): Id,
+    headers: HeaderMap,
+    Body(b): Body<DecideRequest>,
+) -> Result<Json<Reply>, ApiError> {
+    let cmd = Command::Decide {
+        task,
+        decision: b.decision,
+        comment: b.comment,
+    };
+    act(&st, &headers, cmd).await
+}
+
+async fn claim(
+    State(st): State<AppState>,
+    Id(task): Id,
+    headers: HeaderMap,
+    Body(Empty {}): Body<Empty>,
+) -> Result<Json<Reply>, ApiError> {
+    act(&st, &headers, Command::Claim { task }).await
+}
+
+async fn reassign(
+    State(st): State<AppState>,
+    Id(task): Id,
+    headers: HeaderMap,
+    Body(b): Body<ReassignRequest>,
+) -> Result<Json<Reply>, ApiError> {
+    act(&st, &headers, Command::Reassign { task, to: b.to }).await
+}
+
+async fn escalate(
+    State(st): State<AppState>,
+    Id(task): Id,
+    headers: HeaderMap,
+    Body(b): Body<EscalateRequest>,
+) -> Result<Json<Reply>, ApiError> {
+    act(&st, &headers, Command::Escalate { task, to: b.to }).await
+}
+
+async fn audit(
+    State(st): State<AppState>,
+    Q(q): Q<AuditQuery>,
+) -> Result<Json<Vec<Record>>, ApiError> {
+    let limit = q.limit.unwrap_or(PAGE).clamp(1, 10 * PAGE);
+    Ok(Json(st.handle.audit(q.item, q.after, limit).await?))
+}
+
+async fn workflows(State(st): State<AppState>) -> Result<Json<Vec<WorkflowInfo>>, ApiError> {
+    let list = st.handle.workflows().await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|(name, version)| WorkflowInfo { name, version })
+            .collect(),
+    ))
+}
+
+async fn metrics_json(State(st): State<AppState>) -> Result<Json<Metrics>, ApiError> {
+    Ok(Json(st.handle.metrics().await?))
+}
+
+async fn metrics_text(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let m = st.handle.metrics().await?;
+    let ct = [(
+        header::CONTENT_TYPE,
+        "text/plain; version=0.0.4; charset=utf-8",
+    )];
+    Ok((ct, prometheus(&m)))
+}
+
+/// The metrics in the Prometheus text exposition format.
+pub fn prometheus(m: &Metrics) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+    };
+    let g = |v: u64| v as f64;
+    metric(
+        "tempi_items_in_flight",
+        "gauge",
+        "Work items not yet ended.",
+        &[("", g(m.in_flight))],
+    );
+    metric(
+        "tempi_items_waiting_on_humans",
+        "gauge",
+        "Items waiting on a human task.",
+        &[("", g(m.waiting_on_humans))],
+    );
+    metric(
+        "tempi_incidents",
+        "gauge",
+        "Items with an open incident.",
+        &[("", g(m.incidents))],
+    );
+    metric(
+        "tempi_items_at_risk",
+        "gauge",
+        "In-flight items past an SLA warning threshold.",
+        &[("", g(m.at_risk))],
+    );
+    metric(
+        "tempi_items_breached",
+        "gauge",
+        "In-flight items past their SLA deadline.",
+        &[("", g(m.breached))],
+    );
+    metric(
+        "tempi_items_total",
+        "counter",
+        "Items that ended, by final status.",
+        &[
+            ("{status=\"completed\"}", g(m.completed)),
+            ("{status=\"failed\"}", g(m.failed)),
+            ("{status=\"cancelled\"}", g(m.cancelled)),
+        ],
+    );
+    metric(
+        "tempi_sla_compliance_ratio",
+        "gauge",
+        "Share of ended items that ended before their deadline (0..1).",
+        &[("", m.sla_compliance / 100.0)],
+    );
+    metric(
+        "tempi_tasks_open",
+        "gauge",
+        "Open human tasks.",
+        &[("", g(m.open_tasks))],
+    );
+    metric(
+        "tempi_steps_total",
+        "counter",
+        "Step attempts that ended, by result.",
+        &[
+            ("{result=\"succeeded\"}", g(m.steps_succeeded)),
+            ("{result=\"failed\"}", g(m.steps_failed)),
+        ],
+    );
+    metric(
+        "tempi_journal_seq",
+        "counter",
+        "Sequence number of the last committed journal record.",
+        &[("", g(m.journal_seq))],
+    );
+    metric(
+        "tempi_journal_commits_total",
+        "counter",
+        "Journal commits.",
+        &[("", g(m.commits))],
+    );
+    out
+}
+
+async fn events(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Q(q): Q<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let after = match header_text(&headers, "last-event-id") {
+        Some(id) => id.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("Last-Event-ID: not a sequence number: {id}"))
+        })?,
+        None => q.after.unwrap_or(0),
+    };
+    // Subscribe before reading the backlog, so nothing committed in between is missed.
+    let follow = Follow {
+        rx: st.handle.subscribe(),
+        handle: st.handle.clone(),
+        item: q.item,
+        last: after,
+        backlog: VecDeque::new(),
+        catching_up: true,
+        stopping: st.stopping.clone(),
+    };
+    let stream = futures_util::stream::unfold(follow, |mut f| async move {
+        let rec = f.next().await?;
+        Some((Ok(to_sse(&rec)), f))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+fn to_sse(rec: &Record) -> SseEvent {
+    let data = serde_json::to_string(rec).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    SseEvent::default().id(rec.seq.to_string()).data(data)
+}
+
+/// One client's position in the journal: backlog pages first, then live records,
+/// falling back to the journal whenever the broadcast lags.
+struct Follow {
+    handle: EngineHandle,
+    rx: broadcast::Receiver<Arc<Record>>,
+    item: Option<ItemId>,
+    last: u64,
+    backlog: VecDeque<Record>,
+    catching_up: bool,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Follow {
+    async fn next(&mut self) -> Option<Arc<Record>> {
+        loop {
+            if *self.stopping.borrow() {
+                return None;
+            }
+            if let Some(rec) = self.backlog.pop_front() {
+                if rec.seq > self.last {
+                    self.last = rec.seq;
+                    return Some(Arc::new(rec));
+                }
+                continue;
+            }
+            if self.catching_up {
+                match self.handle.audit(self.item, self.last, PAGE).await {
+                    Ok(page) if !page.is_empty() => self.backlog.extend(page),
+                    Ok(_) => self.catching_up = false,
+                    Err(e) => {
+                        tracing::warn!("event stream ends: cannot read the journal: {e}");
+                        return None;
+                    }
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = self.stopping.wait_for(|s| *s) => return None,
+                got = self.rx.recv() => match got {
+                    Ok(rec) => {
+                        let wanted = self.item.is_none() || rec.item == self.item;
+                        if rec.seq > self.last && wanted {
+                            self.last = rec.seq;
+                            return Some(rec);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+}
+
+/// How to run `tempi serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub workflows_dir: Option<PathBuf>,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot start the engine: {0}")]
+    Start(#[from] StartError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot install the signal handler: {0}")]
+    Signal(std::io::Error),
+    #[error("the HTTP server failed: {0}")]
+    Server(std::io::Error),
+}
+
+/// The address clients should use: a wildcard listen address is reached on loopback.
+fn public_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// Run the daemon until SIGINT or SIGTERM: start the engine, listen, advertise the URL
+/// in `daemon.json` (calling `ready` with it), then shut down cleanly and remove it.
+pub async fn serve(opts: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), ServeError> {
+    let config = EngineConfig::new(opts.data_dir.clone(), opts.workflows_dir.clone());
+    let running = runtime::start(config).await?;
+    let result = serve_engine(&opts, running.handle.clone(), ready).await;
+    running.shutdown().await;
+    let removed = store::remove_daemon_info(&opts.data_dir);
+    result?;
+    removed.map_err(ServeError::from)
+}
+
+async fn serve_engine(
+    opts: &ServeOptions,
+    handle: EngineHandle,
+    ready: impl FnOnce(&str),
+) -> Result<(), ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+    let token = store::load_or_create_token(&opts.data_dir)?;
+    let bind_err = |source| ServeError::Bind {
+        addr: opts.listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(bind_err)?;
+    let url = public_url(listener.local_addr().map_err(bind_err)?);
+    let info = store::DaemonInfo {
+        url: url.clone(),
+        pid: std::process::id(),
+    };
+    store::write_daemon_info(&opts.data_dir, &info)?;
+    let (stop, stopping) = watch::channel(false);
+    let app = router(handle, token, stopping.clone());
+    let mut drained = stopping;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = drained.wait_for(|s| *s).await;
+    });
+    let mut server = tokio::spawn(server.into_future());
+    ready(&url);
+    let early = tokio::select! {
+        _ = term.recv() => None,
+        _ = int.recv() => None,
+        ended = &mut server => Some(ended),
+    };
+    let _ = stop.send(true);
+    let ended = match early {
+        Some(ended) => ended,
+        None => match tokio::time::timeout(DRAIN, &mut server).await {
+            Ok(ended) => ended,
+            Err(_) => {
+                tracing::warn!("connections still open after {DRAIN:?}; closing them");
+                server.abort();
+                return Ok(());
+            }
+        },
+    };
+    match ended {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ServeError::Server(e)),
+        Err(e) => Err(ServeError::Server(std::io::Error::other(e))),
+    }
+}

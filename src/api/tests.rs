@@ -1,0 +1,313 @@
+//! The server and client against a fake engine loop on loopback: auth, body limits,
+//! error mapping, races on one task, and the Prometheus text.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::client::{Client, ClientError};
+use super::server::router;
+use super::{DecideRequest, StartRequest};
+use crate::engine::handle::{EngineHandle, Request};
+use crate::engine::view::{ItemFilter, Metrics};
+use crate::engine::{Command, CommandError, Reply};
+
+const TOKEN: &str = "s3cret-token";
+
+/// What the fake engine saw: (actor, reason, command).
+type Seen = Arc<Mutex<Vec<(String, Option<String>, Command)>>>;
+
+fn fake_engine() -> (EngineHandle, Seen) {
+    let (tx, mut rx) = mpsc::channel::<Request>(64);
+    let (events, _) = broadcast::channel(64);
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        let mut decided = false;
+        while let Some(req) = rx.recv().await {
+            match req {
+                Request::Command {
+                    actor,
+                    reason,
+                    cmd,
+                    reply,
+                } => {
+                    log.lock()
+                        .unwrap()
+                        .push((actor.clone(), reason, cmd.clone()));
+                    let ok = |message: String| {
+                        Ok(Reply {
+                            item: Some(1),
+                            task: None,
+                            message,
+                            seq: 7,
+                        })
+                    };
+                    let answer = match cmd {
+                        Command::Start { workflow, .. } if workflow == "wf" => {
+                            ok("item 1 started".into())
+                        }
+                        Command::Decide { task: 1, .. } if decided => {
+                            Err(CommandError::Conflict("task 1 is already decided".into()))
+                        }
+                        Command::Decide {
+                            task: 1, decision, ..
+                        } => {
+                            decided = true;
+                            ok(format!("task 1 {decision} by {actor}"))
+                        }
+                        Command::Decide { task, .. } => {
+                            Err(CommandError::NotFound(format!("task {task} not found")))
+                        }
+                        other => Err(CommandError::Invalid(format!(
+                            "not in this fake: {other:?}"
+                        ))),
+                    };
+                    let _ = reply.send(answer);
+                }
+                Request::Items { reply, .. } => {
+                    let _ = reply.send(Vec::new());
+                }
+                Request::Item { reply, .. } => {
+                    let _ = reply.send(None);
+                }
+                Request::Tasks { reply, .. } => {
+                    let _ = reply.send(Vec::new());
+                }
+                Request::Metrics { reply } => {
+                    let _ = reply.send(Metrics {
+                        in_flight: 3,
+                        sla_compliance: 100.0,
+                        ..Metrics::default()
+                    });
+                }
+                Request::Workflows { reply } => {
+                    let _ = reply.send(vec![("wf".into(), 1)]);
+                }
+                Request::StepDone { .. } => {}
+            }
+        }
+    });
+    let handle = EngineHandle {
+        tx,
+        events,
+        data_dir: std::env::temp_dir(),
+    };
+    (handle, seen)
+}
+
+struct Fixture {
+    url: String,
+    seen: Seen,
+    _stop: watch::Sender<bool>,
+}
+
+async fn serve_fake() -> Fixture {
+    let (handle, seen) = fake_engine();
+    let (stop, stopping) = watch::channel(false);
+    let app = router(handle, TOKEN.into(), stopping);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Fixture {
+        url,
+        seen,
+        _stop: stop,
+    }
+}
+
+async fn raw(
+    f: &Fixture,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> (u16, serde_json::Value) {
+    let mut rb = reqwest::Client::new().request(method, format!("{}{path}", f.url));
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        rb = rb.header("content-type", "application/json").body(b);
+    }
+    let resp = rb.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn every_api_route_needs_the_token_but_healthz() {
+    let f = serve_fake().await;
+    let get = reqwest::Method::GET;
+    assert_eq!(raw(&f, get.clone(), "/healthz", None, None).await.0, 200);
+    for path in [
+        "/api/items",
+        "/api/tasks",
+        "/metrics",
+        "/api/events",
+        "/api/audit",
+    ] {
+        let (status, body) = raw(&f, get.clone(), path, None, None).await;
+        assert_eq!(status, 401, "{path}");
+        assert_eq!(body["error"], "unauthorized");
+        let (status, _) = raw(&f, get.clone(), path, Some("wrong"), None).await;
+        assert_eq!(status, 401, "{path}");
+    }
+    let wrong = Client::new(&f.url, "nope", "ann").unwrap();
+    let err = wrong.items(&ItemFilter::default()).await.unwrap_err();
+    assert!(matches!(err, ClientError::Unauthorized { .. }));
+    assert!(
+        err.to_string()
+            .contains("refused the token; check --data or TEMPI_TOKEN")
+    );
+    assert!(f.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bad_bodies_are_json_errors_and_change_nothing() {
+    let f = serve_fake().await;
+    let post = reqwest::Method::POST;
+    let (status, body) = raw(
+        &f,
+        post.clone(),
+        "/api/commands",
+        Some(TOKEN),
+        Some(b"{".to_vec()),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "bad_request");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1 column 1"),
+        "{body}"
+    );
+
+    let wrong_type = br#"{"command":"decide","task":"seven","decision":"approved"}"#.to_vec();
+    let (status, body) = raw(
+        &f,
+        post.clone(),
+        "/api/commands",
+        Some(TOKEN),
+        Some(wrong_type),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"], "invalid");
+
+    let big = format!(
+        "{{\"workflow\":\"{}\"}}",
+        "x".repeat(super::MAX_BODY_BYTES + 10)
+    );
+    let (status, body) = raw(
+        &f,
+        post.clone(),
+        "/api/items",
+        Some(TOKEN),
+        Some(big.into_bytes()),
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert_eq!(body["error"], "too_large");
+
+    let (status, _) = raw(&f, post.clone(), "/api/tasks/abc/claim", Some(TOKEN), None).await;
+    assert_eq!(status, 400);
+    let (status, body) = raw(&f, reqwest::Method::GET, "/api/items/42", Some(TOKEN), None).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (404, Some("item 42 not found"))
+    );
+    assert!(f.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn command_errors_keep_their_status_and_message() {
+    let f = serve_fake().await;
+    let c = Client::new(&f.url, TOKEN, "ann").unwrap();
+    let decide = DecideRequest {
+        decision: "approved".into(),
+        comment: None,
+    };
+    let err = c.decide(42, &decide, None).await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    assert_eq!(err.to_string(), "task 42 not found");
+}
+
+#[tokio::test]
+async fn two_decisions_race_and_exactly_one_wins() {
+    let f = serve_fake().await;
+    let a = Client::new(&f.url, TOKEN, "ann").unwrap();
+    let b = Client::new(&f.url, TOKEN, "bob").unwrap();
+    let d = DecideRequest {
+        decision: "approved".into(),
+        comment: None,
+    };
+    let (ra, rb) = tokio::join!(a.decide(1, &d, None), b.decide(1, &d, None));
+    let statuses: Vec<Option<u16>> = [&ra, &rb]
+        .iter()
+        .map(|r| r.as_ref().err().and_then(ClientError::status))
+        .collect();
+    assert!(
+        statuses.contains(&None) && statuses.contains(&Some(409)),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn actor_and_reason_travel_with_the_command() {
+    let f = serve_fake().await;
+    let c = Client::new(&f.url, TOKEN, "zoë").unwrap();
+    let req = StartRequest {
+        workflow: "wf".into(),
+        version: None,
+        input: serde_json::json!({"n": 1}),
+        priority: 2,
+    };
+    let reply = c.start(&req, Some("customer asked\nagain")).await.unwrap();
+    assert_eq!(reply.message, "item 1 started");
+    let seen = f.seen.lock().unwrap();
+    let (actor, reason, cmd) = &seen[0];
+    assert_eq!(actor, "zoë");
+    assert_eq!(reason.as_deref(), Some("customer asked again"));
+    assert!(matches!(cmd, Command::Start { priority: 2, .. }));
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let f = serve_fake().await;
+    let c = Client::new(&f.url, TOKEN, "ann").unwrap();
+    let text = c.metrics_text().await.unwrap();
+    for name in [
+        "tempi_items_in_flight 3",
+        "# TYPE tempi_items_total counter",
+        "tempi_items_total{status=\"completed\"} 0",
+        "tempi_sla_compliance_ratio 1",
+        "tempi_steps_total{result=\"failed\"} 0",
+        "# HELP tempi_journal_seq",
+        "tempi_tasks_open",
+        "tempi_items_waiting_on_humans",
+        "tempi_incidents",
+        "tempi_items_at_risk",
+        "tempi_items_breached",
+    ] {
+        assert!(text.contains(name), "{name} missing in\n{text}");
+    }
+    assert_eq!(c.workflows().await.unwrap()[0].name, "wf");
+    assert_eq!(c.metrics().await.unwrap().in_flight, 3);
+}
+
+#[tokio::test]
+async fn an_unreachable_daemon_is_reported_as_such() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let c = Client::new(&url, TOKEN, "ann").unwrap();
+    let err = c.items(&ItemFilter::default()).await.unwrap_err();
+    assert!(err.is_unreachable(), "{err}");
+}

@@ -1,0 +1,142 @@
+//! The verbs that change things: `serve` runs the daemon; `start`, `approve`, `reject`,
+//! `claim`, `reassign`, `escalate`, `retry`, `skip`, `compensate`, `cancel`, `signal`
+//! send one command to it and print its one-line answer.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use serde_json::Value;
+
+use super::daemon::Daemon;
+use super::{Cmd, Globals};
+use crate::api::server::{self, ServeOptions};
+use crate::api::{DecideRequest, SignalRequest, StartRequest};
+use crate::engine::Reply;
+
+pub async fn serve(g: &Globals, listen: SocketAddr) -> anyhow::Result<()> {
+    let opts = ServeOptions {
+        data_dir: g.data_dir.clone(),
+        workflows_dir: g.workflows_dir.clone(),
+        listen,
+    };
+    let data = g.data_dir.display().to_string();
+    server::serve(opts, |url| {
+        eprintln!("tempi: serving {url} (data {data}); stop with Ctrl-C or SIGTERM");
+    })
+    .await?;
+    Ok(())
+}
+
+/// `JSON` text or `@FILE`, for the option named `flag`.
+pub fn json_arg(flag: &str, arg: &str) -> anyhow::Result<Value> {
+    match arg.strip_prefix('@') {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{flag}: cannot read {path}"))?;
+            serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{flag}: {path}: expected JSON: {e}"))
+        }
+        None => {
+            serde_json::from_str(arg).map_err(|e| anyhow::anyhow!("{flag}: expected JSON: {e}"))
+        }
+    }
+}
+
+/// Send one acting verb. Arguments are checked before the daemon is contacted.
+pub async fn run(g: &Globals, cmd: Cmd) -> anyhow::Result<()> {
+    let input = match &cmd {
+        Cmd::Start { input: Some(i), .. } => json_arg("--input", i)?,
+        Cmd::Signal {
+            payload: Some(d), ..
+        } => json_arg("signal data", d)?,
+        _ => Value::Null,
+    };
+    let daemon = Daemon::connect(g)?;
+    let c = &daemon.client;
+    let reply: Result<Reply, _> = match cmd {
+        Cmd::Start {
+            workflow,
+            priority,
+            version,
+            acting,
+            ..
+        } => {
+            let req = StartRequest {
+                workflow,
+                version,
+                input,
+                priority,
+            };
+            c.start(&req, acting.reason.as_deref()).await
+        }
+        Cmd::Approve {
+            task,
+            option,
+            comment,
+            acting,
+        } => {
+            let req = DecideRequest {
+                decision: option.unwrap_or_else(|| "approved".into()),
+                comment,
+            };
+            c.decide(task, &req, acting.reason.as_deref()).await
+        }
+        Cmd::Reject {
+            task,
+            comment,
+            acting,
+        } => {
+            let req = DecideRequest {
+                decision: "rejected".into(),
+                comment,
+            };
+            c.decide(task, &req, acting.reason.as_deref()).await
+        }
+        Cmd::Claim { task, acting } => c.claim(task, acting.reason.as_deref()).await,
+        Cmd::Reassign { task, to, acting } => c.reassign(task, &to, acting.reason.as_deref()).await,
+        Cmd::Escalate { task, to, acting } => {
+            c.escalate(task, to.as_deref(), acting.reason.as_deref())
+                .await
+        }
+        Cmd::Retry { item, from, acting } => {
+            c.retry(item, from.as_deref(), acting.reason.as_deref())
+                .await
+        }
+        Cmd::Skip { item, step, acting } => c.skip(item, &step, acting.reason.as_deref()).await,
+        Cmd::Compensate { item, acting } => c.compensate(item, acting.reason.as_deref()).await,
+        Cmd::Cancel { item, acting } => c.cancel(item, acting.reason.as_deref()).await,
+        Cmd::Signal {
+            item, name, acting, ..
+        } => {
+            let req = SignalRequest { name, data: input };
+            c.signal(item, &req, acting.reason.as_deref()).await
+        }
+        other => anyhow::bail!("internal: {other:?} is not an acting verb"),
+    };
+    let reply = reply.map_err(|e| daemon.explain(e))?;
+    println!("{}", reply.message);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_json_says_which_option_and_where() {
+        let e = json_arg("--input", "{\"a\": }").unwrap_err().to_string();
+        assert!(e.starts_with("--input: expected JSON: "), "{e}");
+        assert!(e.contains("line 1 column 7"), "{e}");
+    }
+
+    #[test]
+    fn at_file_reads_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.json");
+        std::fs::write(&path, "{\"n\": 3}").unwrap();
+        let v = json_arg("--input", &format!("@{}", path.display())).unwrap();
+        assert_eq!(v["n"], 3);
+        let missing = format!("@{}", dir.path().join("nope").display());
+        assert!(json_arg("--input", &missing).is_err());
+    }
+}

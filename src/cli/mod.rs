@@ -1,0 +1,314 @@
+//! The command line: argument definitions, global options, and the dispatch from a
+//! parsed command to its group (serve, validate, acting verbs, listings, bench).
+
+mod act;
+mod bench;
+mod daemon;
+mod format;
+mod show;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::store;
+use crate::engine::view::ItemStatus;
+use crate::engine::{ItemId, TaskId};
+
+/// tempi: a terminal operations console with a durable orchestration engine inside.
+#[derive(Debug, Parser)]
+#[command(name = "tempi", version, about)]
+pub struct Cli {
+    /// The data dir: journal, token, daemon.json [default: the XDG data dir]
+    #[arg(long, global = true, env = "TEMPI_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Where workflow files are loaded from [default: ./workflows if it exists]
+    #[arg(long, global = true, env = "TEMPI_WORKFLOWS", value_name = "DIR")]
+    pub workflows: Option<PathBuf>,
+    /// Act as this operator [default: the login user]
+    #[arg(long = "as", global = true, env = "TEMPI_USER", value_name = "USER")]
+    pub user: Option<String>,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// Options every acting verb accepts.
+#[derive(Debug, Clone, Args)]
+pub struct Acting {
+    /// Why: recorded in the audit trail with the command
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the engine as a headless daemon with its HTTP API
+    Serve {
+        /// Address to listen on (port 0 picks a free one)
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+        listen: SocketAddr,
+    },
+    /// Check workflow files (or every *.yaml in directories); errors as file:line:col
+    Validate {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Start a work item
+    Start {
+        workflow: String,
+        /// Input data: JSON text, or @FILE to read it from a file
+        #[arg(long, value_name = "JSON|@FILE")]
+        input: Option<String>,
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i32,
+        /// Workflow version [default: the newest loaded]
+        #[arg(long, value_name = "V")]
+        version: Option<u32>,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// List work items (in flight unless --all or --status)
+    Items {
+        #[arg(long, value_name = "S", value_parser = parse_status)]
+        status: Option<ItemStatus>,
+        #[arg(long, value_name = "W")]
+        workflow: Option<String>,
+        /// Include ended items
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One work item: steps, incident and audit trail
+    Item {
+        id: ItemId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The task inbox (open tasks unless --all)
+    Tasks {
+        /// Only tasks I (--as) may act on
+        #[arg(long)]
+        mine: bool,
+        /// Include decided and cancelled tasks
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a task (or choose one of its named options)
+    Approve {
+        task: TaskId,
+        #[arg(long, value_name = "NAME")]
+        option: Option<String>,
+        #[arg(long, value_name = "TEXT")]
+        comment: Option<String>,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Reject a task
+    Reject {
+        task: TaskId,
+        #[arg(long, value_name = "TEXT")]
+        comment: Option<String>,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Claim a task for yourself
+    Claim {
+        task: TaskId,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Give a task to another user or group
+    Reassign {
+        task: TaskId,
+        to: String,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Escalate a task to its next level (or to --to)
+    Escalate {
+        task: TaskId,
+        #[arg(long, value_name = "WHO")]
+        to: Option<String>,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Retry an incident's failed step (or re-run from --from)
+    Retry {
+        item: ItemId,
+        #[arg(long, value_name = "STEP")]
+        from: Option<String>,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Skip a step of an item
+    Skip {
+        item: ItemId,
+        step: String,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Undo an item's completed steps in reverse order, then fail it
+    Compensate {
+        item: ItemId,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Cancel an item
+    Cancel {
+        item: ItemId,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Send a signal to an item waiting for it
+    Signal {
+        item: ItemId,
+        name: String,
+        /// Signal data: JSON text, or @FILE. (Positional, because the global `--data`
+        /// already names the data dir.)
+        #[arg(value_name = "DATA")]
+        payload: Option<String>,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// The audit trail (journal records) of one item or all
+    Audit {
+        item: Option<ItemId>,
+        /// A JSON array (with --follow: one record per line)
+        #[arg(long)]
+        json: bool,
+        /// Keep printing records as they commit
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Measure engine throughput and latency on this machine
+    Bench {
+        #[arg(long)]
+        json: bool,
+        /// Items to push through the engine
+        #[arg(long, value_name = "N")]
+        items: Option<u64>,
+    },
+}
+
+fn parse_status(s: &str) -> Result<ItemStatus, String> {
+    ItemStatus::parse(s).ok_or_else(|| {
+        "expected one of running, waiting, incident, compensating, completed, failed, cancelled"
+            .to_string()
+    })
+}
+
+/// Global options with their defaults resolved.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    pub data_dir: PathBuf,
+    pub workflows_dir: Option<PathBuf>,
+    pub user: String,
+}
+
+impl Globals {
+    fn resolve(cli: &Cli) -> Globals {
+        let workflows_dir = cli.workflows.clone().or_else(|| {
+            let local = PathBuf::from("workflows");
+            local.is_dir().then_some(local)
+        });
+        let user = cli
+            .user
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .or_else(|| std::env::var("LOGNAME").ok())
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| "operator".to_string());
+        Globals {
+            data_dir: cli.data.clone().unwrap_or_else(store::default_data_dir),
+            workflows_dir,
+            user,
+        }
+    }
+}
+
+/// Run a parsed command line; errors are printed here, at the edge, as exit code 1.
+pub fn run(cli: Cli) -> ExitCode {
+    let globals = Globals::resolve(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, &globals)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Cmd::Serve { listen } => act::serve(g, listen).await?,
+        Cmd::Validate { paths } => return Ok(validate::run(&paths)),
+        Cmd::Bench { json, items } => bench::run(json, items).await?,
+        Cmd::Items {
+            status,
+            workflow,
+            all,
+            json,
+        } => show::items(g, status, workflow, all, json).await?,
+        Cmd::Item { id, json } => show::item(g, id, json).await?,
+        Cmd::Tasks { mine, all, json } => show::tasks(g, mine, all, json).await?,
+        Cmd::Audit { item, json, follow } => show::audit(g, item, json, follow).await?,
+        other => act::run(g, other).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+        // Globals propagate only on use: parse every subcommand once.
+        for args in [
+            &["serve"][..],
+            &["signal", "1", "go", "{}"],
+            &["start", "w", "--version", "2"],
+        ] {
+            let argv = std::iter::once("tempi").chain(args.iter().copied());
+            assert!(Cli::try_parse_from(argv).is_ok(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn approve_takes_an_option_and_a_reason() {
+        let cli = Cli::try_parse_from([
+            "tempi", "--as", "ann", "approve", "7", "--option", "net30", "--reason", "ok",
+        ])
+        .unwrap();
+        match cli.command {
+            Cmd::Approve {
+                task: 7,
+                option: Some(o),
+                acting,
+                ..
+            } => {
+                assert_eq!(o, "net30");
+                assert_eq!(acting.reason.as_deref(), Some("ok"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cli.user.as_deref(), Some("ann"));
+    }
+}

@@ -1,0 +1,308 @@
+//! The read-only verbs: `items`, `item`, `tasks` and `audit` as tables for humans or
+//! the raw API views with `--json`.
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::Globals;
+use super::daemon::Daemon;
+use super::format::{ago, clip, countdown, table};
+use crate::api::AuditQuery;
+use crate::engine::event::{Event, WaitOn};
+use crate::engine::view::{ItemFilter, ItemStatus, ItemSummary, TaskFilter, TaskView};
+use crate::engine::{ItemId, Record};
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn sla(now: chrono::DateTime<Utc>, s: &ItemSummary) -> String {
+    match (s.sla_due, s.status.is_final()) {
+        (Some(due), false) => countdown(now, due),
+        (Some(_), true) if s.sla_breached => "breached".into(),
+        (Some(_), true) => "met".into(),
+        (None, _) => "-".into(),
+    }
+}
+
+pub async fn items(
+    g: &Globals,
+    status: Option<ItemStatus>,
+    workflow: Option<String>,
+    all: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let daemon = Daemon::connect(g)?;
+    let filter = ItemFilter {
+        active: !all && status.is_none(),
+        status,
+        workflow,
+        limit: None,
+    };
+    let list = daemon
+        .client
+        .items(&filter)
+        .await
+        .map_err(|e| daemon.explain(e))?;
+    if json {
+        return print_json(&list);
+    }
+    let now = Utc::now();
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.to_string(),
+                s.status.name().to_string(),
+                format!("{} v{}", s.workflow, s.version),
+                clip(&s.current, 30),
+                s.priority.to_string(),
+                ago(now, s.started_at),
+                sla(now, s),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "ID", "STATUS", "WORKFLOW", "CURRENT", "PRI", "STARTED", "SLA"
+            ],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+/// Every audit record of one item, paging through the journal.
+async fn all_records(daemon: &Daemon, item: Option<ItemId>) -> anyhow::Result<Vec<Record>> {
+    let mut out: Vec<Record> = Vec::new();
+    loop {
+        let query = AuditQuery {
+            item,
+            after: out.last().map_or(0, |r| r.seq),
+            limit: Some(1000),
+        };
+        let page = daemon
+            .client
+            .audit(&query)
+            .await
+            .map_err(|e| daemon.explain(e))?;
+        if page.is_empty() {
+            return Ok(out);
+        }
+        out.extend(page);
+    }
+}
+
+pub async fn item(g: &Globals, id: ItemId, json: bool) -> anyhow::Result<()> {
+    let daemon = Daemon::connect(g)?;
+    let detail = daemon
+        .client
+        .item(id)
+        .await
+        .map_err(|e| daemon.explain(e))?;
+    let audit = all_records(&daemon, Some(id)).await?;
+    if json {
+        let both = serde_json::json!({ "item": detail, "audit": audit });
+        return print_json(&both);
+    }
+    let now = Utc::now();
+    let s = &detail.summary;
+    println!(
+        "item {}  {} v{}  {}",
+        s.id,
+        s.workflow,
+        s.version,
+        s.status.name()
+    );
+    println!(
+        "priority {}  started {}  sla {}",
+        s.priority,
+        ago(now, s.started_at),
+        sla(now, s)
+    );
+    println!("input {}", clip(&detail.input.to_string(), 100));
+    if let Some((step, err)) = &detail.incident {
+        println!("INCIDENT at {step}: {err}");
+    }
+    println!();
+    let rows: Vec<Vec<String>> = detail
+        .steps
+        .iter()
+        .map(|st| {
+            let note = match (&st.error, &st.waiting_on, st.task) {
+                (Some(e), _, _) => e.to_string(),
+                (None, Some(w), _) => format!("waiting on {w}"),
+                (None, None, Some(t)) => format!("task {t}"),
+                _ => String::new(),
+            };
+            vec![
+                st.id.clone(),
+                st.kind.clone(),
+                format!("{:?}", st.status).to_lowercase(),
+                st.attempts.to_string(),
+                clip(&note, 60),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["STEP", "KIND", "STATUS", "ATTEMPTS", "NOTE"], &rows)
+    );
+    println!();
+    print!("{}", audit_table(&audit));
+    Ok(())
+}
+
+pub async fn tasks(g: &Globals, mine: bool, all: bool, json: bool) -> anyhow::Result<()> {
+    let daemon = Daemon::connect(g)?;
+    let filter = TaskFilter {
+        mine: mine.then(|| g.user.clone()),
+        all,
+    };
+    let list = daemon
+        .client
+        .tasks(&filter)
+        .await
+        .map_err(|e| daemon.explain(e))?;
+    if json {
+        return print_json(&list);
+    }
+    let now = Utc::now();
+    let rows: Vec<Vec<String>> = list.iter().map(|t| task_row(now, t)).collect();
+    print!(
+        "{}",
+        table(
+            &["ID", "ITEM", "STATUS", "FOR", "CREATED", "DUE", "TITLE"],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+fn task_row(now: chrono::DateTime<Utc>, t: &TaskView) -> Vec<String> {
+    let who = t
+        .claimed_by
+        .as_ref()
+        .or(t.assignee.as_ref())
+        .or(t.group.as_ref())
+        .cloned()
+        .unwrap_or_else(|| "-".into());
+    let status = match &t.decision {
+        Some(d) => d.clone(),
+        None => format!("{:?}", t.status).to_lowercase(),
+    };
+    vec![
+        t.id.to_string(),
+        t.item.to_string(),
+        status,
+        who,
+        ago(now, t.created_at),
+        t.due.map_or_else(|| "-".into(), |d| countdown(now, d)),
+        clip(&t.title, 60),
+    ]
+}
+
+/// A short human description of an event's particulars.
+fn describe(e: &Event) -> String {
+    match e {
+        Event::WorkflowLoaded { name, version, .. } => format!("{name} v{version}"),
+        Event::ItemStarted {
+            workflow, version, ..
+        } => format!("{workflow} v{version}"),
+        Event::StepScheduled { step, attempt, .. }
+        | Event::StepStarted { step, attempt, .. }
+        | Event::StepSucceeded { step, attempt, .. } => format!("{step} #{attempt}"),
+        Event::StepWaiting { step, on, .. } => {
+            let on = match on {
+                WaitOn::Task { task } => format!("task {task}"),
+                WaitOn::Signal { name, .. } => format!("signal {name}"),
+                WaitOn::Timer { until } => format!("timer until {until}"),
+            };
+            format!("{step} on {on}")
+        }
+        Event::StepFailed {
+            step,
+            attempt,
+            error,
+            ..
+        } => format!("{step} #{attempt}: {error}"),
+        Event::StepSkipped { step, reason, .. } => format!("{step}: {reason}"),
+        Event::IncidentRaised { step, error, .. } => format!("{step}: {error}"),
+        Event::ItemRetried { step, .. } => step.clone(),
+        Event::TaskCreated { task, title, .. } => format!("task {task}: {title}"),
+        Event::TaskClaimed { task, by } => format!("task {task} by {by}"),
+        Event::TaskReassigned { task, to } | Event::TaskEscalated { task, to, .. } => {
+            format!("task {task} to {to}")
+        }
+        Event::TaskDecided {
+            task,
+            decision,
+            comment,
+            ..
+        } => match comment {
+            Some(c) => format!("task {task} {decision}: {c}"),
+            None => format!("task {task} {decision}"),
+        },
+        Event::TaskCancelled { task } | Event::TaskOverdue { task } => format!("task {task}"),
+        Event::SignalReceived { name, .. } => name.clone(),
+        Event::SlaWarning { percent, .. } => format!("{percent}%"),
+        Event::SlaEscalated { level, to, .. } => format!("level {level} to {to}"),
+        Event::ItemFailed { error, .. } => error.clone(),
+        Event::CompensationStarted { .. }
+        | Event::SlaBreached { .. }
+        | Event::ItemCompleted { .. }
+        | Event::ItemCancelled { .. } => String::new(),
+    }
+}
+
+fn audit_row(r: &Record) -> Vec<String> {
+    vec![
+        r.seq.to_string(),
+        r.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        r.item.map_or_else(|| "-".into(), |i| i.to_string()),
+        r.actor.clone(),
+        r.event.name().to_string(),
+        clip(&describe(&r.event), 70),
+        r.reason.clone().unwrap_or_default(),
+    ]
+}
+
+const AUDIT_HEADER: [&str; 7] = ["SEQ", "AT", "ITEM", "ACTOR", "EVENT", "DETAIL", "REASON"];
+
+fn audit_table(records: &[Record]) -> String {
+    let rows: Vec<Vec<String>> = records.iter().map(audit_row).collect();
+    table(&AUDIT_HEADER, &rows)
+}
+
+pub async fn audit(
+    g: &Globals,
+    item: Option<ItemId>,
+    json: bool,
+    follow: bool,
+) -> anyhow::Result<()> {
+    let daemon = Daemon::connect(g)?;
+    if !follow {
+        let records = all_records(&daemon, item).await?;
+        return if json {
+            print_json(&records)
+        } else {
+            print!("{}", audit_table(&records));
+            Ok(())
+        };
+    }
+    let mut follower = daemon.client.follow(item, 0);
+    if !json {
+        println!("{}", AUDIT_HEADER.join("  "));
+    }
+    loop {
+        let rec = follower.next().await.map_err(|e| daemon.explain(e))?;
+        if json {
+            println!("{}", serde_json::to_string(&rec)?);
+        } else {
+            println!("{}", audit_row(&rec).join("  ").trim_end());
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! `tempi serve` as a child process on loopback, driven by the CLI and by raw HTTP:
+//! auth, error answers, races, SSE resume, metrics, clean SIGTERM and a SIGKILL
+//! under load followed by a restart that completes every item.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tempi::api::sse;
+use tempi::engine::Record;
+
+const FLOW: &str = r#"name: order
+version: 1
+steps:
+  - id: prep
+    kind: pass
+    output: { n: "{{ input.n }}" }
+  - id: ok
+    kind: human
+    needs: [prep]
+    title: "Approve order {{ steps.prep.output.n }}"
+    group: ops
+"#;
+
+const BATCH: &str = r#"name: batch
+version: 1
+steps:
+  - id: a
+    kind: pass
+    output: { n: 1 }
+  - id: b
+    kind: pass
+    needs: [a]
+    output: { n: 2 }
+  - id: pause
+    kind: wait
+    needs: [b]
+    duration: 1s
+  - id: c
+    kind: pass
+    needs: [pause]
+    output: { n: 3 }
+"#;
+
+struct Daemon {
+    child: Child,
+    data: PathBuf,
+    wf: PathBuf,
+    url: String,
+    token: String,
+    _tmp: tempfile::TempDir,
+}
+
+fn spawn(data: &Path, wf: &Path) -> (Child, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_tempi"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .arg("--workflows")
+        .arg(wf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = std::fs::read_to_string(data.join("daemon.json")).ok();
+        let info: Option<Value> = info.and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(info) = info.filter(|i| i["pid"] == child.id()) {
+            return (child, info["url"].as_str().unwrap().to_string());
+        }
+        assert!(Instant::now() < deadline, "daemon did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let wf = tmp.path().join("wf");
+        std::fs::create_dir_all(&wf).unwrap();
+        std::fs::write(wf.join("order.yaml"), FLOW).unwrap();
+        std::fs::write(wf.join("batch.yaml"), BATCH).unwrap();
+        let (child, url) = spawn(&data, &wf);
+        let token = std::fs::read_to_string(data.join("token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Daemon {
+            child,
+            data,
+            wf,
+            url,
+            token,
+            _tmp: tmp,
+        }
+    }
+
+    fn restart(&mut self) {
+        let (child, url) = spawn(&self.data, &self.wf);
+        self.child = child;
+        self.url = url;
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tempi"))
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env_remove("TEMPI_URL")
+            .env_remove("TEMPI_TOKEN")
+            .env("TEMPI_USER", "ann")
+            .output()
+            .unwrap()
+    }
+
+    fn cli_json(&self, args: &[&str]) -> Value {
+        let o = self.cli(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+
+    fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut rb = self
+            .http()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn start_item(&self, workflow: &str) -> u64 {
+        let body = json!({"workflow": workflow, "input": {"n": 1}});
+        let (status, reply) = self
+            .call(reqwest::Method::POST, "/api/items", Some(body))
+            .await;
+        assert_eq!(status, 201, "{reply}");
+        reply["item"].as_u64().unwrap()
+    }
+
+    async fn open_task_of(&self, item: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, tasks) = self.call(reqwest::Method::GET, "/api/tasks", None).await;
+            let found = tasks.as_array().unwrap().iter().find(|t| t["item"] == item);
+            if let Some(t) = found {
+                return t["id"].as_u64().unwrap();
+            }
+            assert!(Instant::now() < deadline, "no task for item {item}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_drives_a_daemon() {
+    let d = Daemon::start();
+    let o = d.cli(&[
+        "start",
+        "order",
+        "--input",
+        r#"{"n": 5}"#,
+        "--reason",
+        "smoke test",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let items = d.cli_json(&["items", "--json"]);
+    assert_eq!(items.as_array().unwrap().len(), 1, "{items}");
+    let item = items[0]["id"].as_u64().unwrap();
+    let task = d.open_task_of(item).await;
+    let tasks = d.cli_json(&["tasks", "--json"]);
+    assert_eq!(tasks[0]["title"], "Approve order 5");
+
+    let t = task.to_string();
+    let o = d.cli(&["approve", &t, "--comment", "fine", "--reason", "checked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.cli(&["reject", &t]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already decided"), "{}", stderr(&o));
+    let o = d.cli(&["approve", "999"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("task 999 not found"), "{}", stderr(&o));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let all = d.cli_json(&["items", "--all", "--json"]);
+        if all[0]["status"] == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "item did not complete: {all}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let audit = d.cli_json(&["audit", &item.to_string(), "--json"]);
+    let records: Vec<Record> = serde_json::from_value(audit).unwrap();
+    let started = records
+        .iter()
+        .find(|r| r.event.name() == "item_started")
+        .unwrap();
+    assert_eq!(
+        (started.actor.as_str(), started.reason.as_deref()),
+        ("ann", Some("smoke test"))
+    );
+    let decided = records
+        .iter()
+        .find(|r| r.event.name() == "task_decided")
+        .unwrap();
+    assert_eq!(decided.reason.as_deref(), Some("checked"));
+    let detail = d.cli_json(&["item", &item.to_string(), "--json"]);
+    assert_eq!(detail["item"]["summary"]["status"], "completed");
+    let human = d.cli(&["item", &item.to_string()]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("task_decided"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_json_errors() {
+    let d = Daemon::start();
+    let url = format!("{}/api/items", d.url);
+    let resp = d.http().get(&url).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let resp = d
+        .http()
+        .get(&url)
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized");
+
+    let post = |body: Vec<u8>| {
+        d.http()
+            .post(format!("{}/api/commands", d.url))
+            .bearer_auth(&d.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let resp = post(b"{\"command\": ".to_vec()).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let resp = post(br#"{"command":"claim","task":"x"}"#.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 422);
+    let resp = post(vec![b' '; 2 * 1024 * 1024]).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    let (status, body) = d.call(reqwest::Method::GET, "/api/items/4242", None).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "not_found");
+    let start = json!({"workflow": "nope"});
+    let (status, _) = d
+        .call(reqwest::Method::POST, "/api/items", Some(start))
+        .await;
+    assert_eq!(status, 404);
+    let (_, items) = d.call(reqwest::Method::GET, "/api/items", None).await;
+    assert_eq!(items, json!([]), "a refused request changed something");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_operators_decide_one_task_and_exactly_one_wins() {
+    let d = Daemon::start();
+    for _ in 0..5 {
+        let item = d.start_item("order").await;
+        let task = d.open_task_of(item).await;
+        let path = format!("/api/tasks/{task}/decide");
+        let body = json!({"decision": "approved"});
+        let (a, b) = tokio::join!(
+            d.call(reqwest::Method::POST, &path, Some(body.clone())),
+            d.call(reqwest::Method::POST, &path, Some(body.clone())),
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+        let (status, _) = d.call(reqwest::Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 409);
+    }
+}
+
+/// Reads SSE records from `/api/events` until `n` arrived.
+async fn read_events(d: &Daemon, last_event_id: u64, n: usize) -> Vec<Record> {
+    use futures_util::StreamExt;
+    let resp = d
+        .http()
+        .get(format!("{}/api/events", d.url))
+        .bearer_auth(&d.token)
+        .header("Last-Event-ID", last_event_id.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut body = resp.bytes_stream();
+    let mut parser = sse::Parser::default();
+    let mut out = Vec::new();
+    let read = async {
+        while out.len() < n {
+            let chunk = body.next().await.unwrap().unwrap();
+            for msg in parser.push(&chunk) {
+                let rec: Record = serde_json::from_str(&msg.data).unwrap();
+                assert_eq!(msg.id, Some(rec.seq.to_string()));
+                out.push(rec);
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("events did not arrive");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_resume_after_the_last_event_id_and_continue_live() {
+    let d = Daemon::start();
+    let item = d.start_item("order").await;
+    d.open_task_of(item).await;
+    let (_, audit) = d.call(reqwest::Method::GET, "/api/audit", None).await;
+    let seqs: Vec<u64> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.len() >= 4, "{audit}");
+    let from = seqs[seqs.len() / 2];
+    let backlog = seqs.iter().filter(|s| **s > from).count();
+    let d2 = &d;
+    let reader = read_events(d2, from, backlog + 1);
+    let starter = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        d.start_item("order").await
+    };
+    let (records, second) = tokio::join!(reader, starter);
+    assert_eq!(records[0].seq, from + 1);
+    assert!(records.windows(2).all(|w| w[0].seq < w[1].seq));
+    let live = records.last().unwrap();
+    assert_eq!(
+        (live.event.name(), live.item),
+        ("item_started", Some(second))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_exported_for_prometheus() {
+    let d = Daemon::start();
+    d.start_item("order").await;
+    let resp = d
+        .http()
+        .get(format!("{}/metrics", d.url))
+        .bearer_auth(&d.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = resp.text().await.unwrap();
+    for name in [
+        "tempi_items_in_flight",
+        "tempi_items_waiting_on_humans",
+        "tempi_incidents",
+        "tempi_items_at_risk",
+        "tempi_items_breached",
+        "tempi_items_total{status=\"completed\"}",
+        "tempi_sla_compliance_ratio",
+        "tempi_tasks_open",
+        "tempi_steps_total{result=\"succeeded\"}",
+        "tempi_journal_seq",
+        "# TYPE tempi_items_in_flight gauge",
+    ] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+    let health = d
+        .http()
+        .get(format!("{}/healthz", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_cleanly_and_removes_daemon_json() {
+    let mut d = Daemon::start();
+    d.start_item("order").await;
+    d.signal(libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "daemon did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(!d.data.join("daemon.json").exists());
+    let o = d.cli(&["items"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no tempi daemon is running for"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_under_load_then_restart_completes_every_item() {
+    let mut d = Daemon::start();
+    let mut started = 0;
+    for _ in 0..25 {
+        let batch: Vec<_> = (0..8).map(|_| d.start_item("batch")).collect();
+        started += futures_util::future::join_all(batch).await.len();
+    }
+    assert_eq!(started, 200);
+    let (_, m) = d.call(reqwest::Method::GET, "/api/metrics", None).await;
+    assert!(m["in_flight"].as_u64().unwrap() > 0, "nothing in flight to lose: {m}");
+    d.signal(libc::SIGKILL);
+    let _ = d.child.wait();
+    d.restart();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, m) = d.call(reqwest::Method::GET, "/api/metrics", None).await;
+        assert_eq!(status, 200);
+        if m["completed"] == 200 && m["in_flight"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every item completed: {m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, items) = d
+        .call(reqwest::Method::GET, "/api/items?status=completed", None)
+        .await;
+    assert_eq!(items.as_array().unwrap().len(), 200);
+}

@@ -1,0 +1,224 @@
+//! The real `tempi` binary: usage errors, `validate`, and every way of not reaching a
+//! daemon (none, stale daemon.json, refused port, wrong token, server errors).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn tempi(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tempi"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("TEMPI_URL")
+        .env_remove("TEMPI_TOKEN")
+        .env_remove("TEMPI_WORKFLOWS")
+        .env("TEMPI_USER", "tester")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn no_daemon_message(dir: &Path) -> String {
+    let d = dir.display();
+    format!("no tempi daemon is running for {d}; start one with: tempi serve --data {d}")
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["start"],
+        &["items", "--status", "sleeping"],
+        &["approve", "not-a-number"],
+        &["serve", "--listen", "nowhere"],
+    ] {
+        let o = tempi(dir.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    let help = tempi(dir.path(), &["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+}
+
+#[test]
+fn verbs_without_a_daemon_say_how_to_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["items"][..],
+        &["tasks", "--mine"],
+        &["approve", "3"],
+        &["start", "wf", "--input", "{}"],
+        &["audit", "--follow"],
+    ] {
+        let o = tempi(dir.path(), args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&o).contains(&no_daemon_message(dir.path())),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn a_stale_daemon_file_means_no_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let info = format!(r#"{{"url":"http://127.0.0.1:9","pid":{dead}}}"#);
+    std::fs::write(dir.path().join("daemon.json"), info).unwrap();
+    let o = tempi(dir.path(), &["items"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&no_daemon_message(dir.path())),
+        "{}",
+        stderr(&o)
+    );
+
+    // A live pid whose port refuses connections: also not running (for this data dir).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let info = format!(
+        r#"{{"url":"http://127.0.0.1:{port}","pid":{}}}"#,
+        std::process::id()
+    );
+    std::fs::write(dir.path().join("daemon.json"), info).unwrap();
+    let o = tempi(dir.path(), &["tasks"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&no_daemon_message(dir.path())),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn bad_input_json_is_a_user_error_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = tempi(dir.path(), &["start", "wf", "--input", "{\"a\": }"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("--input: expected JSON: "), "{err}");
+    assert!(err.contains("line 1 column 7"), "{err}");
+    let o = tempi(dir.path(), &["signal", "1", "go", "@/nonexistent/x.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("signal data: cannot read /nonexistent/x.json"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A one-shot HTTP server answering every request with `status` and `body`.
+fn fake_daemon(status: &'static str, body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(4) {
+            let mut conn = conn.unwrap();
+            let mut buf = [0u8; 65536];
+            let _ = conn.read(&mut buf);
+            let reply = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    url
+}
+
+fn tempi_remote(url: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_tempi"))
+        .arg("--data")
+        .arg(dir.path())
+        .args(args)
+        .env("TEMPI_URL", url)
+        .env("TEMPI_TOKEN", "t0ken")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn server_errors_are_shown_with_the_servers_message() {
+    let url = fake_daemon(
+        "404 Not Found",
+        r#"{"error":"not_found","message":"task 42 not found"}"#,
+    );
+    let o = tempi_remote(&url, &["approve", "42"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).trim(), "error: task 42 not found");
+}
+
+#[test]
+fn a_refused_token_says_what_to_check() {
+    let url = fake_daemon(
+        "401 Unauthorized",
+        r#"{"error":"unauthorized","message":"wrong bearer token"}"#,
+    );
+    let o = tempi_remote(&url, &["items"]);
+    assert_eq!(o.status.code(), Some(1));
+    let expected = format!("the daemon at {url} refused the token; check --data or TEMPI_TOKEN");
+    assert!(stderr(&o).contains(&expected), "{}", stderr(&o));
+}
+
+#[test]
+fn an_explicit_url_that_refuses_is_named() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let o = tempi_remote(&url, &["items"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!("cannot reach the tempi daemon at {url}")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn validate_reports_file_line_col_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cli");
+    let bad = fixtures.join("bad.yaml");
+    let o = tempi(dir.path(), &["validate", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let located = err.lines().any(|l| {
+        let Some(rest) = l.split("bad.yaml:").nth(1) else {
+            return false;
+        };
+        let mut parts = rest.splitn(3, ':');
+        let line = parts.next().and_then(|n| n.parse::<usize>().ok());
+        let col = parts.next().and_then(|n| n.parse::<usize>().ok());
+        line.is_some_and(|n| n >= 1) && col.is_some_and(|n| n >= 1)
+    });
+    assert!(located, "no file:line:col in\n{err}");
+
+    let good = fixtures.join("good.yaml");
+    let o = tempi(dir.path(), &["validate", good.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ok: 1 workflows"));
+}
+
+#[test]
+fn validate_of_a_missing_path_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = tempi(dir.path(), &["validate", "/nonexistent/flow.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("/nonexistent/flow.yaml: no such file or directory"));
+}
