@@ -300,70 +300,50 @@ const ERROR_KINDS: &[&str] = &[
 /// A retry policy; keys left out keep `RetryPolicy::default()`.
 pub(crate) fn retry(ctx: &mut Ctx, node: &Node) -> Option<RetryPolicy> {
     let mut m = Map::new(ctx, node, "`retry`")?;
-    let mut p = RetryPolicy::default();
-    let mut ok = true;
-    if let Some(a) = m.get("attempts") {
-        match yaml::int_in(ctx, a, "`retry.attempts`", 1..=100) {
-            Some(a) => p.attempts = a as u32,
-            None => ok = false,
-        }
-    }
-    let backoff = m.get("backoff");
-    if let Some(b) = backoff {
-        match yaml::duration(ctx, b, "`retry.backoff`") {
-            Some(b) => p.backoff = b,
-            None => ok = false,
-        }
-    }
-    if let Some(x) = m.get("multiplier") {
-        match yaml::number_in(ctx, x, "`retry.multiplier`", 1.0..=10.0) {
-            Some(x) => p.multiplier = x,
-            None => ok = false,
-        }
-    }
-    match m.get("max_backoff") {
-        Some(x) => match yaml::duration(ctx, x, "`retry.max_backoff`") {
-            Some(d) if d < p.backoff && backoff.is_some() => {
-                ctx.at(
-                    x,
-                    format!(
-                        "`retry.max_backoff` ({}) must not be shorter than `retry.backoff` ({})",
-                        humantime::format_duration(d),
-                        humantime::format_duration(p.backoff)
-                    ),
-                );
-                ok = false;
-            }
-            Some(d) if d < p.backoff => {
-                ctx.at(
-                    x,
-                    format!(
-                        "`retry.max_backoff` ({}) must not be shorter than the default backoff (1s)",
-                        humantime::format_duration(d)
-                    ),
-                );
-                ok = false;
-            }
-            Some(d) => p.max_backoff = d,
-            None => ok = false,
-        },
-        // A long initial backoff lifts the default cap rather than being cut by it.
-        None => p.max_backoff = p.max_backoff.max(p.backoff),
-    }
-    if let Some(j) = m.get("jitter") {
-        match yaml::number_in(ctx, j, "`retry.jitter`", 0.0..=1.0) {
-            Some(j) => p.jitter = j,
-            None => ok = false,
-        }
-    }
-    if let Some(n) = m.get("non_retryable") {
-        match non_retryable(ctx, n) {
-            Some(n) => p.non_retryable = n,
-            None => ok = false,
-        }
-    }
+    let d = RetryPolicy::default();
+    let attempts = m.get("attempts").map(|a| {
+        yaml::int_in(ctx, a, "`retry.attempts`", 1..=100).and_then(|a| u32::try_from(a).ok())
+    });
+    let backoff = m
+        .get("backoff")
+        .map(|b| yaml::duration(ctx, b, "`retry.backoff`"));
+    let multiplier = m
+        .get("multiplier")
+        .map(|x| yaml::number_in(ctx, x, "`retry.multiplier`", 1.0..=10.0));
+    let max_backoff = m
+        .get("max_backoff")
+        .map(|x| (x, yaml::duration(ctx, x, "`retry.max_backoff`")));
+    let jitter = m
+        .get("jitter")
+        .map(|j| yaml::number_in(ctx, j, "`retry.jitter`", 0.0..=1.0));
+    let non_retryable = m.get("non_retryable").map(|n| non_retryable(ctx, n));
     m.finish(ctx, "`retry`", RETRY_KEYS, |_| None);
-    ok.then_some(p)
+
+    let backoff = backoff.unwrap_or(Some(d.backoff))?;
+    let max_backoff = match max_backoff {
+        Some((node, Some(max))) if max < backoff => {
+            ctx.at(
+                node,
+                format!(
+                    "`retry.max_backoff` ({}) must not be shorter than the backoff ({})",
+                    humantime::format_duration(max),
+                    humantime::format_duration(backoff)
+                ),
+            );
+            return None;
+        }
+        Some((_, max)) => max?,
+        // A long initial backoff lifts the default cap rather than being cut by it.
+        None => d.max_backoff.max(backoff),
+    };
+    Some(RetryPolicy {
+        attempts: attempts.unwrap_or(Some(d.attempts))?,
+        backoff,
+        multiplier: multiplier.unwrap_or(Some(d.multiplier))?,
+        max_backoff,
+        jitter: jitter.unwrap_or(Some(d.jitter))?,
+        non_retryable: non_retryable.unwrap_or(Some(d.non_retryable))?,
+    })
 }
 
 fn non_retryable(ctx: &mut Ctx, node: &Node) -> Option<Vec<String>> {
@@ -453,23 +433,7 @@ fn check_graph(ctx: &mut Ctx, parsed: &[Parsed]) {
         .iter()
         .filter_map(|p| p.id.as_ref().map(|(id, _, _)| id.as_str()))
         .collect();
-    for p in parsed {
-        let Some((me, _, _)) = &p.id else { continue };
-        for (need, line, col) in &p.needs {
-            if !ids.contains(&need.as_str()) {
-                let hint = closest(need, ids.iter().copied())
-                    .map(|c| format!(" (did you mean '{c}'?)"))
-                    .unwrap_or_default();
-                ctx.at_pos(
-                    *line,
-                    *col,
-                    format!(
-                        "step '{me}' needs '{need}', which is not a step in this workflow{hint}"
-                    ),
-                );
-            }
-        }
-    }
+    check_needs(ctx, parsed, &ids);
     let nodes: Vec<(&str, Vec<&str>)> = parsed
         .iter()
         .map(|p| {
@@ -478,8 +442,45 @@ fn check_graph(ctx: &mut Ctx, parsed: &[Parsed]) {
         })
         .collect();
     let graph = Graph::new(&nodes);
+    check_cycles(ctx, parsed, &graph);
+    let upstream = graph.upstream();
+    for (i, p) in parsed.iter().enumerate() {
+        let Some((me, _, _)) = &p.id else { continue };
+        let is_upstream = |t: &str| {
+            let at = graph.ids.iter().position(|x| *x == t);
+            at.is_some_and(|j| upstream[i].contains(&j))
+        };
+        check_reads(ctx, me, &p.refs.texts, &ids, is_upstream);
+        check_reads(ctx, me, &p.undo_refs.texts, &ids, |t| {
+            t == me || is_upstream(t)
+        });
+    }
+}
+
+/// `needs` entries that name no step.
+fn check_needs(ctx: &mut Ctx, parsed: &[Parsed], ids: &[&str]) {
+    for p in parsed {
+        let Some((me, _, _)) = &p.id else { continue };
+        for (need, line, col) in &p.needs {
+            if !ids.contains(&need.as_str()) {
+                let hint = closest(need, ids.iter().copied())
+                    .map(|c| format!(" (did you mean '{c}'?)"))
+                    .unwrap_or_default();
+                let msg = format!(
+                    "step '{me}' needs '{need}', which is not a step in this workflow{hint}"
+                );
+                ctx.at_pos(*line, *col, msg);
+            }
+        }
+    }
+}
+
+/// Each cycle once, at the `needs` entry of its first step that leads into it.
+fn check_cycles(ctx: &mut Ctx, parsed: &[Parsed], graph: &Graph) {
     for cycle in graph.cycles() {
-        let (first, second) = (cycle[0], cycle.get(1).copied().unwrap_or(cycle[0]));
+        let [first, second, ..] = cycle.as_slice() else {
+            continue;
+        };
         let at = parsed
             .iter()
             .find(|p| p.id.as_ref().is_some_and(|(id, _, _)| id == first))
@@ -487,25 +488,6 @@ fn check_graph(ctx: &mut Ctx, parsed: &[Parsed]) {
         if let Some((_, line, col)) = at {
             ctx.at_pos(*line, *col, format!("cycle: {}", cycle.join(" -> ")));
         }
-    }
-    let upstream = graph.upstream();
-    for (i, p) in parsed.iter().enumerate() {
-        let Some((me, _, _)) = &p.id else { continue };
-        check_reads(ctx, me, &p.refs.texts, &ids, |t| {
-            graph
-                .ids
-                .iter()
-                .position(|x| *x == t)
-                .is_some_and(|j| upstream[i].contains(&j))
-        });
-        check_reads(ctx, me, &p.undo_refs.texts, &ids, |t| {
-            t == me
-                || graph
-                    .ids
-                    .iter()
-                    .position(|x| *x == t)
-                    .is_some_and(|j| upstream[i].contains(&j))
-        });
     }
 }
 
@@ -585,6 +567,45 @@ mod tests {
             nested.push_str("k:\n");
         }
         assert!(parse_str("t.yaml", &nested).is_err());
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_before_loading() {
+        let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            src.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let d = parse_str("bomb.yaml", &src).unwrap_err();
+        assert_eq!(d.len(), 1);
+        assert!(d[0].message.contains("too many YAML aliases"), "{}", d[0]);
+        assert_eq!((d[0].line, d[0].col), (6, 10));
+        let ok = "name: a\nversion: 1\nsteps:\n  - { id: a, kind: pass, retry: &r { attempts: 3 } }\n  - { id: b, kind: pass, retry: *r }\n";
+        assert_eq!(parse_str("ok.yaml", ok).unwrap().steps[1].retry.attempts, 3);
+    }
+
+    #[test]
+    fn empty_values_are_reported_where_they_are() {
+        let src = "name: t\nversion: 1\nsteps:\n  - id: a\n    kind: human\n    title:\n    group: ops\n    due:\n";
+        let d = parse_str("t.yaml", src).unwrap_err();
+        let at: Vec<(usize, String)> = d.iter().map(|d| (d.line, d.message.clone())).collect();
+        assert_eq!(d.len(), 2, "{at:?}");
+        assert!(
+            d[0].line == 6 && d[0].message.contains("`title` must be a string"),
+            "{at:?}"
+        );
+        assert!(
+            d[1].line == 8 && d[1].message.contains("`due` must be a duration"),
+            "{at:?}"
+        );
+    }
+
+    #[test]
+    fn tags_are_looked_through() {
+        let src = "name: t\nversion: 1\nsteps: !list\n  - !step { id: a, kind: pass, output: !x { k: 1 } }\n";
+        assert!(parse_str("t.yaml", src).is_ok());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! kind, and the `compensate:` undo action.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::model::{
     AgentSpec, HttpSpec, HumanSpec, PassSpec, ReviewSpec, ShellSpec, Step, StepKind, WaitSpec,
@@ -102,11 +103,7 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
     let kind = kind_name
         .as_deref()
         .and_then(|k| kind(ctx, k, &mut m, &mut parsed.refs));
-    let known: Vec<&str> = COMMON_KEYS
-        .iter()
-        .chain(kind_name.as_deref().map_or(&[][..], kind_keys))
-        .copied()
-        .collect();
+    let known = step_keys(kind_name.as_deref());
     let of_kind = kind_name.clone();
     m.finish(ctx, &what, &known, |key| {
         of_kind.as_deref().and_then(|k| belongs_elsewhere(key, k))
@@ -115,14 +112,7 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
     let (Some((id, _, _)), Some(mut kind)) = (&parsed.id, kind) else {
         return parsed;
     };
-    let mut timeout = opt(timeout);
-    // For a signal wait, `timeout:` bounds the wait itself rather than an attempt.
-    if let (StepKind::Wait(WaitSpec::Signal { timeout: t, .. }), Some(Some(d))) =
-        (&mut kind, &timeout)
-    {
-        *t = Some(*d);
-        timeout = Some(None);
-    }
+    let timeout = signal_timeout(&mut kind, opt(timeout));
     parsed.step = (|| {
         Some(Step {
             id: id.clone(),
@@ -136,6 +126,33 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
         })
     })();
     parsed
+}
+
+/// The keys a step of this kind may have. Without a valid kind any kind's keys may be
+/// meant, so only keys of no kind at all are reported.
+fn step_keys(kind: Option<&str>) -> Vec<&'static str> {
+    let kinds = kind.map_or(KINDS.to_vec(), |k| vec![k]);
+    let mut known: Vec<&str> = COMMON_KEYS.to_vec();
+    for key in kinds.into_iter().flat_map(kind_keys) {
+        if !known.contains(key) {
+            known.push(key);
+        }
+    }
+    known
+}
+
+/// For a signal wait, `timeout:` bounds the wait itself rather than an attempt.
+fn signal_timeout(
+    kind: &mut StepKind,
+    timeout: Option<Option<Duration>>,
+) -> Option<Option<Duration>> {
+    match (kind, timeout) {
+        (StepKind::Wait(WaitSpec::Signal { timeout: t, .. }), Some(Some(d))) => {
+            *t = Some(d);
+            Some(None)
+        }
+        (_, timeout) => timeout,
+    }
 }
 
 /// An optional key: absent is `Some(None)`, present but invalid is `None`.
@@ -183,14 +200,19 @@ fn needs(ctx: &mut Ctx, node: &Node) -> Vec<(String, usize, usize)> {
         saphyr::YamlData::Sequence(v) => v.iter().collect(),
         _ => vec![node],
     };
-    items
-        .into_iter()
-        .filter_map(|n| {
-            let s = yaml::string(ctx, n, "`needs`")?;
-            let (line, col) = pos(n);
-            Some((s, line, col))
-        })
-        .collect()
+    let mut out: Vec<(String, usize, usize)> = Vec::new();
+    for n in items {
+        let Some(s) = yaml::string(ctx, n, "`needs`") else {
+            continue;
+        };
+        if out.iter().any(|(o, _, _)| *o == s) {
+            ctx.at(n, format!("'{s}' is listed twice in `needs`"));
+            continue;
+        }
+        let (line, col) = pos(n);
+        out.push((s, line, col));
+    }
+    out
 }
 
 fn when(ctx: &mut Ctx, node: &Node, refs: &mut Refs) -> Option<String> {
@@ -230,9 +252,13 @@ fn compensate(ctx: &mut Ctx, node: &Node, refs: &mut Refs) -> Option<StepKind> {
     let out = kind_name
         .as_deref()
         .and_then(|k| kind(ctx, k, &mut m, refs));
-    let known = kind_name.as_deref().map_or(&[][..], kind_keys);
+    let mut known = vec!["kind"];
+    match kind_name.as_deref() {
+        Some(k) => known.extend(kind_keys(k)),
+        None => known.extend(["http", "shell", "pass"].iter().flat_map(|k| kind_keys(k))),
+    }
     let of_kind = kind_name.clone();
-    m.finish(ctx, what, &[&["kind"][..], known].concat(), |key| {
+    m.finish(ctx, what, &known, |key| {
         if COMMON_KEYS.contains(&key) {
             Some(
                 "a compensate action is only an undo action (no needs, when, retry or timeouts)"

@@ -63,7 +63,9 @@ pub fn render_string(src: &str, scope: &Value) -> Result<String, String> {
     if !is_template(src) {
         return Ok(src.to_string());
     }
-    strict().render_str(src, scope).map_err(|e| describe(&e))
+    strict()
+        .render_str(src, scope)
+        .map_err(|e| format!("`{src}`: {}", describe(&e)))
 }
 
 /// Render every string leaf of a JSON value. A leaf that is exactly one `{{ expr }}`
@@ -88,9 +90,11 @@ fn eval_value(expr: &str, scope: &Value) -> Result<Value, String> {
     let compiled = strict()
         .compile_expression(expr)
         .map_err(|e| describe(&e))?;
-    let out = compiled.eval(scope).map_err(|e| describe(&e))?;
+    let out = compiled
+        .eval(scope)
+        .map_err(|e| format!("`{{{{ {expr} }}}}`: {}", describe(&e)))?;
     if out.is_undefined() {
-        return Err(format!("`{expr}` is undefined"));
+        return Err(format!("`{{{{ {expr} }}}}` is undefined"));
     }
     serde_json::to_value(&out).map_err(|e| e.to_string())
 }

@@ -18,6 +18,14 @@ const MAX_DEPTH: usize = 64;
 
 /// Load the single document of `source`. `Ok(None)` means the file holds no document.
 pub(crate) fn load<'i>(ctx: &mut Ctx, source: &'i str) -> Option<Node<'i>> {
+    if let Some((line, col)) = too_many_aliases(source) {
+        ctx.at_pos(
+            line,
+            col,
+            format!("too many YAML aliases (`*name`): at most {MAX_ALIASES} are allowed per file"),
+        );
+        return None;
+    }
     match MarkedYaml::load_from_str(source) {
         Ok(mut docs) => {
             if let Some(extra) = docs.get(1) {
@@ -39,6 +47,43 @@ pub(crate) fn load<'i>(ctx: &mut Ctx, source: &'i str) -> Option<Node<'i>> {
             None
         }
     }
+}
+
+/// The loader copies the anchored node at every alias, so nested aliases can expand a
+/// small file exponentially ("billion laughs"); a few aliases are all a workflow needs.
+const MAX_ALIASES: usize = 32;
+
+/// The position of the first alias over the limit, found by a rough scan that skips
+/// comments and quoted text (over-counting only makes the limit stricter).
+fn too_many_aliases(source: &str) -> Option<(usize, usize)> {
+    let mut count = 0;
+    for (n, line) in source.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        let chars: Vec<char> = line.chars().collect();
+        for (i, &c) in chars.iter().enumerate() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == '#' && prev.is_whitespace() => break,
+                None if c == '"' || c == '\'' => quote = Some(c),
+                None if c == '*'
+                    && (prev.is_whitespace() || matches!(prev, '[' | '{' | ',' | ':'))
+                    && chars
+                        .get(i + 1)
+                        .is_some_and(|x| x.is_alphanumeric() || matches!(x, '_' | '-')) =>
+                {
+                    count += 1;
+                    if count > MAX_ALIASES {
+                        return Some((n + 1, i + 1));
+                    }
+                }
+                None => {}
+            }
+            prev = c;
+        }
+    }
+    None
 }
 
 /// Collects diagnostics for one file.
@@ -71,8 +116,7 @@ impl Ctx {
 
     /// Diagnostics in source order, without repeats.
     pub fn finish(mut self) -> Vec<Diagnostic> {
-        self.diags
-            .sort_by(|a, b| (a.line, a.col).cmp(&(b.line, b.col)));
+        self.diags.sort_by_key(|a| (a.line, a.col));
         self.diags.dedup();
         self.diags
     }
@@ -118,6 +162,9 @@ pub(crate) struct Map<'a, 'i> {
 impl<'a, 'i> Map<'a, 'i> {
     /// Read `node` as a mapping with string keys; `what` names it in the error.
     pub fn new(ctx: &mut Ctx, node: &'a Node<'i>, what: &str) -> Option<Self> {
+        if let YamlData::Tagged(_, inner) = &node.data {
+            return Self::new(ctx, inner, what);
+        }
         let YamlData::Mapping(m) = &node.data else {
             ctx.at(
                 node,
@@ -171,7 +218,7 @@ impl<'a, 'i> Map<'a, 'i> {
             .collect()
     }
 
-    /// Report every key not read; `explain` may say where an unknown key belongs,
+    /// Report every key not read and not `known`; `explain` may say where it belongs,
     /// otherwise the closest of `known` is suggested.
     pub fn finish(
         self,
@@ -181,7 +228,8 @@ impl<'a, 'i> Map<'a, 'i> {
         explain: impl Fn(&str) -> Option<String>,
     ) {
         for (key, k, _, used) in self.entries {
-            if used {
+            // A known key left unread belongs to a part that was invalid (e.g. its kind).
+            if used || known.contains(&key.as_str()) {
                 continue;
             }
             let msg = match explain(&key) {

@@ -384,6 +384,10 @@ impl Core {
                 phase,
             },
         );
+        if phase == Phase::Run && self.state.items[&item].compensating {
+            // The item is being undone: no retry, no new incident; compensation goes on.
+            return;
+        }
         let policy = &def.retry;
         let code = error
             .code

@@ -126,6 +126,10 @@ impl Item {
             return s;
         }
         if self.compensating {
+            // A compensation that exhausted its retries waits for an operator.
+            if self.steps.iter().any(|s| s.comp == CompStatus::Failed) {
+                return ItemStatus::Incident;
+            }
             return ItemStatus::Compensating;
         }
         let mut running = false;
@@ -208,10 +212,13 @@ pub struct Counters {
     pub steps_failed: u64,
 }
 
+/// The loaded versions of one workflow: the model and the source it was parsed from.
+pub type Versions = BTreeMap<u32, (Arc<Workflow>, Arc<str>)>;
+
 /// Everything the engine knows.
 #[derive(Debug, Default)]
 pub struct State {
-    pub workflows: HashMap<String, BTreeMap<u32, (Arc<Workflow>, Arc<str>)>>,
+    pub workflows: HashMap<String, Versions>,
     pub items: BTreeMap<ItemId, Item>,
     pub tasks: BTreeMap<TaskId, Task>,
     pub timers: BTreeSet<(DateTime<Utc>, Timer)>,

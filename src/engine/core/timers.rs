@@ -120,6 +120,11 @@ impl Core {
         }
         let it = &self.state.items[&item];
         let deadline = it.wf.steps[i].deadline.unwrap_or_default();
+        // A stale timer: an operator retry restarted the step's clock.
+        let due = it.steps[i].first_started.map(|f| f + to_chrono(deadline));
+        if due.is_none_or(|d| d > ctx.now) {
+            return;
+        }
         if let Some(task) = it.steps[i]
             .task
             .filter(|t| self.state.tasks.get(t).is_some_and(|t| t.is_open()))
