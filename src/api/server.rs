@@ -195,6 +195,13 @@ pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<boo
         .route("/healthz", get(|| async { "ok" }))
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

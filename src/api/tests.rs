@@ -219,6 +219,22 @@ async fn bad_bodies_are_json_errors_and_change_nothing() {
 
     let (status, _) = raw(&f, post.clone(), "/api/tasks/abc/claim", Some(TOKEN), None).await;
     assert_eq!(status, 400);
+    let (status, body) = raw(&f, reqwest::Method::DELETE, "/api/items", Some(TOKEN), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    let (status, body) = raw(&f, reqwest::Method::GET, "/api/nothing", Some(TOKEN), None).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    let (status, body) = raw(
+        &f,
+        reqwest::Method::GET,
+        "/api/items?status=sleeping",
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
     let (status, body) = raw(&f, reqwest::Method::GET, "/api/items/42", Some(TOKEN), None).await;
     assert_eq!(
         (status, body["message"].as_str()),
