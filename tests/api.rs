@@ -525,3 +525,26 @@ async fn audit_follow_prints_the_backlog_then_live_records() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_the_same_data_dir_is_refused_and_leaves_the_first_alone() {
+    let d = Daemon::start();
+    let before = std::fs::read_to_string(d.data.join("daemon.json")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_tempi"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&d.data)
+        .arg("--workflows")
+        .arg(&d.wf)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("another tempi engine is already using"),
+        "{}",
+        stderr(&o)
+    );
+    let after = std::fs::read_to_string(d.data.join("daemon.json")).unwrap();
+    assert_eq!(before, after);
+    let items = d.cli_json(&["items", "--json"]);
+    assert_eq!(items, json!([]));
+}
