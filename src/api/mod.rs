@@ -3,6 +3,7 @@
 
 pub mod client;
 mod events;
+pub mod metrics;
 pub mod server;
 pub mod sse;
 
