@@ -53,7 +53,7 @@ struct Daemon {
 }
 
 fn spawn(data: &Path, wf: &Path) -> (Child, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_tempi"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tempi"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .arg("--workflows")
@@ -69,7 +69,11 @@ fn spawn(data: &Path, wf: &Path) -> (Child, String) {
         if let Some(info) = info.filter(|i| i["pid"] == child.id()) {
             return (child, info["url"].as_str().unwrap().to_string());
         }
-        assert!(Instant::now() < deadline, "daemon did not come up");
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("daemon did not come up");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -442,7 +446,10 @@ async fn sigkill_under_load_then_restart_completes_every_item() {
     }
     assert_eq!(started, 200);
     let (_, m) = d.call(reqwest::Method::GET, "/api/metrics", None).await;
-    assert!(m["in_flight"].as_u64().unwrap() > 0, "nothing in flight to lose: {m}");
+    assert!(
+        m["in_flight"].as_u64().unwrap() > 0,
+        "nothing in flight to lose: {m}"
+    );
     d.signal(libc::SIGKILL);
     let _ = d.child.wait();
     d.restart();
@@ -460,4 +467,51 @@ async fn sigkill_under_load_then_restart_completes_every_item() {
         .call(reqwest::Method::GET, "/api/items?status=completed", None)
         .await;
     assert_eq!(items.as_array().unwrap().len(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_follow_prints_the_backlog_then_live_records() {
+    use std::io::{BufRead, BufReader};
+    let d = Daemon::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tempi"))
+        .arg("--data")
+        .arg(&d.data)
+        .args(["audit", "--follow", "--json"])
+        .env_remove("TEMPI_URL")
+        .env_remove("TEMPI_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Record>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!((first.seq, first.event.name()), (1, "workflow_loaded"));
+    let item = d.start_item("order").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = first.seq;
+    loop {
+        let rec = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the live item_started did not arrive");
+        assert!(
+            rec.seq > last,
+            "out of order or repeated: {} after {last}",
+            rec.seq
+        );
+        last = rec.seq;
+        if rec.event.name() == "item_started" && rec.item == Some(item) {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -1,7 +1,6 @@
 //! The daemon's HTTP API: bearer-token auth, JSON routes over the engine handle,
 //! Prometheus metrics, and a resumable SSE stream of committed journal records.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -21,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
-use crate::store;
+use super::events::Follow;
 use super::{
     ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, EventsQuery,
     MAX_BODY_BYTES, REASON_HEADER, ReassignRequest, RetryRequest, SignalRequest, SkipRequest,
@@ -31,9 +30,10 @@ use super::{
 };
 use crate::engine::runtime::{self, EngineConfig, StartError};
 use crate::engine::view::{ItemFilter, Metrics, TaskFilter};
-use crate::engine::{Command, CommandError, EngineHandle, ItemId, Record, Reply};
+use crate::engine::{Command, CommandError, EngineHandle, Record, Reply};
+use crate::store;
 
-/// Records read from the journal per page when catching up a stream or an audit query.
+/// Records per page of an audit query when the client sets no limit.
 const PAGE: usize = 1000;
 /// How long open connections get to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -501,16 +501,7 @@ async fn events(
         })?,
         None => q.after.unwrap_or(0),
     };
-    // Subscribe before reading the backlog, so nothing committed in between is missed.
-    let follow = Follow {
-        rx: st.handle.subscribe(),
-        handle: st.handle.clone(),
-        item: q.item,
-        last: after,
-        backlog: VecDeque::new(),
-        catching_up: true,
-        stopping: st.stopping.clone(),
-    };
+    let follow = Follow::new(st.handle.clone(), q.item, after, st.stopping.clone());
     let stream = futures_util::stream::unfold(follow, |mut f| async move {
         let rec = f.next().await?;
         Some((Ok(to_sse(&rec)), f))
@@ -521,60 +512,6 @@ async fn events(
 fn to_sse(rec: &Record) -> SseEvent {
     let data = serde_json::to_string(rec).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     SseEvent::default().id(rec.seq.to_string()).data(data)
-}
-
-/// One client's position in the journal: backlog pages first, then live records,
-/// falling back to the journal whenever the broadcast lags.
-struct Follow {
-    handle: EngineHandle,
-    rx: broadcast::Receiver<Arc<Record>>,
-    item: Option<ItemId>,
-    last: u64,
-    backlog: VecDeque<Record>,
-    catching_up: bool,
-    stopping: watch::Receiver<bool>,
-}
-
-impl Follow {
-    async fn next(&mut self) -> Option<Arc<Record>> {
-        loop {
-            if *self.stopping.borrow() {
-                return None;
-            }
-            if let Some(rec) = self.backlog.pop_front() {
-                if rec.seq > self.last {
-                    self.last = rec.seq;
-                    return Some(Arc::new(rec));
-                }
-                continue;
-            }
-            if self.catching_up {
-                match self.handle.audit(self.item, self.last, PAGE).await {
-                    Ok(page) if !page.is_empty() => self.backlog.extend(page),
-                    Ok(_) => self.catching_up = false,
-                    Err(e) => {
-                        tracing::warn!("event stream ends: cannot read the journal: {e}");
-                        return None;
-                    }
-                }
-                continue;
-            }
-            tokio::select! {
-                _ = self.stopping.wait_for(|s| *s) => return None,
-                got = self.rx.recv() => match got {
-                    Ok(rec) => {
-                        let wanted = self.item.is_none() || rec.item == self.item;
-                        if rec.seq > self.last && wanted {
-                            self.last = rec.seq;
-                            return Some(rec);
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-            }
-        }
-    }
 }
 
 /// How to run `tempi serve`.

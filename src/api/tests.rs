@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::client::{Client, ClientError};
+use super::events::Follow;
 use super::server::router;
 use super::{DecideRequest, StartRequest};
 use crate::engine::handle::{EngineHandle, Request};
@@ -310,4 +311,58 @@ async fn an_unreachable_daemon_is_reported_as_such() {
     let c = Client::new(&url, TOKEN, "ann").unwrap();
     let err = c.items(&ItemFilter::default()).await.unwrap_err();
     assert!(err.is_unreachable(), "{err}");
+}
+
+fn record(seq: u64) -> crate::engine::Record {
+    crate::engine::Record {
+        seq,
+        at: chrono::Utc::now(),
+        item: Some(seq),
+        actor: "engine".into(),
+        reason: None,
+        event: crate::engine::Event::ItemCompleted { item: seq },
+    }
+}
+
+#[tokio::test]
+async fn a_lagging_stream_rereads_the_gap_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = crate::store::Journal::open(dir.path()).unwrap();
+    journal
+        .append(&(1..=3).map(record).collect::<Vec<_>>())
+        .unwrap();
+    let (tx, _rx) = mpsc::channel(1);
+    let (events, _) = broadcast::channel(2);
+    let handle = EngineHandle {
+        tx,
+        events: events.clone(),
+        data_dir: dir.path().into(),
+    };
+    let (_stop, stopping) = watch::channel(false);
+    let mut follow = Follow::new(handle, None, 1, stopping);
+    let mut seqs = Vec::new();
+    let soon = std::time::Duration::from_secs(5);
+    for _ in 0..2 {
+        seqs.push(follow.next().await.unwrap().seq);
+    }
+    // Caught up: the follower now waits on the broadcast.
+    let idle = tokio::time::timeout(std::time::Duration::from_millis(50), follow.next()).await;
+    assert!(idle.is_err());
+    // Five records into a channel of two: the follower lags and must use the journal.
+    let more: Vec<_> = (4..=8).map(record).collect();
+    journal.append(&more).unwrap();
+    for r in more {
+        let _ = events.send(Arc::new(r));
+    }
+    for _ in 0..6 {
+        if seqs.len() == 7 {
+            journal.append(&[record(9)]).unwrap();
+            let _ = events.send(Arc::new(record(9)));
+        }
+        match tokio::time::timeout(soon, follow.next()).await {
+            Ok(Some(rec)) => seqs.push(rec.seq),
+            _ => break,
+        }
+    }
+    assert_eq!(seqs, vec![2, 3, 4, 5, 6, 7, 8, 9]);
 }

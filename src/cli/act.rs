@@ -20,11 +20,37 @@ pub async fn serve(g: &Globals, listen: SocketAddr) -> anyhow::Result<()> {
         listen,
     };
     let data = g.data_dir.display().to_string();
+    let _log = init_log(&g.data_dir);
     server::serve(opts, |url| {
+        tracing::info!(url, data, "serving");
         eprintln!("tempi: serving {url} (data {data}); stop with Ctrl-C or SIGTERM");
     })
     .await?;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Log to `<data>/logs/tempi.log.<date>` (daily files), filtered by `TEMPI_LOG`
+/// (default `info`). Without a writable log dir the daemon runs unlogged.
+fn init_log(data_dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::EnvFilter;
+    let dir = data_dir.join("logs");
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("tempi.log")
+        .max_log_files(7)
+        .build(&dir)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = EnvFilter::try_from_env("TEMPI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init()
+        .ok()?;
+    Some(guard)
 }
 
 /// `JSON` text or `@FILE`, for the option named `flag`.

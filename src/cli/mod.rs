@@ -14,9 +14,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::store;
 use crate::engine::view::ItemStatus;
 use crate::engine::{ItemId, TaskId};
+use crate::store;
 
 /// tempi: a terminal operations console with a durable orchestration engine inside.
 #[derive(Debug, Parser)]
