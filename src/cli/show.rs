@@ -21,8 +21,8 @@ fn sla(now: chrono::DateTime<Utc>, s: &ItemSummary) -> String {
     match (s.sla_due, s.status.is_final()) {
         (Some(due), false) => countdown(now, due),
         (Some(_), true) if s.sla_breached => "breached".into(),
-        (Some(_), true) => "met".into(),
-        (None, _) => "-".into(),
+        (Some(_), true) if s.status == ItemStatus::Completed => "met".into(),
+        _ => "-".into(),
     }
 }
 
