@@ -58,7 +58,10 @@ impl Core {
                     let step = self.step_id(item, i);
                     self.emit(ctx, Event::StepSkipped { item, step, reason });
                 }
-                Readiness::Run => self.schedule(ctx, item, i, ctx.now),
+                Readiness::Run => {
+                    let attempt = self.state.items[&item].steps[i].attempt + 1;
+                    self.schedule(ctx, item, i, attempt, ctx.now, Phase::Run);
+                }
                 Readiness::Broken(err) => {
                     let attempt = self.state.items[&item].steps[i].attempt;
                     self.fail(ctx, item, i, attempt, Phase::Run, err);
@@ -106,9 +109,17 @@ impl Core {
         self.state.items[&item].wf.steps[i].id.clone()
     }
 
-    /// Schedule the next attempt at `at`; start it now if it is due.
-    fn schedule(&mut self, ctx: &mut Ctx, item: ItemId, i: usize, at: DateTime<Utc>) {
-        let attempt = self.state.items[&item].steps[i].attempt + 1;
+    /// Schedule an attempt (of the action or its compensation) at `at`; start it now
+    /// if it is due.
+    fn schedule(
+        &mut self,
+        ctx: &mut Ctx,
+        item: ItemId,
+        i: usize,
+        attempt: u32,
+        at: DateTime<Utc>,
+        phase: Phase,
+    ) {
         let step = self.step_id(item, i);
         self.emit(
             ctx,
@@ -117,11 +128,11 @@ impl Core {
                 step,
                 attempt,
                 at,
-                phase: Phase::Run,
+                phase,
             },
         );
         if at <= ctx.now {
-            self.start(ctx, item, i, attempt, Phase::Run);
+            self.start(ctx, item, i, attempt, phase);
         }
     }
 
@@ -407,19 +418,7 @@ impl Core {
                 _ => true,
             };
             if within_deadline {
-                self.emit(
-                    ctx,
-                    Event::StepScheduled {
-                        item,
-                        step: def.id,
-                        attempt: attempt + 1,
-                        at,
-                        phase,
-                    },
-                );
-                if at <= ctx.now {
-                    self.start(ctx, item, i, attempt + 1, phase);
-                }
+                self.schedule(ctx, item, i, attempt + 1, at, phase);
                 return;
             }
         }
@@ -504,18 +503,7 @@ impl Core {
         match next {
             Some(i) => {
                 let attempt = it.steps[i].comp_attempt + 1;
-                let step = self.step_id(item, i);
-                self.emit(
-                    ctx,
-                    Event::StepScheduled {
-                        item,
-                        step,
-                        attempt,
-                        at: ctx.now,
-                        phase: Phase::Compensate,
-                    },
-                );
-                self.start(ctx, item, i, attempt, Phase::Compensate);
+                self.schedule(ctx, item, i, attempt, ctx.now, Phase::Compensate);
                 self.advance_compensation(ctx, item);
             }
             None => {
