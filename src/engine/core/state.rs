@@ -680,7 +680,10 @@ impl State {
         let reset: Vec<usize> = if from { downstream(&it.wf, i) } else { vec![i] };
         for j in reset {
             let s = &mut it.steps[j];
-            if matches!(s.status, Status::Running | Status::Waiting) && j != i {
+            // A running attempt downstream is refused by the command; one that slipped
+            // through keeps running. A waiting one is reset: its task was cancelled with
+            // the retry and its timer belongs to the old attempt.
+            if s.status == Status::Running && j != i {
                 continue;
             }
             s.status = Status::Pending;

@@ -985,3 +985,42 @@ fn no_forward_retry_while_compensating() {
     );
     h.replayed();
 }
+
+#[test]
+fn retry_from_upstream_reopens_a_waiting_human_step() {
+    let wf = workflow(
+        "rf",
+        vec![
+            http("fetch", &[]),
+            human("review", &["fetch"], |hs| hs.group = Some("ops".into())),
+        ],
+    );
+    let mut h = H::new(vec![wf]);
+    let item = h.start("rf", json!({}));
+    h.complete("fetch", ok());
+    let first = h.core.state.items[&item].steps[1].task.expect("task open");
+    h.cmd(
+        "op",
+        Command::Retry {
+            item,
+            from: Some("fetch".into()),
+        },
+    )
+    .unwrap();
+    assert!(!h.core.state.tasks[&first].is_open(), "old task cancelled");
+    h.complete("fetch", ok());
+    let second = h.core.state.items[&item].steps[1].task.expect("new task");
+    assert_ne!(first, second);
+    assert!(h.core.state.tasks[&second].is_open());
+    h.cmd(
+        "alice",
+        Command::Decide {
+            task: second,
+            decision: "approved".into(),
+            comment: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(h.status(item), ItemStatus::Completed);
+    h.replayed();
+}
