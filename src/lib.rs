@@ -3,6 +3,8 @@
 pub mod api;
 pub mod bench;
 pub mod cli;
+pub mod console;
+pub mod demo;
 pub mod definition;
 pub mod engine;
 pub mod exec;

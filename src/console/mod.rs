@@ -1,0 +1,2 @@
+//! The terminal console: live panes over an engine (embedded or attached over the API),
+//! driven from the keyboard.
