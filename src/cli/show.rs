@@ -38,7 +38,7 @@ pub async fn items(
         active: !all && status.is_none(),
         status,
         workflow,
-        limit: None,
+        ..Default::default()
     };
     let list = daemon
         .client

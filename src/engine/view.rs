@@ -166,6 +166,35 @@ pub struct ItemFilter {
     /// At most this many, newest first (all when absent).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Only these items (any status), in this order; unknown ids are left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<IdList>,
+}
+
+/// Item ids written as `1,2,3` so a filter stays one query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdList(pub Vec<ItemId>);
+
+impl Serialize for IdList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text: Vec<String> = self.0.iter().map(|i| i.to_string()).collect();
+        s.serialize_str(&text.join(","))
+    }
+}
+
+impl<'de> Deserialize<'de> for IdList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                t.trim()
+                    .parse()
+                    .map_err(|_| serde::de::Error::custom(format!("'{t}' is not an item id")))
+            })
+            .collect::<Result<Vec<ItemId>, _>>()
+            .map(IdList)
+    }
 }
 
 /// Which tasks a listing wants.
@@ -200,4 +229,23 @@ pub struct Metrics {
     pub steps_failed: u64,
     pub journal_seq: u64,
     pub commits: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_lists_are_comma_separated_text() {
+        let f = ItemFilter {
+            ids: Some(IdList(vec![3, 1, 2])),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json["ids"], "3,1,2");
+        let back: ItemFilter = serde_json::from_value(json).unwrap();
+        assert_eq!(back, f);
+        let bad = serde_json::from_value::<ItemFilter>(serde_json::json!({ "ids": "1,two" }));
+        assert!(bad.unwrap_err().to_string().contains("'two' is not an item id"));
+    }
 }

@@ -378,6 +378,12 @@ pub fn assert_same(live: &Core, rep: &Core, now: DateTime<Utc>) {
             ..Default::default()
         });
     }
+    let mut ids: Vec<ItemId> = live.state.items.keys().rev().copied().collect();
+    ids.push(ItemId::MAX);
+    filters.push(ItemFilter {
+        ids: Some(crate::engine::view::IdList(ids)),
+        ..Default::default()
+    });
     for f in &filters {
         assert_eq!(
             live.items(f),

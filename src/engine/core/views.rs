@@ -50,6 +50,15 @@ fn waiting_text(on: &WaitOn) -> String {
 impl Core {
     pub fn items(&self, f: &ItemFilter) -> Vec<ItemSummary> {
         let limit = f.limit.unwrap_or(usize::MAX);
+        if let Some(ids) = &f.ids {
+            return ids
+                .0
+                .iter()
+                .filter_map(|id| self.state.items.get(id))
+                .take(limit)
+                .map(summary)
+                .collect();
+        }
         self.state
             .items
             .values()
