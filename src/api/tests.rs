@@ -245,7 +245,10 @@ async fn bad_bodies_are_json_errors_and_change_nothing() {
     .await;
     assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
     assert!(
-        body["message"].as_str().unwrap_or("").contains("'x' is not an item id"),
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("'x' is not an item id"),
         "{body}"
     );
     let (status, body) = raw(&f, reqwest::Method::GET, "/api/items/42", Some(TOKEN), None).await;

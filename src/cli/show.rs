@@ -8,7 +8,6 @@ use super::Globals;
 use super::daemon::Daemon;
 use super::format::{ago, clip, countdown, table};
 use crate::api::AuditQuery;
-use crate::engine::event::{Event, WaitOn};
 use crate::engine::view::{ItemFilter, ItemStatus, ItemSummary, TaskFilter, TaskView};
 use crate::engine::{ItemId, Record};
 
@@ -205,59 +204,6 @@ fn task_row(now: chrono::DateTime<Utc>, t: &TaskView) -> Vec<String> {
     ]
 }
 
-/// A short human description of an event's particulars.
-fn describe(e: &Event) -> String {
-    match e {
-        Event::WorkflowLoaded { name, version, .. } => format!("{name} v{version}"),
-        Event::ItemStarted {
-            workflow, version, ..
-        } => format!("{workflow} v{version}"),
-        Event::StepScheduled { step, attempt, .. }
-        | Event::StepStarted { step, attempt, .. }
-        | Event::StepSucceeded { step, attempt, .. } => format!("{step} #{attempt}"),
-        Event::StepWaiting { step, on, .. } => {
-            let on = match on {
-                WaitOn::Task { task } => format!("task {task}"),
-                WaitOn::Signal { name, .. } => format!("signal {name}"),
-                WaitOn::Timer { until } => format!("timer until {until}"),
-            };
-            format!("{step} on {on}")
-        }
-        Event::StepFailed {
-            step,
-            attempt,
-            error,
-            ..
-        } => format!("{step} #{attempt}: {error}"),
-        Event::StepSkipped { step, reason, .. } => format!("{step}: {reason}"),
-        Event::IncidentRaised { step, error, .. } => format!("{step}: {error}"),
-        Event::ItemRetried { step, .. } => step.clone(),
-        Event::TaskCreated { task, title, .. } => format!("task {task}: {title}"),
-        Event::TaskClaimed { task, by } => format!("task {task} by {by}"),
-        Event::TaskReassigned { task, to } | Event::TaskEscalated { task, to, .. } => {
-            format!("task {task} to {to}")
-        }
-        Event::TaskDecided {
-            task,
-            decision,
-            comment,
-            ..
-        } => match comment {
-            Some(c) => format!("task {task} {decision}: {c}"),
-            None => format!("task {task} {decision}"),
-        },
-        Event::TaskCancelled { task } | Event::TaskOverdue { task } => format!("task {task}"),
-        Event::SignalReceived { name, .. } => name.clone(),
-        Event::SlaWarning { percent, .. } => format!("{percent}%"),
-        Event::SlaEscalated { level, to, .. } => format!("level {level} to {to}"),
-        Event::ItemFailed { error, .. } => error.clone(),
-        Event::CompensationStarted { .. }
-        | Event::SlaBreached { .. }
-        | Event::ItemCompleted { .. }
-        | Event::ItemCancelled { .. } => String::new(),
-    }
-}
-
 fn audit_row(r: &Record) -> Vec<String> {
     vec![
         r.seq.to_string(),
@@ -265,7 +211,7 @@ fn audit_row(r: &Record) -> Vec<String> {
         r.item.map_or_else(|| "-".into(), |i| i.to_string()),
         r.actor.clone(),
         r.event.name().to_string(),
-        clip(&describe(&r.event), 70),
+        clip(&r.event.detail(), 70),
         r.reason.clone().unwrap_or_default(),
     ]
 }

@@ -308,6 +308,59 @@ pub enum WaitOn {
 }
 
 impl Event {
+    /// A short human description of the event's particulars (audit tables, the console).
+    pub fn detail(&self) -> String {
+        match self {
+            Event::WorkflowLoaded { name, version, .. } => format!("{name} v{version}"),
+            Event::ItemStarted {
+                workflow, version, ..
+            } => format!("{workflow} v{version}"),
+            Event::StepScheduled { step, attempt, .. }
+            | Event::StepStarted { step, attempt, .. }
+            | Event::StepSucceeded { step, attempt, .. } => format!("{step} #{attempt}"),
+            Event::StepWaiting { step, on, .. } => {
+                let on = match on {
+                    WaitOn::Task { task } => format!("task {task}"),
+                    WaitOn::Signal { name, .. } => format!("signal {name}"),
+                    WaitOn::Timer { until } => format!("timer until {until}"),
+                };
+                format!("{step} on {on}")
+            }
+            Event::StepFailed {
+                step,
+                attempt,
+                error,
+                ..
+            } => format!("{step} #{attempt}: {error}"),
+            Event::StepSkipped { step, reason, .. } => format!("{step}: {reason}"),
+            Event::IncidentRaised { step, error, .. } => format!("{step}: {error}"),
+            Event::ItemRetried { step, .. } => step.clone(),
+            Event::TaskCreated { task, title, .. } => format!("task {task}: {title}"),
+            Event::TaskClaimed { task, by } => format!("task {task} by {by}"),
+            Event::TaskReassigned { task, to } | Event::TaskEscalated { task, to, .. } => {
+                format!("task {task} to {to}")
+            }
+            Event::TaskDecided {
+                task,
+                decision,
+                comment,
+                ..
+            } => match comment {
+                Some(c) => format!("task {task} {decision}: {c}"),
+                None => format!("task {task} {decision}"),
+            },
+            Event::TaskCancelled { task } | Event::TaskOverdue { task } => format!("task {task}"),
+            Event::SignalReceived { name, .. } => name.clone(),
+            Event::SlaWarning { percent, .. } => format!("{percent}%"),
+            Event::SlaEscalated { level, to, .. } => format!("level {level} to {to}"),
+            Event::ItemFailed { error, .. } => error.clone(),
+            Event::CompensationStarted { .. }
+            | Event::SlaBreached { .. }
+            | Event::ItemCompleted { .. }
+            | Event::ItemCancelled { .. } => String::new(),
+        }
+    }
+
     /// The item an event concerns; task events are resolved through the state.
     pub fn item(&self) -> Option<ItemId> {
         match self {

@@ -246,6 +246,10 @@ mod tests {
         let back: ItemFilter = serde_json::from_value(json).unwrap();
         assert_eq!(back, f);
         let bad = serde_json::from_value::<ItemFilter>(serde_json::json!({ "ids": "1,two" }));
-        assert!(bad.unwrap_err().to_string().contains("'two' is not an item id"));
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("'two' is not an item id")
+        );
     }
 }
