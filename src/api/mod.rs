@@ -2,7 +2,7 @@
 //! client the CLI (and later the console) uses to talk to it.
 
 pub mod client;
-mod events;
+pub mod events;
 pub mod metrics;
 pub mod server;
 pub mod sse;

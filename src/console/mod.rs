@@ -1,2 +1,7 @@
 //! The terminal console: live panes over an engine (embedded or attached over the API),
 //! driven from the keyboard.
+
+pub mod filter;
+pub mod model;
+pub mod source;
+pub mod sync;

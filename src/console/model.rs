@@ -1,0 +1,273 @@
+//! The console's mirror of the engine: items, open tasks, counters and recent records,
+//! kept current by the updates the sync task sends.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::source::SourceError;
+use crate::engine::view::{ItemDetail, ItemStatus, ItemSummary, Metrics, TaskView};
+use crate::engine::{ItemId, Record};
+
+/// Records kept for the events pane.
+pub const EVENTS_KEPT: usize = 2000;
+/// Ended items kept beside the ones in flight (the newest win).
+pub const ENDED_KEPT: usize = 5000;
+/// Seconds of throughput history for the sparkline.
+pub const HISTORY: usize = 120;
+
+/// What the sync task tells the app.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// Everything, on connect and on reconnect.
+    Snapshot {
+        items: Vec<ItemSummary>,
+        tasks: Vec<TaskView>,
+        metrics: Metrics,
+        workflows: Vec<String>,
+        recent: Vec<Arc<Record>>,
+    },
+    /// What changed since the last update.
+    Delta {
+        items: Vec<ItemSummary>,
+        tasks: Option<Vec<TaskView>>,
+        metrics: Option<Metrics>,
+        records: Vec<Arc<Record>>,
+    },
+    Detail(ItemId, Result<Box<(ItemDetail, Vec<Record>)>, SourceError>),
+    /// The connection is down; the sync task keeps trying unless `fatal`.
+    Lost {
+        error: SourceError,
+        fatal: bool,
+    },
+}
+
+/// Connection state for the header.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    Connecting,
+    Up,
+    Down(String),
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub items: HashMap<ItemId, ItemSummary>,
+    pub tasks: Vec<TaskView>,
+    pub metrics: Metrics,
+    pub workflows: Vec<String>,
+    pub events: VecDeque<Arc<Record>>,
+    /// Steps succeeded per second, oldest first.
+    pub throughput: VecDeque<u64>,
+    pub link: Link,
+    /// Bumped whenever items or tasks change, so derived views know to rebuild.
+    pub generation: u64,
+    last_steps: Option<(DateTime<Utc>, u64)>,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model {
+            items: HashMap::new(),
+            tasks: Vec::new(),
+            metrics: Metrics::default(),
+            workflows: Vec::new(),
+            events: VecDeque::new(),
+            throughput: VecDeque::new(),
+            link: Link::Connecting,
+            generation: 0,
+            last_steps: None,
+        }
+    }
+}
+
+impl Model {
+    /// Fold in one update taken at `now`.
+    pub fn apply(&mut self, update: Update, now: DateTime<Utc>) {
+        match update {
+            Update::Snapshot {
+                items,
+                tasks,
+                metrics,
+                workflows,
+                recent,
+            } => {
+                self.items = items.into_iter().map(|i| (i.id, i)).collect();
+                self.tasks = tasks;
+                self.workflows = workflows;
+                self.events.clear();
+                self.push_records(recent);
+                self.set_metrics(metrics, now);
+                self.link = Link::Up;
+                self.trim_ended();
+                self.generation += 1;
+            }
+            Update::Delta {
+                items,
+                tasks,
+                metrics,
+                records,
+            } => {
+                let changed = !items.is_empty() || tasks.is_some();
+                for it in items {
+                    self.items.insert(it.id, it);
+                }
+                if let Some(t) = tasks {
+                    self.tasks = t;
+                }
+                if let Some(m) = metrics {
+                    self.set_metrics(m, now);
+                }
+                self.push_records(records);
+                self.link = Link::Up;
+                if changed {
+                    self.trim_ended();
+                    self.generation += 1;
+                }
+            }
+            Update::Lost { error, .. } => self.link = Link::Down(error.to_string()),
+            Update::Detail(..) => {}
+        }
+    }
+
+    fn push_records(&mut self, records: Vec<Arc<Record>>) {
+        for r in records {
+            if self.events.len() == EVENTS_KEPT {
+                self.events.pop_front();
+            }
+            self.events.push_back(r);
+        }
+    }
+
+    /// Throughput is the growth of `steps_succeeded`, spread over whole seconds.
+    fn set_metrics(&mut self, m: Metrics, now: DateTime<Utc>) {
+        if let Some((at, steps)) = self.last_steps {
+            let secs = (now - at).num_milliseconds() as f64 / 1000.0;
+            if secs >= 0.5 {
+                let rate = m.steps_succeeded.saturating_sub(steps) as f64 / secs;
+                let samples = secs.round().max(1.0) as usize;
+                for _ in 0..samples.min(HISTORY) {
+                    if self.throughput.len() == HISTORY {
+                        self.throughput.pop_front();
+                    }
+                    self.throughput.push_back(rate.round() as u64);
+                }
+                self.last_steps = Some((now, m.steps_succeeded));
+            }
+        } else {
+            self.last_steps = Some((now, m.steps_succeeded));
+        }
+        self.metrics = m;
+    }
+
+    /// Keep every item in flight and the newest ended ones.
+    fn trim_ended(&mut self) {
+        let ended = self.items.values().filter(|i| i.status.is_final()).count();
+        if ended <= ENDED_KEPT {
+            return;
+        }
+        let mut ids: Vec<ItemId> = self
+            .items
+            .values()
+            .filter(|i| i.status.is_final())
+            .map(|i| i.id)
+            .collect();
+        ids.sort_unstable();
+        for id in &ids[..ended - ENDED_KEPT] {
+            self.items.remove(id);
+        }
+    }
+
+    /// The latest steps-per-second sample.
+    pub fn rate(&self) -> u64 {
+        self.throughput.back().copied().unwrap_or(0)
+    }
+
+    pub fn count(&self, status: ItemStatus) -> usize {
+        self.items.values().filter(|i| i.status == status).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn item(id: ItemId, status: ItemStatus) -> ItemSummary {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        ItemSummary {
+            id,
+            workflow: "wf".into(),
+            version: 1,
+            status,
+            current: String::new(),
+            priority: 0,
+            started_at: t,
+            updated_at: t,
+            ended_at: None,
+            sla_due: None,
+            sla_warned: 0,
+            sla_breached: false,
+        }
+    }
+
+    #[test]
+    fn deltas_replace_items_and_old_ended_items_are_dropped() {
+        let now = Utc::now();
+        let mut m = Model::default();
+        let mut items: Vec<ItemSummary> = (1..=ENDED_KEPT as u64 + 10)
+            .map(|i| item(i, ItemStatus::Completed))
+            .collect();
+        items.push(item(1_000_000, ItemStatus::Running));
+        m.apply(
+            Update::Snapshot {
+                items,
+                tasks: vec![],
+                metrics: Metrics::default(),
+                workflows: vec![],
+                recent: vec![],
+            },
+            now,
+        );
+        assert_eq!(m.items.len(), ENDED_KEPT + 1);
+        assert!(
+            !m.items.contains_key(&10),
+            "the oldest ended items go first"
+        );
+        assert!(m.items.contains_key(&11));
+        let g = m.generation;
+        m.apply(
+            Update::Delta {
+                items: vec![item(1_000_000, ItemStatus::Incident)],
+                tasks: None,
+                metrics: None,
+                records: vec![],
+            },
+            now,
+        );
+        assert_eq!(m.items[&1_000_000].status, ItemStatus::Incident);
+        assert!(m.generation > g);
+    }
+
+    #[test]
+    fn throughput_is_steps_per_second() {
+        let t0 = Utc::now();
+        let mut m = Model::default();
+        let metrics = |steps| Metrics {
+            steps_succeeded: steps,
+            ..Metrics::default()
+        };
+        let delta = |steps| Update::Delta {
+            items: vec![],
+            tasks: None,
+            metrics: Some(metrics(steps)),
+            records: vec![],
+        };
+        m.apply(delta(100), t0);
+        m.apply(delta(600), t0 + chrono::Duration::seconds(1));
+        m.apply(delta(1600), t0 + chrono::Duration::seconds(3));
+        assert_eq!(Vec::from(m.throughput.clone()), vec![500, 500, 500]);
+        assert_eq!(m.rate(), 500);
+    }
+}

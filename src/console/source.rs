@@ -1,0 +1,168 @@
+//! Where the console reads and acts: the embedded engine, or a daemon over its API. Both
+//! offer the same reads, commands and a resumable stream of journal records.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::api::client::{Client, ClientError, Follower};
+use crate::api::events::Follow;
+use crate::engine::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
+use crate::engine::{Command, CommandError, EngineHandle, ItemId, Record, Reply};
+
+/// Why a read or a command did not go through.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    /// The engine said no (conflict, not found, invalid); the message says why.
+    #[error("{0}")]
+    Refused(String),
+    /// The engine or the daemon cannot be reached; it may come back.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The daemon refused our token; retrying will not help.
+    #[error("{0}")]
+    Unauthorized(String),
+}
+
+impl From<CommandError> for SourceError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Unavailable(m) => SourceError::Unavailable(m),
+            other => SourceError::Refused(other.to_string()),
+        }
+    }
+}
+
+impl From<ClientError> for SourceError {
+    fn from(e: ClientError) -> Self {
+        match &e {
+            ClientError::Unauthorized { .. } => SourceError::Unauthorized(e.to_string()),
+            ClientError::Api { status, .. } if *status < 500 => SourceError::Refused(e.to_string()),
+            _ => SourceError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// The engine behind a console.
+#[derive(Clone)]
+pub enum Source {
+    Embedded(EngineHandle),
+    Remote(Client),
+}
+
+impl Source {
+    /// Where the console is connected, for the header.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Embedded(_) => "embedded".into(),
+            Source::Remote(c) => c.url().to_string(),
+        }
+    }
+
+    pub async fn items(&self, filter: ItemFilter) -> Result<Vec<ItemSummary>, SourceError> {
+        Ok(match self {
+            Source::Embedded(h) => h.items(filter).await?,
+            Source::Remote(c) => c.items(&filter).await?,
+        })
+    }
+
+    /// Every task still open (claimed included).
+    pub async fn open_tasks(&self) -> Result<Vec<TaskView>, SourceError> {
+        let filter = TaskFilter::default();
+        Ok(match self {
+            Source::Embedded(h) => h.tasks(filter).await?,
+            Source::Remote(c) => c.tasks(&filter).await?,
+        })
+    }
+
+    pub async fn metrics(&self) -> Result<Metrics, SourceError> {
+        Ok(match self {
+            Source::Embedded(h) => h.metrics().await?,
+            Source::Remote(c) => c.metrics().await?,
+        })
+    }
+
+    /// Loaded workflow names, sorted, each once.
+    pub async fn workflows(&self) -> Result<Vec<String>, SourceError> {
+        let mut names: Vec<String> = match self {
+            Source::Embedded(h) => h.workflows().await?.into_iter().map(|w| w.0).collect(),
+            Source::Remote(c) => c.workflows().await?.into_iter().map(|w| w.name).collect(),
+        };
+        names.dedup();
+        Ok(names)
+    }
+
+    /// One item and its audit trail.
+    pub async fn detail(&self, id: ItemId) -> Result<(ItemDetail, Vec<Record>), SourceError> {
+        const TRAIL: usize = 2000;
+        match self {
+            Source::Embedded(h) => {
+                let detail = h
+                    .item(id)
+                    .await?
+                    .ok_or_else(|| SourceError::Refused(format!("item {id} not found")))?;
+                Ok((detail, h.audit(Some(id), 0, TRAIL).await?))
+            }
+            Source::Remote(c) => {
+                let detail = c.item(id).await?;
+                let query = crate::api::AuditQuery {
+                    item: Some(id),
+                    after: 0,
+                    limit: Some(TRAIL),
+                };
+                Ok((detail, c.audit(&query).await?))
+            }
+        }
+    }
+
+    /// The last `n` records up to `seq`, oldest first.
+    pub async fn recent(&self, seq: u64, n: usize) -> Result<Vec<Record>, SourceError> {
+        let after = seq.saturating_sub(n as u64);
+        match self {
+            Source::Embedded(h) => Ok(h.audit(None, after, n).await?),
+            Source::Remote(c) => {
+                let query = crate::api::AuditQuery {
+                    item: None,
+                    after,
+                    limit: Some(n),
+                };
+                Ok(c.audit(&query).await?)
+            }
+        }
+    }
+
+    /// Apply one command as `actor`.
+    pub async fn act(&self, actor: &str, cmd: Command) -> Result<Reply, SourceError> {
+        Ok(match self {
+            Source::Embedded(h) => h.command(actor, None, cmd).await?,
+            Source::Remote(c) => c.command(&cmd, None).await?,
+        })
+    }
+
+    /// Records committed after `after`, in order, for as long as the source lives.
+    pub fn follow(&self, after: u64, stopping: watch::Receiver<bool>) -> Feed {
+        match self {
+            Source::Embedded(h) => Feed::Embedded(Follow::new(h.clone(), None, after, stopping)),
+            Source::Remote(c) => Feed::Remote(c.follow(None, after)),
+        }
+    }
+}
+
+/// A resumable stream of records.
+pub enum Feed {
+    Embedded(Follow),
+    Remote(Follower),
+}
+
+impl Feed {
+    /// The next record; an error when the stream has ended for good.
+    pub async fn next(&mut self) -> Result<Arc<Record>, SourceError> {
+        match self {
+            Feed::Embedded(f) => f
+                .next()
+                .await
+                .ok_or_else(|| SourceError::Unavailable("the engine has stopped".into())),
+            Feed::Remote(f) => Ok(Arc::new(f.next().await?)),
+        }
+    }
+}

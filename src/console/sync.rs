@@ -1,0 +1,233 @@
+//! The background task that keeps the console's model current: a snapshot on connect,
+//! then the record stream, coalesced into one small delta per interval, so input never
+//! waits on the engine or the network.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::model::{ENDED_KEPT, Update};
+use super::source::{Source, SourceError};
+use crate::engine::view::{IdList, ItemFilter, ItemSummary};
+use crate::engine::{Event, ItemId, Record};
+
+/// How often changes are gathered into one update.
+const FLUSH: Duration = Duration::from_millis(250);
+/// How often the counters are read even when nothing changed.
+const METRICS: Duration = Duration::from_secs(1);
+/// Records shown in the events pane right after connecting.
+const RECENT: usize = 200;
+/// Ids per items lookup.
+const CHUNK: usize = 500;
+
+/// What the app asks of the sync task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    /// Follow this item's detail (or none).
+    Detail(Option<ItemId>),
+    /// Throw the model away and take a fresh snapshot.
+    Refresh,
+}
+
+/// The app's end of the sync task; dropping it stops the task.
+pub struct Sync {
+    pub control: mpsc::UnboundedSender<Control>,
+    _stop: watch::Sender<bool>,
+}
+
+/// Start syncing `source` into `out`.
+pub fn spawn(source: Source, out: mpsc::UnboundedSender<Update>) -> Sync {
+    let (control, rx) = mpsc::unbounded_channel();
+    let (stop, stopping) = watch::channel(false);
+    tokio::spawn(run(source, out, rx, stopping));
+    Sync {
+        control,
+        _stop: stop,
+    }
+}
+
+fn touches_tasks(e: &Event) -> bool {
+    matches!(
+        e,
+        Event::TaskCreated { .. }
+            | Event::TaskClaimed { .. }
+            | Event::TaskReassigned { .. }
+            | Event::TaskEscalated { .. }
+            | Event::TaskDecided { .. }
+            | Event::TaskCancelled { .. }
+            | Event::TaskOverdue { .. }
+    )
+}
+
+/// Changes seen since the last flush.
+#[derive(Default)]
+struct Pending {
+    items: HashSet<ItemId>,
+    records: Vec<Arc<Record>>,
+    tasks: bool,
+    metrics: bool,
+    detail: bool,
+}
+
+async fn run(
+    source: Source,
+    out: mpsc::UnboundedSender<Update>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    stopping: watch::Receiver<bool>,
+) {
+    let mut detail: Option<ItemId> = None;
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let seq = match snapshot(&source).await {
+            Ok((update, seq)) => {
+                if out.send(update).is_err() {
+                    return;
+                }
+                backoff = Duration::from_millis(250);
+                seq
+            }
+            Err(error) => {
+                let fatal = matches!(error, SourceError::Unauthorized(_));
+                if out.send(Update::Lost { error, fatal }).is_err() || fatal {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if let Some(id) = detail {
+            send_detail(&source, &out, id).await;
+        }
+        let mut feed = source.follow(seq, stopping.clone());
+        let mut pending = Pending::default();
+        let mut flush = tokio::time::interval(FLUSH);
+        let mut metrics = tokio::time::interval(METRICS);
+        let error = loop {
+            tokio::select! {
+                rec = feed.next() => match rec {
+                    Ok(rec) => {
+                        if let Some(item) = rec.item {
+                            pending.items.insert(item);
+                            pending.detail |= detail == Some(item);
+                        }
+                        pending.tasks |= touches_tasks(&rec.event);
+                        pending.records.push(rec);
+                    }
+                    Err(e) => break e,
+                },
+                _ = flush.tick() => {
+                    let p = std::mem::take(&mut pending);
+                    match send_delta(&source, &out, p, detail).await {
+                        Ok(true) => {}
+                        Ok(false) => return,
+                        Err(e) => break e,
+                    }
+                }
+                _ = metrics.tick() => pending.metrics = true,
+                c = control.recv() => match c {
+                    Some(Control::Detail(id)) => {
+                        detail = id;
+                        if let Some(id) = id {
+                            send_detail(&source, &out, id).await;
+                        }
+                    }
+                    Some(Control::Refresh) => break SourceError::Unavailable("refreshing".into()),
+                    None => return,
+                },
+            }
+        };
+        if !matches!(&error, SourceError::Unavailable(m) if m == "refreshing") {
+            let fatal = matches!(error, SourceError::Unauthorized(_));
+            if out.send(Update::Lost { error, fatal }).is_err() || fatal {
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+}
+
+/// Counters first: their journal position is where the record stream resumes, so
+/// anything that changes while the rest is read arrives as a record.
+async fn snapshot(source: &Source) -> Result<(Update, u64), SourceError> {
+    let metrics = source.metrics().await?;
+    let seq = metrics.journal_seq;
+    let mut items = source
+        .items(ItemFilter {
+            active: true,
+            ..Default::default()
+        })
+        .await?;
+    let ended = source
+        .items(ItemFilter {
+            limit: Some(ENDED_KEPT),
+            ..Default::default()
+        })
+        .await?;
+    items.extend(ended.into_iter().filter(|i| i.status.is_final()));
+    let tasks = source.open_tasks().await?;
+    let workflows = source.workflows().await?;
+    let recent = source.recent(seq, RECENT).await?;
+    let update = Update::Snapshot {
+        items,
+        tasks,
+        metrics,
+        workflows,
+        recent: recent.into_iter().map(Arc::new).collect(),
+    };
+    Ok((update, seq))
+}
+
+async fn lookup(source: &Source, ids: HashSet<ItemId>) -> Result<Vec<ItemSummary>, SourceError> {
+    let ids: Vec<ItemId> = ids.into_iter().collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let filter = ItemFilter {
+            ids: Some(IdList(chunk.to_vec())),
+            ..Default::default()
+        };
+        out.extend(source.items(filter).await?);
+    }
+    Ok(out)
+}
+
+/// Read what `p` says changed and send it; `Ok(false)` when the app has gone.
+async fn send_delta(
+    source: &Source,
+    out: &mpsc::UnboundedSender<Update>,
+    p: Pending,
+    detail: Option<ItemId>,
+) -> Result<bool, SourceError> {
+    if p.items.is_empty() && p.records.is_empty() && !p.tasks && !p.metrics {
+        return Ok(true);
+    }
+    let items = lookup(source, p.items).await?;
+    let tasks = match p.tasks {
+        true => Some(source.open_tasks().await?),
+        false => None,
+    };
+    let metrics = match p.metrics || !p.records.is_empty() {
+        true => Some(source.metrics().await?),
+        false => None,
+    };
+    let update = Update::Delta {
+        items,
+        tasks,
+        metrics,
+        records: p.records,
+    };
+    if out.send(update).is_err() {
+        return Ok(false);
+    }
+    if let (true, Some(id)) = (p.detail, detail) {
+        send_detail(source, out, id).await;
+    }
+    Ok(true)
+}
+
+async fn send_detail(source: &Source, out: &mpsc::UnboundedSender<Update>, id: ItemId) {
+    let got = source.detail(id).await.map(Box::new);
+    let _ = out.send(Update::Detail(id, got));
+}
