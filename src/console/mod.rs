@@ -5,3 +5,5 @@ pub mod filter;
 pub mod model;
 pub mod source;
 pub mod sync;
+pub mod app;
+pub mod view;

@@ -1,7 +1,7 @@
 //! The console's mirror of the engine: items, open tasks, counters and recent records,
 //! kept current by the updates the sync task sends.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -53,7 +53,7 @@ pub enum Link {
 
 #[derive(Debug)]
 pub struct Model {
-    pub items: HashMap<ItemId, ItemSummary>,
+    pub items: BTreeMap<ItemId, ItemSummary>,
     pub tasks: Vec<TaskView>,
     pub metrics: Metrics,
     pub workflows: Vec<String>,
@@ -69,7 +69,7 @@ pub struct Model {
 impl Default for Model {
     fn default() -> Self {
         Model {
-            items: HashMap::new(),
+            items: BTreeMap::new(),
             tasks: Vec::new(),
             metrics: Metrics::default(),
             workflows: Vec::new(),
@@ -167,13 +167,12 @@ impl Model {
         if ended <= ENDED_KEPT {
             return;
         }
-        let mut ids: Vec<ItemId> = self
+        let ids: Vec<ItemId> = self
             .items
             .values()
             .filter(|i| i.status.is_final())
             .map(|i| i.id)
             .collect();
-        ids.sort_unstable();
         for id in &ids[..ended - ENDED_KEPT] {
             self.items.remove(id);
         }

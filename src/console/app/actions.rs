@@ -1,0 +1,302 @@
+//! Operator actions: which items or tasks a key acts on (marks first, then the cursor),
+//! and the engine commands it becomes; destructive and bulk actions confirm first.
+
+use std::collections::BTreeSet;
+
+use super::input::Input;
+use super::{App, Effect, Mode, Pane, PickFor, Picker, ToastKind};
+use crate::console::keymap::Action;
+use crate::engine::view::TaskView;
+use crate::engine::{Command, ItemId, TaskId};
+
+/// One command waiting to be sent, with what to call it in a toast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub label: String,
+    pub cmd: Command,
+}
+
+pub fn decide(tasks: &[TaskId], decision: &str, comment: Option<String>) -> Vec<Pending> {
+    tasks
+        .iter()
+        .map(|&task| Pending {
+            label: format!("task {task}"),
+            cmd: Command::Decide {
+                task,
+                decision: decision.to_string(),
+                comment: comment.clone(),
+            },
+        })
+        .collect()
+}
+
+pub fn reassign(tasks: &[TaskId], to: &str) -> Vec<Pending> {
+    tasks
+        .iter()
+        .map(|&task| Pending {
+            label: format!("task {task}"),
+            cmd: Command::Reassign {
+                task,
+                to: to.to_string(),
+            },
+        })
+        .collect()
+}
+
+pub fn skip(item: ItemId, step: &str) -> Vec<Pending> {
+    vec![Pending {
+        label: format!("item {item}"),
+        cmd: Command::Skip {
+            item,
+            step: step.to_string(),
+        },
+    }]
+}
+
+fn per_item(items: &[ItemId], make: impl Fn(ItemId) -> Command) -> Vec<Pending> {
+    items
+        .iter()
+        .map(|&item| Pending {
+            label: format!("item {item}"),
+            cmd: make(item),
+        })
+        .collect()
+}
+
+fn per_task(tasks: &[TaskId], make: impl Fn(TaskId) -> Command) -> Vec<Pending> {
+    tasks
+        .iter()
+        .map(|&task| Pending {
+            label: format!("task {task}"),
+            cmd: make(task),
+        })
+        .collect()
+}
+
+/// "item 4" or "3 items (4, 5, 9)".
+fn name_all(what: &str, ids: &[u64]) -> String {
+    match ids {
+        [one] => format!("{what} {one}"),
+        _ => {
+            let shown: Vec<String> = ids.iter().take(6).map(|i| i.to_string()).collect();
+            let more = if ids.len() > 6 { ", …" } else { "" };
+            format!("{} {what}s ({}{more})", ids.len(), shown.join(", "))
+        }
+    }
+}
+
+impl App {
+    /// Items an item action applies to: the open detail, else marks, else the cursor.
+    pub(super) fn target_items(&self) -> Vec<ItemId> {
+        if let Some(d) = &self.detail {
+            return vec![d.id];
+        }
+        let marks = &self.list(self.focus).marks;
+        match self.focus {
+            Pane::Items | Pane::Sla if !marks.is_empty() => marks.iter().copied().collect(),
+            Pane::Inbox if !marks.is_empty() => {
+                let items: BTreeSet<ItemId> = self
+                    .model
+                    .tasks
+                    .iter()
+                    .filter(|t| marks.contains(&t.id))
+                    .map(|t| t.item)
+                    .collect();
+                items.into_iter().collect()
+            }
+            _ => self.cursor_item().into_iter().collect(),
+        }
+    }
+
+    /// Open tasks a task action applies to: marked or selected in the inbox, else the
+    /// open tasks of the target items.
+    pub(super) fn target_tasks(&self) -> Vec<&TaskView> {
+        if self.focus == Pane::Inbox && self.detail.is_none() {
+            let marks = &self.list(Pane::Inbox).marks;
+            if marks.is_empty() {
+                return self.task_at(self.list(Pane::Inbox).cursor).into_iter().collect();
+            }
+            return self
+                .model
+                .tasks
+                .iter()
+                .filter(|t| marks.contains(&t.id))
+                .collect();
+        }
+        let items = self.target_items();
+        self.model
+            .tasks
+            .iter()
+            .filter(|t| items.contains(&t.item))
+            .collect()
+    }
+
+    pub(super) fn act(&mut self, action: Action) -> Vec<Effect> {
+        if self.opts.read_only {
+            self.toast(
+                ToastKind::Error,
+                format!(
+                    "read-only: {} is disabled (the console was started with --read-only)",
+                    action.name()
+                ),
+            );
+            return vec![];
+        }
+        match action {
+            Action::Approve
+            | Action::Reject
+            | Action::Claim
+            | Action::Reassign
+            | Action::Escalate => self.act_on_tasks(action),
+            _ => self.act_on_items(action),
+        }
+    }
+
+    fn act_on_tasks(&mut self, action: Action) -> Vec<Effect> {
+        let tasks: Vec<TaskView> = self.target_tasks().into_iter().cloned().collect();
+        if tasks.is_empty() {
+            self.toast(
+                ToastKind::Error,
+                format!(
+                    "nothing to {}: select a task in the inbox, or an item waiting on one",
+                    action.name()
+                ),
+            );
+            return vec![];
+        }
+        let ids: Vec<TaskId> = tasks.iter().map(|t| t.id).collect();
+        let who = name_all("task", &ids);
+        let pending = match action {
+            Action::Approve => {
+                if let [t] = tasks.as_slice()
+                    && !t.options.iter().any(|o| o == "approved")
+                {
+                    return self.pick(
+                        format!("Decide task {}", t.id),
+                        t.options.clone(),
+                        PickFor::Decide(ids),
+                    );
+                }
+                decide(&ids, "approved", None)
+            }
+            Action::Reject => {
+                self.mode = Mode::Comment {
+                    tasks: ids,
+                    input: Input::default(),
+                };
+                return vec![];
+            }
+            Action::Claim => per_task(&ids, |task| Command::Claim { task }),
+            Action::Escalate => per_task(&ids, |task| Command::Escalate { task, to: None }),
+            _ => {
+                let choices = self.people_and_groups();
+                return self.pick(format!("Reassign {who} to"), choices, PickFor::Reassign(ids));
+            }
+        };
+        self.maybe_confirm(action, &who, pending)
+    }
+
+    fn act_on_items(&mut self, action: Action) -> Vec<Effect> {
+        let items = self.target_items();
+        if items.is_empty() {
+            self.toast(
+                ToastKind::Error,
+                format!("nothing to {}: select an item", action.name()),
+            );
+            return vec![];
+        }
+        let who = name_all("item", &items);
+        match action {
+            Action::Retry => {
+                let p = per_item(&items, |item| Command::Retry { item, from: None });
+                self.maybe_confirm(action, &who, p)
+            }
+            Action::Cancel => self.confirm(
+                format!("Cancel {who}? Running steps are abandoned and nothing is undone."),
+                per_item(&items, |item| Command::Cancel { item }),
+            ),
+            Action::Compensate => self.confirm(
+                format!("Compensate {who}? Completed steps are undone in reverse order."),
+                per_item(&items, |item| Command::Compensate { item }),
+            ),
+            _ => self.skip_step(&items),
+        }
+    }
+
+    fn skip_step(&mut self, items: &[ItemId]) -> Vec<Effect> {
+        let [item] = items else {
+            self.toast(ToastKind::Error, "skip acts on one item at a time");
+            return vec![];
+        };
+        let steps: Vec<String> = self
+            .model
+            .items
+            .get(item)
+            .map(|i| {
+                i.current
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        match steps.as_slice() {
+            [] => {
+                self.toast(ToastKind::Error, format!("item {item} has no step to skip"));
+                vec![]
+            }
+            [step] => self.confirm(
+                format!("Skip step {step} of item {item}? Its dependents run as if it had succeeded."),
+                skip(*item, step),
+            ),
+            _ => self.pick(format!("Skip which step of item {item}"), steps, PickFor::Skip(*item)),
+        }
+    }
+
+    /// Bulk actions ask first; a single claim, approve, escalate or retry just goes.
+    fn maybe_confirm(&mut self, action: Action, who: &str, pending: Vec<Pending>) -> Vec<Effect> {
+        if pending.len() > 1 {
+            let verb = action.name();
+            return self.confirm(format!("{verb} {who}?"), pending);
+        }
+        self.clear_marks();
+        vec![Effect::Act(pending)]
+    }
+
+    fn pick(&mut self, title: String, choices: Vec<String>, purpose: PickFor) -> Vec<Effect> {
+        self.mode = Mode::Picker(Picker {
+            title,
+            choices,
+            query: Input::default(),
+            cursor: 0,
+            purpose,
+        });
+        vec![]
+    }
+
+    /// Everyone and every group seen on tasks, me and my groups first. People are
+    /// written `@name`, groups bare, as the engine reads them.
+    pub(super) fn people_and_groups(&self) -> Vec<String> {
+        let mut out: Vec<String> = vec![format!("@{}", self.opts.me)];
+        out.extend(self.opts.groups.iter().cloned());
+        let mut seen = BTreeSet::new();
+        for t in &self.model.tasks {
+            for p in [&t.assignee, &t.claimed_by, &t.decided_by].into_iter().flatten() {
+                seen.insert(format!("@{p}"));
+            }
+            if let Some(g) = &t.group {
+                seen.insert(g.clone());
+            }
+        }
+        for s in seen {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    pub(super) fn open_picker(&mut self, title: &str, choices: Vec<String>, purpose: PickFor) {
+        self.pick(title.to_string(), choices, purpose);
+    }
+}

@@ -1,0 +1,255 @@
+//! `:` command mode: the long forms of the keys plus what has no key (start, signal,
+//! theme, load rate, inbox scope).
+
+use serde_json::Value;
+
+use super::{App, Effect, Pane, PickFor, Scope, ToastKind};
+use crate::console::keymap::Action;
+use crate::console::theme::builtin_names;
+use crate::engine::Command;
+
+/// Every command, for `:help` and for the error on a typo.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("items | sla | inbox | events", "focus a pane"),
+    ("filter TEXT", "filter the lists (same as /)"),
+    ("mine | groups | all", "whose tasks the inbox shows"),
+    ("approve [OPTION] | reject [COMMENT]", "decide the selected tasks"),
+    ("claim | escalate | reassign TO", "act on the selected tasks"),
+    ("retry [from STEP] | skip STEP", "act on the selected item"),
+    ("cancel | compensate", "act on the selected items (asks first)"),
+    ("signal NAME [JSON]", "send a signal to the selected item"),
+    ("start WORKFLOW [JSON]", "start a work item"),
+    ("theme [NAME]", "switch theme (no name: pick one)"),
+    ("rate N", "demo load in items per minute"),
+    ("help", "keys and commands"),
+    ("quit | q", "leave the console"),
+];
+
+fn json_arg(text: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_str(text).map_err(|e| format!("'{text}' is not JSON: {e}"))
+}
+
+impl App {
+    pub(super) fn command(&mut self, line: &str) -> Vec<Effect> {
+        let line = line.trim();
+        let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let rest = rest.trim();
+        match verb {
+            "" => vec![],
+            "q" | "quit" | "exit" => {
+                self.quit = true;
+                vec![Effect::Quit]
+            }
+            "items" | "sla" | "inbox" | "events" => {
+                self.focus = match verb {
+                    "items" => Pane::Items,
+                    "sla" => Pane::Sla,
+                    "inbox" => Pane::Inbox,
+                    _ => Pane::Events,
+                };
+                self.detail = None;
+                vec![Effect::Detail(None)]
+            }
+            "filter" => {
+                self.set_filter(rest, true);
+                vec![]
+            }
+            "mine" | "groups" | "all" => {
+                self.scope = match verb {
+                    "mine" => Scope::Mine,
+                    "groups" => Scope::Groups,
+                    _ => Scope::All,
+                };
+                self.refresh_views();
+                self.focus = Pane::Inbox;
+                vec![]
+            }
+            "help" => {
+                self.mode = super::Mode::Help { scroll: 0 };
+                vec![]
+            }
+            "theme" if rest.is_empty() => {
+                let names = builtin_names().iter().map(|s| s.to_string()).collect();
+                self.open_picker("Theme", names, PickFor::Theme);
+                vec![]
+            }
+            "theme" => {
+                self.set_theme(rest);
+                vec![]
+            }
+            "rate" => match rest.parse::<f64>() {
+                Ok(r) if r.is_finite() && r >= 0.0 => self.set_rate(r),
+                _ => self.fail(format!("rate: '{rest}' is not a number of items per minute")),
+            },
+            "start" => self.start(rest),
+            "signal" => self.signal(rest),
+            _ => self.item_or_task_command(verb, rest),
+        }
+    }
+
+    fn fail(&mut self, text: String) -> Vec<Effect> {
+        self.toast(ToastKind::Error, text);
+        vec![]
+    }
+
+    fn item_or_task_command(&mut self, verb: &str, rest: &str) -> Vec<Effect> {
+        let action = match verb {
+            "approve" if !rest.is_empty() => return self.decide_as(rest),
+            "reject" if !rest.is_empty() => return self.reject_with(rest),
+            "reassign" if !rest.is_empty() => return self.reassign_to(rest),
+            "retry" if !rest.is_empty() => return self.retry_from(rest),
+            "skip" if !rest.is_empty() => return self.skip_named(rest),
+            "approve" => Action::Approve,
+            "reject" => Action::Reject,
+            "claim" => Action::Claim,
+            "escalate" => Action::Escalate,
+            "reassign" => Action::Reassign,
+            "retry" => Action::Retry,
+            "skip" => Action::Skip,
+            "cancel" => Action::Cancel,
+            "compensate" => Action::Compensate,
+            _ => return self.fail(format!("unknown command '{verb}'; try :help")),
+        };
+        self.act(action)
+    }
+
+    fn guarded(&mut self, what: &str) -> bool {
+        if self.opts.read_only {
+            self.toast(
+                ToastKind::Error,
+                format!("read-only: {what} is disabled (the console was started with --read-only)"),
+            );
+        }
+        self.opts.read_only
+    }
+
+    fn task_ids(&mut self, what: &str) -> Option<Vec<u64>> {
+        if self.guarded(what) {
+            return None;
+        }
+        let ids: Vec<u64> = self.target_tasks().iter().map(|t| t.id).collect();
+        if ids.is_empty() {
+            self.toast(ToastKind::Error, format!("nothing to {what}: select a task"));
+            return None;
+        }
+        Some(ids)
+    }
+
+    fn decide_as(&mut self, option: &str) -> Vec<Effect> {
+        let Some(ids) = self.task_ids("approve") else {
+            return vec![];
+        };
+        self.clear_marks();
+        vec![Effect::Act(super::actions::decide(&ids, option, None))]
+    }
+
+    fn reject_with(&mut self, comment: &str) -> Vec<Effect> {
+        let Some(ids) = self.task_ids("reject") else {
+            return vec![];
+        };
+        self.clear_marks();
+        vec![Effect::Act(super::actions::decide(
+            &ids,
+            "rejected",
+            Some(comment.to_string()),
+        ))]
+    }
+
+    fn reassign_to(&mut self, to: &str) -> Vec<Effect> {
+        let Some(ids) = self.task_ids("reassign") else {
+            return vec![];
+        };
+        self.clear_marks();
+        vec![Effect::Act(super::actions::reassign(&ids, to))]
+    }
+
+    fn one_item(&mut self, what: &str) -> Option<u64> {
+        if self.guarded(what) {
+            return None;
+        }
+        match self.target_items().as_slice() {
+            [one] => Some(*one),
+            [] => {
+                self.toast(ToastKind::Error, format!("nothing to {what}: select an item"));
+                None
+            }
+            _ => {
+                self.toast(ToastKind::Error, format!("{what} acts on one item at a time"));
+                None
+            }
+        }
+    }
+
+    fn retry_from(&mut self, rest: &str) -> Vec<Effect> {
+        let step = rest.strip_prefix("from ").unwrap_or(rest).trim().to_string();
+        let Some(item) = self.one_item("retry") else {
+            return vec![];
+        };
+        vec![Effect::Act(vec![super::Pending {
+            label: format!("item {item}"),
+            cmd: Command::Retry {
+                item,
+                from: Some(step),
+            },
+        }])]
+    }
+
+    fn skip_named(&mut self, step: &str) -> Vec<Effect> {
+        let Some(item) = self.one_item("skip") else {
+            return vec![];
+        };
+        self.confirm(
+            format!("Skip step {step} of item {item}? Its dependents run as if it had succeeded."),
+            super::actions::skip(item, step),
+        )
+    }
+
+    fn signal(&mut self, rest: &str) -> Vec<Effect> {
+        let (name, data) = rest.split_once(' ').unwrap_or((rest, ""));
+        if name.is_empty() {
+            return self.fail("signal: give a name, as in :signal payment-received {\"ok\":true}".into());
+        }
+        let data = match json_arg(data) {
+            Ok(d) => d,
+            Err(e) => return self.fail(format!("signal: {e}")),
+        };
+        let Some(item) = self.one_item("signal") else {
+            return vec![];
+        };
+        vec![Effect::Act(vec![super::Pending {
+            label: format!("item {item}"),
+            cmd: Command::Signal {
+                item,
+                name: name.to_string(),
+                data,
+            },
+        }])]
+    }
+
+    fn start(&mut self, rest: &str) -> Vec<Effect> {
+        let (workflow, input) = rest.split_once(' ').unwrap_or((rest, ""));
+        if workflow.is_empty() {
+            let known = self.model.workflows.join(", ");
+            return self.fail(format!("start: name a workflow ({known})"));
+        }
+        let input = match json_arg(input) {
+            Ok(v) => v,
+            Err(e) => return self.fail(format!("start: {e}")),
+        };
+        if self.guarded("start") {
+            return vec![];
+        }
+        vec![Effect::Act(vec![super::Pending {
+            label: format!("start {workflow}"),
+            cmd: Command::Start {
+                workflow: workflow.to_string(),
+                version: None,
+                input,
+                priority: 0,
+            },
+        }])]
+    }
+}

@@ -1,0 +1,682 @@
+//! The console's state and `update(msg) -> effects`: keys, engine updates and command
+//! results go in; commands for the engine come out. Nothing here draws or does I/O.
+
+mod actions;
+mod command;
+pub mod input;
+mod lists;
+
+use std::cell::Cell;
+use std::collections::{BTreeSet, VecDeque};
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyEvent, KeyEventKind};
+
+pub use self::actions::Pending;
+pub use self::command::COMMANDS;
+use self::input::{Edit, Input};
+use super::filter::Filter;
+use super::keymap::{Action, Keymap};
+use super::model::{Model, Update};
+use super::source::SourceError;
+use super::theme::{ColorDepth, Theme};
+use crate::engine::view::ItemDetail;
+use crate::engine::{ItemId, Record, Reply, TaskId};
+
+/// How long a toast stays up, in seconds.
+const TOAST_SECS: i64 = 4;
+
+/// The panes an operator moves between with Tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pane {
+    Items,
+    Sla,
+    Inbox,
+    Events,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 4] = [Pane::Items, Pane::Sla, Pane::Inbox, Pane::Events];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Items => "Work items",
+            Pane::Sla => "SLA board",
+            Pane::Inbox => "Inbox",
+            Pane::Events => "Events",
+        }
+    }
+
+    fn index(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    fn step(self, by: isize) -> Pane {
+        let n = Pane::ALL.len() as isize;
+        Pane::ALL[((self.index() as isize + by).rem_euclid(n)) as usize]
+    }
+}
+
+/// Whose tasks the inbox shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Mine,
+    Groups,
+    All,
+}
+
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Mine => "mine",
+            Scope::Groups => "my groups",
+            Scope::All => "all",
+        }
+    }
+}
+
+/// The order of the work items pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Newest,
+    Priority,
+    Status,
+    Updated,
+}
+
+impl Sort {
+    pub fn name(self) -> &'static str {
+        match self {
+            Sort::Newest => "newest",
+            Sort::Priority => "priority",
+            Sort::Status => "status",
+            Sort::Updated => "updated",
+        }
+    }
+
+    fn next(self) -> Sort {
+        match self {
+            Sort::Newest => Sort::Priority,
+            Sort::Priority => Sort::Status,
+            Sort::Status => Sort::Updated,
+            Sort::Updated => Sort::Newest,
+        }
+    }
+}
+
+/// Cursor, scroll offset and marks of one list pane.
+#[derive(Debug, Default)]
+pub struct List {
+    pub cursor: usize,
+    /// First visible row; the view keeps the cursor on screen.
+    pub offset: Cell<usize>,
+    pub marks: BTreeSet<u64>,
+}
+
+/// The item whose timeline is open.
+#[derive(Debug)]
+pub struct Detail {
+    pub id: ItemId,
+    pub data: Option<Box<(ItemDetail, Vec<Record>)>>,
+    pub error: Option<String>,
+    pub scroll: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToastKind {
+    Ok,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct Toast {
+    pub text: String,
+    pub kind: ToastKind,
+    pub until: DateTime<Utc>,
+}
+
+/// What a picker's choice is for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PickFor {
+    Reassign(Vec<TaskId>),
+    Skip(ItemId),
+    Decide(Vec<TaskId>),
+    Theme,
+}
+
+#[derive(Debug, Clone)]
+pub struct Picker {
+    pub title: String,
+    pub choices: Vec<String>,
+    pub query: Input,
+    pub cursor: usize,
+    pub purpose: PickFor,
+}
+
+impl Picker {
+    /// Choices containing the typed text; the typed text itself first when new.
+    pub fn visible(&self) -> Vec<String> {
+        let q = self.query.text.trim().to_lowercase();
+        let mut v: Vec<String> = self
+            .choices
+            .iter()
+            .filter(|c| c.to_lowercase().contains(&q))
+            .cloned()
+            .collect();
+        let free = matches!(self.purpose, PickFor::Reassign(_));
+        if free && !q.is_empty() && !self.choices.iter().any(|c| c.to_lowercase() == q) {
+            v.insert(0, self.query.text.trim().to_string());
+        }
+        v
+    }
+}
+
+/// Everything that can own the keyboard besides the panes.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Normal,
+    /// Typing a filter; it applies as typed, Esc goes back to `before`.
+    Filter {
+        input: Input,
+        before: String,
+    },
+    Command(Input),
+    Confirm {
+        question: String,
+        actions: Vec<Pending>,
+    },
+    /// Reject with a comment: the prompt is the confirmation.
+    Comment {
+        tasks: Vec<TaskId>,
+        input: Input,
+    },
+    Picker(Picker),
+    Help {
+        scroll: usize,
+    },
+}
+
+/// What the app asks the shell to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send these commands to the engine; the results come back as `Msg::Acted`.
+    Act(Vec<Pending>),
+    /// Follow this item's detail (or none).
+    Detail(Option<ItemId>),
+    /// Set the demo's load (items per minute).
+    Rate(f64),
+    Refresh,
+    Quit,
+}
+
+/// Everything the app reacts to.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Update(Update),
+    Acted(Vec<(String, Result<Reply, SourceError>)>),
+    Tick(DateTime<Utc>),
+}
+
+/// How the console was started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Who acts: `--as`.
+    pub me: String,
+    /// The groups whose tasks "my groups" shows.
+    pub groups: Vec<String>,
+    pub read_only: bool,
+    /// The demo's load rate, when there is a load generator to steer.
+    pub rate: Option<f64>,
+    /// Where the console is connected, for the header.
+    pub origin: String,
+    pub depth: ColorDepth,
+    /// `$XDG_CONFIG_HOME/tempi/themes`.
+    pub themes_dir: Option<PathBuf>,
+}
+
+pub struct App {
+    pub model: Model,
+    pub opts: Options,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub now: DateTime<Utc>,
+    pub focus: Pane,
+    pub lists: [List; 4],
+    pub detail: Option<Detail>,
+    pub mode: Mode,
+    pub filter: Filter,
+    pub scope: Scope,
+    pub sort: Sort,
+    pub toasts: VecDeque<Toast>,
+    pub quit: bool,
+    /// Something visible changed since the last frame.
+    pub dirty: bool,
+    views: lists::Views,
+}
+
+impl App {
+    pub fn new(opts: Options, theme: Theme, keymap: Keymap, now: DateTime<Utc>) -> App {
+        App {
+            model: Model::default(),
+            opts,
+            theme,
+            keymap,
+            now,
+            focus: Pane::Items,
+            lists: Default::default(),
+            detail: None,
+            mode: Mode::Normal,
+            filter: Filter::default(),
+            scope: Scope::All,
+            sort: Sort::Newest,
+            toasts: VecDeque::new(),
+            quit: false,
+            dirty: true,
+            views: lists::Views::default(),
+        }
+    }
+
+    pub fn list(&self, pane: Pane) -> &List {
+        &self.lists[pane.index()]
+    }
+
+    fn list_mut(&mut self, pane: Pane) -> &mut List {
+        &mut self.lists[pane.index()]
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        self.dirty = true;
+        match msg {
+            Msg::Key(key) if key.kind == KeyEventKind::Release => {
+                self.dirty = false;
+                vec![]
+            }
+            Msg::Key(key) => self.key(key),
+            Msg::Update(u) => {
+                self.update_model(u);
+                vec![]
+            }
+            Msg::Acted(results) => {
+                self.acted(results);
+                vec![]
+            }
+            Msg::Tick(now) => {
+                self.now = now;
+                self.toasts.retain(|t| t.until > now);
+                vec![]
+            }
+        }
+    }
+
+    fn update_model(&mut self, u: Update) {
+        if let Update::Detail(id, got) = &u
+            && let Some(d) = self.detail.as_mut().filter(|d| d.id == *id)
+        {
+            match got {
+                Ok(data) => {
+                    d.data = Some(data.clone());
+                    d.error = None;
+                }
+                Err(e) => d.error = Some(e.to_string()),
+            }
+        }
+        if let Update::Lost { error, fatal: true } = &u {
+            self.toast(ToastKind::Error, error.to_string());
+        }
+        self.model.apply(u, self.now);
+        self.views.refresh(&self.model, &self.filter, (self.sort, self.scope), &self.opts, self.now);
+        for pane in Pane::ALL {
+            let len = self.len(pane);
+            let l = self.list_mut(pane);
+            l.cursor = l.cursor.min(len.saturating_sub(1));
+        }
+    }
+
+    /// Show a message for a few seconds.
+    pub fn toast(&mut self, kind: ToastKind, text: impl Into<String>) {
+        let until = self.now + chrono::Duration::seconds(TOAST_SECS);
+        self.toasts.push_back(Toast {
+            text: text.into(),
+            kind,
+            until,
+        });
+        while self.toasts.len() > 3 {
+            self.toasts.pop_front();
+        }
+    }
+
+    fn acted(&mut self, results: Vec<(String, Result<Reply, SourceError>)>) {
+        let failed: Vec<String> = results
+            .iter()
+            .filter_map(|(label, r)| r.as_ref().err().map(|e| format!("{label}: {e}")))
+            .collect();
+        let done: Vec<String> = results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().map(|r| r.message.clone()))
+            .collect();
+        match done.len() {
+            0 => {}
+            1 => self.toast(ToastKind::Ok, done[0].clone()),
+            n => self.toast(ToastKind::Ok, format!("{n} done: {}", done.join("; "))),
+        }
+        for f in failed {
+            self.toast(ToastKind::Error, f);
+        }
+    }
+
+    fn key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Normal => self.normal_key(key),
+            Mode::Filter { mut input, before } => {
+                match input.key(&key) {
+                    Edit::Submit => self.set_filter(&input.text, true),
+                    Edit::Cancel => self.set_filter(&before, true),
+                    Edit::Changed => {
+                        self.set_filter(&input.text, false);
+                        self.mode = Mode::Filter { input, before };
+                    }
+                    Edit::Ignored => self.mode = Mode::Filter { input, before },
+                }
+                vec![]
+            }
+            Mode::Command(mut input) => match input.key(&key) {
+                Edit::Submit => self.command(&input.text),
+                Edit::Cancel => vec![],
+                _ => {
+                    self.mode = Mode::Command(input);
+                    vec![]
+                }
+            },
+            Mode::Confirm { question, actions } => match key.code {
+                crossterm::event::KeyCode::Char('y' | 'Y') | crossterm::event::KeyCode::Enter => {
+                    self.clear_marks();
+                    vec![Effect::Act(actions)]
+                }
+                crossterm::event::KeyCode::Char('n' | 'N') | crossterm::event::KeyCode::Esc => {
+                    self.toast(ToastKind::Ok, "nothing changed");
+                    vec![]
+                }
+                _ => {
+                    self.mode = Mode::Confirm { question, actions };
+                    vec![]
+                }
+            },
+            Mode::Comment { tasks, mut input } => match input.key(&key) {
+                Edit::Submit => {
+                    self.clear_marks();
+                    let comment = Some(input.text.trim().to_string()).filter(|c| !c.is_empty());
+                    vec![Effect::Act(actions::decide(&tasks, "rejected", comment))]
+                }
+                Edit::Cancel => {
+                    self.toast(ToastKind::Ok, "nothing changed");
+                    vec![]
+                }
+                _ => {
+                    self.mode = Mode::Comment { tasks, input };
+                    vec![]
+                }
+            },
+            Mode::Picker(p) => self.picker_key(p, key),
+            Mode::Help { scroll } => {
+                let scroll = match self.keymap.action(&key) {
+                    Some(Action::Down) => scroll + 1,
+                    Some(Action::Up) => scroll.saturating_sub(1),
+                    Some(Action::PageDown) => scroll + 10,
+                    Some(Action::PageUp) => scroll.saturating_sub(10),
+                    Some(Action::Help | Action::Back | Action::Quit) => return vec![],
+                    _ if key.code == crossterm::event::KeyCode::Esc => return vec![],
+                    _ => scroll,
+                };
+                self.mode = Mode::Help { scroll };
+                vec![]
+            }
+        }
+    }
+
+    /// Apply the filter as typed; a bad one says why (on Enter) and keeps the old one.
+    fn set_filter(&mut self, text: &str, submit: bool) {
+        match Filter::parse(text) {
+            Ok(f) => {
+                self.filter = f;
+                self.views.refresh(&self.model, &self.filter, (self.sort, self.scope), &self.opts, self.now);
+                for pane in Pane::ALL {
+                    self.list_mut(pane).cursor = 0;
+                }
+            }
+            Err(e) if submit => self.toast(ToastKind::Error, e.to_string()),
+            Err(_) => {}
+        }
+    }
+
+    fn picker_key(&mut self, mut p: Picker, key: KeyEvent) -> Vec<Effect> {
+        use crossterm::event::KeyCode;
+        let n = p.visible().len();
+        match key.code {
+            KeyCode::Up => p.cursor = p.cursor.saturating_sub(1),
+            KeyCode::Down => p.cursor = (p.cursor + 1).min(n.saturating_sub(1)),
+            KeyCode::Esc => {
+                self.toast(ToastKind::Ok, "nothing changed");
+                return vec![];
+            }
+            KeyCode::Enter => {
+                let Some(choice) = p.visible().get(p.cursor).cloned() else {
+                    self.mode = Mode::Picker(p);
+                    return vec![];
+                };
+                return self.picked(p.purpose, choice);
+            }
+            _ => {
+                if p.query.key(&key) == Edit::Changed {
+                    p.cursor = 0;
+                }
+            }
+        }
+        self.mode = Mode::Picker(p);
+        vec![]
+    }
+
+    fn picked(&mut self, purpose: PickFor, choice: String) -> Vec<Effect> {
+        match purpose {
+            PickFor::Reassign(tasks) => {
+                self.clear_marks();
+                vec![Effect::Act(actions::reassign(&tasks, &choice))]
+            }
+            PickFor::Decide(tasks) => {
+                self.clear_marks();
+                vec![Effect::Act(actions::decide(&tasks, &choice, None))]
+            }
+            PickFor::Skip(item) => self.confirm(
+                format!("Skip step {choice} of item {item}?"),
+                actions::skip(item, &choice),
+            ),
+            PickFor::Theme => {
+                self.set_theme(&choice);
+                vec![]
+            }
+        }
+    }
+
+    pub fn set_theme(&mut self, name: &str) {
+        match Theme::load(name, self.opts.depth, self.opts.themes_dir.as_deref()) {
+            Ok(t) => {
+                self.theme = t;
+                self.toast(ToastKind::Ok, format!("theme {name}"));
+            }
+            Err(e) => self.toast(ToastKind::Error, e.to_string()),
+        }
+    }
+
+    /// Ask before acting.
+    fn confirm(&mut self, question: String, actions: Vec<Pending>) -> Vec<Effect> {
+        if actions.is_empty() {
+            return vec![];
+        }
+        self.mode = Mode::Confirm { question, actions };
+        vec![]
+    }
+
+    fn clear_marks(&mut self) {
+        for l in &mut self.lists {
+            l.marks.clear();
+        }
+    }
+
+    fn normal_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(action) = self.keymap.action(&key) else {
+            self.dirty = false;
+            return vec![];
+        };
+        match action {
+            Action::Up => self.move_cursor(-1),
+            Action::Down => self.move_cursor(1),
+            Action::PageUp => self.move_cursor(-20),
+            Action::PageDown => self.move_cursor(20),
+            Action::Top => self.move_cursor(isize::MIN / 2),
+            Action::Bottom => self.move_cursor(isize::MAX / 2),
+            Action::NextPane | Action::PrevPane => {
+                let by = if action == Action::NextPane { 1 } else { -1 };
+                self.focus = self.focus.step(by);
+                return self.close_detail();
+            }
+            Action::Detail => return self.open_detail(),
+            Action::Back => return self.back(),
+            Action::Mark => self.mark(),
+            Action::MarkAll => self.mark_all(),
+            Action::Filter => {
+                self.mode = Mode::Filter {
+                    input: Input::with(&self.filter.text),
+                    before: self.filter.text.clone(),
+                }
+            }
+            Action::Command => self.mode = Mode::Command(Input::default()),
+            Action::Help => self.mode = Mode::Help { scroll: 0 },
+            Action::Quit => {
+                self.quit = true;
+                return vec![Effect::Quit];
+            }
+            Action::InboxScope => {
+                self.scope = match self.scope {
+                    Scope::Mine => Scope::Groups,
+                    Scope::Groups => Scope::All,
+                    Scope::All => Scope::Mine,
+                };
+                self.refresh_views();
+                self.toast(ToastKind::Ok, format!("inbox: {}", self.scope.name()));
+            }
+            Action::Sort => {
+                self.sort = self.sort.next();
+                self.refresh_views();
+                self.toast(ToastKind::Ok, format!("items by {}", self.sort.name()));
+            }
+            Action::RateUp | Action::RateDown => return self.step_rate(action == Action::RateUp),
+            Action::Refresh => return vec![Effect::Refresh],
+            act => return self.act(act),
+        }
+        vec![]
+    }
+
+    fn refresh_views(&mut self) {
+        self.views.refresh(&self.model, &self.filter, (self.sort, self.scope), &self.opts, self.now);
+        for pane in Pane::ALL {
+            let len = self.len(pane);
+            let l = self.list_mut(pane);
+            l.cursor = l.cursor.min(len.saturating_sub(1));
+        }
+    }
+
+    fn step_rate(&mut self, up: bool) -> Vec<Effect> {
+        const LADDER: [f64; 10] = [0.0, 6.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3000.0, 6000.0];
+        let Some(rate) = self.opts.rate else {
+            self.toast(ToastKind::Error, "no load generator here: rates are for tempi demo");
+            return vec![];
+        };
+        let next = if up {
+            LADDER.iter().copied().find(|r| *r > rate).unwrap_or(rate)
+        } else {
+            LADDER.iter().rev().copied().find(|r| *r < rate).unwrap_or(0.0)
+        };
+        self.set_rate(next)
+    }
+
+    pub(crate) fn set_rate(&mut self, rate: f64) -> Vec<Effect> {
+        if self.opts.rate.is_none() {
+            self.toast(ToastKind::Error, "no load generator here: rates are for tempi demo");
+            return vec![];
+        }
+        let rate = rate.clamp(0.0, 6000.0);
+        self.opts.rate = Some(rate);
+        self.toast(ToastKind::Ok, format!("load: {rate} items/min"));
+        vec![Effect::Rate(rate)]
+    }
+
+    fn move_cursor(&mut self, by: isize) {
+        if let Some(d) = &mut self.detail {
+            d.scroll = (d.scroll as isize + by).max(0) as usize;
+            return;
+        }
+        let len = self.len(self.focus);
+        let l = self.list_mut(self.focus);
+        let max = len.saturating_sub(1) as isize;
+        l.cursor = (l.cursor as isize + by).clamp(0, max) as usize;
+    }
+
+    fn open_detail(&mut self) -> Vec<Effect> {
+        let Some(id) = self.cursor_item() else {
+            self.dirty = false;
+            return vec![];
+        };
+        self.detail = Some(Detail {
+            id,
+            data: None,
+            error: None,
+            scroll: 0,
+        });
+        vec![Effect::Detail(Some(id))]
+    }
+
+    fn close_detail(&mut self) -> Vec<Effect> {
+        match self.detail.take() {
+            Some(_) => vec![Effect::Detail(None)],
+            None => vec![],
+        }
+    }
+
+    fn back(&mut self) -> Vec<Effect> {
+        if self.detail.is_some() {
+            return self.close_detail();
+        }
+        if self.lists.iter().any(|l| !l.marks.is_empty()) {
+            self.clear_marks();
+        } else if !self.filter.is_empty() {
+            self.set_filter("", true);
+            self.toast(ToastKind::Ok, "filter cleared");
+        }
+        vec![]
+    }
+
+    fn mark(&mut self) {
+        let Some(key) = self.cursor_key(self.focus) else {
+            return;
+        };
+        let l = self.list_mut(self.focus);
+        if !l.marks.remove(&key) {
+            l.marks.insert(key);
+        }
+        self.move_cursor(1);
+    }
+
+    fn mark_all(&mut self) {
+        let keys: Vec<u64> = (0..self.len(self.focus))
+            .filter_map(|i| self.key_at(self.focus, i))
+            .collect();
+        let l = self.list_mut(self.focus);
+        if keys.iter().all(|k| l.marks.contains(k)) {
+            l.marks.clear();
+        } else {
+            l.marks.extend(keys);
+        }
+    }
+}
+

@@ -1,0 +1,129 @@
+//! The header: the numbers an operator watches, throughput with a sparkline, and where
+//! the console is connected.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::console::app::App;
+use crate::console::model::Link;
+use crate::console::theme::Role;
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// The last `width` samples as bars scaled to the largest.
+pub fn sparkline(samples: impl DoubleEndedIterator<Item = u64>, width: usize) -> String {
+    let mut last: Vec<u64> = samples.rev().take(width).collect();
+    last.reverse();
+    let max = last.iter().copied().max().unwrap_or(0).max(1);
+    let mut s: String = " ".repeat(width.saturating_sub(last.len()));
+    s.extend(last.iter().map(|&v| {
+        let k = if v == 0 { 0 } else { ((v * 7).div_ceil(max)) as usize };
+        BARS[k.min(7)]
+    }));
+    s
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (k, c) in s.chars().enumerate() {
+        if k > 0 && (s.len() - k) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let m = &app.model.metrics;
+    let head = t.style(Role::Header);
+    let value = |n: u64, role: Role| {
+        let style = if n > 0 { t.style(role) } else { t.style(Role::HeaderValue) };
+        Span::styled(thousands(n), style)
+    };
+    let label = |s: &str| Span::styled(s.to_string(), head);
+    let compliance_role = match m.sla_compliance {
+        c if c >= 99.0 => Role::SlaOk,
+        c if c >= 95.0 => Role::SlaWarning,
+        _ => Role::SlaBreached,
+    };
+    let mut first = vec![
+        Span::styled(" tempi ", t.style(Role::Title)),
+        label("│ in flight "),
+        value(m.in_flight, Role::HeaderValue),
+        label("  waiting on humans "),
+        value(m.waiting_on_humans, Role::Waiting),
+        label("  incidents "),
+        value(m.incidents, Role::Incident),
+        label("  at risk "),
+        value(m.at_risk, Role::SlaWarning),
+        label("  breached "),
+        value(m.breached, Role::SlaBreached),
+        label("  SLA "),
+        Span::styled(format!("{:.1}%", m.sla_compliance), t.style(compliance_role)),
+        label(" "),
+    ];
+    let (link, link_role) = match &app.model.link {
+        Link::Up => (format!("● {}", app.opts.origin), Role::SlaOk),
+        Link::Connecting => (format!("○ connecting to {}", app.opts.origin), Role::SlaWarning),
+        Link::Down(why) => (format!("✖ {why}"), Role::ToastError),
+    };
+    let mut right = vec![Span::styled(link, t.style(link_role)), label(format!("  as {} ", app.opts.me).as_str())];
+    if app.opts.read_only {
+        right.push(Span::styled(" READ-ONLY ", t.style(Role::ToastError)));
+        right.push(label(" "));
+    }
+    let used: usize = first.iter().chain(&right).map(|s| s.width()).sum();
+    let gap = (area.width as usize).saturating_sub(used);
+    first.push(label(&" ".repeat(gap)));
+    first.extend(right);
+
+    let spark_width = (area.width as usize / 4).clamp(10, 60);
+    let mut second = vec![
+        label(" throughput "),
+        Span::styled(format!("{:>6}", thousands(app.model.rate())), t.style(Role::HeaderValue)),
+        label(" steps/s "),
+        Span::styled(
+            sparkline(app.model.throughput.iter().copied(), spark_width),
+            t.style(Role::Sparkline),
+        ),
+        label("  completed "),
+        value(m.completed, Role::HeaderValue),
+        label("  failed "),
+        value(m.failed, Role::Failed),
+        label("  open tasks "),
+        value(m.open_tasks, Role::HeaderValue),
+    ];
+    if let Some(rate) = app.opts.rate {
+        second.push(label("  load "));
+        second.push(Span::styled(format!("{rate}/min"), t.style(Role::Accent)));
+        second.push(label(" (+/-)"));
+    }
+    if !app.filter.is_empty() {
+        second.push(label("  filter "));
+        second.push(Span::styled(app.filter.text.clone(), t.style(Role::Prompt)));
+    }
+    let clock = app.now.format(" %H:%M:%S UTC ").to_string();
+    let used: usize = second.iter().map(|s| s.width()).sum::<usize>() + clock.chars().count();
+    second.push(label(&" ".repeat((area.width as usize).saturating_sub(used))));
+    second.push(Span::styled(clock, t.style(Role::Dim)));
+    let p = Paragraph::new(vec![Line::from(first), Line::from(second)]).style(head);
+    f.render_widget(p, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparklines_scale_to_the_largest_sample() {
+        assert_eq!(sparkline([0u64, 7, 14].into_iter(), 5), "  ▁▅█");
+        assert_eq!(sparkline([1u64, 1, 1, 1].into_iter(), 2), "██");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+    }
+}

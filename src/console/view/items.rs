@@ -1,0 +1,79 @@
+//! The work items pane: status, workflow, current step, age, priority and SLA countdown,
+//! virtualized so only the visible rows are built.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Cell, Row, Table, TableState};
+
+use super::{age, block, sla_state, sla_text, status_role, window};
+use crate::console::app::{App, Pane};
+use crate::console::theme::Role;
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let list = app.list(Pane::Items);
+    let len = app.len(Pane::Items);
+    let focused = app.focus == Pane::Items && app.detail.is_none();
+    let marks = if list.marks.is_empty() {
+        String::new()
+    } else {
+        format!(", {} marked", list.marks.len())
+    };
+    let title = format!("Work items ({len}{marks}) by {}", app.sort.name());
+    let block = block(app, title, focused);
+    let inner = block.inner(area);
+    let rows_fit = inner.height.saturating_sub(1) as usize;
+    let range = window(list, len, rows_fit);
+    let t = &app.theme;
+    let rows: Vec<Row> = range
+        .clone()
+        .filter_map(|k| app.item_at(Pane::Items, k))
+        .map(|it| {
+            let marked = list.marks.contains(&it.id);
+            let sla_role = sla_state(it, app.now).map_or(Role::Dim, |s| s.0);
+            Row::new(vec![
+                Cell::from(if marked { "●" } else { " " }),
+                Cell::from(it.id.to_string()),
+                Cell::from(Span::styled(it.status.name(), t.style(status_role(it.status)))),
+                Cell::from(it.workflow.clone()),
+                Cell::from(if it.current.is_empty() { "-".to_string() } else { it.current.clone() }),
+                Cell::from(age(app.now, it.started_at)),
+                Cell::from(it.priority.to_string()),
+                Cell::from(Span::styled(sla_text(it, app.now), t.style(sla_role))),
+            ])
+            .style(super::styled_row_style(app, marked))
+        })
+        .collect();
+    let header = Row::new(["", "ID", "STATUS", "WORKFLOW", "STEP", "AGE", "PRIO", "SLA"])
+        .style(t.style(Role::Dim));
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(7),
+        Constraint::Length(12),
+        Constraint::Length(20),
+        Constraint::Min(10),
+        Constraint::Length(5),
+        Constraint::Length(4),
+        Constraint::Length(9),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(t.style(Role::Selected));
+    let mut state = TableState::default();
+    if focused && len > 0 {
+        state.select(Some(list.cursor - range.start));
+    }
+    f.render_stateful_widget(table, area, &mut state);
+    if len == 0 {
+        super::overlay::empty(f, app, inner, empty_hint(app));
+    }
+}
+
+fn empty_hint(app: &App) -> &'static str {
+    if app.filter.is_empty() {
+        "No work items yet. Start one with :start WORKFLOW, or tempi start."
+    } else {
+        "No items match the filter. Esc clears it."
+    }
+}

@@ -1,0 +1,233 @@
+//! What sits on top of the panes: the footer (key hints or the prompt being typed),
+//! toasts, and the modal dialogs (help, confirm, reject comment, picker).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+
+use crate::console::app::input::Input;
+use crate::console::app::{App, Mode, Pane, Picker, ToastKind};
+use crate::console::keymap::Action;
+use crate::console::theme::Role;
+
+/// A dim centred hint inside an empty pane.
+pub fn empty(f: &mut Frame, app: &App, area: Rect, text: &str) {
+    if area.height < 2 {
+        return;
+    }
+    let y = area.y + area.height / 2;
+    let p = Paragraph::new(Span::styled(text.to_string(), app.theme.style(Role::Dim))).centered();
+    f.render_widget(p, Rect::new(area.x, y, area.width, 1));
+}
+
+fn hint_actions(app: &App) -> Vec<Action> {
+    use Action::*;
+    if app.detail.is_some() {
+        return vec![Back, Up, Down, Retry, Skip, Cancel, Approve, Reject, Help, Quit];
+    }
+    let mut v = match app.focus {
+        Pane::Inbox => vec![Approve, Reject, Claim, Reassign, Escalate, Detail, InboxScope, Mark],
+        Pane::Events => vec![Detail, Up, Down],
+        _ => vec![Detail, Retry, Skip, Cancel, Approve, Mark, Sort],
+    };
+    v.extend([Filter, Command, NextPane, Help, Quit]);
+    if app.opts.rate.is_some() {
+        v.insert(v.len() - 2, RateUp);
+    }
+    v
+}
+
+pub fn footer(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let line = match &app.mode {
+        Mode::Filter { input, .. } => prompt(f, app, area, "/", input, "filter: status:incident wf:invoice sla<30m prio>=5 · Enter keep · Esc undo"),
+        Mode::Command(input) => prompt(f, app, area, ":", input, "command · :help lists them · Enter run · Esc cancel"),
+        _ => {
+            let mut spans = Vec::new();
+            for a in hint_actions(app) {
+                let Some(k) = app.keymap.keys_for(a).into_iter().next() else {
+                    continue;
+                };
+                spans.push(Span::styled(k, t.style(Role::Key)));
+                spans.push(Span::styled(format!(" {}  ", short(a)), t.style(Role::Dim)));
+            }
+            Line::from(spans)
+        }
+    };
+    f.render_widget(Paragraph::new(line).style(t.style(Role::Base)), area);
+    toasts(f, app, area);
+}
+
+fn short(a: Action) -> &'static str {
+    match a {
+        Action::NextPane => "pane",
+        Action::InboxScope => "scope",
+        Action::RateUp => "load",
+        Action::Command => "cmd",
+        other => other.name(),
+    }
+}
+
+fn prompt<'a>(f: &mut Frame, app: &App, area: Rect, lead: &'a str, input: &Input, help: &str) -> Line<'a> {
+    let t = &app.theme;
+    let x = area.x + 1 + input.text[..byte(input)].chars().count() as u16;
+    f.set_cursor_position(Position::new(x.min(area.right().saturating_sub(1)), area.y));
+    Line::from(vec![
+        Span::styled(lead, t.style(Role::Prompt)),
+        Span::raw(input.text.clone()),
+        Span::styled(format!("   {help}"), t.style(Role::Dim)),
+    ])
+}
+
+fn byte(input: &Input) -> usize {
+    input.text.char_indices().nth(input.cursor).map_or(input.text.len(), |(b, _)| b)
+}
+
+/// Newest at the bottom, right-aligned above the footer.
+fn toasts(f: &mut Frame, app: &App, footer: Rect) {
+    let mut y = footer.y;
+    for toast in app.toasts.iter().rev() {
+        if y == 0 {
+            break;
+        }
+        y -= 1;
+        let (role, mark) = match toast.kind {
+            ToastKind::Ok => (Role::ToastOk, "✓"),
+            ToastKind::Error => (Role::ToastError, "✗"),
+        };
+        let text = format!(" {mark} {} ", toast.text);
+        let w = (text.chars().count() as u16).min(footer.width);
+        let area = Rect::new(footer.right() - w, y, w, 1);
+        f.render_widget(Clear, area);
+        f.render_widget(Paragraph::new(text).style(app.theme.style(role)), area);
+    }
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+}
+
+fn dialog<'a>(app: &App, title: &str) -> Block<'a> {
+    Block::new()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(app.theme.style(Role::BorderFocus))
+        .title(Span::styled(format!(" {title} "), app.theme.style(Role::Title)))
+        .style(app.theme.style(Role::Base))
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    match &app.mode {
+        Mode::Help { scroll } => help(f, app, area, *scroll),
+        Mode::Confirm { question, actions } => {
+            let body = vec![
+                Line::from(question.clone()),
+                Line::default(),
+                Line::from(vec![
+                    Span::styled("y", app.theme.style(Role::Key)),
+                    Span::raw(format!(" yes, {} command{}   ", actions.len(), if actions.len() == 1 { "" } else { "s" })),
+                    Span::styled("n", app.theme.style(Role::Key)),
+                    Span::raw(" / "),
+                    Span::styled("Esc", app.theme.style(Role::Key)),
+                    Span::raw(" no"),
+                ]),
+            ];
+            modal(f, app, area, "Confirm", body, 64);
+        }
+        Mode::Comment { tasks, input } => {
+            let what = match tasks.as_slice() {
+                [one] => format!("task {one}"),
+                many => format!("{} tasks", many.len()),
+            };
+            let body = vec![
+                Line::from(format!("Reject {what}. Comment (optional):")),
+                Line::from(vec![Span::styled("> ", app.theme.style(Role::Prompt)), Span::raw(input.text.clone())]),
+                Line::default(),
+                Line::from(vec![
+                    Span::styled("Enter", app.theme.style(Role::Key)),
+                    Span::raw(" reject   "),
+                    Span::styled("Esc", app.theme.style(Role::Key)),
+                    Span::raw(" keep"),
+                ]),
+            ];
+            let r = modal(f, app, area, "Reject", body, 64);
+            let x = r.x + 3 + input.text[..byte(input)].chars().count() as u16;
+            f.set_cursor_position(Position::new(x.min(r.right().saturating_sub(2)), r.y + 2));
+        }
+        Mode::Picker(p) => picker(f, app, area, p),
+        _ => {}
+    }
+}
+
+/// A dialog sized to its text; returns where it went.
+fn modal(f: &mut Frame, app: &App, area: Rect, title: &str, body: Vec<Line>, width: u16) -> Rect {
+    let inner_w = width.saturating_sub(4).max(10) as usize;
+    let rows: usize = body.iter().map(|l| l.width().max(1).div_ceil(inner_w)).sum();
+    let r = centered(area, width, rows as u16 + 2);
+    f.render_widget(Clear, r);
+    let p = Paragraph::new(body).wrap(Wrap { trim: false }).block(dialog(app, title).padding(ratatui::widgets::Padding::horizontal(1)));
+    f.render_widget(p, r);
+    r
+}
+
+fn picker(f: &mut Frame, app: &App, area: Rect, p: &Picker) {
+    let t = &app.theme;
+    let visible = p.visible();
+    let h = (visible.len() as u16 + 4).min(area.height.saturating_sub(2)).max(6);
+    let r = centered(area, 50, h);
+    f.render_widget(Clear, r);
+    let block = dialog(app, &p.title);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [q, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    f.render_widget(
+        Line::from(vec![Span::styled("> ", t.style(Role::Prompt)), Span::raw(p.query.text.clone())]),
+        q,
+    );
+    f.set_cursor_position(Position::new(q.x + 2 + p.query.cursor as u16, q.y));
+    let list_view = crate::console::app::List { cursor: p.cursor, ..Default::default() };
+    let range = super::window(&list_view, visible.len(), list.height as usize);
+    let lines: Vec<Line> = range
+        .map(|k| {
+            let style = if k == p.cursor { t.style(Role::Selected) } else { t.style(Role::Base) };
+            Line::from(Span::styled(format!(" {} ", visible[k]), style))
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), list);
+}
+
+/// Generated from the keymap, so it is always the keys in force.
+fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
+    let t = &app.theme;
+    let mut lines = Vec::new();
+    for (section, keys) in app.keymap.help() {
+        lines.push(Line::from(Span::styled(format!("{section:?}"), t.style(Role::Title))));
+        for (k, what) in keys {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {k:<16}"), t.style(Role::Key)),
+                Span::raw(what),
+            ]));
+        }
+        lines.push(Line::default());
+    }
+    lines.push(Line::from(Span::styled("Commands (:)", t.style(Role::Title))));
+    for (c, what) in crate::console::app::COMMANDS {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {c:<38}"), t.style(Role::Key)),
+            Span::raw(*what),
+        ]));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled("Filter (/)", t.style(Role::Title))));
+    lines.push(Line::from("  status:incident  wf:invoice  step:approve  sla<30m  sla:breached  sla:risk  prio>=5  id:42  words"));
+    lines.push(Line::from("  terms AND together; several status: terms OR. Esc clears the filter."));
+    let r = centered(area, 96, area.height.saturating_sub(4));
+    f.render_widget(Clear, r);
+    let title = "Help  (↑↓ scroll · Esc close)";
+    let max = lines.len().saturating_sub(r.height.saturating_sub(2) as usize);
+    let p = Paragraph::new(lines).block(dialog(app, title)).scroll((scroll.min(max) as u16, 0));
+    f.render_widget(p, r);
+}

@@ -1,0 +1,95 @@
+//! The SLA board: items in flight with a deadline, at-risk first, then by time to
+//! breach, with a gauge and a countdown coloured by threshold.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, Table, TableState};
+
+use super::{block, clock, sla_state, status_role, window};
+use crate::console::app::{App, Pane};
+use crate::console::theme::Role;
+
+const GAUGE: usize = 20;
+
+/// `███████░░░░░░░░ 45%`: the share of the SLA used.
+pub fn gauge(used: f64, width: usize) -> String {
+    let filled = ((used * width as f64).round() as usize).min(width);
+    format!(
+        "{}{} {:>3}%",
+        "█".repeat(filled),
+        "░".repeat(width - filled),
+        (used * 100.0).round() as u32
+    )
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let list = app.list(Pane::Sla);
+    let len = app.len(Pane::Sla);
+    let focused = app.focus == Pane::Sla && app.detail.is_none();
+    let block = block(app, format!("SLA board ({len})"), focused);
+    let inner = block.inner(area);
+    let range = window(list, len, inner.height.saturating_sub(1) as usize);
+    let t = &app.theme;
+    let rows: Vec<Row> = range
+        .clone()
+        .filter_map(|k| app.item_at(Pane::Sla, k))
+        .filter_map(|it| {
+            let (role, used) = sla_state(it, app.now)?;
+            let due = it.sla_due?;
+            let marked = list.marks.contains(&it.id);
+            let left = (due - app.now).num_seconds();
+            let state = match role {
+                Role::SlaBreached => "BREACHED",
+                Role::SlaCritical => "critical",
+                Role::SlaWarning => "at risk",
+                _ => "ok",
+            };
+            Some(
+                Row::new(vec![
+                    Cell::from(if marked { "●" } else { " " }),
+                    Cell::from(it.id.to_string()),
+                    Cell::from(it.workflow.clone()),
+                    Cell::from(Span::styled(it.status.name(), t.style(status_role(it.status)))),
+                    Cell::from(Line::from(Span::styled(gauge(used, GAUGE), t.style(role)))),
+                    Cell::from(Span::styled(clock(left), t.style(role))),
+                    Cell::from(Span::styled(state, t.style(role))),
+                ])
+                .style(super::styled_row_style(app, marked)),
+            )
+        })
+        .collect();
+    let header = Row::new(["", "ID", "WORKFLOW", "STATUS", "SLA USED", "LEFT", "STATE"])
+        .style(t.style(Role::Dim));
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(7),
+        Constraint::Min(12),
+        Constraint::Length(12),
+        Constraint::Length(GAUGE as u16 + 5),
+        Constraint::Length(9),
+        Constraint::Length(8),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(t.style(Role::Selected));
+    let mut state = TableState::default();
+    if focused && len > 0 {
+        state.select(Some(list.cursor - range.start));
+    }
+    f.render_stateful_widget(table, area, &mut state);
+    if len == 0 {
+        super::overlay::empty(f, app, inner, "No items in flight have an SLA.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gauges_fill_with_the_share_used() {
+        assert_eq!(super::gauge(0.5, 10), "█████░░░░░  50%");
+        assert_eq!(super::gauge(1.0, 4), "████ 100%");
+        assert_eq!(super::gauge(0.0, 4), "░░░░   0%");
+    }
+}
