@@ -1,2 +1,4 @@
 //! The terminal console: live panes over an engine (embedded or attached over the API),
 //! driven from the keyboard.
+
+pub mod theme;
