@@ -506,7 +506,7 @@ fn parse_modifiers(src: &Source, value: &Spanned<DeValue>) -> Result<Modifier, T
 fn item_text(item: &Spanned<DeValue>) -> String {
     match item.get_ref().as_str() {
         Some(s) => format!("{s:?}"),
-        None => format!("(a {})", item.get_ref().type_str()),
+        None => format!("(type {})", item.get_ref().type_str()),
     }
 }
 
