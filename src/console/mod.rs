@@ -1,9 +1,11 @@
 //! The terminal console: live panes over an engine (embedded or attached over the API),
 //! driven from the keyboard.
 
+pub mod app;
 pub mod filter;
+pub mod keymap;
 pub mod model;
 pub mod source;
 pub mod sync;
-pub mod app;
+pub mod theme;
 pub mod view;
