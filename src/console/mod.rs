@@ -2,4 +2,5 @@
 //! driven from the keyboard.
 
 pub mod keymap;
+pub mod svg;
 pub mod theme;
