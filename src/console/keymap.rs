@@ -9,7 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::theme::{line_col, suggest};
+use super::theme::{line_col, sorted_entries, suggest};
 
 /// Something the operator can ask the console to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -494,10 +494,8 @@ fn parse_overrides(src: &Source, doc: &Spanned<DeTable>) -> Result<Overrides, Ke
     let DeValue::Table(table) = keys.get_ref() else {
         return Err(src.error(keys.span(), "keys must be a table: [keys]"));
     };
-    let mut entries: Vec<_> = table.iter().collect();
-    entries.sort_by_key(|(k, _)| k.span().start);
     let mut overrides = Overrides::default();
-    for (name, value) in entries {
+    for (name, value) in sorted_entries(table) {
         let action = Action::from_name(name.get_ref()).ok_or_else(|| {
             let hint = suggest(name.get_ref(), Action::ALL.iter().map(|a| a.name()));
             src.error(

@@ -6,6 +6,7 @@ pub mod filter;
 pub mod keymap;
 pub mod model;
 pub mod source;
+pub mod svg;
 pub mod sync;
 pub mod theme;
 pub mod view;

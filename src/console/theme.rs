@@ -365,11 +365,13 @@ fn roles_table<'t, 'i>(
     }
 }
 
-type Entry<'t, 'i> = (&'t Spanned<Cow<'i>>, &'t Spanned<DeValue<'i>>);
-type Cow<'i> = std::borrow::Cow<'i, str>;
+type Entry<'t, 'i> = (
+    &'t Spanned<std::borrow::Cow<'i, str>>,
+    &'t Spanned<DeValue<'i>>,
+);
 
 /// Table entries in file order, so the first problem in the file is the one reported.
-fn sorted_entries<'t, 'i>(table: &'t DeTable<'i>) -> Vec<Entry<'t, 'i>> {
+pub(crate) fn sorted_entries<'t, 'i>(table: &'t DeTable<'i>) -> Vec<Entry<'t, 'i>> {
     let mut entries: Vec<Entry> = table.iter().collect();
     entries.sort_by_key(|(k, _)| k.span().start);
     entries
