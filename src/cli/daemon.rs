@@ -49,15 +49,24 @@ fn env_nonempty(name: &str) -> Option<String> {
 
 impl Daemon {
     pub fn connect(g: &Globals) -> anyhow::Result<Daemon> {
+        Daemon::connect_to(g, None, None)
+    }
+
+    /// Like `connect`, with the URL and token given explicitly when known (`attach`).
+    pub fn connect_to(
+        g: &Globals,
+        url: Option<String>,
+        token: Option<String>,
+    ) -> anyhow::Result<Daemon> {
         let dir = &g.data_dir;
-        let (url, discovered) = match env_nonempty("TEMPI_URL") {
+        let (url, discovered) = match url.or_else(|| env_nonempty("TEMPI_URL")) {
             Some(url) => (url, false),
             None => match store::read_daemon_info(dir)? {
                 Some(info) if pid_alive(info.pid) => (info.url, true),
                 _ => return Err(no_daemon(dir)),
             },
         };
-        let token = match env_nonempty("TEMPI_TOKEN") {
+        let token = match token.or_else(|| env_nonempty("TEMPI_TOKEN")) {
             Some(t) => t,
             None => store::load_or_create_token(dir)?,
         };

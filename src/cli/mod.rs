@@ -3,6 +3,7 @@
 
 mod act;
 mod bench;
+mod console;
 mod daemon;
 mod format;
 mod show;
@@ -186,6 +187,22 @@ pub enum Cmd {
         #[arg(long)]
         follow: bool,
     },
+    /// The console on the engine of --data, in this process
+    Console {
+        #[command(flatten)]
+        ui: console::UiArgs,
+    },
+    /// The console on a running `tempi serve` (found through --data, or at URL)
+    Attach {
+        /// The daemon's address [default: from --data's daemon.json, or TEMPI_URL]
+        #[arg(value_name = "URL")]
+        url: Option<String>,
+        /// The daemon's token [default: --data's token file]
+        #[arg(long, env = "TEMPI_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[command(flatten)]
+        ui: console::UiArgs,
+    },
     /// Measure engine throughput and latency on this machine
     Bench {
         #[arg(long)]
@@ -259,6 +276,8 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
         Cmd::Serve { listen } => act::serve(g, listen).await?,
         Cmd::Validate { paths } => return Ok(validate::run(&paths)),
         Cmd::Bench { json, items } => bench::run(json, items).await?,
+        Cmd::Console { ui } => console::embedded(g, &ui).await?,
+        Cmd::Attach { url, token, ui } => console::attach(g, &ui, url, token).await?,
         Cmd::Items {
             status,
             workflow,

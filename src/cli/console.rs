@@ -1,0 +1,118 @@
+//! `tempi console` and `tempi attach`: the console on the embedded engine of `--data`,
+//! or on a running daemon through its API.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::Globals;
+use super::daemon::Daemon;
+use crate::console::app::{App, Options};
+use crate::console::keymap::{self, Keymap};
+use crate::console::run::{self, RateHook};
+use crate::console::source::Source;
+use crate::console::theme::{self, ColorDepth, Theme};
+use crate::engine::runtime::{self, EngineConfig};
+
+/// Options every console accepts.
+#[derive(Debug, Clone, Args)]
+pub struct UiArgs {
+    /// Theme: dark, light, high-contrast, colour-blind-safe, monochrome, or a .toml file
+    #[arg(long, value_name = "NAME|FILE")]
+    pub theme: Option<String>,
+    /// Look but do not touch: every action is refused
+    #[arg(long)]
+    pub read_only: bool,
+    /// The groups whose tasks "my groups" shows (comma-separated)
+    #[arg(long, env = "TEMPI_GROUPS", value_name = "G,G", value_delimiter = ',')]
+    pub groups: Vec<String>,
+    /// Key bindings file [default: $XDG_CONFIG_HOME/tempi/keys.toml]
+    #[arg(long, value_name = "FILE")]
+    pub keys: Option<PathBuf>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn config_dir() -> Option<PathBuf> {
+    env("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|d| d.join("tempi"))
+}
+
+/// Build the app from the options; bad theme or key files stop here, before the screen
+/// is taken over, with their file:line:col.
+pub fn build_app(g: &Globals, ui: &UiArgs, origin: String, rate: Option<f64>) -> anyhow::Result<App> {
+    let depth = ColorDepth::detect(env);
+    let themes_dir = config_dir().map(|d| d.join("themes"));
+    let name = ui
+        .theme
+        .clone()
+        .unwrap_or_else(|| theme::default_name(depth).to_string());
+    let theme = Theme::load(&name, depth, themes_dir.as_deref())?;
+    let keys = ui.keys.clone().or_else(|| keymap::default_path(env));
+    let keymap = match &ui.keys {
+        Some(path) => Keymap::load(path)?,
+        None => Keymap::load_or_default(keys.as_deref())?,
+    };
+    let opts = Options {
+        me: g.user.clone(),
+        groups: ui.groups.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        read_only: ui.read_only,
+        rate,
+        origin,
+        depth,
+        themes_dir,
+    };
+    Ok(App::new(opts, theme, keymap, chrono::Utc::now()))
+}
+
+/// `tempi console`: the engine runs in this process on `--data`.
+pub async fn embedded(g: &Globals, ui: &UiArgs) -> anyhow::Result<()> {
+    let app = build_app(g, ui, format!("embedded {}", g.data_dir.display()), None)?;
+    let _log = super::act::init_log(&g.data_dir);
+    let config = EngineConfig::new(g.data_dir.clone(), g.workflows_dir.clone());
+    let running = runtime::start(config).await.with_context(|| {
+        format!(
+            "cannot open the engine on {}; if a daemon serves it, use tempi attach",
+            g.data_dir.display()
+        )
+    })?;
+    let result = run::run(Source::Embedded(running.handle.clone()), app, None).await;
+    running.shutdown().await;
+    result
+}
+
+/// `tempi attach`: the console of a running `tempi serve`, local or remote.
+pub async fn attach(g: &Globals, ui: &UiArgs, url: Option<String>, token: Option<String>) -> anyhow::Result<()> {
+    let daemon = Daemon::connect_to(g, url, token)?;
+    let client = daemon.client.clone();
+    let source = Source::Remote(client.clone());
+    // Reach and authenticate before taking over the screen, so failures read plainly.
+    if let Source::Remote(c) = &source {
+        c.metrics().await.map_err(|e| daemon.explain(e))?;
+    }
+    let app = build_app(g, ui, client.url().to_string(), None)?;
+    let _log = super::act::init_log(&g.data_dir);
+    run::run(source, app, None).await
+}
+
+/// Used by `tempi demo`.
+pub async fn with_engine(
+    g: &Globals,
+    ui: &UiArgs,
+    source: Source,
+    origin: String,
+    rate: Option<(f64, RateHook)>,
+) -> anyhow::Result<()> {
+    let (initial, hook) = match rate {
+        Some((r, h)) => (Some(r), Some(h)),
+        None => (None, None),
+    };
+    let app = build_app(g, ui, origin, initial)?;
+    run::run(source, app, hook).await
+}

@@ -1,0 +1,114 @@
+//! The console's main loop: keys, engine updates, command results and the clock go into
+//! the app; frames come out at most 30 times a second and only when something changed.
+//! Commands run on their own tasks, so a slow engine never holds up a key press.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{Event as TermEvent, EventStream, KeyCode, KeyModifiers};
+use futures_util::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::app::{App, Effect, Msg, Pending};
+use super::source::{Source, SourceError};
+use super::sync::{self, Control};
+use super::terminal::Screen;
+use super::view;
+use crate::engine::Reply;
+
+/// The shortest time between two frames.
+const FRAME: Duration = Duration::from_millis(33);
+
+/// Sets the demo's load rate (items per minute).
+pub type RateHook = Box<dyn Fn(f64) + Send>;
+
+type Acted = Vec<(String, Result<Reply, SourceError>)>;
+
+/// Run the console until the operator quits or a signal asks it to stop.
+pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow::Result<()> {
+    let mut screen = Screen::enter()?;
+    let (utx, mut updates) = mpsc::unbounded_channel();
+    let sync = sync::spawn(source.clone(), utx);
+    let (atx, mut acted) = mpsc::unbounded_channel::<Acted>();
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut next_frame = Instant::now();
+    loop {
+        if app.dirty && Instant::now() >= next_frame {
+            screen.draw(|f| view::draw(f, &app))?;
+            app.dirty = false;
+            next_frame = Instant::now() + FRAME;
+        }
+        let effects = tokio::select! {
+            ev = keys.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) if is_ctrl_c(&k) => break,
+                Some(Ok(TermEvent::Key(k))) => app.update(Msg::Key(k)),
+                Some(Ok(TermEvent::Resize(..))) => {
+                    screen.clear()?;
+                    app.dirty = true;
+                    vec![]
+                }
+                Some(Ok(_)) => vec![],
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            Some(u) = updates.recv() => {
+                let mut effects = app.update(Msg::Update(u));
+                while let Ok(more) = updates.try_recv() {
+                    effects.extend(app.update(Msg::Update(more)));
+                }
+                effects
+            }
+            Some(r) = acted.recv() => app.update(Msg::Acted(r)),
+            _ = tick.tick() => app.update(Msg::Tick(Utc::now())),
+            _ = tokio::time::sleep_until(next_frame), if app.dirty => vec![],
+            _ = term.recv() => break,
+            _ = hup.recv() => break,
+            _ = int.recv() => break,
+        };
+        for e in effects {
+            match e {
+                Effect::Act(pending) => spawn_act(&source, &app.opts.me, pending, atx.clone()),
+                Effect::Detail(id) => {
+                    let _ = sync.control.send(Control::Detail(id));
+                }
+                Effect::Refresh => {
+                    let _ = sync.control.send(Control::Refresh);
+                }
+                Effect::Rate(r) => {
+                    if let Some(set) = &rate {
+                        set(r);
+                    }
+                }
+                Effect::Quit => {}
+            }
+        }
+        if app.quit {
+            break;
+        }
+    }
+    drop(screen);
+    Ok(())
+}
+
+fn is_ctrl_c(k: &crossterm::event::KeyEvent) -> bool {
+    k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL)
+}
+
+/// Send commands one after another (their order matters for bulk toasts) off the UI task.
+pub fn spawn_act(source: &Source, me: &str, pending: Vec<Pending>, out: mpsc::UnboundedSender<Acted>) {
+    let source = source.clone();
+    let me = me.to_string();
+    tokio::spawn(async move {
+        let mut results = Vec::with_capacity(pending.len());
+        for p in pending {
+            results.push((p.label, source.act(&me, p.cmd).await));
+        }
+        let _ = out.send(results);
+    });
+}

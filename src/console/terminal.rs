@@ -1,0 +1,158 @@
+//! The terminal: raw mode and the alternate screen on the way in, restored on the way
+//! out (quit, panic, signal); each frame is buffered and written in one synchronized
+//! update, and a frame that changes nothing writes nothing.
+
+use std::io::{self, Write};
+
+use crossterm::terminal::{
+    self, BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen,
+    LeaveAlternateScreen,
+};
+use crossterm::{cursor, execute};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+/// Collects one frame's bytes so they can be checked and wrapped before they go out.
+#[derive(Debug, Default)]
+pub struct FrameBuf {
+    pub bytes: Vec<u8>,
+}
+
+impl Write for FrameBuf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Bytes that only restate the cursor as it already is (ratatui sends them each frame).
+fn cursor_only(bytes: &[u8], last_cursor: &[u8]) -> bool {
+    bytes == b"\x1b[?25l" || (!last_cursor.is_empty() && bytes == last_cursor)
+}
+
+/// Whether a frame's bytes are only cursor moves: `ESC[?25h` then `ESC[row;colH`.
+fn is_cursor_sequence(bytes: &[u8]) -> bool {
+    let Some(rest) = bytes.strip_prefix(b"\x1b[?25h\x1b[") else {
+        return false;
+    };
+    rest.ends_with(b"H") && rest[..rest.len() - 1].iter().all(|b| b.is_ascii_digit() || *b == b';')
+}
+
+/// Filters a frame's bytes: what to send, wrapped for synchronized output, or nothing.
+#[derive(Debug, Default)]
+pub struct Output {
+    last_cursor: Vec<u8>,
+    /// Bytes sent so far (for the benchmark).
+    pub written: u64,
+}
+
+impl Output {
+    /// What to write for a frame that produced `bytes` (empty when nothing changed).
+    pub fn frame(&mut self, bytes: &[u8]) -> Vec<u8> {
+        if bytes.is_empty() || cursor_only(bytes, &self.last_cursor) {
+            return Vec::new();
+        }
+        if is_cursor_sequence(bytes) {
+            self.last_cursor = bytes.to_vec();
+        }
+        let mut out = Vec::with_capacity(bytes.len() + 16);
+        let _ = crossterm::queue!(out, BeginSynchronizedUpdate);
+        out.extend_from_slice(bytes);
+        let _ = crossterm::queue!(out, EndSynchronizedUpdate);
+        self.written += out.len() as u64;
+        out
+    }
+}
+
+pub type Term = Terminal<CrosstermBackend<FrameBuf>>;
+
+/// Owns the real terminal while the console runs; dropping it restores the terminal.
+pub struct Screen {
+    pub term: Term,
+    out: Output,
+}
+
+/// Put the terminal back as it was; safe to call more than once.
+pub fn restore() {
+    let mut stdout = io::stdout();
+    let _ = execute!(stdout, EndSynchronizedUpdate, LeaveAlternateScreen, cursor::Show);
+    let _ = terminal::disable_raw_mode();
+}
+
+impl Screen {
+    pub fn enter() -> io::Result<Screen> {
+        if !io::IsTerminal::is_terminal(&io::stdout()) {
+            return Err(io::Error::other(
+                "the console needs a terminal; stdout is not one (use tempi items, tasks, … in scripts)",
+            ));
+        }
+        install_panic_hook();
+        terminal::enable_raw_mode()?;
+        execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+        let term = Terminal::new(CrosstermBackend::new(FrameBuf::default()))?;
+        Ok(Screen {
+            term,
+            out: Output::default(),
+        })
+    }
+
+    /// Draw one frame and send only what changed.
+    pub fn draw(&mut self, render: impl FnOnce(&mut ratatui::Frame)) -> io::Result<()> {
+        self.term.autoresize()?;
+        self.term.draw(render)?;
+        let bytes = std::mem::take(&mut self.term.backend_mut().writer_mut().bytes);
+        let out = self.out.frame(&bytes);
+        if !out.is_empty() {
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(&out)?;
+            stdout.flush()?;
+        }
+        Ok(())
+    }
+
+    /// After a resize the whole screen is redrawn.
+    pub fn clear(&mut self) -> io::Result<()> {
+        self.term.clear()?;
+        let bytes = std::mem::take(&mut self.term.backend_mut().writer_mut().bytes);
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(&bytes)?;
+        stdout.flush()
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        previous(info);
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_that_change_nothing_write_nothing() {
+        let mut out = Output::default();
+        assert!(out.frame(b"").is_empty());
+        assert!(out.frame(b"\x1b[?25l").is_empty(), "a hidden cursor stays hidden");
+        let cursor = b"\x1b[?25h\x1b[50;3H";
+        assert!(!out.frame(cursor).is_empty(), "the cursor moved");
+        assert!(out.frame(cursor).is_empty(), "the same cursor again");
+        let frame = out.frame(b"\x1b[1;1Hhello\x1b[?25l");
+        assert!(frame.starts_with(b"\x1b[?2026h"), "synchronized update begins");
+        assert!(frame.ends_with(b"\x1b[?2026l"), "and ends");
+        assert!(out.written > 0);
+    }
+}
