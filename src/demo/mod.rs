@@ -1,2 +1,299 @@
 //! `tempi demo`: a simulated estate of loopback services and a load generator around an
 //! embedded engine.
+
+pub mod estate;
+pub mod load;
+mod services;
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+
+use crate::definition;
+use crate::engine::EngineHandle;
+use crate::engine::ItemId;
+use crate::engine::runtime::{self, EngineConfig, Running, StartError};
+use crate::engine::view::{ItemFilter, StepStatus, TaskFilter};
+pub use estate::{Estate, EstateOptions, EstateStats};
+use load::{Generator, Kind, Load};
+pub use load::{LoadControl, MAX_RATE};
+
+/// The workflows the demo loads and drives (`bench-pass` and any others are left out).
+pub const DEMO_WORKFLOWS: [&str; 3] = [
+    "customer-onboarding",
+    "invoice-approval",
+    "incident-response",
+];
+/// Items per minute when nobody says otherwise.
+pub const DEFAULT_RATE: f64 = 30.0;
+/// Where, under the data dir, the demo keeps its copy of the workflows it loads.
+const STAGED_WORKFLOWS: &str = "demo-workflows";
+/// How long `start` waits for the seeded invoices to reach a human.
+const SEED_WAIT: Duration = Duration::from_secs(3);
+/// Most in-flight incidents looked at on a restart, to keep startup quick.
+const MAX_RECOVERED: usize = 5_000;
+
+/// How to start the demo.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub data_dir: PathBuf,
+    /// Where the shipped workflow files are; only [`DEMO_WORKFLOWS`] are loaded.
+    pub workflows_dir: PathBuf,
+    pub rate_per_min: f64,
+    /// Seeds the estate's and the load's randomness.
+    pub seed: u64,
+    pub estate: EstateOptions,
+}
+
+impl DemoOptions {
+    /// The default rate and estate, and a fresh random seed.
+    pub fn new(data_dir: PathBuf, workflows_dir: PathBuf) -> Self {
+        DemoOptions {
+            data_dir,
+            workflows_dir,
+            rate_per_min: DEFAULT_RATE,
+            seed: rand::rngs::StdRng::from_os_rng().random(),
+            estate: EstateOptions::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("the workflow files in {} have problems:\n{problems}", dir.display())]
+    Workflows { dir: PathBuf, problems: String },
+    #[error(
+        "the demo needs workflow '{name}', which {} does not define; point --workflows at \
+         the directory of tempi's shipped workflows",
+        dir.display()
+    )]
+    MissingWorkflow { name: &'static str, dir: PathBuf },
+    #[error("cannot write the demo's copy of the workflows to {}: {source}", path.display())]
+    Stage {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the simulated estate on 127.0.0.1: {0}")]
+    Estate(#[source] std::io::Error),
+    #[error("the demo engine could not start: {0}")]
+    Engine(#[from] StartError),
+}
+
+/// A running demo: the engine, the estate it calls, and the load generator's controls.
+pub struct Demo {
+    pub running: Running,
+    pub load: LoadControl,
+    /// `http://127.0.0.1:PORT`; each service lives under its own prefix.
+    pub estate_url: String,
+    estate: Estate,
+    generator: Load,
+}
+
+impl Demo {
+    /// The estate, to read its stats or turn its knobs live.
+    pub fn estate(&self) -> &Estate {
+        &self.estate
+    }
+
+    /// Stop the load, then the engine, then the estate.
+    pub async fn shutdown(self) {
+        self.generator.stop().await;
+        self.running.shutdown().await;
+        self.estate.shutdown().await;
+    }
+}
+
+/// Start the estate, an engine on `opts.data_dir` that calls it, a handful of items (on a
+/// fresh data dir) so the console has something to show, and the load generator.
+pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
+    let staged = stage_workflows(&opts.workflows_dir, &opts.data_dir)?;
+    let estate = Estate::start(opts.estate.clone(), opts.seed)
+        .await
+        .map_err(DemoError::Estate)?;
+    let mut config = EngineConfig::new(opts.data_dir.clone(), Some(staged));
+    config.env.extend(estate.env());
+    let running = match runtime::start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            estate.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    let control = LoadControl::new(opts.rate_per_min);
+    // A different stream from the estate's, from the same seed.
+    let mut generator = Generator::new(opts.seed ^ 0x9e37_79b9_7f4a_7c15);
+    let handle = running.handle.clone();
+    let incidents = match in_flight_incidents(&handle).await {
+        Some(recovered) => recovered,
+        None => seed(&handle, &estate, &control, &mut generator).await,
+    };
+    let generator = load::spawn(
+        handle,
+        estate.documents(),
+        control.clone(),
+        generator,
+        incidents,
+    );
+    Ok(Demo {
+        running,
+        load: control,
+        estate_url: estate.url().to_string(),
+        estate,
+        generator,
+    })
+}
+
+/// Check every workflow file, then copy the demo's workflows into the data dir, so that
+/// the engine loads those and nothing else. Problems are reported at the original files.
+fn stage_workflows(dir: &Path, data_dir: &Path) -> Result<PathBuf, DemoError> {
+    let (loaded, diags) = definition::load_dir(dir);
+    if !diags.is_empty() {
+        let problems: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        return Err(DemoError::Workflows {
+            dir: dir.to_path_buf(),
+            problems: problems.join("\n"),
+        });
+    }
+    for name in DEMO_WORKFLOWS {
+        if !loaded.iter().any(|(wf, _)| wf.name == name) {
+            return Err(DemoError::MissingWorkflow {
+                name,
+                dir: dir.to_path_buf(),
+            });
+        }
+    }
+    let staged = data_dir.join(STAGED_WORKFLOWS);
+    let stage_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DemoError::Stage { path, source }
+    };
+    // The data dir holds the API token: keep it private, as the store would.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&staged)
+        .map_err(stage_err(&staged))?;
+    clear_yaml(&staged).map_err(stage_err(&staged))?;
+    for (wf, source) in loaded
+        .iter()
+        .filter(|(wf, _)| DEMO_WORKFLOWS.contains(&wf.name.as_str()))
+    {
+        let path = staged.join(format!("{}-v{}.yaml", wf.name, wf.version));
+        std::fs::write(&path, source).map_err(stage_err(&path))?;
+    }
+    Ok(staged)
+}
+
+/// Remove earlier copies, so a workflow deleted from the source dir is not loaded.
+fn clear_yaml(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_file() && path.extension().is_some_and(|x| x == "yaml") {
+            std::fs::remove_file(path)?;
+        }
+    }
+    Ok(())
+}
+
+/// On a data dir with items in flight (a restarted demo), the incidents still waiting to
+/// be resolved; `None` on a fresh one.
+async fn in_flight_incidents(engine: &EngineHandle) -> Option<Vec<ItemId>> {
+    let active = ItemFilter {
+        active: true,
+        ..ItemFilter::default()
+    };
+    let items = engine.items(active).await.ok()?;
+    if items.is_empty() {
+        return None;
+    }
+    let mut waiting = Vec::new();
+    let incidents = items
+        .iter()
+        .filter(|i| i.workflow == Kind::Incident.workflow())
+        .take(MAX_RECOVERED);
+    for summary in incidents {
+        let Ok(Some(detail)) = engine.item(summary.id).await else {
+            continue;
+        };
+        let unresolved = detail.steps.iter().any(|s| {
+            s.id == "resolved" && !matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped)
+        });
+        if unresolved {
+            waiting.push(summary.id);
+        }
+    }
+    Some(waiting)
+}
+
+/// Start a handful of items. Invoices and incidents go first against an instant estate
+/// so that some already wait on humans when the console draws its first frame;
+/// onboardings go after, at the estate's real pace, so some are visibly running.
+async fn seed(
+    engine: &EngineHandle,
+    estate: &Estate,
+    control: &LoadControl,
+    generator: &mut Generator,
+) -> Vec<ItemId> {
+    let options = estate.options();
+    estate.set_options(EstateOptions {
+        hang: options.hang,
+        ..EstateOptions::instant()
+    });
+    let quick = [
+        Kind::Invoice,
+        Kind::Invoice,
+        Kind::Invoice,
+        Kind::Invoice,
+        Kind::Incident,
+        Kind::Incident,
+    ];
+    let mut incidents = Vec::new();
+    let mut invoices = 0;
+    for kind in quick {
+        if let Some(item) = seed_one(engine, estate, control, generator, kind).await {
+            match kind {
+                Kind::Incident => incidents.push(item),
+                _ => invoices += 1,
+            }
+        }
+    }
+    wait_for_tasks(engine, invoices).await;
+    estate.set_options(options);
+    for _ in 0..2 {
+        seed_one(engine, estate, control, generator, Kind::Onboarding).await;
+    }
+    incidents
+}
+
+async fn seed_one(
+    engine: &EngineHandle,
+    estate: &Estate,
+    control: &LoadControl,
+    generator: &mut Generator,
+    kind: Kind,
+) -> Option<ItemId> {
+    match load::start_item(engine, &estate.documents(), generator.item(kind)).await {
+        Ok(item) => {
+            control.count_started();
+            Some(item)
+        }
+        Err(e) => {
+            tracing::warn!("demo: cannot seed a {} item: {e}", kind.workflow());
+            None
+        }
+    }
+}
+
+/// Wait (briefly) until `n` tasks are open.
+async fn wait_for_tasks(engine: &EngineHandle, n: usize) {
+    let deadline = tokio::time::Instant::now() + SEED_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        match engine.tasks(TaskFilter::default()).await {
+            Ok(tasks) if tasks.len() >= n => return,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! `tempi demo` in-process: the shipped workflows against the simulated estate, seeding,
+//! live rate changes, and transient faults that end in an incident.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+use tempi::demo::{self, Demo, DemoOptions, EstateOptions};
+use tempi::engine::command::Command;
+use tempi::engine::view::{ItemFilter, ItemStatus, TaskFilter};
+use tempi::engine::{EngineHandle, ItemId};
+
+fn options(data: PathBuf, estate: EstateOptions) -> DemoOptions {
+    DemoOptions {
+        data_dir: data,
+        workflows_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workflows"),
+        rate_per_min: 0.0,
+        seed: 42,
+        estate,
+    }
+}
+
+async fn start(data: PathBuf, estate: EstateOptions) -> Demo {
+    demo::start(options(data, estate)).await.unwrap()
+}
+
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..320 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn start_item(h: &EngineHandle, workflow: &str, input: serde_json::Value) -> ItemId {
+    let cmd = Command::Start {
+        workflow: workflow.into(),
+        version: None,
+        input,
+        priority: 1,
+    };
+    h.command("tester", None, cmd).await.unwrap().item.unwrap()
+}
+
+async fn status(h: &EngineHandle, item: ItemId) -> ItemStatus {
+    h.item(item).await.unwrap().unwrap().summary.status
+}
+
+/// Approve whatever task of `item` is open (an agent review, then the approval).
+async fn approve_open_tasks(h: &EngineHandle, item: ItemId) {
+    for task in h.tasks(TaskFilter::default()).await.unwrap() {
+        if task.item == item {
+            let decide = Command::Decide {
+                task: task.id,
+                decision: "approved".into(),
+                comment: Some("looks right".into()),
+            };
+            // A task decided in between is fine; the loop looks again.
+            let _ = h.command("tester", None, decide).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoice_and_onboarding_run_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = start(tmp.path().join("data"), EstateOptions::instant()).await;
+    let h = demo.running.handle.clone();
+    let invoice = start_item(
+        &h,
+        "invoice-approval",
+        json!({ "doc": "inbox/manual-1.pdf", "supplier": "Acme Office Supplies" }),
+    )
+    .await;
+    let customer = start_item(
+        &h,
+        "customer-onboarding",
+        json!({ "company": "Copperleaf Health", "email": "it@copperleaf.example", "plan": "team" }),
+    )
+    .await;
+    until("both items to complete", || async {
+        approve_open_tasks(&h, invoice).await;
+        status(&h, invoice).await == ItemStatus::Completed
+            && status(&h, customer).await == ItemStatus::Completed
+    })
+    .await;
+
+    let inv = h.item(invoice).await.unwrap().unwrap();
+    let output = |id: &str| {
+        inv.steps
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.output.clone())
+            .unwrap()
+    };
+    assert!(output("extract")["amount"].as_f64().unwrap() > 0.0);
+    assert!(output("pay")["id"].as_str().unwrap().starts_with("pay_"));
+    assert_eq!(output("pay")["reference"], output("extract")["number"]);
+
+    let cus = h.item(customer).await.unwrap().unwrap();
+    let provision = cus.steps.iter().find(|s| s.id == "provision").unwrap();
+    let ws = provision.output.as_ref().unwrap();
+    assert!(ws["workspace_id"].as_str().unwrap().starts_with("ws_"));
+    assert_eq!(ws["region"], "eu-west", "the workflow's default region");
+    demo.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_demo_is_seeded_with_items_waiting_on_humans_and_a_restart_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let demo = start(data.clone(), EstateOptions::instant()).await;
+    let h = demo.running.handle.clone();
+    let names: Vec<String> = h
+        .workflows()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.0)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "customer-onboarding",
+            "incident-response",
+            "invoice-approval"
+        ],
+        "bench-pass is not loaded"
+    );
+    let items = h.items(ItemFilter::default()).await.unwrap();
+    assert_eq!(items.len(), 8);
+    assert_eq!(demo.load.started(), 8);
+    let tasks = h.tasks(TaskFilter::default()).await.unwrap();
+    assert!(tasks.len() >= 4, "{} open tasks", tasks.len());
+    assert!(tasks.iter().all(|t| t.workflow == "invoice-approval"));
+    let env = demo.estate().env();
+    assert_eq!(env["BANK_URL"], format!("{}/bank", demo.estate_url));
+    demo.shutdown().await;
+
+    let demo = start(data, EstateOptions::instant()).await;
+    let items = demo
+        .running
+        .handle
+        .items(ItemFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 8, "a restart does not seed again");
+    demo.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_changes_take_effect_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = start(tmp.path().join("data"), EstateOptions::instant()).await;
+    let seeded = demo.load.started();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(demo.load.started(), seeded, "rate 0 starts nothing");
+
+    demo.load.set_rate(6000.0);
+    assert_eq!(demo.load.rate(), 6000.0);
+    until("the generator to start items", || async {
+        demo.load.started() >= seeded + 20
+    })
+    .await;
+
+    demo.load.set_rate(0.0);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let paused = demo.load.started();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(demo.load.started(), paused, "rate 0 pauses");
+    let items = demo
+        .running
+        .handle
+        .items(ItemFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(items.len() as u64, paused);
+    demo.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_errors_are_retried_then_raise_an_incident() {
+    let tmp = tempfile::tempdir().unwrap();
+    let failing = EstateOptions {
+        error_rate: 1.0,
+        ..EstateOptions::instant()
+    };
+    let demo = start(tmp.path().join("data"), failing).await;
+    let h = demo.running.handle.clone();
+    let item = start_item(
+        &h,
+        "incident-response",
+        json!({ "service": "checkout", "alert": "5xx spike", "severity": "sev2" }),
+    )
+    .await;
+    // health and recent_deploys: 3 attempts each, 1 s then 2 s apart.
+    until("the incident", || async {
+        status(&h, item).await == ItemStatus::Incident
+    })
+    .await;
+    let detail = h.item(item).await.unwrap().unwrap();
+    let (step, error) = detail.incident.unwrap();
+    assert!(
+        ["health", "recent_deploys"].contains(&step.as_str()),
+        "{step}"
+    );
+    assert_eq!(error.kind.name(), "status");
+    let failed = detail.steps.iter().find(|s| s.id == step).unwrap();
+    assert_eq!(failed.attempts, 3);
+    assert!(demo.estate().stats().errors >= 3);
+    demo.shutdown().await;
+}
