@@ -32,7 +32,9 @@ pub async fn serve(g: &Globals, listen: SocketAddr) -> anyhow::Result<()> {
 
 /// Log to `<data>/logs/tempi.log.<date>` (daily files), filtered by `TEMPI_LOG`
 /// (default `info`). Without a writable log dir the daemon runs unlogged.
-pub(super) fn init_log(data_dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+pub(super) fn init_log(
+    data_dir: &std::path::Path,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::EnvFilter;
     let dir = data_dir.join("logs");
     std::fs::create_dir_all(&dir).ok()?;

@@ -46,7 +46,12 @@ fn config_dir() -> Option<PathBuf> {
 
 /// Build the app from the options; bad theme or key files stop here, before the screen
 /// is taken over, with their file:line:col.
-pub fn build_app(g: &Globals, ui: &UiArgs, origin: String, rate: Option<f64>) -> anyhow::Result<App> {
+pub fn build_app(
+    g: &Globals,
+    ui: &UiArgs,
+    origin: String,
+    rate: Option<f64>,
+) -> anyhow::Result<App> {
     let depth = ColorDepth::detect(env);
     let themes_dir = config_dir().map(|d| d.join("themes"));
     let name = ui
@@ -61,7 +66,12 @@ pub fn build_app(g: &Globals, ui: &UiArgs, origin: String, rate: Option<f64>) ->
     };
     let opts = Options {
         me: g.user.clone(),
-        groups: ui.groups.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        groups: ui
+            .groups
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
         read_only: ui.read_only,
         rate,
         origin,
@@ -88,7 +98,12 @@ pub async fn embedded(g: &Globals, ui: &UiArgs) -> anyhow::Result<()> {
 }
 
 /// `tempi attach`: the console of a running `tempi serve`, local or remote.
-pub async fn attach(g: &Globals, ui: &UiArgs, url: Option<String>, token: Option<String>) -> anyhow::Result<()> {
+pub async fn attach(
+    g: &Globals,
+    ui: &UiArgs,
+    url: Option<String>,
+    token: Option<String>,
+) -> anyhow::Result<()> {
     let daemon = Daemon::connect_to(g, url, token)?;
     let client = daemon.client.clone();
     let source = Source::Remote(client.clone());
@@ -101,18 +116,71 @@ pub async fn attach(g: &Globals, ui: &UiArgs, url: Option<String>, token: Option
     run::run(source, app, None).await
 }
 
-/// Used by `tempi demo`.
-pub async fn with_engine(
+/// A private, fresh data dir for one demo run.
+fn demo_dir() -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let dir = std::env::temp_dir().join(format!("tempi-demo-{stamp}-{}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create the demo data dir {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The shipped workflows from --workflows (or ./workflows), else the built-in copies.
+fn demo_workflows(g: &Globals, dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    if let Some(w) = &g.workflows_dir {
+        return Ok(w.clone());
+    }
+    let w = dir.join("workflows");
+    std::fs::create_dir_all(&w)?;
+    for (name, text) in crate::demo::EMBEDDED_WORKFLOWS {
+        std::fs::write(w.join(format!("{name}.yaml")), text)?;
+    }
+    Ok(w)
+}
+
+/// `tempi demo`: the engine, a simulated estate and a load generator, in a temporary
+/// data dir that is removed afterwards unless `keep`.
+pub async fn demo(
     g: &Globals,
     ui: &UiArgs,
-    source: Source,
-    origin: String,
-    rate: Option<(f64, RateHook)>,
+    rate: f64,
+    keep: bool,
+    seed: Option<u64>,
 ) -> anyhow::Result<()> {
-    let (initial, hook) = match rate {
-        Some((r, h)) => (Some(r), Some(h)),
-        None => (None, None),
-    };
-    let app = build_app(g, ui, origin, initial)?;
-    run::run(source, app, hook).await
+    let rate = rate.clamp(0.0, crate::demo::MAX_RATE);
+    let app = build_app(g, ui, "demo".into(), Some(rate))?;
+    let dir = demo_dir()?;
+    let result = demo_in(g, app, &dir, rate, seed).await;
+    if keep {
+        eprintln!("tempi: the demo's data is kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+async fn demo_in(
+    g: &Globals,
+    app: App,
+    dir: &std::path::Path,
+    rate: f64,
+    seed: Option<u64>,
+) -> anyhow::Result<()> {
+    let _log = super::act::init_log(dir);
+    let mut opts = crate::demo::DemoOptions::new(dir.to_path_buf(), demo_workflows(g, dir)?);
+    opts.rate_per_min = rate;
+    if let Some(s) = seed {
+        opts.seed = s;
+    }
+    let demo = crate::demo::start(opts).await?;
+    let load = demo.load.clone();
+    let hook: RateHook = Box::new(move |r| load.set_rate(r));
+    let source = Source::Embedded(demo.running.handle.clone());
+    let result = run::run(source, app, Some(hook)).await;
+    demo.shutdown().await;
+    result
 }

@@ -187,6 +187,20 @@ pub enum Cmd {
         #[arg(long)]
         follow: bool,
     },
+    /// The whole product at once: console, engine, sample workflows, a simulated estate
+    Demo {
+        /// Work items started per minute (change it live with + and -)
+        #[arg(long, default_value_t = crate::demo::DEFAULT_RATE, value_name = "N")]
+        rate: f64,
+        /// Keep the demo's temporary data dir (and print where it is)
+        #[arg(long)]
+        keep: bool,
+        /// Seed for the simulated estate and load
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
+        #[command(flatten)]
+        ui: console::UiArgs,
+    },
     /// The console on the engine of --data, in this process
     Console {
         #[command(flatten)]
@@ -198,7 +212,12 @@ pub enum Cmd {
         #[arg(value_name = "URL")]
         url: Option<String>,
         /// The daemon's token [default: --data's token file]
-        #[arg(long, env = "TEMPI_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "TEMPI_TOKEN",
+            value_name = "TOKEN",
+            hide_env_values = true
+        )]
         token: Option<String>,
         #[command(flatten)]
         ui: console::UiArgs,
@@ -276,6 +295,12 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
         Cmd::Serve { listen } => act::serve(g, listen).await?,
         Cmd::Validate { paths } => return Ok(validate::run(&paths)),
         Cmd::Bench { json, items } => bench::run(json, items).await?,
+        Cmd::Demo {
+            rate,
+            keep,
+            seed,
+            ui,
+        } => console::demo(g, &ui, rate, keep, seed).await?,
         Cmd::Console { ui } => console::embedded(g, &ui).await?,
         Cmd::Attach { url, token, ui } => console::attach(g, &ui, url, token).await?,
         Cmd::Items {

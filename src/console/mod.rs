@@ -12,3 +12,6 @@ pub mod sync;
 pub mod terminal;
 pub mod theme;
 pub mod view;
+
+#[cfg(test)]
+mod tests;

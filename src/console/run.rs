@@ -101,7 +101,12 @@ fn is_ctrl_c(k: &crossterm::event::KeyEvent) -> bool {
 }
 
 /// Send commands one after another (their order matters for bulk toasts) off the UI task.
-pub fn spawn_act(source: &Source, me: &str, pending: Vec<Pending>, out: mpsc::UnboundedSender<Acted>) {
+pub fn spawn_act(
+    source: &Source,
+    me: &str,
+    pending: Vec<Pending>,
+    out: mpsc::UnboundedSender<Acted>,
+) {
     let source = source.clone();
     let me = me.to_string();
     tokio::spawn(async move {

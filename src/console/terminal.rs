@@ -39,7 +39,10 @@ fn is_cursor_sequence(bytes: &[u8]) -> bool {
     let Some(rest) = bytes.strip_prefix(b"\x1b[?25h\x1b[") else {
         return false;
     };
-    rest.ends_with(b"H") && rest[..rest.len() - 1].iter().all(|b| b.is_ascii_digit() || *b == b';')
+    rest.ends_with(b"H")
+        && rest[..rest.len() - 1]
+            .iter()
+            .all(|b| b.is_ascii_digit() || *b == b';')
 }
 
 /// Filters a frame's bytes: what to send, wrapped for synchronized output, or nothing.
@@ -79,7 +82,12 @@ pub struct Screen {
 /// Put the terminal back as it was; safe to call more than once.
 pub fn restore() {
     let mut stdout = io::stdout();
-    let _ = execute!(stdout, EndSynchronizedUpdate, LeaveAlternateScreen, cursor::Show);
+    let _ = execute!(
+        stdout,
+        EndSynchronizedUpdate,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
     let _ = terminal::disable_raw_mode();
 }
 
@@ -146,12 +154,18 @@ mod tests {
     fn frames_that_change_nothing_write_nothing() {
         let mut out = Output::default();
         assert!(out.frame(b"").is_empty());
-        assert!(out.frame(b"\x1b[?25l").is_empty(), "a hidden cursor stays hidden");
+        assert!(
+            out.frame(b"\x1b[?25l").is_empty(),
+            "a hidden cursor stays hidden"
+        );
         let cursor = b"\x1b[?25h\x1b[50;3H";
         assert!(!out.frame(cursor).is_empty(), "the cursor moved");
         assert!(out.frame(cursor).is_empty(), "the same cursor again");
         let frame = out.frame(b"\x1b[1;1Hhello\x1b[?25l");
-        assert!(frame.starts_with(b"\x1b[?2026h"), "synchronized update begins");
+        assert!(
+            frame.starts_with(b"\x1b[?2026h"),
+            "synchronized update begins"
+        );
         assert!(frame.ends_with(b"\x1b[?2026l"), "and ends");
         assert!(out.written > 0);
     }

@@ -26,6 +26,21 @@ pub const DEMO_WORKFLOWS: [&str; 3] = [
     "invoice-approval",
     "incident-response",
 ];
+/// The demo workflows as shipped, built into the binary so `tempi demo` runs anywhere.
+pub const EMBEDDED_WORKFLOWS: [(&str, &str); 3] = [
+    (
+        "customer-onboarding",
+        include_str!("../../workflows/customer-onboarding.yaml"),
+    ),
+    (
+        "invoice-approval",
+        include_str!("../../workflows/invoice-approval.yaml"),
+    ),
+    (
+        "incident-response",
+        include_str!("../../workflows/incident-response.yaml"),
+    ),
+];
 /// Items per minute when nobody says otherwise.
 pub const DEFAULT_RATE: f64 = 30.0;
 /// Where, under the data dir, the demo keeps its copy of the workflows it loads.

@@ -114,7 +114,10 @@ impl App {
         if self.focus == Pane::Inbox && self.detail.is_none() {
             let marks = &self.list(Pane::Inbox).marks;
             if marks.is_empty() {
-                return self.task_at(self.list(Pane::Inbox).cursor).into_iter().collect();
+                return self
+                    .task_at(self.list(Pane::Inbox).cursor)
+                    .into_iter()
+                    .collect();
             }
             return self
                 .model
@@ -190,7 +193,11 @@ impl App {
             Action::Escalate => per_task(&ids, |task| Command::Escalate { task, to: None }),
             _ => {
                 let choices = self.people_and_groups();
-                return self.pick(format!("Reassign {who} to"), choices, PickFor::Reassign(ids));
+                return self.pick(
+                    format!("Reassign {who} to"),
+                    choices,
+                    PickFor::Reassign(ids),
+                );
             }
         };
         self.maybe_confirm(action, &who, pending)
@@ -246,10 +253,16 @@ impl App {
                 vec![]
             }
             [step] => self.confirm(
-                format!("Skip step {step} of item {item}? Its dependents run as if it had succeeded."),
+                format!(
+                    "Skip step {step} of item {item}? Its dependents run as if it had succeeded."
+                ),
                 skip(*item, step),
             ),
-            _ => self.pick(format!("Skip which step of item {item}"), steps, PickFor::Skip(*item)),
+            _ => self.pick(
+                format!("Skip which step of item {item}"),
+                steps,
+                PickFor::Skip(*item),
+            ),
         }
     }
 
@@ -281,7 +294,10 @@ impl App {
         out.extend(self.opts.groups.iter().cloned());
         let mut seen = BTreeSet::new();
         for t in &self.model.tasks {
-            for p in [&t.assignee, &t.claimed_by, &t.decided_by].into_iter().flatten() {
+            for p in [&t.assignee, &t.claimed_by, &t.decided_by]
+                .into_iter()
+                .flatten()
+            {
                 seen.insert(format!("@{p}"));
             }
             if let Some(g) = &t.group {

@@ -13,10 +13,19 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("items | sla | inbox | events", "focus a pane"),
     ("filter TEXT", "filter the lists (same as /)"),
     ("mine | groups | all", "whose tasks the inbox shows"),
-    ("approve [OPTION] | reject [COMMENT]", "decide the selected tasks"),
-    ("claim | escalate | reassign TO", "act on the selected tasks"),
+    (
+        "approve [OPTION] | reject [COMMENT]",
+        "decide the selected tasks",
+    ),
+    (
+        "claim | escalate | reassign TO",
+        "act on the selected tasks",
+    ),
     ("retry [from STEP] | skip STEP", "act on the selected item"),
-    ("cancel | compensate", "act on the selected items (asks first)"),
+    (
+        "cancel | compensate",
+        "act on the selected items (asks first)",
+    ),
     ("signal NAME [JSON]", "send a signal to the selected item"),
     ("start WORKFLOW [JSON]", "start a work item"),
     ("theme [NAME]", "switch theme (no name: pick one)"),
@@ -82,7 +91,9 @@ impl App {
             }
             "rate" => match rest.parse::<f64>() {
                 Ok(r) if r.is_finite() && r >= 0.0 => self.set_rate(r),
-                _ => self.fail(format!("rate: '{rest}' is not a number of items per minute")),
+                _ => self.fail(format!(
+                    "rate: '{rest}' is not a number of items per minute"
+                )),
             },
             "start" => self.start(rest),
             "signal" => self.signal(rest),
@@ -132,7 +143,10 @@ impl App {
         }
         let ids: Vec<u64> = self.target_tasks().iter().map(|t| t.id).collect();
         if ids.is_empty() {
-            self.toast(ToastKind::Error, format!("nothing to {what}: select a task"));
+            self.toast(
+                ToastKind::Error,
+                format!("nothing to {what}: select a task"),
+            );
             return None;
         }
         Some(ids)
@@ -173,18 +187,28 @@ impl App {
         match self.target_items().as_slice() {
             [one] => Some(*one),
             [] => {
-                self.toast(ToastKind::Error, format!("nothing to {what}: select an item"));
+                self.toast(
+                    ToastKind::Error,
+                    format!("nothing to {what}: select an item"),
+                );
                 None
             }
             _ => {
-                self.toast(ToastKind::Error, format!("{what} acts on one item at a time"));
+                self.toast(
+                    ToastKind::Error,
+                    format!("{what} acts on one item at a time"),
+                );
                 None
             }
         }
     }
 
     fn retry_from(&mut self, rest: &str) -> Vec<Effect> {
-        let step = rest.strip_prefix("from ").unwrap_or(rest).trim().to_string();
+        let step = rest
+            .strip_prefix("from ")
+            .unwrap_or(rest)
+            .trim()
+            .to_string();
         let Some(item) = self.one_item("retry") else {
             return vec![];
         };
@@ -210,7 +234,8 @@ impl App {
     fn signal(&mut self, rest: &str) -> Vec<Effect> {
         let (name, data) = rest.split_once(' ').unwrap_or((rest, ""));
         if name.is_empty() {
-            return self.fail("signal: give a name, as in :signal payment-received {\"ok\":true}".into());
+            return self
+                .fail("signal: give a name, as in :signal payment-received {\"ok\":true}".into());
         }
         let data = match json_arg(data) {
             Ok(d) => d,

@@ -48,7 +48,14 @@ pub fn in_scope(t: &TaskView, scope: Scope, opts: &Options) -> bool {
 }
 
 impl Views {
-    pub fn refresh(&mut self, m: &Model, f: &Filter, how: (Sort, Scope), opts: &Options, now: DateTime<Utc>) {
+    pub fn refresh(
+        &mut self,
+        m: &Model,
+        f: &Filter,
+        how: (Sort, Scope),
+        opts: &Options,
+        now: DateTime<Utc>,
+    ) {
         let (sort, scope) = how;
         let matching = || m.items.values().rev().filter(|i| f.matches_item(i, now));
         let mut items: Vec<&ItemSummary> = matching().collect();

@@ -326,7 +326,13 @@ impl App {
             self.toast(ToastKind::Error, error.to_string());
         }
         self.model.apply(u, self.now);
-        self.views.refresh(&self.model, &self.filter, (self.sort, self.scope), &self.opts, self.now);
+        self.views.refresh(
+            &self.model,
+            &self.filter,
+            (self.sort, self.scope),
+            &self.opts,
+            self.now,
+        );
         for pane in Pane::ALL {
             let len = self.len(pane);
             let l = self.list_mut(pane);
@@ -440,7 +446,13 @@ impl App {
         match Filter::parse(text) {
             Ok(f) => {
                 self.filter = f;
-                self.views.refresh(&self.model, &self.filter, (self.sort, self.scope), &self.opts, self.now);
+                self.views.refresh(
+                    &self.model,
+                    &self.filter,
+                    (self.sort, self.scope),
+                    &self.opts,
+                    self.now,
+                );
                 for pane in Pane::ALL {
                     self.list_mut(pane).cursor = 0;
                 }
@@ -578,7 +590,13 @@ impl App {
     }
 
     fn refresh_views(&mut self) {
-        self.views.refresh(&self.model, &self.filter, (self.sort, self.scope), &self.opts, self.now);
+        self.views.refresh(
+            &self.model,
+            &self.filter,
+            (self.sort, self.scope),
+            &self.opts,
+            self.now,
+        );
         for pane in Pane::ALL {
             let len = self.len(pane);
             let l = self.list_mut(pane);
@@ -587,22 +605,35 @@ impl App {
     }
 
     fn step_rate(&mut self, up: bool) -> Vec<Effect> {
-        const LADDER: [f64; 10] = [0.0, 6.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3000.0, 6000.0];
+        const LADDER: [f64; 10] = [
+            0.0, 6.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3000.0, 6000.0,
+        ];
         let Some(rate) = self.opts.rate else {
-            self.toast(ToastKind::Error, "no load generator here: rates are for tempi demo");
+            self.toast(
+                ToastKind::Error,
+                "no load generator here: rates are for tempi demo",
+            );
             return vec![];
         };
         let next = if up {
             LADDER.iter().copied().find(|r| *r > rate).unwrap_or(rate)
         } else {
-            LADDER.iter().rev().copied().find(|r| *r < rate).unwrap_or(0.0)
+            LADDER
+                .iter()
+                .rev()
+                .copied()
+                .find(|r| *r < rate)
+                .unwrap_or(0.0)
         };
         self.set_rate(next)
     }
 
     pub(crate) fn set_rate(&mut self, rate: f64) -> Vec<Effect> {
         if self.opts.rate.is_none() {
-            self.toast(ToastKind::Error, "no load generator here: rates are for tempi demo");
+            self.toast(
+                ToastKind::Error,
+                "no load generator here: rates are for tempi demo",
+            );
             return vec![];
         }
         let rate = rate.clamp(0.0, 6000.0);
@@ -679,4 +710,3 @@ impl App {
         }
     }
 }
-

@@ -9,8 +9,8 @@ use ratatui::widgets::Paragraph;
 use super::{age, block, clock, sla_state, status_role};
 use crate::console::app::{App, Detail};
 use crate::console::theme::{Role, Theme};
-use crate::engine::view::{ItemDetail, StepStatus, StepView};
 use crate::engine::Record;
+use crate::engine::view::{ItemDetail, StepStatus, StepView};
 
 fn step_role(s: StepStatus) -> Role {
     match s {
@@ -45,22 +45,44 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     let lines = match (&d.data, &d.error) {
         (Some(data), _) => timeline(app, d, &data.0, &data.1, inner.width as usize),
-        (None, Some(e)) => vec![Line::from(Span::styled(e.clone(), app.theme.style(Role::ToastError)))],
-        (None, None) => vec![Line::from(Span::styled("loading…", app.theme.style(Role::Dim)))],
+        (None, Some(e)) => vec![Line::from(Span::styled(
+            e.clone(),
+            app.theme.style(Role::ToastError),
+        ))],
+        (None, None) => vec![Line::from(Span::styled(
+            "loading…",
+            app.theme.style(Role::Dim),
+        ))],
     };
     let max_scroll = lines.len().saturating_sub(inner.height as usize);
     let scroll = d.scroll.min(max_scroll) as u16;
     f.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), area);
 }
 
-fn timeline<'a>(app: &App, _d: &Detail, item: &ItemDetail, trail: &[Record], width: usize) -> Vec<Line<'a>> {
+fn timeline<'a>(
+    app: &App,
+    _d: &Detail,
+    item: &ItemDetail,
+    trail: &[Record],
+    width: usize,
+) -> Vec<Line<'a>> {
     let t = &app.theme;
     let s = &item.summary;
     let dim = t.style(Role::Dim);
     let mut head = vec![
-        Span::styled(format!("{} v{} ", s.workflow, s.version), t.style(Role::Title)),
+        Span::styled(
+            format!("{} v{} ", s.workflow, s.version),
+            t.style(Role::Title),
+        ),
         Span::styled(s.status.name(), t.style(status_role(s.status))),
-        Span::styled(format!("  started {} ago  priority {}", age(app.now, s.started_at), s.priority), dim),
+        Span::styled(
+            format!(
+                "  started {} ago  priority {}",
+                age(app.now, s.started_at),
+                s.priority
+            ),
+            dim,
+        ),
     ];
     if let (Some(due), Some((role, _))) = (s.sla_due, sla_state(s, app.now)) {
         let text = if s.status.is_final() {
@@ -83,16 +105,25 @@ fn timeline<'a>(app: &App, _d: &Detail, item: &ItemDetail, trail: &[Record], wid
     }
     lines.push(Line::default());
     lines.push(Line::from(Span::styled(
-        format!("{:<18} {:<7} {:<12} {:>3}  {:<9} {}", "STEP", "KIND", "STATUS", "TRY", "TOOK", "OUTPUT / ERROR / WAITING"),
+        format!(
+            "{:<18} {:<7} {:<12} {:>3}  {:<9} {}",
+            "STEP", "KIND", "STATUS", "TRY", "TOOK", "OUTPUT / ERROR / WAITING"
+        ),
         dim,
     )));
     for step in &item.steps {
         lines.push(step_line(t, app, step, width));
     }
     lines.push(Line::default());
-    lines.push(Line::from(vec![Span::styled("input ", dim), Span::raw(one_line(&item.input, width.saturating_sub(8)))]));
+    lines.push(Line::from(vec![
+        Span::styled("input ", dim),
+        Span::raw(one_line(&item.input, width.saturating_sub(8))),
+    ]));
     lines.push(Line::default());
-    lines.push(Line::from(Span::styled(format!("audit trail ({} records)", trail.len()), t.style(Role::Title))));
+    lines.push(Line::from(Span::styled(
+        format!("audit trail ({} records)", trail.len()),
+        t.style(Role::Title),
+    )));
     for r in trail {
         let mut spans = vec![
             Span::styled(r.at.format("%H:%M:%S%.3f ").to_string(), dim),
@@ -120,7 +151,10 @@ fn step_line<'a>(t: &Theme, app: &App, step: &StepView, width: usize) -> Line<'a
     } else if let Some(w) = &step.waiting_on {
         (format!("waiting on {w}"), Role::Waiting)
     } else if let Some(next) = step.next_attempt_at {
-        (format!("next attempt in {}", clock((next - app.now).num_seconds())), Role::SlaWarning)
+        (
+            format!("next attempt in {}", clock((next - app.now).num_seconds())),
+            Role::SlaWarning,
+        )
     } else if let Some(o) = &step.output {
         (one_line(o, room), Role::Base)
     } else {
@@ -129,7 +163,10 @@ fn step_line<'a>(t: &Theme, app: &App, step: &StepView, width: usize) -> Line<'a
     let what: String = what.chars().take(room).collect();
     Line::from(vec![
         Span::raw(format!("{:<18} {:<7} ", step.id, step.kind)),
-        Span::styled(format!("{:<12}", status_name(step.status)), t.style(step_role(step.status))),
+        Span::styled(
+            format!("{:<12}", status_name(step.status)),
+            t.style(step_role(step.status)),
+        ),
         Span::raw(format!(" {:>3}  {:<9} ", step.attempts, took)),
         Span::styled(what, t.style(role)),
     ])

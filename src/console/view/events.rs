@@ -41,7 +41,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .filter_map(|k| app.record_at(k))
         .map(|r| {
             Row::new(vec![
-                Cell::from(Span::styled(r.at.format("%H:%M:%S").to_string(), t.style(Role::Dim))),
+                Cell::from(Span::styled(
+                    r.at.format("%H:%M:%S").to_string(),
+                    t.style(Role::Dim),
+                )),
                 Cell::from(r.item.map_or_else(|| "-".into(), |i| i.to_string())),
                 Cell::from(Span::styled(r.event.name(), t.style(role(&r.event)))),
                 Cell::from(r.event.detail()),

@@ -19,7 +19,11 @@ pub fn sparkline(samples: impl DoubleEndedIterator<Item = u64>, width: usize) ->
     let max = last.iter().copied().max().unwrap_or(0).max(1);
     let mut s: String = " ".repeat(width.saturating_sub(last.len()));
     s.extend(last.iter().map(|&v| {
-        let k = if v == 0 { 0 } else { ((v * 7).div_ceil(max)) as usize };
+        let k = if v == 0 {
+            0
+        } else {
+            ((v * 7).div_ceil(max)) as usize
+        };
         BARS[k.min(7)]
     }));
     s
@@ -42,7 +46,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let m = &app.model.metrics;
     let head = t.style(Role::Header);
     let value = |n: u64, role: Role| {
-        let style = if n > 0 { t.style(role) } else { t.style(Role::HeaderValue) };
+        let style = if n > 0 {
+            t.style(role)
+        } else {
+            t.style(Role::HeaderValue)
+        };
         Span::styled(thousands(n), style)
     };
     let label = |s: &str| Span::styled(s.to_string(), head);
@@ -64,15 +72,24 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         label("  breached "),
         value(m.breached, Role::SlaBreached),
         label("  SLA "),
-        Span::styled(format!("{:.1}%", m.sla_compliance), t.style(compliance_role)),
+        Span::styled(
+            format!("{:.1}%", m.sla_compliance),
+            t.style(compliance_role),
+        ),
         label(" "),
     ];
     let (link, link_role) = match &app.model.link {
         Link::Up => (format!("● {}", app.opts.origin), Role::SlaOk),
-        Link::Connecting => (format!("○ connecting to {}", app.opts.origin), Role::SlaWarning),
+        Link::Connecting => (
+            format!("○ connecting to {}", app.opts.origin),
+            Role::SlaWarning,
+        ),
         Link::Down(why) => (format!("✖ {why}"), Role::ToastError),
     };
-    let mut right = vec![Span::styled(link, t.style(link_role)), label(format!("  as {} ", app.opts.me).as_str())];
+    let mut right = vec![
+        Span::styled(link, t.style(link_role)),
+        label(format!("  as {} ", app.opts.me).as_str()),
+    ];
     if app.opts.read_only {
         right.push(Span::styled(" READ-ONLY ", t.style(Role::ToastError)));
         right.push(label(" "));
@@ -85,7 +102,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let spark_width = (area.width as usize / 4).clamp(10, 60);
     let mut second = vec![
         label(" throughput "),
-        Span::styled(format!("{:>6}", thousands(app.model.rate())), t.style(Role::HeaderValue)),
+        Span::styled(
+            format!("{:>6}", thousands(app.model.rate())),
+            t.style(Role::HeaderValue),
+        ),
         label(" steps/s "),
         Span::styled(
             sparkline(app.model.throughput.iter().copied(), spark_width),
@@ -109,7 +129,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
     let clock = app.now.format(" %H:%M:%S UTC ").to_string();
     let used: usize = second.iter().map(|s| s.width()).sum::<usize>() + clock.chars().count();
-    second.push(label(&" ".repeat((area.width as usize).saturating_sub(used))));
+    second.push(label(
+        &" ".repeat((area.width as usize).saturating_sub(used)),
+    ));
     second.push(Span::styled(clock, t.style(Role::Dim)));
     let p = Paragraph::new(vec![Line::from(first), Line::from(second)]).style(head);
     f.render_widget(p, area);

@@ -52,7 +52,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             };
             let kind = match &task.kind {
                 TaskKind::Approval => "approval".to_string(),
-                TaskKind::AgentReview { confidence, .. } => format!("review {:.0}%", confidence * 100.0),
+                TaskKind::AgentReview { confidence, .. } => {
+                    format!("review {:.0}%", confidence * 100.0)
+                }
             };
             Row::new(vec![
                 Cell::from(if marked { "●" } else { " " }),
@@ -105,11 +107,27 @@ fn context(f: &mut Frame, app: &App, task: &TaskView, area: Rect) {
     let t = &app.theme;
     let dim = t.style(Role::Dim);
     let mut lines = vec![Line::from(vec![
-        Span::styled(format!("task {} · item {} · {}/{} ", task.id, task.item, task.workflow, task.step), dim),
+        Span::styled(
+            format!(
+                "task {} · item {} · {}/{} ",
+                task.id, task.item, task.workflow, task.step
+            ),
+            dim,
+        ),
         Span::styled(task.title.clone(), t.style(Role::Title)),
     ])];
-    if let TaskKind::AgentReview { proposal, confidence } = &task.kind {
-        let role = if *confidence >= 0.8 { Role::SlaOk } else if *confidence >= 0.5 { Role::SlaWarning } else { Role::SlaCritical };
+    if let TaskKind::AgentReview {
+        proposal,
+        confidence,
+    } = &task.kind
+    {
+        let role = if *confidence >= 0.8 {
+            Role::SlaOk
+        } else if *confidence >= 0.5 {
+            Role::SlaWarning
+        } else {
+            Role::SlaCritical
+        };
         lines.push(Line::from(vec![
             Span::styled("agent confidence ", dim),
             Span::styled(format!("{:.0}%", confidence * 100.0), t.style(role)),
@@ -127,15 +145,20 @@ fn context(f: &mut Frame, app: &App, task: &TaskView, area: Rect) {
         Span::raw(holder(task)),
     ];
     if task.escalation_level > 0 {
-        facts.push(Span::styled(format!("  escalated ×{}", task.escalation_level), t.style(Role::SlaWarning)));
+        facts.push(Span::styled(
+            format!("  escalated ×{}", task.escalation_level),
+            t.style(Role::SlaWarning),
+        ));
     }
     if task.overdue {
         facts.push(Span::styled("  OVERDUE", t.style(Role::SlaBreached)));
     }
     lines.push(Line::from(facts));
-    let p = Paragraph::new(lines)
-        .wrap(Wrap { trim: true })
-        .block(ratatui::widgets::Block::new().borders(Borders::TOP).border_style(t.style(Role::Border)));
+    let p = Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+        ratatui::widgets::Block::new()
+            .borders(Borders::TOP)
+            .border_style(t.style(Role::Border)),
+    );
     f.render_widget(p, area);
 }
 

@@ -34,9 +34,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             Row::new(vec![
                 Cell::from(if marked { "●" } else { " " }),
                 Cell::from(it.id.to_string()),
-                Cell::from(Span::styled(it.status.name(), t.style(status_role(it.status)))),
+                Cell::from(Span::styled(
+                    it.status.name(),
+                    t.style(status_role(it.status)),
+                )),
                 Cell::from(it.workflow.clone()),
-                Cell::from(if it.current.is_empty() { "-".to_string() } else { it.current.clone() }),
+                Cell::from(if it.current.is_empty() {
+                    "-".to_string()
+                } else {
+                    it.current.clone()
+                }),
                 Cell::from(age(app.now, it.started_at)),
                 Cell::from(it.priority.to_string()),
                 Cell::from(Span::styled(sla_text(it, app.now), t.style(sla_role))),

@@ -130,7 +130,10 @@ pub(super) fn block<'a>(app: &App, title: String, focused: bool) -> Block<'a> {
         .borders(Borders::ALL)
         .border_type(kind)
         .border_style(border)
-        .title(Span::styled(format!(" {title} "), app.theme.style(Role::Title)))
+        .title(Span::styled(
+            format!(" {title} "),
+            app.theme.style(Role::Title),
+        ))
 }
 
 /// The rows of a list that fit in `height`, keeping the cursor on screen; only these
@@ -199,6 +202,7 @@ pub(super) fn sla_state(it: &ItemSummary, now: DateTime<Utc>) -> Option<(Role, f
 pub(super) fn sla_text(it: &ItemSummary, now: DateTime<Utc>) -> String {
     match (it.sla_due, it.status.is_final()) {
         (None, _) => "-".into(),
+        (Some(_), true) if it.status != ItemStatus::Completed => "-".into(),
         (Some(due), true) => match it.ended_at.is_some_and(|e| e <= due) {
             true => "met".into(),
             false => "missed".into(),
@@ -248,7 +252,11 @@ mod tests {
             ..List::default()
         };
         assert_eq!(window(&l, 100, 10), 6..16);
-        assert_eq!(window(&l, 100, 10), 6..16, "stays put while the cursor is visible");
+        assert_eq!(
+            window(&l, 100, 10),
+            6..16,
+            "stays put while the cursor is visible"
+        );
         let l = List {
             cursor: 99,
             ..List::default()

@@ -24,10 +24,14 @@ pub fn empty(f: &mut Frame, app: &App, area: Rect, text: &str) {
 fn hint_actions(app: &App) -> Vec<Action> {
     use Action::*;
     if app.detail.is_some() {
-        return vec![Back, Up, Down, Retry, Skip, Cancel, Approve, Reject, Help, Quit];
+        return vec![
+            Back, Up, Down, Retry, Skip, Cancel, Approve, Reject, Help, Quit,
+        ];
     }
     let mut v = match app.focus {
-        Pane::Inbox => vec![Approve, Reject, Claim, Reassign, Escalate, Detail, InboxScope, Mark],
+        Pane::Inbox => vec![
+            Approve, Reject, Claim, Reassign, Escalate, Detail, InboxScope, Mark,
+        ],
         Pane::Events => vec![Detail, Up, Down],
         _ => vec![Detail, Retry, Skip, Cancel, Approve, Mark, Sort],
     };
@@ -41,8 +45,22 @@ fn hint_actions(app: &App) -> Vec<Action> {
 pub fn footer(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let line = match &app.mode {
-        Mode::Filter { input, .. } => prompt(f, app, area, "/", input, "filter: status:incident wf:invoice sla<30m prio>=5 · Enter keep · Esc undo"),
-        Mode::Command(input) => prompt(f, app, area, ":", input, "command · :help lists them · Enter run · Esc cancel"),
+        Mode::Filter { input, .. } => prompt(
+            f,
+            app,
+            area,
+            "/",
+            input,
+            "filter: status:incident wf:invoice sla<30m prio>=5 · Enter keep · Esc undo",
+        ),
+        Mode::Command(input) => prompt(
+            f,
+            app,
+            area,
+            ":",
+            input,
+            "command · :help lists them · Enter run · Esc cancel",
+        ),
         _ => {
             let mut spans = Vec::new();
             for a in hint_actions(app) {
@@ -69,7 +87,14 @@ fn short(a: Action) -> &'static str {
     }
 }
 
-fn prompt<'a>(f: &mut Frame, app: &App, area: Rect, lead: &'a str, input: &Input, help: &str) -> Line<'a> {
+fn prompt<'a>(
+    f: &mut Frame,
+    app: &App,
+    area: Rect,
+    lead: &'a str,
+    input: &Input,
+    help: &str,
+) -> Line<'a> {
     let t = &app.theme;
     let x = area.x + 1 + input.text[..byte(input)].chars().count() as u16;
     f.set_cursor_position(Position::new(x.min(area.right().saturating_sub(1)), area.y));
@@ -81,7 +106,11 @@ fn prompt<'a>(f: &mut Frame, app: &App, area: Rect, lead: &'a str, input: &Input
 }
 
 fn byte(input: &Input) -> usize {
-    input.text.char_indices().nth(input.cursor).map_or(input.text.len(), |(b, _)| b)
+    input
+        .text
+        .char_indices()
+        .nth(input.cursor)
+        .map_or(input.text.len(), |(b, _)| b)
 }
 
 /// Newest at the bottom, right-aligned above the footer.
@@ -107,7 +136,12 @@ fn toasts(f: &mut Frame, app: &App, footer: Rect) {
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
 }
 
 fn dialog<'a>(app: &App, title: &str) -> Block<'a> {
@@ -115,7 +149,10 @@ fn dialog<'a>(app: &App, title: &str) -> Block<'a> {
         .borders(Borders::ALL)
         .border_type(BorderType::Double)
         .border_style(app.theme.style(Role::BorderFocus))
-        .title(Span::styled(format!(" {title} "), app.theme.style(Role::Title)))
+        .title(Span::styled(
+            format!(" {title} "),
+            app.theme.style(Role::Title),
+        ))
         .style(app.theme.style(Role::Base))
 }
 
@@ -128,7 +165,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 Line::default(),
                 Line::from(vec![
                     Span::styled("y", app.theme.style(Role::Key)),
-                    Span::raw(format!(" yes, {} command{}   ", actions.len(), if actions.len() == 1 { "" } else { "s" })),
+                    Span::raw(format!(
+                        " yes, {} command{}   ",
+                        actions.len(),
+                        if actions.len() == 1 { "" } else { "s" }
+                    )),
                     Span::styled("n", app.theme.style(Role::Key)),
                     Span::raw(" / "),
                     Span::styled("Esc", app.theme.style(Role::Key)),
@@ -144,7 +185,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             };
             let body = vec![
                 Line::from(format!("Reject {what}. Comment (optional):")),
-                Line::from(vec![Span::styled("> ", app.theme.style(Role::Prompt)), Span::raw(input.text.clone())]),
+                Line::from(vec![
+                    Span::styled("> ", app.theme.style(Role::Prompt)),
+                    Span::raw(input.text.clone()),
+                ]),
                 Line::default(),
                 Line::from(vec![
                     Span::styled("Enter", app.theme.style(Role::Key)),
@@ -165,10 +209,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 /// A dialog sized to its text; returns where it went.
 fn modal(f: &mut Frame, app: &App, area: Rect, title: &str, body: Vec<Line>, width: u16) -> Rect {
     let inner_w = width.saturating_sub(4).max(10) as usize;
-    let rows: usize = body.iter().map(|l| l.width().max(1).div_ceil(inner_w)).sum();
+    let rows: usize = body
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_w))
+        .sum();
     let r = centered(area, width, rows as u16 + 2);
     f.render_widget(Clear, r);
-    let p = Paragraph::new(body).wrap(Wrap { trim: false }).block(dialog(app, title).padding(ratatui::widgets::Padding::horizontal(1)));
+    let p = Paragraph::new(body)
+        .wrap(Wrap { trim: false })
+        .block(dialog(app, title).padding(ratatui::widgets::Padding::horizontal(1)));
     f.render_widget(p, r);
     r
 }
@@ -176,7 +225,9 @@ fn modal(f: &mut Frame, app: &App, area: Rect, title: &str, body: Vec<Line>, wid
 fn picker(f: &mut Frame, app: &App, area: Rect, p: &Picker) {
     let t = &app.theme;
     let visible = p.visible();
-    let h = (visible.len() as u16 + 4).min(area.height.saturating_sub(2)).max(6);
+    let h = (visible.len() as u16 + 4)
+        .min(area.height.saturating_sub(2))
+        .max(6);
     let r = centered(area, 50, h);
     f.render_widget(Clear, r);
     let block = dialog(app, &p.title);
@@ -184,15 +235,25 @@ fn picker(f: &mut Frame, app: &App, area: Rect, p: &Picker) {
     f.render_widget(block, r);
     let [q, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
     f.render_widget(
-        Line::from(vec![Span::styled("> ", t.style(Role::Prompt)), Span::raw(p.query.text.clone())]),
+        Line::from(vec![
+            Span::styled("> ", t.style(Role::Prompt)),
+            Span::raw(p.query.text.clone()),
+        ]),
         q,
     );
     f.set_cursor_position(Position::new(q.x + 2 + p.query.cursor as u16, q.y));
-    let list_view = crate::console::app::List { cursor: p.cursor, ..Default::default() };
+    let list_view = crate::console::app::List {
+        cursor: p.cursor,
+        ..Default::default()
+    };
     let range = super::window(&list_view, visible.len(), list.height as usize);
     let lines: Vec<Line> = range
         .map(|k| {
-            let style = if k == p.cursor { t.style(Role::Selected) } else { t.style(Role::Base) };
+            let style = if k == p.cursor {
+                t.style(Role::Selected)
+            } else {
+                t.style(Role::Base)
+            };
             Line::from(Span::styled(format!(" {} ", visible[k]), style))
         })
         .collect();
@@ -204,7 +265,10 @@ fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
     let t = &app.theme;
     let mut lines = Vec::new();
     for (section, keys) in app.keymap.help() {
-        lines.push(Line::from(Span::styled(format!("{section:?}"), t.style(Role::Title))));
+        lines.push(Line::from(Span::styled(
+            format!("{section:?}"),
+            t.style(Role::Title),
+        )));
         for (k, what) in keys {
             lines.push(Line::from(vec![
                 Span::styled(format!("  {k:<16}"), t.style(Role::Key)),
@@ -213,7 +277,10 @@ fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
         }
         lines.push(Line::default());
     }
-    lines.push(Line::from(Span::styled("Commands (:)", t.style(Role::Title))));
+    lines.push(Line::from(Span::styled(
+        "Commands (:)",
+        t.style(Role::Title),
+    )));
     for (c, what) in crate::console::app::COMMANDS {
         lines.push(Line::from(vec![
             Span::styled(format!("  {c:<38}"), t.style(Role::Key)),
@@ -223,11 +290,17 @@ fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
     lines.push(Line::default());
     lines.push(Line::from(Span::styled("Filter (/)", t.style(Role::Title))));
     lines.push(Line::from("  status:incident  wf:invoice  step:approve  sla<30m  sla:breached  sla:risk  prio>=5  id:42  words"));
-    lines.push(Line::from("  terms AND together; several status: terms OR. Esc clears the filter."));
+    lines.push(Line::from(
+        "  terms AND together; several status: terms OR. Esc clears the filter.",
+    ));
     let r = centered(area, 96, area.height.saturating_sub(4));
     f.render_widget(Clear, r);
     let title = "Help  (↑↓ scroll · Esc close)";
-    let max = lines.len().saturating_sub(r.height.saturating_sub(2) as usize);
-    let p = Paragraph::new(lines).block(dialog(app, title)).scroll((scroll.min(max) as u16, 0));
+    let max = lines
+        .len()
+        .saturating_sub(r.height.saturating_sub(2) as usize);
+    let p = Paragraph::new(lines)
+        .block(dialog(app, title))
+        .scroll((scroll.min(max) as u16, 0));
     f.render_widget(p, r);
 }

@@ -50,7 +50,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     Cell::from(if marked { "●" } else { " " }),
                     Cell::from(it.id.to_string()),
                     Cell::from(it.workflow.clone()),
-                    Cell::from(Span::styled(it.status.name(), t.style(status_role(it.status)))),
+                    Cell::from(Span::styled(
+                        it.status.name(),
+                        t.style(status_role(it.status)),
+                    )),
                     Cell::from(Line::from(Span::styled(gauge(used, GAUGE), t.style(role)))),
                     Cell::from(Span::styled(clock(left), t.style(role))),
                     Cell::from(Span::styled(state, t.style(role))),

@@ -1,0 +1,2 @@
+//! Console tests: snapshots of every pane and layout, and key presses against a real
+//! embedded engine.
