@@ -270,7 +270,9 @@ impl App {
     fn maybe_confirm(&mut self, action: Action, who: &str, pending: Vec<Pending>) -> Vec<Effect> {
         if pending.len() > 1 {
             let verb = action.name();
-            return self.confirm(format!("{verb} {who}?"), pending);
+            let mut cap = verb[..1].to_uppercase();
+            cap.push_str(&verb[1..]);
+            return self.confirm(format!("{cap} {who}?"), pending);
         }
         self.clear_marks();
         vec![Effect::Act(pending)]

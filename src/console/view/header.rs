@@ -59,19 +59,40 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         c if c >= 95.0 => Role::SlaWarning,
         _ => Role::SlaBreached,
     };
+    // Narrow terminals get the short labels so every number stays on screen.
+    let narrow = area.width < 130;
+    let names: [&str; 6] = if narrow {
+        [
+            "│ flight ",
+            " humans ",
+            " incid ",
+            " risk ",
+            " breach ",
+            " SLA ",
+        ]
+    } else {
+        [
+            "│ in flight ",
+            "  waiting on humans ",
+            "  incidents ",
+            "  at risk ",
+            "  breached ",
+            "  SLA ",
+        ]
+    };
     let mut first = vec![
         Span::styled(" tempi ", t.style(Role::Title)),
-        label("│ in flight "),
+        label(names[0]),
         value(m.in_flight, Role::HeaderValue),
-        label("  waiting on humans "),
+        label(names[1]),
         value(m.waiting_on_humans, Role::Waiting),
-        label("  incidents "),
+        label(names[2]),
         value(m.incidents, Role::Incident),
-        label("  at risk "),
+        label(names[3]),
         value(m.at_risk, Role::SlaWarning),
-        label("  breached "),
+        label(names[4]),
         value(m.breached, Role::SlaBreached),
-        label("  SLA "),
+        label(names[5]),
         Span::styled(
             format!("{:.1}%", m.sla_compliance),
             t.style(compliance_role),
@@ -101,7 +122,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 
     let spark_width = (area.width as usize / 4).clamp(10, 60);
     let mut second = vec![
-        label(" throughput "),
+        label(if narrow { " " } else { " throughput " }),
         Span::styled(
             format!("{:>6}", thousands(app.model.rate())),
             t.style(Role::HeaderValue),
@@ -111,23 +132,28 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             sparkline(app.model.throughput.iter().copied(), spark_width),
             t.style(Role::Sparkline),
         ),
-        label("  completed "),
+        label(if narrow { " done " } else { "  completed " }),
         value(m.completed, Role::HeaderValue),
-        label("  failed "),
+        label(if narrow { " failed " } else { "  failed " }),
         value(m.failed, Role::Failed),
-        label("  open tasks "),
+        label(if narrow { " tasks " } else { "  open tasks " }),
         value(m.open_tasks, Role::HeaderValue),
     ];
     if let Some(rate) = app.opts.rate {
-        second.push(label("  load "));
+        second.push(label(if narrow { " load " } else { "  load " }));
         second.push(Span::styled(format!("{rate}/min"), t.style(Role::Accent)));
-        second.push(label(" (+/-)"));
+        if !narrow {
+            second.push(label(" (+/-)"));
+        }
     }
     if !app.filter.is_empty() {
         second.push(label("  filter "));
         second.push(Span::styled(app.filter.text.clone(), t.style(Role::Prompt)));
     }
-    let clock = app.now.format(" %H:%M:%S UTC ").to_string();
+    let clock = match narrow {
+        true => app.now.format(" %H:%M:%S ").to_string(),
+        false => app.now.format(" %H:%M:%S UTC ").to_string(),
+    };
     let used: usize = second.iter().map(|s| s.width()).sum::<usize>() + clock.chars().count();
     second.push(label(
         &" ".repeat((area.width as usize).saturating_sub(used)),
