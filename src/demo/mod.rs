@@ -1,6 +1,7 @@
-//! `tempi demo`: a simulated estate of loopback services and a load generator around an
-//! embedded engine.
+//! `tempi demo`: a simulated estate of loopback services, a load generator and colleagues
+//! who work the inbox, around an embedded engine.
 
+mod colleagues;
 pub mod estate;
 pub mod load;
 mod services;
@@ -104,6 +105,7 @@ pub struct Demo {
     pub estate_url: String,
     estate: Estate,
     generator: Load,
+    colleagues: colleagues::Colleagues,
 }
 
 impl Demo {
@@ -115,6 +117,7 @@ impl Demo {
     /// Stop the load, then the engine, then the estate.
     pub async fn shutdown(self) {
         self.generator.stop().await;
+        self.colleagues.stop().await;
         self.running.shutdown().await;
         self.estate.shutdown().await;
     }
@@ -144,6 +147,7 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
         Some(recovered) => recovered,
         None => seed(&handle, &estate, &control, &mut generator).await,
     };
+    let colleagues = colleagues::spawn(handle.clone(), opts.seed);
     let generator = load::spawn(
         handle,
         estate.documents(),
@@ -157,6 +161,7 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
         estate_url: estate.url().to_string(),
         estate,
         generator,
+        colleagues,
     })
 }
 
