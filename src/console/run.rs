@@ -47,7 +47,11 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
         let effects = tokio::select! {
             ev = keys.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) if is_ctrl_c(&k) => break,
-                Some(Ok(TermEvent::Key(k))) => app.update(Msg::Key(k)),
+                Some(Ok(TermEvent::Key(k))) => {
+                    // A key is drawn at once; the frame cap is for floods of updates.
+                    next_frame = Instant::now();
+                    app.update(Msg::Key(k))
+                }
                 Some(Ok(TermEvent::Resize(..))) => {
                     screen.clear()?;
                     app.dirty = true;
@@ -58,6 +62,7 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
                 None => break,
             },
             Some(u) = updates.recv() => {
+                app.update(Msg::Tick(Utc::now()));
                 let mut effects = app.update(Msg::Update(u));
                 while let Ok(more) = updates.try_recv() {
                     effects.extend(app.update(Msg::Update(more)));
