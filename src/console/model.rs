@@ -131,8 +131,12 @@ impl Model {
         }
     }
 
+    /// Records arrive in order; any already shown (after a resume) are skipped.
     fn push_records(&mut self, records: Vec<Arc<Record>>) {
         for r in records {
+            if self.events.back().is_some_and(|last| r.seq <= last.seq) {
+                continue;
+            }
             if self.events.len() == EVENTS_KEPT {
                 self.events.pop_front();
             }

@@ -21,6 +21,9 @@ const METRICS: Duration = Duration::from_secs(1);
 const RECENT: usize = 200;
 /// Ids per items lookup.
 const CHUNK: usize = 500;
+/// After a reconnect the stream resumes where it stopped, unless it fell this far behind
+/// (the fresh snapshot already holds the state; only the events pane misses lines).
+const RESUME_LIMIT: u64 = 50_000;
 
 /// What the app asks of the sync task.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +82,7 @@ async fn run(
 ) {
     let mut detail: Option<ItemId> = None;
     let mut backoff = Duration::from_millis(250);
+    let mut last_seen: Option<u64> = None;
     loop {
         let seq = match snapshot(&source).await {
             Ok((update, seq)) => {
@@ -101,7 +105,11 @@ async fn run(
         if let Some(id) = detail {
             send_detail(&source, &out, id).await;
         }
-        let mut feed = source.follow(seq, stopping.clone());
+        let resume = match last_seen {
+            Some(last) if seq.saturating_sub(last) <= RESUME_LIMIT => last,
+            _ => seq,
+        };
+        let mut feed = source.follow(resume, stopping.clone());
         let mut pending = Pending::default();
         let mut flush = tokio::time::interval(FLUSH);
         let mut metrics = tokio::time::interval(METRICS);
@@ -109,6 +117,7 @@ async fn run(
             tokio::select! {
                 rec = feed.next() => match rec {
                     Ok(rec) => {
+                        last_seen = Some(rec.seq);
                         if let Some(item) = rec.item {
                             pending.items.insert(item);
                             pending.detail |= detail == Some(item);
