@@ -105,7 +105,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             format!("○ connecting to {}", app.opts.origin),
             Role::SlaWarning,
         ),
-        Link::Down(why) => (format!("✖ {why}"), Role::ToastError),
+        Link::Down(why) => {
+            let short: String = why.chars().take(60).collect();
+            (format!("✖ {short}"), Role::ToastError)
+        }
     };
     let mut right = vec![
         Span::styled(link, t.style(link_role)),

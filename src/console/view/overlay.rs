@@ -23,21 +23,22 @@ pub fn empty(f: &mut Frame, app: &App, area: Rect, text: &str) {
 
 fn hint_actions(app: &App) -> Vec<Action> {
     use Action::*;
+    // Help and quit first: on a narrow terminal the rest may not fit.
+    let mut v = vec![Help, Quit];
     if app.detail.is_some() {
-        return vec![
-            Back, Up, Down, Retry, Skip, Cancel, Approve, Reject, Help, Quit,
-        ];
+        v.extend([Back, Retry, Skip, Cancel, Compensate, Approve, Reject]);
+        return v;
     }
-    let mut v = match app.focus {
+    v.extend(match app.focus {
         Pane::Inbox => vec![
             Approve, Reject, Claim, Reassign, Escalate, Detail, InboxScope, Mark,
         ],
-        Pane::Events => vec![Detail, Up, Down],
+        Pane::Events => vec![Detail],
         _ => vec![Detail, Retry, Skip, Cancel, Approve, Mark, Sort],
-    };
-    v.extend([Filter, Command, NextPane, Help, Quit]);
+    });
+    v.extend([Filter, Command, NextPane]);
     if app.opts.rate.is_some() {
-        v.insert(v.len() - 2, RateUp);
+        v.push(RateUp);
     }
     v
 }
