@@ -100,7 +100,7 @@ mod tests {
         }
         i.key(&k(KeyCode::Left));
         i.key(&k(KeyCode::Backspace));
-        assert_eq!(i.text, "wf:invoce");
+        assert_eq!(i.text, "wf:invoie");
         i.key(&KeyEvent::new(KeyCode::Char('w'), KeyModifiers::CONTROL));
         assert_eq!(i.text, "e");
         assert_eq!(i.key(&k(KeyCode::Enter)), Edit::Submit);
