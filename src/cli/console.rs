@@ -52,6 +52,11 @@ pub fn build_app(
     origin: String,
     rate: Option<f64>,
 ) -> anyhow::Result<App> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        anyhow::bail!(
+            "the console needs a terminal; stdout is not one (use tempi items, tasks, … in scripts)"
+        );
+    }
     let depth = ColorDepth::detect(env);
     let themes_dir = config_dir().map(|d| d.join("themes"));
     let name = ui
