@@ -1,2 +1,6 @@
 //! Console tests: snapshots of every pane and layout, and key presses against a real
 //! embedded engine.
+
+mod fixture;
+mod keys;
+mod snapshots;

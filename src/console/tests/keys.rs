@@ -1,0 +1,495 @@
+//! Keys against a real embedded engine: the console is fed by the sync task as in
+//! `tempi console`, its commands go to the engine, and the tests read the engine's own
+//! state to see what a key press really did.
+
+use std::time::Duration;
+
+use crossterm::event::KeyCode;
+use serde_json::json;
+use tempfile::TempDir;
+use tokio::sync::mpsc;
+
+use super::fixture::{self, ch, key};
+use crate::console::app::{App, Effect, Mode, Msg, Options, Pane, ToastKind};
+use crate::console::model::Update;
+use crate::console::source::Source;
+use crate::console::sync;
+use crate::engine::runtime::{self, EngineConfig, Running};
+use crate::engine::view::{ItemFilter, ItemStatus, TaskFilter, TaskStatus, TaskView};
+use crate::engine::{Command, EngineHandle, Event, ItemId, TaskId};
+
+/// A human approval for group finance, then a step that runs once it is decided.
+const APPROVAL: &str = r#"name: approval
+version: 1
+steps:
+  - id: approve
+    kind: human
+    title: "Approve payment {{ input.n }}"
+    group: finance
+  - id: book
+    kind: pass
+    needs: [approve]
+    output: { decision: "{{ steps.approve.decision }}" }
+"#;
+
+/// A call nobody answers, without retries: the item becomes an incident.
+const CALL_OUT: &str = r#"name: call-out
+version: 1
+steps:
+  - id: call
+    kind: http
+    request: { method: POST, url: "http://127.0.0.1:9/x" }
+    retry: { attempts: 1 }
+    timeout: 2s
+"#;
+
+/// How long anything may take to show up.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// An engine on a temporary data dir and a console synced to it.
+struct Console {
+    app: App,
+    h: EngineHandle,
+    source: Source,
+    updates: mpsc::UnboundedReceiver<Update>,
+    sync: Option<sync::Sync>,
+    engine: Running,
+    _dir: TempDir,
+}
+
+async fn engine() -> (Running, TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let wf = dir.path().join("workflows");
+    std::fs::create_dir_all(&wf).expect("the workflows dir");
+    std::fs::write(wf.join("approval.yaml"), APPROVAL).expect("a workflow file");
+    std::fs::write(wf.join("call-out.yaml"), CALL_OUT).expect("a workflow file");
+    let config = EngineConfig::new(dir.path().join("data"), Some(wf));
+    let run = runtime::start(config).await.expect("the engine starts");
+    (run, dir)
+}
+
+async fn start(h: &EngineHandle, workflow: &str, n: usize) -> Vec<ItemId> {
+    let mut ids = Vec::new();
+    for k in 0..n {
+        let cmd = Command::Start {
+            workflow: workflow.into(),
+            version: None,
+            input: json!({ "n": k + 1 }),
+            priority: 0,
+        };
+        let reply = h
+            .command("alice", None, cmd)
+            .await
+            .expect("the item starts");
+        ids.push(reply.item.expect("a new item"));
+    }
+    ids
+}
+
+/// Poll `check` until it holds; panic after `PATIENCE`.
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn all_tasks(h: &EngineHandle) -> Vec<TaskView> {
+    let filter = TaskFilter {
+        all: true,
+        ..TaskFilter::default()
+    };
+    h.tasks(filter).await.expect("the engine lists tasks")
+}
+
+async fn task(h: &EngineHandle, id: TaskId) -> TaskView {
+    all_tasks(h)
+        .await
+        .into_iter()
+        .find(|t| t.id == id)
+        .expect("the task exists")
+}
+
+async fn status(h: &EngineHandle, item: ItemId) -> ItemStatus {
+    let d = h.item(item).await.expect("the engine answers");
+    d.expect("the item exists").summary.status
+}
+
+impl Console {
+    /// Start `approvals` approval items and `calls` call-out items, wait until the
+    /// engine has settled them (tasks open, incidents raised), then connect a console.
+    async fn new(opts: Options, approvals: usize, calls: usize) -> Console {
+        let (engine, dir) = engine().await;
+        let h = engine.handle.clone();
+        start(&h, "approval", approvals).await;
+        let incidents = start(&h, "call-out", calls).await;
+        until("the approval tasks", || async {
+            h.tasks(TaskFilter::default()).await.unwrap().len() == approvals
+        })
+        .await;
+        for item in incidents {
+            until("the incident", || async {
+                status(&h, item).await == ItemStatus::Incident
+            })
+            .await;
+        }
+        let source = Source::Embedded(h.clone());
+        let (tx, updates) = mpsc::unbounded_channel();
+        let sync = sync::spawn(source.clone(), tx);
+        let mut c = Console {
+            app: fixture::empty_app(opts),
+            h,
+            source,
+            updates,
+            sync: Some(sync),
+            engine,
+            _dir: dir,
+        };
+        let want = approvals + calls;
+        c.sync_until("the snapshot", |app| {
+            app.model.items.len() == want && app.model.tasks.len() == approvals
+        })
+        .await;
+        c
+    }
+
+    /// Feed updates from the sync task until `check` holds.
+    async fn sync_until(&mut self, what: &str, check: impl Fn(&App) -> bool) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !check(&self.app) {
+            match tokio::time::timeout_at(deadline, self.updates.recv()).await {
+                Ok(Some(u)) => {
+                    self.app.update(Msg::Update(u));
+                }
+                Ok(None) => panic!("the sync task ended while waiting for {what}"),
+                Err(_) => panic!("timed out waiting for {what}"),
+            }
+        }
+    }
+
+    fn press(&mut self, msg: Msg) -> Vec<Effect> {
+        self.app.update(msg)
+    }
+
+    fn typed(&mut self, text: &str) {
+        for c in text.chars() {
+            assert_eq!(self.press(ch(c)), vec![], "typing sends nothing");
+        }
+    }
+
+    fn focus(&mut self, pane: Pane) {
+        while self.app.focus != pane {
+            self.press(key(KeyCode::Tab));
+        }
+    }
+
+    /// Run what the app asked for as the console's main loop does: each batch of
+    /// commands as the operator, the results back into the app.
+    async fn run(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            if let Effect::Act(pending) = e {
+                let mut results = Vec::new();
+                for p in pending {
+                    let r = self.source.act(&self.app.opts.me, p.cmd).await;
+                    results.push((p.label, r));
+                }
+                self.app.update(Msg::Acted(results));
+            }
+        }
+    }
+
+    /// How many commands `effects` would send.
+    fn acts(effects: &[Effect]) -> usize {
+        effects
+            .iter()
+            .map(|e| match e {
+                Effect::Act(p) => p.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    fn last_toast(&self) -> (ToastKind, String) {
+        let t = self.app.toasts.back().expect("a toast");
+        (t.kind, t.text.clone())
+    }
+
+    fn selected_task(&self) -> TaskId {
+        let row = self.app.list(Pane::Inbox).cursor;
+        self.app.task_at(row).expect("a selected task").id
+    }
+
+    async fn stop(mut self) {
+        drop(self.sync.take());
+        self.engine.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_decides_the_task_and_the_item_completes() {
+    let mut c = Console::new(fixture::options(), 1, 0).await;
+    c.focus(Pane::Inbox);
+    let id = c.selected_task();
+    let item = c.app.task_at(0).expect("the task").item;
+    let effects = c.press(ch('a'));
+    assert_eq!(
+        Console::acts(&effects),
+        1,
+        "one approval, no question asked"
+    );
+    c.run(effects).await;
+    assert_eq!(
+        c.last_toast(),
+        (ToastKind::Ok, format!("task {id} approved"))
+    );
+    let t = task(&c.h, id).await;
+    assert_eq!(t.status, TaskStatus::Decided);
+    assert_eq!(t.decision.as_deref(), Some("approved"));
+    assert_eq!(t.decided_by.as_deref(), Some("alice"));
+    let h = c.h.clone();
+    until("the item to complete", || async {
+        status(&h, item).await == ItemStatus::Completed
+    })
+    .await;
+    c.sync_until("the inbox to empty and the item to complete", |app| {
+        app.len(Pane::Inbox) == 0
+            && app.model.items.get(&item).map(|i| i.status) == Some(ItemStatus::Completed)
+    })
+    .await;
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_asks_for_a_comment_and_sends_it() {
+    let mut c = Console::new(fixture::options(), 1, 0).await;
+    c.focus(Pane::Inbox);
+    let id = c.selected_task();
+    assert_eq!(c.press(ch('x')), vec![], "the prompt comes first");
+    assert!(matches!(c.app.mode, Mode::Comment { .. }));
+    c.typed("wrong PO number");
+    let effects = c.press(key(KeyCode::Enter));
+    assert_eq!(Console::acts(&effects), 1);
+    c.run(effects).await;
+    assert_eq!(
+        c.last_toast(),
+        (ToastKind::Ok, format!("task {id} rejected"))
+    );
+    let t = task(&c.h, id).await;
+    assert_eq!(t.decision.as_deref(), Some("rejected"));
+    assert_eq!(t.comment.as_deref(), Some("wrong PO number"));
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reassign_picks_a_person_typed_in() {
+    let mut c = Console::new(fixture::options(), 1, 0).await;
+    c.focus(Pane::Inbox);
+    let id = c.selected_task();
+    assert_eq!(c.press(ch('r')), vec![]);
+    assert!(matches!(c.app.mode, Mode::Picker(_)));
+    c.typed("@carol");
+    let effects = c.press(key(KeyCode::Enter));
+    assert_eq!(Console::acts(&effects), 1);
+    c.run(effects).await;
+    assert_eq!(c.last_toast().0, ToastKind::Ok, "{:?}", c.last_toast());
+    let t = task(&c.h, id).await;
+    assert_eq!(t.assignee.as_deref(), Some("carol"));
+    assert_eq!(t.status, TaskStatus::Open);
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_takes_the_task() {
+    let mut c = Console::new(fixture::options(), 1, 0).await;
+    c.focus(Pane::Inbox);
+    let id = c.selected_task();
+    let effects = c.press(ch('c'));
+    assert_eq!(Console::acts(&effects), 1);
+    c.run(effects).await;
+    assert_eq!(
+        c.last_toast(),
+        (ToastKind::Ok, format!("task {id} claimed by alice"))
+    );
+    let t = task(&c.h, id).await;
+    assert_eq!(t.claimed_by.as_deref(), Some("alice"));
+    assert_eq!(t.status, TaskStatus::Claimed);
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_on_an_incident_retries_the_step() {
+    let mut c = Console::new(fixture::options(), 1, 1).await;
+    c.focus(Pane::Items);
+    while c
+        .app
+        .item_at(Pane::Items, c.app.list(Pane::Items).cursor)
+        .map(|i| i.status)
+        != Some(ItemStatus::Incident)
+    {
+        c.press(key(KeyCode::Down));
+    }
+    let item = c.app.cursor_item().expect("the incident item");
+    let effects = c.press(ch('t'));
+    assert_eq!(Console::acts(&effects), 1, "a single retry just goes");
+    c.run(effects).await;
+    assert_eq!(c.last_toast().0, ToastKind::Ok, "{:?}", c.last_toast());
+    let audit =
+        c.h.audit(Some(item), 0, 1000)
+            .await
+            .expect("the audit trail");
+    assert!(
+        audit.iter().any(
+            |r| matches!(&r.event, Event::ItemRetried { step, .. } if step == "call")
+                && r.actor == "alice"
+        ),
+        "the retry is in the journal, by alice"
+    );
+    c.stop().await;
+}
+
+/// Three tasks marked with space, then `a`: the console asks before acting on them all.
+async fn bulk_approve(answer: char) -> (Console, Vec<TaskId>) {
+    let mut c = Console::new(fixture::options(), 3, 0).await;
+    c.focus(Pane::Inbox);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(c.selected_task());
+        assert_eq!(c.press(ch(' ')), vec![]);
+    }
+    assert_eq!(c.app.list(Pane::Inbox).marks.len(), 3);
+    assert_eq!(
+        c.press(ch('a')),
+        vec![],
+        "nothing is sent before the answer"
+    );
+    match &c.app.mode {
+        Mode::Confirm { actions, .. } => assert_eq!(actions.len(), 3),
+        other => panic!("expected a confirm dialog, got {other:?}"),
+    }
+    let effects = c.press(ch(answer));
+    c.run(effects).await;
+    (c, ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_approve_confirmed_decides_all_marked() {
+    let (c, ids) = bulk_approve('y').await;
+    assert_eq!(c.last_toast().0, ToastKind::Ok, "{:?}", c.last_toast());
+    assert!(c.app.list(Pane::Inbox).marks.is_empty(), "marks are spent");
+    for id in ids {
+        let t = task(&c.h, id).await;
+        assert_eq!(t.decision.as_deref(), Some("approved"), "task {id}");
+        assert_eq!(t.decided_by.as_deref(), Some("alice"), "task {id}");
+    }
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_approve_declined_changes_nothing() {
+    let (c, ids) = bulk_approve('n').await;
+    assert!(matches!(c.app.mode, Mode::Normal));
+    assert_eq!(
+        c.last_toast(),
+        (ToastKind::Ok, "nothing changed".to_string())
+    );
+    for id in ids {
+        let t = task(&c.h, id).await;
+        assert_eq!(t.status, TaskStatus::Open, "task {id}");
+        assert_eq!(t.decision, None, "task {id}");
+    }
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_asks_first() {
+    let mut c = Console::new(fixture::options(), 1, 0).await;
+    c.focus(Pane::Items);
+    let item = c.app.cursor_item().expect("the item");
+    assert_eq!(c.press(ch('k')), vec![]);
+    assert!(matches!(c.app.mode, Mode::Confirm { .. }));
+    assert_eq!(c.press(ch('n')), vec![]);
+    assert_eq!(
+        status(&c.h, item).await,
+        ItemStatus::Waiting,
+        "still running"
+    );
+
+    assert_eq!(c.press(ch('k')), vec![]);
+    let effects = c.press(ch('y'));
+    assert_eq!(Console::acts(&effects), 1);
+    c.run(effects).await;
+    assert_eq!(
+        c.last_toast(),
+        (ToastKind::Ok, format!("item {item} cancelled"))
+    );
+    assert_eq!(status(&c.h, item).await, ItemStatus::Cancelled);
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_row_is_refused_and_says_why() {
+    let mut c = Console::new(fixture::options(), 1, 0).await;
+    c.focus(Pane::Inbox);
+    let id = c.selected_task();
+    let decide = Command::Decide {
+        task: id,
+        decision: "rejected".into(),
+        comment: None,
+    };
+    c.h.command("bob", None, decide)
+        .await
+        .expect("bob decides first");
+    // The console has not heard of it yet: the row still offers the task.
+    assert_eq!(c.selected_task(), id);
+    let effects = c.press(ch('a'));
+    assert_eq!(Console::acts(&effects), 1);
+    c.run(effects).await;
+    let (kind, text) = c.last_toast();
+    assert_eq!(kind, ToastKind::Error);
+    assert!(
+        text.starts_with(&format!("task {id}:")) && text.contains("bob"),
+        "the toast names the task and who won: {text}"
+    );
+    let t = task(&c.h, id).await;
+    assert_eq!(t.decision.as_deref(), Some("rejected"));
+    assert_eq!(t.decided_by.as_deref(), Some("bob"));
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_refuses_every_action_without_sending() {
+    let opts = Options {
+        read_only: true,
+        ..fixture::options()
+    };
+    let mut c = Console::new(opts, 1, 1).await;
+    let before_tasks = all_tasks(&c.h).await;
+    let before_items = c.h.items(ItemFilter::default()).await.unwrap();
+    c.focus(Pane::Inbox);
+    let mut presses = vec![(Pane::Inbox, 'a'), (Pane::Inbox, 'x'), (Pane::Inbox, 'c')];
+    presses.extend([(Pane::Items, 'k'), (Pane::Items, 't'), (Pane::Items, 's')]);
+    for (pane, k) in presses {
+        c.focus(pane);
+        c.app.toasts.clear();
+        let effects = c.press(ch(k));
+        assert_eq!(effects, vec![], "'{k}' sends nothing");
+        assert!(matches!(c.app.mode, Mode::Normal), "'{k}' opens no dialog");
+        let (kind, text) = c.last_toast();
+        assert_eq!(kind, ToastKind::Error, "'{k}'");
+        assert!(text.starts_with("read-only:"), "'{k}': {text}");
+    }
+    assert_eq!(all_tasks(&c.h).await, before_tasks);
+    assert_eq!(
+        c.h.items(ItemFilter::default()).await.unwrap(),
+        before_items
+    );
+    c.stop().await;
+}

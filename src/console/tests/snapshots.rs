@@ -1,0 +1,296 @@
+//! Snapshots of every pane, layout and dialog, drawn into a `TestBackend` from the fixed
+//! fixture, so a change to what the operator sees shows up in review.
+
+use crossterm::event::KeyCode;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::{Color, Modifier};
+
+use super::fixture::{self, ch, key};
+use crate::console::app::{App, Effect, Mode, Msg, Options, Pane};
+use crate::console::source::SourceError;
+use crate::console::theme::{ColorDepth, Theme};
+use crate::console::view;
+use crate::engine::Reply;
+
+fn render(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("a test terminal");
+    terminal
+        .draw(|f| view::draw(f, app))
+        .expect("drawing into a test backend");
+    terminal
+}
+
+/// The screen as text, one line per row.
+fn text(t: &Terminal<TestBackend>) -> String {
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn snap(name: &str, app: &App, w: u16, h: u16) -> String {
+    let t = render(app, w, h);
+    insta::assert_snapshot!(name, t.backend());
+    text(&t)
+}
+
+fn focus(app: &mut App, pane: Pane) {
+    while app.focus != pane {
+        app.update(key(KeyCode::Tab));
+    }
+}
+
+fn typed(app: &mut App, s: &str) {
+    for c in s.chars() {
+        app.update(ch(c));
+    }
+}
+
+#[test]
+fn wide_default() {
+    let app = fixture::app();
+    let s = snap("wide_default", &app, 200, 50);
+    for pane in Pane::ALL {
+        assert!(s.contains(pane.title()), "{} is on screen", pane.title());
+    }
+    assert!(
+        s.contains("in flight 17"),
+        "the header carries the counters"
+    );
+    assert!(s.contains("10:00:00 UTC"), "the clock is the fixed now");
+}
+
+#[test]
+fn tabs_items() {
+    let app = fixture::app();
+    let s = snap("tabs_items", &app, 80, 24);
+    assert!(s.contains("Work items (25)"));
+}
+
+#[test]
+fn tabs_sla() {
+    let mut app = fixture::app();
+    focus(&mut app, Pane::Sla);
+    let s = snap("tabs_sla", &app, 80, 24);
+    assert!(s.contains("SLA board ("));
+    assert!(s.contains("BREACHED"));
+}
+
+#[test]
+fn tabs_inbox() {
+    let mut app = fixture::app();
+    focus(&mut app, Pane::Inbox);
+    let s = snap("tabs_inbox", &app, 80, 24);
+    assert!(s.contains("Inbox: all (6)"));
+}
+
+#[test]
+fn tabs_events() {
+    let mut app = fixture::app();
+    focus(&mut app, Pane::Events);
+    let s = snap("tabs_events", &app, 80, 24);
+    assert!(s.contains("Events (last 30)"));
+}
+
+/// The inbox at full height shows the selected task's context, here the agent review.
+#[test]
+fn wide_inbox_agent_review() {
+    let mut app = fixture::app();
+    focus(&mut app, Pane::Inbox);
+    while app.task_at(app.list(Pane::Inbox).cursor).map(|t| t.id) != Some(44) {
+        app.update(key(KeyCode::Down));
+    }
+    let s = snap("wide_inbox_agent_review", &app, 200, 50);
+    assert!(s.contains("agent confidence 62%"));
+}
+
+fn open_detail(app: &mut App) {
+    while app.cursor_item() != Some(fixture::DETAIL_ITEM) {
+        app.update(key(KeyCode::Down));
+    }
+    let effects = app.update(key(KeyCode::Enter));
+    assert_eq!(effects, vec![Effect::Detail(Some(fixture::DETAIL_ITEM))]);
+    app.update(Msg::Update(fixture::detail_update()));
+}
+
+#[test]
+fn detail_wide() {
+    let mut app = fixture::app();
+    open_detail(&mut app);
+    let s = snap("detail_wide", &app, 200, 50);
+    assert!(s.contains("Item 118"));
+    assert!(s.contains("INCIDENT"));
+    assert!(s.contains("audit trail (7 records)"));
+}
+
+#[test]
+fn detail_tabs() {
+    let mut app = fixture::app();
+    open_detail(&mut app);
+    let s = snap("detail_tabs", &app, 80, 24);
+    assert!(s.contains("Item 118"));
+    assert!(s.contains("crm_record"));
+}
+
+#[test]
+fn too_small() {
+    let app = fixture::app();
+    let s = snap("too_small", &app, 50, 12);
+    assert!(s.contains("The console needs at least 60×16"));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = fixture::app();
+    app.update(ch('?'));
+    assert!(matches!(app.mode, Mode::Help { .. }));
+    let s = snap("help_overlay", &app, 200, 50);
+    assert!(s.contains("Help"));
+    assert!(s.contains("cancel the item (confirms)"));
+}
+
+#[test]
+fn help_overlay_tabs() {
+    let mut app = fixture::app();
+    app.update(ch('?'));
+    let s = snap("help_overlay_tabs", &app, 80, 24);
+    assert!(s.contains("Help"));
+}
+
+#[test]
+fn confirm_cancel() {
+    let mut app = fixture::app();
+    let target = app.cursor_item().expect("an item under the cursor");
+    assert_eq!(
+        app.update(ch('k')),
+        vec![],
+        "nothing is sent before the answer"
+    );
+    assert!(matches!(app.mode, Mode::Confirm { .. }));
+    let s = snap("confirm_cancel", &app, 80, 24);
+    assert!(s.contains("Confirm"));
+    assert!(s.contains(&format!("Cancel item {target}?")));
+}
+
+#[test]
+fn reject_comment() {
+    let mut app = fixture::app();
+    focus(&mut app, Pane::Inbox);
+    app.update(ch('x'));
+    typed(&mut app, "PO number does not match");
+    assert!(
+        matches!(&app.mode, Mode::Comment { input, .. } if input.text == "PO number does not match")
+    );
+    let s = snap("reject_comment", &app, 80, 24);
+    assert!(s.contains("> PO number does not match"));
+}
+
+#[test]
+fn reassign_picker() {
+    let mut app = fixture::app();
+    focus(&mut app, Pane::Inbox);
+    app.update(ch('r'));
+    assert!(matches!(app.mode, Mode::Picker(_)));
+    let s = snap("reassign_picker", &app, 80, 24);
+    assert!(s.contains("@alice"));
+    assert!(s.contains("finance"));
+}
+
+#[test]
+fn filter_prompt() {
+    let mut app = fixture::app();
+    app.update(ch('/'));
+    typed(&mut app, "status:incident");
+    assert!(matches!(app.mode, Mode::Filter { .. }));
+    assert_eq!(app.len(Pane::Items), 3, "the filter applies as typed");
+    let s = snap("filter_prompt", &app, 80, 24);
+    assert!(s.contains("/status:incident"));
+}
+
+#[test]
+fn toast_after_acted() {
+    let mut app = fixture::app();
+    app.update(Msg::Acted(vec![
+        (
+            "task 41".into(),
+            Ok(Reply {
+                item: Some(104),
+                task: Some(41),
+                message: "task 41 approved".into(),
+                seq: 48_212,
+            }),
+        ),
+        (
+            "task 3".into(),
+            Err(SourceError::Refused(
+                "task 3 is already decided by bob".into(),
+            )),
+        ),
+    ]));
+    let s = snap("toast_after_acted", &app, 80, 24);
+    assert!(s.contains("✓ task 41 approved"));
+    assert!(s.contains("✗ task 3: task 3 is already decided by bob"));
+}
+
+#[test]
+fn read_only_refusal() {
+    let mut app = fixture::app_with(Options {
+        read_only: true,
+        ..fixture::options()
+    });
+    assert_eq!(app.update(ch('k')), vec![]);
+    let s = snap("read_only_refusal", &app, 80, 24);
+    assert!(s.contains("read-only: cancel is disabled"));
+}
+
+#[test]
+fn monochrome() {
+    let mut app = fixture::app_with(Options {
+        depth: ColorDepth::Mono,
+        ..fixture::options()
+    });
+    app.theme = Theme::builtin("monochrome", ColorDepth::Mono).expect("a built-in theme");
+    let marked = app.cursor_item().expect("a selected item");
+    app.update(ch(' '));
+    let selected = app.cursor_item().expect("a selected item");
+    assert_ne!(marked, selected, "marking moves the cursor down");
+    let t = render(&app, 200, 50);
+    insta::assert_snapshot!("monochrome", t.backend());
+    let buf = t.backend().buffer();
+    for (k, cell) in buf.content().iter().enumerate() {
+        let (x, y) = (k as u16 % buf.area.width, k as u16 / buf.area.width);
+        assert_eq!(cell.fg, Color::Reset, "fg of {x},{y} ({:?})", cell.symbol());
+        assert_eq!(cell.bg, Color::Reset, "bg of {x},{y} ({:?})", cell.symbol());
+        assert_eq!(cell.underline_color, Color::Reset, "underline of {x},{y}");
+    }
+    let lines = text(&t);
+    let row_of = |prefix: String| {
+        lines
+            .lines()
+            .position(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("a row starting {prefix:?}")) as u16
+    };
+    // The work items pane spans x 1..115 at 200 columns.
+    let cells = |y: u16| (1..115).map(move |x| &buf[(x, y)]);
+    let sel = row_of(format!("┃  {selected} "));
+    assert!(
+        cells(sel).all(|c| c.modifier.contains(Modifier::REVERSED)),
+        "the selected row is reversed"
+    );
+    let mark = row_of(format!("┃● {marked} "));
+    assert!(
+        cells(mark).all(|c| c.modifier.contains(Modifier::UNDERLINED)
+            && !c.modifier.contains(Modifier::REVERSED)),
+        "the marked row is underlined, not reversed"
+    );
+    assert!(
+        cells(sel + 1).all(|c| !c.modifier.contains(Modifier::REVERSED)),
+        "the row below the selection is not reversed"
+    );
+}
