@@ -156,8 +156,11 @@ impl App {
         let Some(ids) = self.task_ids("approve") else {
             return vec![];
         };
-        self.clear_marks();
-        vec![Effect::Act(super::actions::decide(&ids, option, None))]
+        let pending = super::actions::decide(&ids, option, None);
+        if ids.len() > 1 {
+            return self.confirm(format!("Decide {} tasks as {option}?", ids.len()), pending);
+        }
+        vec![Effect::Act(pending)]
     }
 
     fn reject_with(&mut self, comment: &str) -> Vec<Effect> {

@@ -127,6 +127,24 @@ impl App {
         }
     }
 
+    /// The row a mark key is on now.
+    pub(super) fn row_of(&self, pane: Pane, key: u64) -> Option<usize> {
+        match pane {
+            Pane::Items => self.views.items.iter().position(|id| *id == key),
+            Pane::Sla => self.views.sla.iter().position(|id| *id == key),
+            Pane::Inbox => self
+                .views
+                .inbox
+                .iter()
+                .position(|&k| self.model.tasks.get(k).is_some_and(|t| t.id == key)),
+            Pane::Events => {
+                let ev = &self.model.events;
+                let at = ev.binary_search_by_key(&key, |r| r.seq).ok()?;
+                Some(ev.len() - 1 - at)
+            }
+        }
+    }
+
     pub(super) fn cursor_key(&self, pane: Pane) -> Option<u64> {
         self.key_at(pane, self.list(pane).cursor)
     }

@@ -253,6 +253,8 @@ pub struct App {
     pub quit: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
+    /// How far the detail or help can scroll, as last drawn (the view knows the height).
+    pub scroll_max: Cell<usize>,
     views: lists::Views,
 }
 
@@ -274,6 +276,7 @@ impl App {
             toasts: VecDeque::new(),
             quit: false,
             dirty: true,
+            scroll_max: Cell::new(usize::MAX),
             views: lists::Views::default(),
         }
     }
@@ -325,7 +328,23 @@ impl App {
         if let Update::Lost { error, fatal: true } = &u {
             self.toast(ToastKind::Error, error.to_string());
         }
+        let keys = self.cursor_keys();
         self.model.apply(u, self.now);
+        self.refresh_keeping(keys);
+    }
+
+    /// What each pane's cursor is on (item, task or record), before the rows change.
+    fn cursor_keys(&self) -> [Option<u64>; 4] {
+        Pane::ALL.map(|p| match p {
+            // The events log follows the newest record while the cursor is at the top.
+            Pane::Events if self.list(p).cursor == 0 => None,
+            _ => self.cursor_key(p),
+        })
+    }
+
+    /// Rebuild the rows and put each cursor back on what it was on, so an action never
+    /// lands on a row that moved under it.
+    fn refresh_keeping(&mut self, keys: [Option<u64>; 4]) {
         self.views.refresh(
             &self.model,
             &self.filter,
@@ -333,10 +352,11 @@ impl App {
             &self.opts,
             self.now,
         );
-        for pane in Pane::ALL {
+        for (pane, key) in Pane::ALL.into_iter().zip(keys) {
+            let row = key.and_then(|k| self.row_of(pane, k));
             let len = self.len(pane);
             let l = self.list_mut(pane);
-            l.cursor = l.cursor.min(len.saturating_sub(1));
+            l.cursor = row.unwrap_or(l.cursor).min(len.saturating_sub(1));
         }
     }
 
@@ -427,10 +447,12 @@ impl App {
             Mode::Picker(p) => self.picker_key(p, key),
             Mode::Help { scroll } => {
                 let scroll = match self.keymap.action(&key) {
-                    Some(Action::Down) => scroll + 1,
-                    Some(Action::Up) => scroll.saturating_sub(1),
-                    Some(Action::PageDown) => scroll + 10,
-                    Some(Action::PageUp) => scroll.saturating_sub(10),
+                    Some(Action::Down) => self.scrolled(scroll, 1),
+                    Some(Action::Up) => self.scrolled(scroll, -1),
+                    Some(Action::PageDown) => self.scrolled(scroll, 10),
+                    Some(Action::PageUp) => self.scrolled(scroll, -10),
+                    Some(Action::Top) => 0,
+                    Some(Action::Bottom) => self.scroll_max.get(),
                     Some(Action::Help | Action::Back | Action::Quit) => return vec![],
                     _ if key.code == crossterm::event::KeyCode::Esc => return vec![],
                     _ => scroll,
@@ -590,18 +612,8 @@ impl App {
     }
 
     fn refresh_views(&mut self) {
-        self.views.refresh(
-            &self.model,
-            &self.filter,
-            (self.sort, self.scope),
-            &self.opts,
-            self.now,
-        );
-        for pane in Pane::ALL {
-            let len = self.len(pane);
-            let l = self.list_mut(pane);
-            l.cursor = l.cursor.min(len.saturating_sub(1));
-        }
+        let keys = self.cursor_keys();
+        self.refresh_keeping(keys);
     }
 
     fn step_rate(&mut self, up: bool) -> Vec<Effect> {
@@ -642,9 +654,17 @@ impl App {
         vec![Effect::Rate(rate)]
     }
 
+    fn scrolled(&self, scroll: usize, by: isize) -> usize {
+        let max = self.scroll_max.get().min(isize::MAX as usize) as isize;
+        (scroll as isize).saturating_add(by).clamp(0, max) as usize
+    }
+
     fn move_cursor(&mut self, by: isize) {
         if let Some(d) = &mut self.detail {
-            d.scroll = (d.scroll as isize + by).max(0) as usize;
+            d.scroll = (d.scroll as isize)
+                .saturating_add(by)
+                .clamp(0, self.scroll_max.get().min(isize::MAX as usize) as isize)
+                as usize;
             return;
         }
         let len = self.len(self.focus);

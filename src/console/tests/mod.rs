@@ -1,6 +1,7 @@
 //! Console tests: snapshots of every pane and layout, and key presses against a real
 //! embedded engine.
 
+mod cursor;
 mod fixture;
 mod keys;
 mod snapshots;

@@ -55,6 +55,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         ))],
     };
     let max_scroll = lines.len().saturating_sub(inner.height as usize);
+    app.scroll_max.set(max_scroll);
     let scroll = d.scroll.min(max_scroll) as u16;
     f.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), area);
 }

@@ -55,7 +55,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let widths = [
         Constraint::Length(8),
         Constraint::Length(6),
-        Constraint::Length(18),
+        Constraint::Length(20),
         Constraint::Min(10),
         Constraint::Length(10),
     ];

@@ -80,8 +80,26 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             "  SLA ",
         ]
     };
+    let (glyph, link, link_role) = match &app.model.link {
+        Link::Up => ("●", app.opts.origin.clone(), Role::SlaOk),
+        Link::Connecting => (
+            "○",
+            format!("connecting to {}", app.opts.origin),
+            Role::SlaWarning,
+        ),
+        Link::Down(why) => ("✖", why.chars().take(60).collect(), Role::ToastError),
+    };
+    // What must always show (the link and read-only) goes first, before the numbers.
     let mut first = vec![
         Span::styled(" tempi ", t.style(Role::Title)),
+        Span::styled(glyph, t.style(link_role)),
+        label(" "),
+    ];
+    if app.opts.read_only {
+        first.push(Span::styled("READ-ONLY", t.style(Role::ToastError)));
+        first.push(label(" "));
+    }
+    first.extend([
         label(names[0]),
         value(m.in_flight, Role::HeaderValue),
         label(names[1]),
@@ -98,25 +116,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             t.style(compliance_role),
         ),
         label(" "),
-    ];
-    let (link, link_role) = match &app.model.link {
-        Link::Up => (format!("● {}", app.opts.origin), Role::SlaOk),
-        Link::Connecting => (
-            format!("○ connecting to {}", app.opts.origin),
-            Role::SlaWarning,
-        ),
-        Link::Down(why) => {
-            let short: String = why.chars().take(60).collect();
-            (format!("✖ {short}"), Role::ToastError)
-        }
-    };
-    let mut right = vec![
-        Span::styled(link, t.style(link_role)),
-        label(format!("  as {} ", app.opts.me).as_str()),
-    ];
-    if app.opts.read_only {
-        right.push(Span::styled(" READ-ONLY ", t.style(Role::ToastError)));
-        right.push(label(" "));
+    ]);
+    let mut right = Vec::new();
+    if !narrow {
+        right.push(Span::styled(link, t.style(link_role)));
+        right.push(label(&format!("  as {} ", app.opts.me)));
     }
     let used: usize = first.iter().chain(&right).map(|s| s.width()).sum();
     let gap = (area.width as usize).saturating_sub(used);
@@ -157,11 +161,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         true => app.now.format(" %H:%M:%S ").to_string(),
         false => app.now.format(" %H:%M:%S UTC ").to_string(),
     };
+    // The clock goes at the right edge, or not at all.
     let used: usize = second.iter().map(|s| s.width()).sum::<usize>() + clock.chars().count();
-    second.push(label(
-        &" ".repeat((area.width as usize).saturating_sub(used)),
-    ));
-    second.push(Span::styled(clock, t.style(Role::Dim)));
+    if let Some(gap) = (area.width as usize).checked_sub(used) {
+        second.push(label(&" ".repeat(gap)));
+        second.push(Span::styled(clock, t.style(Role::Dim)));
+    }
     let p = Paragraph::new(vec![Line::from(first), Line::from(second)]).style(head);
     f.render_widget(p, area);
 }

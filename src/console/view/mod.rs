@@ -59,7 +59,9 @@ fn too_small(f: &mut Frame, app: &App, area: Rect) {
         )),
         Line::from("Make the window larger, or press q to quit."),
     ];
-    let h = (text.len() as u16).min(area.height);
+    let w = area.width.max(1) as usize;
+    let rows: usize = text.iter().map(|l| l.width().max(1).div_ceil(w)).sum();
+    let h = (rows as u16).min(area.height);
     let y = area.y + area.height.saturating_sub(h) / 2;
     let p = Paragraph::new(text)
         .centered()

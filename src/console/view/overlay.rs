@@ -63,13 +63,21 @@ pub fn footer(f: &mut Frame, app: &App, area: Rect) {
             "command · :help lists them · Enter run · Esc cancel",
         ),
         _ => {
+            // Only whole hints: the ones that do not fit are left out, not cut.
             let mut spans = Vec::new();
+            let mut used = 0;
             for a in hint_actions(app) {
                 let Some(k) = app.keymap.keys_for(a).into_iter().next() else {
                     continue;
                 };
+                let what = format!(" {}  ", short(a));
+                let w = k.chars().count() + what.chars().count();
+                if used + w > area.width as usize {
+                    break;
+                }
+                used += w;
                 spans.push(Span::styled(k, t.style(Role::Key)));
-                spans.push(Span::styled(format!(" {}  ", short(a)), t.style(Role::Dim)));
+                spans.push(Span::styled(what, t.style(Role::Dim)));
             }
             Line::from(spans)
         }
@@ -199,7 +207,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 ]),
             ];
             let r = modal(f, app, area, "Reject", body, 64);
-            let x = r.x + 3 + input.text[..byte(input)].chars().count() as u16;
+            // Border, padding, then "> ".
+            let x = r.x + 4 + input.text[..byte(input)].chars().count() as u16;
             f.set_cursor_position(Position::new(x.min(r.right().saturating_sub(2)), r.y + 2));
         }
         Mode::Picker(p) => picker(f, app, area, p),
@@ -267,7 +276,7 @@ fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
     let mut lines = Vec::new();
     for (section, keys) in app.keymap.help() {
         lines.push(Line::from(Span::styled(
-            format!("{section:?}"),
+            section.title().to_string(),
             t.style(Role::Title),
         )));
         for (k, what) in keys {

@@ -31,6 +31,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     let range = window(list, len, inner.height.saturating_sub(1) as usize);
     let t = &app.theme;
+    let gauge_w = if area.width < 110 { 8 } else { GAUGE };
     let rows: Vec<Row> = range
         .clone()
         .filter_map(|k| app.item_at(Pane::Sla, k))
@@ -54,7 +55,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                         it.status.name(),
                         t.style(status_role(it.status)),
                     )),
-                    Cell::from(Line::from(Span::styled(gauge(used, GAUGE), t.style(role)))),
+                    Cell::from(Line::from(Span::styled(
+                        gauge(used, gauge_w),
+                        t.style(role),
+                    ))),
                     Cell::from(Span::styled(clock(left), t.style(role))),
                     Cell::from(Span::styled(state, t.style(role))),
                 ])
@@ -67,11 +71,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let widths = [
         Constraint::Length(1),
         Constraint::Length(7),
-        Constraint::Min(12),
+        Constraint::Length(20),
         Constraint::Length(12),
-        Constraint::Length(GAUGE as u16 + 5),
+        Constraint::Length(gauge_w as u16 + 5),
         Constraint::Length(9),
-        Constraint::Length(8),
+        Constraint::Min(8),
     ];
     let table = Table::new(rows, widths)
         .header(header)
