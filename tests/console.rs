@@ -1,0 +1,450 @@
+//! The real console in a real terminal: `tempi demo`, `tempi console` and `tempi attach`
+//! run in tmux (a private server per test), driven with send-keys and read back with
+//! capture-pane. CI installs tmux; without it these tests fail rather than pass unseen.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tempi");
+/// How long the screen may take to show what a test waits for.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A workflow whose one step waits for the finance group.
+const EXPENSE: &str = r#"name: expense
+version: 1
+steps:
+  - id: approve
+    kind: human
+    title: "Approve expense {{ input.n }}"
+    group: finance
+"#;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Single-quoted for sh.
+fn quote(s: impl AsRef<str>) -> String {
+    format!("'{}'", s.as_ref().replace('\'', r"'\''"))
+}
+
+fn path_arg(p: &Path) -> String {
+    quote(p.to_string_lossy())
+}
+
+fn require_tmux() {
+    let found = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "tmux is not installed: the console's end-to-end tests drive the real binary in \
+         tmux (install it: apt-get install tmux)"
+    );
+}
+
+/// Poll `ok` every 100 ms until it holds or `PATIENCE` runs out.
+fn eventually(mut ok: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if ok() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A private tmux server (its socket in its own temp dir) with one window running
+/// `tempi ARGS`; killed when dropped.
+struct Tmux {
+    socket: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    /// Run `tempi ARGS` (already quoted for sh) in a `width`×`height` window from the repo
+    /// root, with HOME, XDG_CONFIG_HOME and TMPDIR in a private temp dir so no user
+    /// config is read and nothing is left behind. The process's pid goes to `pid`, its
+    /// exit code to `exit`, and the pane stays open afterwards so the terminal's state
+    /// can be read.
+    fn start(width: u16, height: u16, args: &str) -> Tmux {
+        require_tmux();
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("tmux");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join("tmp")).unwrap();
+        let script = dir.path().join("run.sh");
+        let pid = path_arg(&dir.path().join("pid"));
+        let exit = path_arg(&dir.path().join("exit"));
+        let text = format!(
+            "sh -c 'echo $$ > \"$1\"; shift; exec \"$@\"' sh {pid} {} {args}\n\
+             echo \"EXIT=$?\" > {exit}\n\
+             exec sleep 600\n",
+            quote(BIN)
+        );
+        std::fs::write(&script, text).unwrap();
+        let tmux = Tmux { socket, dir };
+        let o = Command::new("tmux")
+            .arg("-S")
+            .arg(&tmux.socket)
+            .args(["-f", "/dev/null", "new-session", "-d"])
+            .args([
+                "-s",
+                "s",
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+            ])
+            .arg("-c")
+            .arg(repo())
+            .arg(format!("sh {}", path_arg(&script)))
+            .env_remove("TMUX")
+            .env_remove("TEMPI_URL")
+            .env_remove("TEMPI_TOKEN")
+            .env_remove("TEMPI_DATA")
+            .env_remove("TEMPI_WORKFLOWS")
+            .env_remove("TEMPI_USER")
+            .env_remove("TEMPI_GROUPS")
+            .env_remove("NO_COLOR")
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("TMPDIR", home.join("tmp"))
+            .env("TERM", "xterm-256color")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        tmux
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "s"])
+    }
+
+    /// A tmux format of the pane, e.g. `#{alternate_on}`.
+    fn display(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "s", format])
+            .trim()
+            .to_string()
+    }
+
+    /// Keys by tmux's names (`q`, `Tab`, `Enter`); other text is typed as is.
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "s"];
+        args.extend(keys);
+        self.tmux(&args);
+    }
+
+    /// Poll the screen until `ok` holds; the last screen otherwise, in the panic.
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let mut screen = String::new();
+        if eventually(|| {
+            screen = self.screen();
+            ok(&screen)
+        }) {
+            return screen;
+        }
+        panic!("timed out waiting for {what}; the screen:\n{screen}");
+    }
+
+    /// The console's process id.
+    fn pid(&self) -> i32 {
+        let path = self.dir.path().join("pid");
+        let mut pid = None;
+        assert!(
+            eventually(|| {
+                pid = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok());
+                pid.is_some()
+            }),
+            "the console's pid never appeared"
+        );
+        pid.unwrap_or_default()
+    }
+
+    /// Wait for the console to exit; its exit code.
+    fn wait_exit(&self) -> i32 {
+        let path = self.dir.path().join("exit");
+        let mut code = None;
+        let exited = eventually(|| {
+            code = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().strip_prefix("EXIT=")?.parse().ok());
+            code.is_some()
+        });
+        assert!(
+            exited,
+            "the console did not exit; the screen:\n{}",
+            self.screen()
+        );
+        code.unwrap_or_default()
+    }
+
+    /// The terminal after the console has gone: main screen, cursor shown, no leftovers.
+    fn assert_restored(&self) {
+        let screen = self.screen();
+        assert_eq!(
+            self.display("#{alternate_on}"),
+            "0",
+            "still in the alternate screen after exit:\n{screen}"
+        );
+        assert_eq!(
+            self.display("#{cursor_flag}"),
+            "1",
+            "the cursor is still hidden after exit"
+        );
+        assert!(
+            !screen.contains("in flight"),
+            "the console's frame is still on the main screen:\n{screen}"
+        );
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// `tempi demo --seed 7` in tmux, up and showing work.
+fn demo() -> Tmux {
+    let wf = path_arg(&repo().join("workflows"));
+    let tmux = Tmux::start(200, 50, &format!("--workflows {wf} demo --seed 7"));
+    tmux.wait_for("the demo's header and inbox", |s| {
+        s.contains("in flight") && s.contains("Approve invoice")
+    });
+    assert_eq!(tmux.display("#{alternate_on}"), "1");
+    tmux
+}
+
+/// `tempi serve` on loopback as a child process, killed when dropped.
+struct Daemon {
+    child: Child,
+    data: PathBuf,
+    url: String,
+    _tmp: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let wf = tmp.path().join("wf");
+        std::fs::create_dir_all(&wf).unwrap();
+        std::fs::write(wf.join("expense.yaml"), EXPENSE).unwrap();
+        let mut child = Command::new(BIN)
+            .arg("--data")
+            .arg(&data)
+            .args(["serve", "--listen", "127.0.0.1:0", "--workflows"])
+            .arg(&wf)
+            .env_remove("TEMPI_URL")
+            .env_remove("TEMPI_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut url = None;
+        let up = eventually(|| {
+            let info = std::fs::read_to_string(data.join("daemon.json")).ok();
+            let info: Option<Value> = info.and_then(|t| serde_json::from_str(&t).ok());
+            url = info
+                .filter(|i| i["pid"] == child.id())
+                .and_then(|i| Some(i["url"].as_str()?.to_string()));
+            url.is_some() || child.try_wait().is_ok_and(|s| s.is_some())
+        });
+        let Some(url) = url.filter(|_| up) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the daemon did not come up");
+        };
+        Daemon {
+            child,
+            data,
+            url,
+            _tmp: tmp,
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env_remove("TEMPI_URL")
+            .env_remove("TEMPI_TOKEN")
+            .env("TEMPI_USER", "tester")
+            .output()
+            .unwrap()
+    }
+
+    /// Start an expense item; its task is open once this returns.
+    fn expense(&self, n: u32) {
+        let input = format!(r#"{{"n": {n}}}"#);
+        let o = self.cli(&["start", "expense", "--input", &input]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            eventually(|| self.open_tasks().len() == 1),
+            "the expense's task never opened"
+        );
+    }
+
+    fn open_tasks(&self) -> Vec<Value> {
+        let o = self.cli(&["tasks", "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// `tempi --data D --as USER ARGS attach` in tmux, showing the expense.
+    fn attach(&self, user: &str, args: &str) -> Tmux {
+        let data = path_arg(&self.data);
+        let cmd = format!("--data {data} --as {user} attach {args}");
+        let tmux = Tmux::start(200, 50, &cmd);
+        tmux.wait_for("the expense in the inbox", |s| {
+            s.contains("Approve expense 7")
+        });
+        tmux
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn demo_starts_and_quits_cleanly() {
+    let tmux = demo();
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), 0, "{}", tmux.screen());
+    tmux.assert_restored();
+}
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal() {
+    // Both at once: each demo spends most of its time starting.
+    let runs: Vec<_> = [(libc::SIGTERM, "term"), (libc::SIGHUP, "hup")]
+        .into_iter()
+        .map(|(sig, name)| {
+            std::thread::spawn(move || {
+                let tmux = demo();
+                assert_eq!(unsafe { libc::kill(tmux.pid(), sig) }, 0);
+                assert_eq!(tmux.wait_exit(), 0, "{name}: {}", tmux.screen());
+                tmux.assert_restored();
+            })
+        })
+        .collect();
+    for run in runs {
+        run.join().unwrap();
+    }
+}
+
+#[test]
+fn two_consoles_on_one_daemon_see_each_others_actions() {
+    let daemon = Daemon::start();
+    daemon.expense(7);
+    let alice = daemon.attach("alice", "--groups finance");
+    let bob = daemon.attach("bob", "");
+    alice.keys(&[":inbox", "Enter"]);
+    alice.wait_for("the inbox focused", |s| s.contains("┏ Inbox"));
+    alice.keys(&["a"]);
+    alice.wait_for("a toast saying the task was approved", |s| {
+        s.contains("✓ task 1 approved")
+    });
+    bob.wait_for("the item completed and the task gone", |s| {
+        s.contains("open tasks 0") && s.contains("completed 1") && s.contains("No open tasks")
+    });
+    assert!(daemon.open_tasks().is_empty());
+    drop(daemon);
+    bob.wait_for("the lost connection", |s| s.contains('✖'));
+}
+
+#[test]
+fn attach_to_nothing_is_a_clear_message() {
+    let attach = |data: &Path, args: &[&str]| {
+        let o = Command::new(BIN)
+            .arg("--data")
+            .arg(data)
+            .arg("attach")
+            .args(args)
+            .env_remove("TEMPI_URL")
+            .env_remove("TEMPI_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("\x1b[?1049h"),
+            "{args:?}: took over the screen"
+        );
+        err
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let err = attach(empty.path(), &[]);
+    assert!(err.contains("no tempi daemon is running"), "{err}");
+
+    let err = attach(empty.path(), &["http://127.0.0.1:9", "--token", "x"]);
+    assert!(err.contains("cannot reach"), "{err}");
+
+    let daemon = Daemon::start();
+    let err = attach(empty.path(), &[&daemon.url, "--token", "wrong"]);
+    assert!(err.contains("token"), "{err}");
+}
+
+#[test]
+fn read_only_refuses_actions() {
+    let daemon = Daemon::start();
+    daemon.expense(7);
+    let tmux = daemon.attach("carol", "--read-only");
+    tmux.keys(&[":inbox", "Enter"]);
+    tmux.wait_for("the inbox focused", |s| s.contains("┏ Inbox"));
+    tmux.keys(&["a"]);
+    tmux.wait_for("the refusal", |s| s.contains("✗ read-only"));
+    let open = daemon.open_tasks();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["status"], "open", "{open:?}");
+}
+
+#[test]
+fn too_small_terminal_says_so() {
+    let data = tempfile::tempdir().unwrap();
+    let wf = path_arg(&repo().join("workflows"));
+    let args = format!("--data {} --workflows {wf} console", path_arg(data.path()));
+    let tmux = Tmux::start(50, 12, &args);
+    tmux.wait_for("the size message", |s| s.contains("needs at least"));
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), 0, "{}", tmux.screen());
+    tmux.assert_restored();
+}
