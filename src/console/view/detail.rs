@@ -28,13 +28,36 @@ fn status_name(s: StepStatus) -> String {
     format!("{s:?}").to_lowercase()
 }
 
-fn one_line(v: &serde_json::Value, max: usize) -> String {
-    let s = v.to_string();
-    if s.chars().count() > max {
-        format!("{}…", s.chars().take(max).collect::<String>())
-    } else {
-        s
+/// At most `max` characters, ending in `…` when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
     }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn one_line(v: &serde_json::Value, max: usize) -> String {
+    clip(&v.to_string(), max)
+}
+
+/// `85ms`, `2.4s`, then the usual short ages.
+fn took(ms: i64) -> String {
+    match ms {
+        ..1000 => format!("{}ms", ms.max(0)),
+        1000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        _ => super::clock(ms / 1000),
+    }
+}
+
+/// `text` cut into lines of `width` characters.
+fn wrapped(text: &str, width: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .chunks(width.max(10))
+        .map(|c| c.iter().collect())
+        .collect()
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
@@ -95,10 +118,15 @@ fn timeline<'a>(
     }
     let mut lines = vec![Line::from(head)];
     if let Some((step, err)) = &item.incident {
+        let text = format!(" step {step}: {err}");
+        let mut parts = wrapped(&text, width.saturating_sub(11)).into_iter();
         lines.push(Line::from(vec![
             Span::styled(" INCIDENT ", t.style(Role::Incident)),
-            Span::raw(format!(" step {step}: {err}")),
+            Span::raw(parts.next().unwrap_or_default()),
         ]));
+        for rest in parts {
+            lines.push(Line::from(format!("{:10}{rest}", "")));
+        }
         lines.push(Line::from(Span::styled(
             "  t retry · s skip the step · C compensate · k cancel the item",
             dim,
@@ -142,8 +170,8 @@ fn timeline<'a>(
 
 fn step_line<'a>(t: &Theme, app: &App, step: &StepView, width: usize) -> Line<'a> {
     let took = match (step.started_at, step.ended_at) {
-        (Some(a), Some(b)) => format!("{}ms", (b - a).num_milliseconds()),
-        (Some(a), None) => age(app.now, a),
+        (Some(a), Some(b)) => took((b - a).num_milliseconds()),
+        (Some(a), None) => took((app.now - a).num_milliseconds()),
         _ => "-".into(),
     };
     let room = width.saturating_sub(56).max(10);
@@ -161,13 +189,11 @@ fn step_line<'a>(t: &Theme, app: &App, step: &StepView, width: usize) -> Line<'a
     } else {
         (String::new(), Role::Base)
     };
-    let what: String = what.chars().take(room).collect();
+    let what = clip(&what, room);
     Line::from(vec![
         Span::raw(format!("{:<18} {:<7} ", step.id, step.kind)),
-        Span::styled(
-            format!("{:<12}", status_name(step.status)),
-            t.style(step_role(step.status)),
-        ),
+        Span::styled(status_name(step.status), t.style(step_role(step.status))),
+        Span::raw(" ".repeat(12usize.saturating_sub(status_name(step.status).len()))),
         Span::raw(format!(" {:>3}  {:<9} ", step.attempts, took)),
         Span::styled(what, t.style(role)),
     ])

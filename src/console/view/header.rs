@@ -46,10 +46,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let m = &app.model.metrics;
     let head = t.style(Role::Header);
     let value = |n: u64, role: Role| {
+        // Zeros stay quiet; a count that needs attention takes its colour.
         let style = if n > 0 {
             t.style(role)
         } else {
-            t.style(Role::HeaderValue)
+            t.style(Role::Dim)
         };
         Span::styled(thousands(n), style)
     };

@@ -71,14 +71,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .collect();
     let header = Row::new(["", "TASK", "ITEM", "KIND", "TITLE", "WHO", "AGE", "DUE"])
         .style(t.style(Role::Dim));
+    // Narrow panes drop KIND and AGE so the title, which tells tasks apart, keeps room.
+    let narrow = area.width < 110;
     let widths = [
         Constraint::Length(1),
         Constraint::Length(5),
         Constraint::Length(6),
-        Constraint::Length(10),
-        Constraint::Min(14),
-        Constraint::Length(16),
-        Constraint::Length(4),
+        Constraint::Length(if narrow { 0 } else { 10 }),
+        Constraint::Min(20),
+        Constraint::Length(18),
+        Constraint::Length(if narrow { 0 } else { 4 }),
         Constraint::Length(8),
     ];
     let table = Table::new(rows, widths)

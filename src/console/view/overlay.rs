@@ -305,10 +305,13 @@ fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
     ));
     let r = centered(area, 96, area.height.saturating_sub(4));
     f.render_widget(Clear, r);
-    let title = "Help  (↑↓ scroll · Esc close)";
     let max = lines
         .len()
         .saturating_sub(r.height.saturating_sub(2) as usize);
+    let title = match scroll.min(max) < max {
+        true => "Help  (↓ more · ↑↓ scroll · Esc close)",
+        false => "Help  (↑↓ scroll · Esc close)",
+    };
     let p = Paragraph::new(lines)
         .block(dialog(app, title))
         .scroll((scroll.min(max) as u16, 0));

@@ -12,14 +12,13 @@ use crate::console::theme::Role;
 
 const GAUGE: usize = 20;
 
-/// `███████░░░░░░░░ 45%`: the share of the SLA used.
-pub fn gauge(used: f64, width: usize) -> String {
+/// `███████░░░░░░░░  45%`: the share of the SLA used, as (filled, track, percent).
+pub fn gauge(used: f64, width: usize) -> (String, String, String) {
     let filled = ((used * width as f64).round() as usize).min(width);
-    format!(
-        "{}{} {:>3}%",
+    (
         "█".repeat(filled),
         "░".repeat(width - filled),
-        (used * 100.0).round() as u32
+        format!(" {:>3}%", (used * 100.0).round() as u32),
     )
 }
 
@@ -55,10 +54,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                         it.status.name(),
                         t.style(status_role(it.status)),
                     )),
-                    Cell::from(Line::from(Span::styled(
-                        gauge(used, gauge_w),
-                        t.style(role),
-                    ))),
+                    Cell::from({
+                        let (full, track, pct) = gauge(used, gauge_w);
+                        Line::from(vec![
+                            Span::styled(full, t.style(role)),
+                            Span::styled(track, t.style(Role::Dim)),
+                            Span::styled(pct, t.style(role)),
+                        ])
+                    }),
                     Cell::from(Span::styled(clock(left), t.style(role))),
                     Cell::from(Span::styled(state, t.style(role))),
                 ])
@@ -73,7 +76,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(7),
         Constraint::Length(20),
         Constraint::Length(12),
-        Constraint::Length(gauge_w as u16 + 5),
+        Constraint::Length(gauge_w as u16 + 6),
         Constraint::Length(9),
         Constraint::Min(8),
     ];
@@ -95,8 +98,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 mod tests {
     #[test]
     fn gauges_fill_with_the_share_used() {
-        assert_eq!(super::gauge(0.5, 10), "█████░░░░░  50%");
-        assert_eq!(super::gauge(1.0, 4), "████ 100%");
-        assert_eq!(super::gauge(0.0, 4), "░░░░   0%");
+        let text = |u, w| {
+            let (a, b, c) = super::gauge(u, w);
+            format!("{a}{b}{c}")
+        };
+        assert_eq!(text(0.5, 10), "█████░░░░░  50%");
+        assert_eq!(text(1.0, 4), "████ 100%");
+        assert_eq!(text(0.0, 4), "░░░░   0%");
     }
 }
