@@ -134,8 +134,16 @@ async fn a_fresh_demo_is_seeded_with_items_waiting_on_humans_and_a_restart_is_no
         "bench-pass is not loaded"
     );
     let items = h.items(ItemFilter::default()).await.unwrap();
-    assert_eq!(items.len(), 8);
-    assert_eq!(demo.load.started(), 8);
+    assert_eq!(items.len(), 9);
+    assert_eq!(demo.load.started(), 9);
+    until("the legacy-billing alert to become an incident", || async {
+        h.items(ItemFilter::default())
+            .await
+            .unwrap()
+            .iter()
+            .any(|i| i.status == tempi::engine::view::ItemStatus::Incident)
+    })
+    .await;
     let tasks = h.tasks(TaskFilter::default()).await.unwrap();
     assert!(tasks.len() >= 4, "{} open tasks", tasks.len());
     assert!(tasks.iter().all(|t| t.workflow == "invoice-approval"));
@@ -150,7 +158,7 @@ async fn a_fresh_demo_is_seeded_with_items_waiting_on_humans_and_a_restart_is_no
         .items(ItemFilter::default())
         .await
         .unwrap();
-    assert_eq!(items.len(), 8, "a restart does not seed again");
+    assert_eq!(items.len(), 9, "a restart does not seed again");
     demo.shutdown().await;
 }
 

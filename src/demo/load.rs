@@ -158,8 +158,11 @@ const NAME_TRADES: [&str; 10] = [
     "Bank",
     "Studios",
 ];
-const SERVICES: [&str; 9] = [
+/// `legacy-billing` has no escalation policy in the simulated pager: paging for it is
+/// refused, which leaves the item in an incident for an operator to resolve.
+const SERVICES: [&str; 10] = [
     "checkout",
+    "legacy-billing",
     "payments-api",
     "search",
     "auth",
@@ -366,7 +369,7 @@ impl Generator {
     }
 }
 
-fn start(kind: Kind, input: Value, priority: i32) -> Command {
+pub(crate) fn start(kind: Kind, input: Value, priority: i32) -> Command {
     Command::Start {
         workflow: kind.workflow().into(),
         version: None,

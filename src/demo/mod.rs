@@ -279,6 +279,19 @@ async fn seed(
             }
         }
     }
+    // One incident an operator has to deal with from the first minute.
+    let stuck = load::start(
+        Kind::Incident,
+        serde_json::json!({ "service": "legacy-billing", "alert": "error rate above 5%", "severity": "sev2" }),
+        2,
+    );
+    match engine
+        .command(load::ACTOR, Some("simulated alert".into()), stuck)
+        .await
+    {
+        Ok(_) => control.count_started(),
+        Err(e) => tracing::warn!("demo: cannot seed the legacy-billing incident: {e}"),
+    }
     wait_for_tasks(engine, invoices).await;
     estate.set_options(options);
     for _ in 0..2 {

@@ -518,10 +518,18 @@ pub(super) fn deploys(sim: &mut Sim, service: &str, limit: usize) -> Answer {
     ))
 }
 
+/// Services the simulated pager has no escalation policy for.
+pub(crate) const UNPAGED: [&str; 1] = ["legacy-billing"];
+
 pub(super) fn page(sim: &mut Sim, body: &Value) -> Answer {
     let service = text(body, "service")?;
     let severity = text(body, "severity")?;
     let summary = text(body, "summary")?;
+    if UNPAGED.contains(&service) {
+        return Err(bad(format!(
+            "no escalation policy for service {service}; nobody can be paged"
+        )));
+    }
     let on_call = ON_CALL[(stable_hash(&[service]) % ON_CALL.len() as u64) as usize];
     let id = sim.id("pg");
     Ok((
