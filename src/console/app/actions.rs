@@ -254,7 +254,7 @@ impl App {
             }
             [step] => self.confirm(
                 format!(
-                    "Skip step {step} of item {item}? Its dependents run as if it had succeeded."
+                    "Skip step {step} of item {item}? Steps that need it are skipped too, unless they have a `when`."
                 ),
                 skip(*item, step),
             ),

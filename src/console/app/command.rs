@@ -229,7 +229,7 @@ impl App {
             return vec![];
         };
         self.confirm(
-            format!("Skip step {step} of item {item}? Its dependents run as if it had succeeded."),
+            format!("Skip step {step} of item {item}? Steps that need it are skipped too, unless they have a `when`."),
             super::actions::skip(item, step),
         )
     }
