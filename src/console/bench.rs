@@ -230,22 +230,57 @@ pub fn app(now: DateTime<Utc>) -> anyhow::Result<App> {
     Ok(App::new(opts, theme, Keymap::default(), now))
 }
 
-fn item(rng: &mut Rng, id: ItemId, now: DateTime<Utc>, sla_share: u64) -> ItemSummary {
-    let status = match rng.below(100) {
-        0..50 => ItemStatus::Running,
-        50..80 => ItemStatus::Waiting,
-        80..85 => ItemStatus::Incident,
-        85..87 => ItemStatus::Compensating,
-        _ => ItemStatus::Running,
-    };
-    let started_at = now - chrono::Duration::seconds(60 + rng.below(6 * 3600) as i64);
-    let sla_due = (rng.below(100) < sla_share).then(|| {
+/// A synthetic estate for the console to show.
+#[derive(Debug, Clone, Copy)]
+pub struct Estate {
+    pub items: usize,
+    /// Percent of items with an SLA.
+    pub sla_share: u64,
+    /// Percent of items that have ended (completed, failed, cancelled).
+    pub ended_share: u64,
+    /// Whether the inbox's tasks have due dates (countdowns of their own).
+    pub task_dues: bool,
+}
+
+fn status(rng: &mut Rng, ended_share: u64) -> ItemStatus {
+    if rng.below(100) < ended_share {
+        return [
+            ItemStatus::Completed,
+            ItemStatus::Completed,
+            ItemStatus::Failed,
+            ItemStatus::Cancelled,
+        ][rng.below(4) as usize];
+    }
+    match rng.below(100) {
+        0..55 => ItemStatus::Running,
+        55..90 => ItemStatus::Waiting,
+        90..97 => ItemStatus::Incident,
+        _ => ItemStatus::Compensating,
+    }
+}
+
+/// Most SLAs comfortably ahead, about one in eight at risk, one in twelve breached.
+fn sla_used(rng: &mut Rng) -> f64 {
+    let r = rng.below(1000) as f64 / 1000.0;
+    match rng.below(100) {
+        0..80 => 0.05 + 0.70 * r,
+        80..92 => 0.75 + 0.25 * r,
+        _ => 1.0 + 0.3 * r,
+    }
+}
+
+fn item(rng: &mut Rng, id: ItemId, now: DateTime<Utc>, e: Estate) -> ItemSummary {
+    let status = status(rng, e.ended_share);
+    let sla = (rng.below(100) < e.sla_share).then(|| {
         let secs = [1800, 3600, 4 * 3600, 86400][rng.below(4) as usize];
-        started_at + chrono::Duration::seconds(secs)
+        (chrono::Duration::seconds(secs), sla_used(rng))
     });
-    let used = sla_due.map_or(0.0, |due| {
-        (now - started_at).num_seconds() as f64 / (due - started_at).num_seconds() as f64
-    });
+    let age = match sla {
+        Some((total, used)) => total.num_seconds() as f64 * used,
+        None => rng.below(6 * 3600) as f64,
+    };
+    let started_at = now - chrono::Duration::seconds(60 + age as i64);
+    let used = sla.map_or(0.0, |s| s.1);
     ItemSummary {
         id,
         workflow: WORKFLOWS[rng.below(4) as usize].into(),
@@ -255,9 +290,13 @@ fn item(rng: &mut Rng, id: ItemId, now: DateTime<Utc>, sla_share: u64) -> ItemSu
         priority: rng.below(5) as i32,
         started_at,
         updated_at: started_at,
-        ended_at: None,
-        sla_due,
-        sla_warned: if used >= 0.9 { 90 } else { 0 },
+        ended_at: status.is_final().then_some(now),
+        sla_due: sla.map(|(total, _)| started_at + total),
+        sla_warned: match used {
+            u if u >= 0.9 => 90,
+            u if u >= 0.75 => 75,
+            _ => 0,
+        },
         sla_breached: used >= 1.0,
     }
 }
@@ -304,25 +343,25 @@ fn record(seq: u64, item: ItemId, now: DateTime<Utc>) -> Arc<Record> {
     })
 }
 
-/// `n` items in flight (`sla_share` percent with an SLA), 300 tasks (with due dates
-/// when `task_dues`), 200 records.
-pub fn snapshot(n: usize, sla_share: u64, task_dues: bool, now: DateTime<Utc>) -> Update {
+/// The estate's items, 300 open tasks and 200 records, as the sync task sends them.
+pub fn snapshot(e: Estate, now: DateTime<Utc>) -> Update {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let n = e.items;
     let items: Vec<ItemSummary> = (1..=n as u64)
-        .map(|id| item(&mut rng, id, now, sla_share))
+        .map(|id| item(&mut rng, id, now, e))
         .collect();
     let tasks = items
         .iter()
         .filter(|i| i.status == ItemStatus::Waiting)
         .take(300)
         .enumerate()
-        .map(|(k, it)| task(k as u64 + 1, it, now, task_dues))
+        .map(|(k, it)| task(k as u64 + 1, it, now, e.task_dues))
         .collect();
     let recent = (1..=200)
         .map(|s| record(s, s % n as u64 + 1, now))
         .collect();
     let metrics = Metrics {
-        in_flight: n as u64,
+        in_flight: n as u64 * (100 - e.ended_share) / 100,
         sla_compliance: 98.5,
         ..Metrics::default()
     };
@@ -445,12 +484,20 @@ pub struct Ticks {
     pub idle: usize,
 }
 
-/// `ticks` one-second ticks over 2,000 items in flight, all with an SLA (the inbox's
-/// tasks have no due date, so the countdowns are the items' and the SLA board's);
-/// after each tick the frame is drawn once more with nothing changed.
+/// Items in flight, all with an SLA; the inbox's tasks have no due date, so the
+/// countdowns on screen are the items' and the SLA board's.
+pub const TICKING: Estate = Estate {
+    items: 2_000,
+    sla_share: 100,
+    ended_share: 0,
+    task_dues: false,
+};
+
+/// `ticks` one-second ticks over the `TICKING` estate; after each tick the frame is
+/// drawn once more with nothing changed.
 pub fn tick_bytes(ticks: usize, now: DateTime<Utc>) -> anyhow::Result<Ticks> {
     let mut app = app(now)?;
-    app.update(Msg::Update(snapshot(2_000, 100, false, now)));
+    app.update(Msg::Update(snapshot(TICKING, now)));
     let mut term = terminal()?;
     let mut out = Output::default();
     let visible = countdowns(term.draw(|f| view::draw(f, &app))?.buffer);
@@ -474,7 +521,15 @@ pub fn tick_bytes(ticks: usize, now: DateTime<Utc>) -> anyhow::Result<Ticks> {
 /// Frame times and bytes per tick, at a fixed `now`.
 pub fn offline(o: &ConsoleOptions, now: DateTime<Utc>) -> anyhow::Result<ConsoleReport> {
     let mut a = app(now)?;
-    a.update(Msg::Update(snapshot(o.items, 70, true, now)));
+    a.update(Msg::Update(snapshot(
+        Estate {
+            items: o.items,
+            sla_share: 70,
+            ended_share: 4,
+            task_dues: true,
+        },
+        now,
+    )));
     let frame_items = frames(&mut a, o.frames)?;
     a.update(key(KeyCode::Tab));
     let frame_sla = frames(&mut a, o.frames)?;
@@ -696,7 +751,13 @@ mod tests {
     fn frames_move_through_a_large_list() -> anyhow::Result<()> {
         let now = Utc::now();
         let mut a = app(now)?;
-        a.update(Msg::Update(snapshot(1_000, 70, true, now)));
+        a.update(Msg::Update(snapshot(
+            Estate {
+                items: 1_000,
+                ..TICKING
+            },
+            now,
+        )));
         let spread = frames(&mut a, 12)?;
         assert_eq!(spread.samples, 12);
         assert_eq!(a.list(super::super::app::Pane::Items).cursor, 31);
