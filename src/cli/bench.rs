@@ -1,18 +1,54 @@
-//! `tempi bench`: run the engine benchmark and print its report (text or `--json`).
+//! `tempi bench`: run the engine and console benchmarks and print their report (text or
+//! `--json`).
 
-use crate::bench::{self, BenchOptions};
+use serde::Serialize;
 
-pub async fn run(json: bool, items: Option<u64>) -> anyhow::Result<()> {
+use crate::bench::{self, BenchOptions, BenchReport};
+use crate::console::bench::{self as console, ConsoleOptions, ConsoleReport};
+
+/// The engine's fields at the top level (as before the console was measured), the
+/// console's under `console`.
+#[derive(Serialize)]
+struct Report {
+    #[serde(flatten)]
+    engine: Option<BenchReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    console: Option<ConsoleReport>,
+}
+
+pub async fn run(
+    json: bool,
+    items: Option<u64>,
+    engine: bool,
+    console: bool,
+) -> anyhow::Result<()> {
     let mut options = BenchOptions::default();
     if let Some(n) = items {
         anyhow::ensure!(n > 0, "--items: must be at least 1");
         options.items = n;
     }
-    let report = bench::run(&options).await?;
+    let report = Report {
+        engine: match engine {
+            true => Some(bench::run(&options).await?),
+            false => None,
+        },
+        console: match console {
+            true => Some(console::run(&ConsoleOptions::default()).await?),
+            false => None,
+        },
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{report}");
+        return Ok(());
+    }
+    if let Some(e) = &report.engine {
+        println!("{e}");
+    }
+    if let (Some(_), Some(_)) = (&report.engine, &report.console) {
+        println!();
+    }
+    if let Some(c) = &report.console {
+        println!("{c}");
     }
     Ok(())
 }

@@ -222,13 +222,19 @@ pub enum Cmd {
         #[command(flatten)]
         ui: console::UiArgs,
     },
-    /// Measure engine throughput and latency on this machine
+    /// Measure engine and console budgets on this machine
     Bench {
         #[arg(long)]
         json: bool,
         /// Items to push through the engine
         #[arg(long, value_name = "N")]
         items: Option<u64>,
+        /// Only the console: frame time, bytes per tick, key-to-screen latency
+        #[arg(long, conflicts_with = "engine_only")]
+        console_only: bool,
+        /// Only the engine: throughput, step latency, restart, memory
+        #[arg(long)]
+        engine_only: bool,
     },
 }
 
@@ -294,7 +300,12 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
     match cmd {
         Cmd::Serve { listen } => act::serve(g, listen).await?,
         Cmd::Validate { paths } => return Ok(validate::run(&paths)),
-        Cmd::Bench { json, items } => bench::run(json, items).await?,
+        Cmd::Bench {
+            json,
+            items,
+            console_only,
+            engine_only,
+        } => bench::run(json, items, !console_only, !engine_only).await?,
         Cmd::Demo {
             rate,
             keep,

@@ -2,6 +2,7 @@
 //! driven from the keyboard.
 
 pub mod app;
+pub mod bench;
 pub mod filter;
 pub mod keymap;
 pub mod model;
