@@ -29,9 +29,15 @@ impl Write for FrameBuf {
     }
 }
 
-/// Bytes that only restate the cursor as it already is (ratatui sends them each frame).
+/// What ratatui's crossterm backend writes after every diff, changed or not: colours
+/// and attributes back to the defaults.
+const STYLE_RESET: &[u8] = b"\x1b[39m\x1b[49m\x1b[59m\x1b[0m";
+
+/// Bytes that only restate the style reset and the cursor as it already is (ratatui
+/// sends them each frame, even when no cell changed).
 fn cursor_only(bytes: &[u8], last_cursor: &[u8]) -> bool {
-    bytes == b"\x1b[?25l" || (!last_cursor.is_empty() && bytes == last_cursor)
+    let rest = bytes.strip_prefix(STYLE_RESET).unwrap_or(bytes);
+    rest.is_empty() || rest == b"\x1b[?25l" || (!last_cursor.is_empty() && rest == last_cursor)
 }
 
 /// Whether a frame's bytes are only cursor moves: `ESC[?25h` then `ESC[row;colH`.
@@ -59,8 +65,9 @@ impl Output {
         if bytes.is_empty() || cursor_only(bytes, &self.last_cursor) {
             return Vec::new();
         }
-        if is_cursor_sequence(bytes) {
-            self.last_cursor = bytes.to_vec();
+        let tail = bytes.strip_prefix(STYLE_RESET).unwrap_or(bytes);
+        if is_cursor_sequence(tail) {
+            self.last_cursor = tail.to_vec();
         }
         let mut out = Vec::with_capacity(bytes.len() + 16);
         let _ = crossterm::queue!(out, BeginSynchronizedUpdate);
@@ -168,5 +175,32 @@ mod tests {
         );
         assert!(frame.ends_with(b"\x1b[?2026l"), "and ends");
         assert!(out.written > 0);
+    }
+
+    /// The real bytes ratatui's backend writes, not made-up ones.
+    #[test]
+    fn an_unchanged_redraw_writes_nothing_with_the_real_backend() {
+        use ratatui::text::Line;
+        let backend = CrosstermBackend::new(FrameBuf::default());
+        let viewport = ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 40, 5));
+        let mut term = Terminal::with_options(backend, ratatui::TerminalOptions { viewport })
+            .expect("terminal");
+        let mut out = Output::default();
+        let mut frame = |text: &str, cursor: bool| {
+            term.draw(|f| {
+                f.render_widget(Line::from(text.to_string()), f.area());
+                if cursor {
+                    f.set_cursor_position((3, 0));
+                }
+            })
+            .expect("draw");
+            let bytes = std::mem::take(&mut term.backend_mut().writer_mut().bytes);
+            out.frame(&bytes).len()
+        };
+        assert!(frame("hello", false) > 0, "the first frame draws");
+        assert_eq!(frame("hello", false), 0, "the same frame again");
+        assert!(frame("hellO", false) > 0, "one changed cell");
+        assert!(frame("hellO", true) > 0, "the cursor appears");
+        assert_eq!(frame("hellO", true), 0, "the same cursor again");
     }
 }
