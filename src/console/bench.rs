@@ -240,6 +240,9 @@ pub struct Estate {
     pub ended_share: u64,
     /// Whether the inbox's tasks have due dates (countdowns of their own).
     pub task_dues: bool,
+    /// SLAs of under an hour, so every countdown ticks each second (longer ones tick
+    /// by the minute).
+    pub short_slas: bool,
 }
 
 fn status(rng: &mut Rng, ended_share: u64) -> ItemStatus {
@@ -272,7 +275,10 @@ fn sla_used(rng: &mut Rng) -> f64 {
 fn item(rng: &mut Rng, id: ItemId, now: DateTime<Utc>, e: Estate) -> ItemSummary {
     let status = status(rng, e.ended_share);
     let sla = (rng.below(100) < e.sla_share).then(|| {
-        let secs = [1800, 3600, 4 * 3600, 86400][rng.below(4) as usize];
+        let secs = match e.short_slas {
+            true => [900, 1800, 2700][rng.below(3) as usize],
+            false => [1800, 3600, 4 * 3600, 86400][rng.below(4) as usize],
+        };
         (chrono::Duration::seconds(secs), sla_used(rng))
     });
     let age = match sla {
@@ -491,6 +497,7 @@ pub const TICKING: Estate = Estate {
     sla_share: 100,
     ended_share: 0,
     task_dues: false,
+    short_slas: true,
 };
 
 /// `ticks` one-second ticks over the `TICKING` estate; after each tick the frame is
@@ -527,6 +534,7 @@ pub fn offline(o: &ConsoleOptions, now: DateTime<Utc>) -> anyhow::Result<Console
             sla_share: 70,
             ended_share: 4,
             task_dues: true,
+            short_slas: false,
         },
         now,
     )));
@@ -673,12 +681,15 @@ async fn console_loop(run: &Running, o: &ConsoleOptions) -> anyhow::Result<Laten
         }
         let effects = tokio::select! {
             Some((sent, k)) = keys.recv() => {
+                // As in run.rs: a key is drawn at once, not paced.
+                next_frame = Instant::now();
                 let effects = app.update(Msg::Key(k));
                 waiting.push(Shown { sent, handled: Instant::now() });
                 effects
             }
             Some(u) = updates.recv() => {
                 let t = Instant::now();
+                app.update(Msg::Tick(Utc::now()));
                 let mut effects = app.update(Msg::Update(u));
                 while let Ok(more) = updates.try_recv() {
                     effects.extend(app.update(Msg::Update(more)));
