@@ -7,6 +7,7 @@ pub mod filter;
 pub mod keymap;
 pub mod model;
 pub mod run;
+pub mod sgr;
 pub mod source;
 pub mod svg;
 pub mod sync;

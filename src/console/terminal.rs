@@ -12,6 +12,8 @@ use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
+use super::sgr::Lean;
+
 /// Collects one frame's bytes so they can be checked and wrapped before they go out.
 #[derive(Debug, Default)]
 pub struct FrameBuf {
@@ -29,18 +31,20 @@ impl Write for FrameBuf {
     }
 }
 
-/// What ratatui's crossterm backend writes after every diff, changed or not: colours
-/// and attributes back to the defaults.
-const STYLE_RESET: &[u8] = b"\x1b[39m\x1b[49m\x1b[59m\x1b[0m";
+const HIDE: &[u8] = b"\x1b[?25l";
+const SHOW: &[u8] = b"\x1b[?25h";
 
-/// Bytes that only restate the style reset and the cursor as it already is (ratatui
-/// sends them each frame, even when no cell changed).
-fn cursor_only(bytes: &[u8], last_cursor: &[u8]) -> bool {
-    let rest = bytes.strip_prefix(STYLE_RESET).unwrap_or(bytes);
-    rest.is_empty() || rest == b"\x1b[?25l" || (!last_cursor.is_empty() && rest == last_cursor)
+/// The cursor sequence a frame ends with: hiding it, or showing it somewhere.
+fn trailing_cursor(bytes: &[u8]) -> Option<&[u8]> {
+    if bytes.ends_with(HIDE) {
+        return Some(HIDE);
+    }
+    let at = bytes.windows(SHOW.len()).rposition(|w| w == SHOW)?;
+    let tail = &bytes[at..];
+    is_cursor_sequence(tail).then_some(tail)
 }
 
-/// Whether a frame's bytes are only cursor moves: `ESC[?25h` then `ESC[row;colH`.
+/// Whether bytes are only cursor moves: `ESC[?25h` then `ESC[row;colH`.
 fn is_cursor_sequence(bytes: &[u8]) -> bool {
     let Some(rest) = bytes.strip_prefix(b"\x1b[?25h\x1b[") else {
         return false;
@@ -51,27 +55,41 @@ fn is_cursor_sequence(bytes: &[u8]) -> bool {
             .all(|b| b.is_ascii_digit() || *b == b';')
 }
 
-/// Filters a frame's bytes: what to send, wrapped for synchronized output, or nothing.
-#[derive(Debug, Default)]
+/// Turns a frame's bytes into what goes to the terminal: colours only where they change
+/// (carried over between frames), wrapped in one synchronized update, or nothing at all
+/// when the frame changes nothing but restates the cursor.
+#[derive(Debug)]
 pub struct Output {
+    lean: Lean,
     last_cursor: Vec<u8>,
     /// Bytes sent so far (for the benchmark).
     pub written: u64,
 }
 
+impl Default for Output {
+    /// The console hides the cursor as it takes the screen.
+    fn default() -> Self {
+        Output {
+            lean: Lean::default(),
+            last_cursor: HIDE.to_vec(),
+            written: 0,
+        }
+    }
+}
+
 impl Output {
     /// What to write for a frame that produced `bytes` (empty when nothing changed).
     pub fn frame(&mut self, bytes: &[u8]) -> Vec<u8> {
-        if bytes.is_empty() || cursor_only(bytes, &self.last_cursor) {
+        let lean = self.lean.frame(bytes);
+        if lean.is_empty() || lean == self.last_cursor {
             return Vec::new();
         }
-        let tail = bytes.strip_prefix(STYLE_RESET).unwrap_or(bytes);
-        if is_cursor_sequence(tail) {
-            self.last_cursor = tail.to_vec();
+        if let Some(c) = trailing_cursor(&lean) {
+            self.last_cursor = c.to_vec();
         }
-        let mut out = Vec::with_capacity(bytes.len() + 16);
+        let mut out = Vec::with_capacity(lean.len() + 16);
         let _ = crossterm::queue!(out, BeginSynchronizedUpdate);
-        out.extend_from_slice(bytes);
+        out.extend_from_slice(&lean);
         let _ = crossterm::queue!(out, EndSynchronizedUpdate);
         self.written += out.len() as u64;
         out

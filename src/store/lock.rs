@@ -33,22 +33,34 @@ impl EngineLock {
             .open(&path)
             .map_err(|e| StoreError::io("open the engine lock", &path, e))?;
 
-        // SAFETY: flock on a valid, owned file descriptor has no memory effects.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                let mut text = String::new();
-                let pid = file
-                    .read_to_string(&mut text)
-                    .ok()
-                    .and_then(|_| text.trim().parse::<u32>().ok());
-                return Err(StoreError::Locked {
-                    dir: dir.to_path_buf(),
-                    pid,
-                });
+        // A lock this very process released can still be held for a moment by a child
+        // between fork and exec (shell steps, tests): wait that out, briefly.
+        let mut tries = 0;
+        loop {
+            // SAFETY: flock on a valid, owned file descriptor has no memory effects.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                break;
             }
-            return Err(StoreError::io("lock", &path, err));
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(StoreError::io("lock", &path, err));
+            }
+            let mut text = String::new();
+            let _ = file.seek(SeekFrom::Start(0));
+            let pid = file
+                .read_to_string(&mut text)
+                .ok()
+                .and_then(|_| text.trim().parse::<u32>().ok());
+            if pid == Some(std::process::id()) && tries < 50 {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            }
+            return Err(StoreError::Locked {
+                dir: dir.to_path_buf(),
+                pid,
+            });
         }
 
         // Ours now: record who holds it, for the next one who asks.
