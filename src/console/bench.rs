@@ -389,6 +389,7 @@ fn key(code: KeyCode) -> Msg {
 pub fn frames(app: &mut App, frames: usize) -> anyhow::Result<Spread> {
     let mut term = terminal()?;
     let mut out = Output::default();
+    out.set_width(WIDTH);
     draw(&mut term, &mut out, app)?;
     let mut samples = Vec::with_capacity(frames);
     for k in 0..frames {
@@ -507,6 +508,7 @@ pub fn tick_bytes(ticks: usize, now: DateTime<Utc>) -> anyhow::Result<Ticks> {
     app.update(Msg::Update(snapshot(TICKING, now)));
     let mut term = terminal()?;
     let mut out = Output::default();
+    out.set_width(WIDTH);
     let visible = countdowns(term.draw(|f| view::draw(f, &app))?.buffer);
     let first = std::mem::take(&mut term.backend_mut().writer_mut().bytes);
     out.frame(&first);
@@ -651,6 +653,7 @@ async fn console_loop(run: &Running, o: &ConsoleOptions) -> anyhow::Result<Laten
     let mut app = app(Utc::now())?;
     let mut term = terminal()?;
     let mut out = Output::default();
+    out.set_width(WIDTH);
     let (utx, mut updates) = mpsc::unbounded_channel();
     let sync = sync::spawn(Source::Embedded(run.handle.clone()), utx);
     let (ktx, mut keys) = mpsc::unbounded_channel();

@@ -1,7 +1,8 @@
 //! Fewer bytes per frame over SSH: ratatui's backend restates colours at the start of
-//! every frame and resets them at its end. This rewrites a frame's byte stream so that
-//! colours and attributes are sent only where the terminal's actual state differs from
-//! what the next text needs, carried over from frame to frame.
+//! every frame, resets them at its end, and moves the cursor with absolute addresses.
+//! This rewrites a frame's byte stream so that colours and attributes are sent only where
+//! the terminal's actual state differs from what the next text needs (carried over from
+//! frame to frame), and cursor moves use the shortest form from where the cursor is.
 
 use std::collections::BTreeSet;
 
@@ -125,17 +126,79 @@ impl Sgr {
     }
 }
 
-/// Rewrites frames, remembering the terminal's colours between them.
+/// Rewrites frames, remembering the terminal's colours and cursor between them.
 #[derive(Debug, Default)]
 pub struct Lean {
     /// What the terminal shows now.
     physical: Sgr,
+    /// Where the cursor is (column, row; 0-based), when known for sure.
+    cursor: Option<(u16, u16)>,
+    /// The terminal's width: text that reaches the last column leaves the cursor in a
+    /// state terminals disagree about, so its position becomes unknown.
+    pub width: u16,
+}
+
+/// `ESC [ row ; col H` as (column, row), 0-based.
+fn parse_move(params: &[u8]) -> Option<(u16, u16)> {
+    let text = std::str::from_utf8(params).ok()?;
+    let (row, col) = text.split_once(';').unwrap_or((text, "1"));
+    let row: u16 = if row.is_empty() { 1 } else { row.parse().ok()? };
+    let col: u16 = if col.is_empty() { 1 } else { col.parse().ok()? };
+    Some((col.max(1) - 1, row.max(1) - 1))
+}
+
+/// The shortest way from `from` to `to`.
+fn shortest_move(from: Option<(u16, u16)>, to: (u16, u16)) -> Vec<u8> {
+    let absolute = format!("\x1b[{};{}H", to.1 + 1, to.0 + 1).into_bytes();
+    let Some((cx, cy)) = from else {
+        return absolute;
+    };
+    if (cx, cy) == to {
+        return Vec::new();
+    }
+    let mut rel = Vec::new();
+    let (dx, dy) = (to.0 as i32 - cx as i32, to.1 as i32 - cy as i32);
+    let n = |k: i32| {
+        if k.abs() == 1 {
+            String::new()
+        } else {
+            k.abs().to_string()
+        }
+    };
+    if dy != 0 {
+        let dir = if dy > 0 { 'B' } else { 'A' };
+        rel.extend(format!("\x1b[{}{dir}", n(dy)).into_bytes());
+    }
+    match dx {
+        0 => {}
+        -3..=-1 => rel.extend(std::iter::repeat_n(b'\x08', dx.unsigned_abs() as usize)),
+        _ => {
+            let dir = if dx > 0 { 'C' } else { 'D' };
+            let column = format!("\x1b[{}G", to.0 + 1).into_bytes();
+            let step = format!("\x1b[{}{dir}", n(dx)).into_bytes();
+            rel.extend(if column.len() < step.len() {
+                column
+            } else {
+                step
+            });
+        }
+    }
+    if rel.len() < absolute.len() {
+        rel
+    } else {
+        absolute
+    }
 }
 
 impl Lean {
-    /// The frame with its SGR sequences replaced by the differences that matter.
-    /// ratatui starts each frame believing the terminal is reset, so the logical state
-    /// starts at the default.
+    /// Forget the cursor (after something else wrote to the terminal).
+    pub fn forget_cursor(&mut self) {
+        self.cursor = None;
+    }
+
+    /// The frame with its SGR sequences replaced by the differences that matter and its
+    /// moves made short. ratatui starts each frame believing the terminal is reset, so
+    /// the logical colours start at the default.
     pub fn frame(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut logical = Sgr::default();
         let mut out = Vec::with_capacity(bytes.len());
@@ -146,10 +209,25 @@ impl Lean {
                     .find(|&j| (0x40..=0x7e).contains(&bytes[j]))
                     .unwrap_or(bytes.len() - 1);
                 let seq = &bytes[i..=end];
-                if bytes[end] == b'm' {
-                    logical.apply(&String::from_utf8_lossy(&seq[2..seq.len() - 1]));
-                } else {
-                    out.extend_from_slice(seq);
+                let params = &seq[2..seq.len() - 1];
+                match bytes[end] {
+                    b'm' => logical.apply(&String::from_utf8_lossy(params)),
+                    b'H' if params.first() != Some(&b'?') => match parse_move(params) {
+                        Some(to) => {
+                            out.extend(shortest_move(self.cursor, to));
+                            self.cursor = Some(to);
+                        }
+                        None => {
+                            out.extend_from_slice(seq);
+                            self.cursor = None;
+                        }
+                    },
+                    // Showing or hiding the cursor and synchronized output do not move it.
+                    b'h' | b'l' if params.first() == Some(&b'?') => out.extend_from_slice(seq),
+                    _ => {
+                        out.extend_from_slice(seq);
+                        self.cursor = None;
+                    }
                 }
                 i = end + 1;
                 continue;
@@ -159,10 +237,23 @@ impl Lean {
                 .unwrap_or(bytes.len());
             out.extend_from_slice(self.physical.diff(&logical).as_bytes());
             self.physical = logical.clone();
-            out.extend_from_slice(&bytes[i..end]);
+            let text = &bytes[i..end];
+            out.extend_from_slice(text);
+            self.advance(text);
             i = end;
         }
         out
+    }
+
+    /// Move the known cursor past printed text; only plain ASCII is counted for sure.
+    fn advance(&mut self, text: &[u8]) {
+        self.cursor = match self.cursor {
+            Some((x, y)) if text.iter().all(|b| (0x20..0x7f).contains(b)) => {
+                let x = x as usize + text.len();
+                (x < self.width as usize).then_some((x as u16, y))
+            }
+            _ => None,
+        };
     }
 }
 
@@ -194,25 +285,39 @@ mod tests {
 
     #[test]
     fn a_frame_keeps_only_the_colour_changes_that_matter() {
-        let mut lean = Lean::default();
+        let mut lean = Lean {
+            width: 80,
+            ..Lean::default()
+        };
         let frame = b"\x1b[1;1H\x1b[38;2;1;1;1;48;2;2;2;2mab\x1b[1;9H\x1b[38;2;1;1;1;48;2;2;2;2mcd\x1b[39m\x1b[49m\x1b[59m\x1b[0m";
         let first = lean.frame(frame);
-        assert_eq!(
-            first,
-            b"\x1b[1;1H\x1b[38;2;1;1;1;48;2;2;2;2mab\x1b[1;9Hcd".to_vec()
-        );
+        let want = b"\x1b[1;1H\x1b[38;2;1;1;1;48;2;2;2;2mab\x1b[6Ccd";
+        assert_eq!(first, want.to_vec());
         let again =
             lean.frame(b"\x1b[1;2H\x1b[38;2;1;1;1;48;2;2;2;2mX\x1b[39m\x1b[49m\x1b[59m\x1b[0m");
-        assert_eq!(
-            again,
-            b"\x1b[1;2HX".to_vec(),
-            "the terminal still has those colours"
-        );
+        assert_eq!(again, b"\x1b[9DX".to_vec(), "same colours, short move");
         let plain = lean.frame(b"\x1b[2;1Hz\x1b[0m");
-        assert_eq!(
-            plain,
-            b"\x1b[2;1H\x1b[0mz".to_vec(),
-            "default text resets first"
-        );
+        let want = b"\x1b[B\x08\x08\x1b[0mz";
+        assert_eq!(plain, want.to_vec(), "default text resets first");
+    }
+
+    #[test]
+    fn moves_take_the_shortest_form_and_forget_at_the_edge() {
+        assert_eq!(shortest_move(None, (4, 2)), b"\x1b[3;5H");
+        assert_eq!(shortest_move(Some((4, 2)), (4, 2)), b"");
+        assert_eq!(shortest_move(Some((5, 2)), (4, 3)), b"\x1b[B\x08");
+        assert_eq!(shortest_move(Some((100, 9)), (120, 9)), b"\x1b[20C");
+        assert_eq!(shortest_move(Some((100, 9)), (100, 3)), b"\x1b[6A");
+        assert_eq!(shortest_move(Some((150, 40)), (2, 1)), b"\x1b[2;3H");
+        let mut lean = Lean {
+            width: 10,
+            ..Lean::default()
+        };
+        lean.frame(b"\x1b[1;6Hhello");
+        assert_eq!(lean.cursor, None, "text up to the last column: unknown");
+        lean.frame(b"\x1b[1;1Hhi");
+        assert_eq!(lean.cursor, Some((2, 0)));
+        lean.frame("\x1b[1;1H─".as_bytes());
+        assert_eq!(lean.cursor, None, "non-ASCII text is not counted");
     }
 }

@@ -31,6 +31,9 @@ impl Write for FrameBuf {
     }
 }
 
+/// What ratatui's crossterm backend writes after every diff: colours and attributes
+/// back to the defaults.
+const STYLE_RESET: &[u8] = b"\x1b[39m\x1b[49m\x1b[59m\x1b[0m";
 const HIDE: &[u8] = b"\x1b[?25l";
 const SHOW: &[u8] = b"\x1b[?25h";
 
@@ -78,15 +81,27 @@ impl Default for Output {
 }
 
 impl Output {
+    /// The terminal's width, so a move after text at the right edge is never guessed.
+    pub fn set_width(&mut self, width: u16) {
+        self.lean.width = width;
+    }
+
+    /// Something else wrote to the terminal: the cursor is no longer where it was.
+    pub fn forget_cursor(&mut self) {
+        self.lean.forget_cursor();
+    }
+
     /// What to write for a frame that produced `bytes` (empty when nothing changed).
     pub fn frame(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let lean = self.lean.frame(bytes);
-        if lean.is_empty() || lean == self.last_cursor {
+        // ratatui ends every frame with a style reset and the cursor, changed or not.
+        let rest = bytes.strip_prefix(STYLE_RESET).unwrap_or(bytes);
+        if rest.is_empty() || rest == self.last_cursor {
             return Vec::new();
         }
-        if let Some(c) = trailing_cursor(&lean) {
+        if let Some(c) = trailing_cursor(bytes) {
             self.last_cursor = c.to_vec();
         }
+        let lean = self.lean.frame(bytes);
         let mut out = Vec::with_capacity(lean.len() + 16);
         let _ = crossterm::queue!(out, BeginSynchronizedUpdate);
         out.extend_from_slice(&lean);
@@ -136,6 +151,8 @@ impl Screen {
     /// Draw one frame and send only what changed.
     pub fn draw(&mut self, render: impl FnOnce(&mut ratatui::Frame)) -> io::Result<()> {
         self.term.autoresize()?;
+        let width = self.term.size()?.width;
+        self.out.set_width(width);
         self.term.draw(render)?;
         let bytes = std::mem::take(&mut self.term.backend_mut().writer_mut().bytes);
         let out = self.out.frame(&bytes);
@@ -150,6 +167,7 @@ impl Screen {
     /// After a resize the whole screen is redrawn.
     pub fn clear(&mut self) -> io::Result<()> {
         self.term.clear()?;
+        self.out.forget_cursor();
         let bytes = std::mem::take(&mut self.term.backend_mut().writer_mut().bytes);
         let mut stdout = io::stdout().lock();
         stdout.write_all(&bytes)?;

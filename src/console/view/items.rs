@@ -3,7 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table, TableState};
 
 use super::{age, block, sla_state, sla_text, status_role, window};
@@ -30,7 +30,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .filter_map(|k| app.item_at(Pane::Items, k))
         .map(|it| {
             let marked = list.marks.contains(&it.id);
-            let sla_role = sla_state(it, app.now).map_or(Role::Dim, |s| s.0);
+            // The state is a coloured mark beside a plain countdown: the mark changes
+            // only with the state, so a tick sends digits, not colour changes.
+            let (mark, sla_role) = match sla_state(it, app.now).map(|s| s.0) {
+                Some(Role::SlaBreached) => ("✖ ", Role::SlaBreached),
+                Some(Role::SlaCritical) => ("▲ ", Role::SlaCritical),
+                Some(Role::SlaWarning) => ("▲ ", Role::SlaWarning),
+                _ => ("", Role::Base),
+            };
             Row::new(vec![
                 Cell::from(if marked { "●" } else { " " }),
                 Cell::from(it.id.to_string()),
@@ -46,13 +53,23 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 }),
                 Cell::from(age(app.now, it.started_at)),
                 Cell::from(it.priority.to_string()),
-                Cell::from(Span::styled(sla_text(it, app.now), t.style(sla_role))),
+                // Right-aligned: each tick changes the same last column of every row.
+                Cell::from(
+                    Line::from(vec![
+                        Span::styled(mark, t.style(sla_role)),
+                        Span::raw(sla_text(it, app.now)),
+                    ])
+                    .right_aligned(),
+                ),
             ])
             .style(super::styled_row_style(app, marked))
         })
         .collect();
-    let header = Row::new(["", "ID", "STATUS", "WORKFLOW", "STEP", "AGE", "PRIO", "SLA"])
-        .style(t.style(Role::Dim));
+    let mut head: Vec<Cell> = ["", "ID", "STATUS", "WORKFLOW", "STEP", "AGE", "PRIO"]
+        .map(Cell::from)
+        .into();
+    head.push(Cell::from(Line::from("SLA").right_aligned()));
+    let header = Row::new(head).style(t.style(Role::Dim));
     let widths = [
         Constraint::Length(1),
         Constraint::Length(7),
@@ -61,7 +78,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Min(10),
         Constraint::Length(5),
         Constraint::Length(4),
-        Constraint::Length(9),
+        Constraint::Length(10),
     ];
     let table = Table::new(rows, widths)
         .header(header)

@@ -62,15 +62,21 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                             Span::styled(pct, t.style(role)),
                         ])
                     }),
-                    Cell::from(Span::styled(clock(left), t.style(role))),
+                    // Plain digits: the gauge and the state carry the colour, so a tick
+                    // sends no colour changes.
+                    Cell::from(Line::from(clock(left)).right_aligned()),
                     Cell::from(Span::styled(state, t.style(role))),
                 ])
                 .style(super::styled_row_style(app, marked)),
             )
         })
         .collect();
-    let header = Row::new(["", "ID", "WORKFLOW", "STATUS", "SLA USED", "LEFT", "STATE"])
-        .style(t.style(Role::Dim));
+    let mut head: Vec<Cell> = ["", "ID", "WORKFLOW", "STATUS", "SLA USED"]
+        .map(Cell::from)
+        .into();
+    head.push(Cell::from(Line::from("LEFT").right_aligned()));
+    head.push(Cell::from("STATE"));
+    let header = Row::new(head).style(t.style(Role::Dim));
     let widths = [
         Constraint::Length(1),
         Constraint::Length(7),
