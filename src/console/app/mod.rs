@@ -468,16 +468,10 @@ impl App {
         match Filter::parse(text) {
             Ok(f) => {
                 self.filter = f;
-                self.views.refresh(
-                    &self.model,
-                    &self.filter,
-                    (self.sort, self.scope),
-                    &self.opts,
-                    self.now,
-                );
                 for pane in Pane::ALL {
                     self.list_mut(pane).cursor = 0;
                 }
+                self.refresh_keeping([None; 4]);
             }
             Err(e) if submit => self.toast(ToastKind::Error, e.to_string()),
             Err(_) => {}

@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row, Table};
 
 use super::{block, window};
 use crate::console::app::{App, Pane};
@@ -59,15 +59,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Min(10),
         Constraint::Length(10),
     ];
-    let table = Table::new(rows, widths)
-        .block(block)
-        .row_highlight_style(t.style(Role::Selected));
-    let mut state = TableState::default();
-    if focused && len > 0 {
-        state.select(Some(list.cursor - range.start));
-    }
-    f.render_stateful_widget(table, area, &mut state);
-    if len == 0 {
-        super::overlay::empty(f, app, inner, "Quiet: no events yet.");
-    }
+    let table = Table::new(rows, widths).block(block);
+    super::list_table(
+        f,
+        app,
+        Pane::Events,
+        table,
+        area,
+        inner,
+        range.start,
+        "Quiet: no events yet.",
+    );
 }

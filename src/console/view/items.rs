@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row, Table};
 
 use super::{age, block, sla_state, sla_text, status_role, window};
 use crate::console::app::{App, Pane};
@@ -80,18 +80,17 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(4),
         Constraint::Length(10),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .row_highlight_style(t.style(Role::Selected));
-    let mut state = TableState::default();
-    if focused && len > 0 {
-        state.select(Some(list.cursor - range.start));
-    }
-    f.render_stateful_widget(table, area, &mut state);
-    if len == 0 {
-        super::overlay::empty(f, app, inner, empty_hint(app));
-    }
+    let table = Table::new(rows, widths).header(header).block(block);
+    super::list_table(
+        f,
+        app,
+        Pane::Items,
+        table,
+        area,
+        inner,
+        range.start,
+        empty_hint(app),
+    );
 }
 
 fn empty_hint(app: &App) -> &'static str {

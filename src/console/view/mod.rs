@@ -14,7 +14,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Table, TableState, Wrap};
 
 use super::app::{App, List, Pane};
 use super::theme::Role;
@@ -152,6 +152,31 @@ pub(super) fn window(list: &List, len: usize, height: usize) -> std::ops::Range<
     off = off.min(len.saturating_sub(height));
     list.offset.set(off);
     off..(off + height).min(len)
+}
+
+/// Draw a list pane's table: the cursor row highlighted when the pane has the focus (rows
+/// start at `first`), and a hint in `inner` when there are no rows.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn list_table(
+    f: &mut Frame,
+    app: &App,
+    pane: Pane,
+    table: Table,
+    area: Rect,
+    inner: Rect,
+    first: usize,
+    empty: &str,
+) {
+    let len = app.len(pane);
+    let mut state = TableState::default();
+    if app.focus == pane && app.detail.is_none() && len > 0 {
+        state.select(Some(app.list(pane).cursor - first));
+    }
+    let table = table.row_highlight_style(app.theme.style(Role::Selected));
+    f.render_stateful_widget(table, area, &mut state);
+    if len == 0 {
+        overlay::empty(f, app, inner, empty);
+    }
 }
 
 pub(super) fn status_role(s: ItemStatus) -> Role {

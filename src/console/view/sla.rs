@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row, Table};
 
 use super::{block, clock, sla_state, status_role, window};
 use crate::console::app::{App, Pane};
@@ -86,18 +86,17 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(9),
         Constraint::Min(8),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .row_highlight_style(t.style(Role::Selected));
-    let mut state = TableState::default();
-    if focused && len > 0 {
-        state.select(Some(list.cursor - range.start));
-    }
-    f.render_stateful_widget(table, area, &mut state);
-    if len == 0 {
-        super::overlay::empty(f, app, inner, "No items in flight have an SLA.");
-    }
+    let table = Table::new(rows, widths).header(header).block(block);
+    super::list_table(
+        f,
+        app,
+        Pane::Sla,
+        table,
+        area,
+        inner,
+        range.start,
+        "No items in flight have an SLA.",
+    );
 }
 
 #[cfg(test)]
