@@ -91,9 +91,10 @@ pub async fn embedded(g: &Globals, ui: &UiArgs) -> anyhow::Result<()> {
     let app = build_app(g, ui, format!("embedded {}", g.data_dir.display()), None)?;
     let _log = super::act::init_log(&g.data_dir);
     let config = EngineConfig::new(g.data_dir.clone(), g.workflows_dir.clone());
-    let running = runtime::start(config).await.with_context(|| {
-        format!(
-            "cannot open the engine on {}; if a daemon serves it, use tempi attach",
+    // The message alone: the error's source chain would repeat it.
+    let running = runtime::start(config).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\n(if a tempi serve runs on it: tempi --data {} attach)",
             g.data_dir.display()
         )
     })?;
