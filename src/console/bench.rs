@@ -127,6 +127,9 @@ pub struct ConsoleReport {
     pub frame_items: Spread,
     /// Frames while moving through the SLA board.
     pub frame_sla: Spread,
+    /// Folding one engine update (200 changed items, their records) into the app with
+    /// the same 100,000 items: the work a key may wait behind.
+    pub update: Spread,
     pub countdowns_visible: usize,
     pub tick_bytes_avg: f64,
     pub tick_bytes_max: usize,
@@ -155,6 +158,11 @@ impl std::fmt::Display for ConsoleReport {
             f,
             "console frame, SLA   {}  ({n} items, {WIDTH}×{HEIGHT})",
             s(&self.frame_sla)
+        )?;
+        writeln!(
+            f,
+            "update, 200 changed  {}  (with {n} items: a key may wait this long)",
+            s(&self.update)
         )?;
         writeln!(
             f,
@@ -406,6 +414,37 @@ pub fn frames(app: &mut App, frames: usize) -> anyhow::Result<Spread> {
     Ok(Spread::of(samples))
 }
 
+/// Time `n` deltas of 200 changed items each (status flips, as a busy engine sends).
+pub fn updates(app: &mut App, n: usize) -> Spread {
+    let ids: Vec<ItemId> = app.model.items.keys().copied().collect();
+    let mut samples = Vec::with_capacity(n);
+    for k in 0..n {
+        let items: Vec<ItemSummary> = ids
+            .iter()
+            .skip(k * 997 % ids.len().max(1))
+            .take(200)
+            .filter_map(|id| app.model.items.get(id).cloned())
+            .map(|mut it| {
+                it.status = match it.status {
+                    ItemStatus::Running => ItemStatus::Waiting,
+                    _ => ItemStatus::Running,
+                };
+                it
+            })
+            .collect();
+        let delta = Update::Delta {
+            items,
+            tasks: None,
+            metrics: None,
+            records: Vec::new(),
+        };
+        let t = Instant::now();
+        app.update(Msg::Update(delta));
+        samples.push(t.elapsed());
+    }
+    Spread::of(samples)
+}
+
 /// Tokens like `4:05` or `-1:02:03` in the left panes (items and SLA board).
 fn countdowns(buf: &Buffer) -> usize {
     let left = buf.area.width * 58 / 100;
@@ -543,12 +582,14 @@ pub fn offline(o: &ConsoleOptions, now: DateTime<Utc>) -> anyhow::Result<Console
     let frame_items = frames(&mut a, o.frames)?;
     a.update(key(KeyCode::Tab));
     let frame_sla = frames(&mut a, o.frames)?;
+    let update = updates(&mut a, 100);
     let ticks = tick_bytes(o.ticks, now)?;
     let sent = &ticks.sent;
     Ok(ConsoleReport {
         items: o.items,
         frame_items,
         frame_sla,
+        update,
         countdowns_visible: ticks.visible,
         tick_bytes_avg: sent.iter().sum::<usize>() as f64 / sent.len().max(1) as f64,
         tick_bytes_max: sent.iter().copied().max().unwrap_or(0),

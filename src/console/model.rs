@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::source::SourceError;
-use crate::engine::view::{ItemDetail, ItemStatus, ItemSummary, Metrics, TaskView};
+use crate::engine::view::{ItemDetail, ItemSummary, Metrics, TaskView};
 use crate::engine::{ItemId, Record};
 
 /// Records kept for the events pane.
@@ -63,6 +63,8 @@ pub struct Model {
     pub link: Link,
     /// Bumped whenever items or tasks change, so derived views know to rebuild.
     pub generation: u64,
+    /// How many of `items` have ended (kept current, so trimming needs no scan).
+    ended: usize,
     last_steps: Option<(DateTime<Utc>, u64)>,
 }
 
@@ -77,6 +79,7 @@ impl Default for Model {
             throughput: VecDeque::new(),
             link: Link::Connecting,
             generation: 0,
+            ended: 0,
             last_steps: None,
         }
     }
@@ -94,6 +97,7 @@ impl Model {
                 recent,
             } => {
                 self.items = items.into_iter().map(|i| (i.id, i)).collect();
+                self.ended = self.items.values().filter(|i| i.status.is_final()).count();
                 self.tasks = tasks;
                 self.workflows = workflows;
                 self.events.clear();
@@ -111,7 +115,10 @@ impl Model {
             } => {
                 let changed = !items.is_empty() || tasks.is_some();
                 for it in items {
-                    self.items.insert(it.id, it);
+                    let ends = it.status.is_final() as usize;
+                    let was = self.items.insert(it.id, it);
+                    let ended = was.is_some_and(|w| w.status.is_final()) as usize;
+                    self.ended = self.ended + ends - ended;
                 }
                 if let Some(t) = tasks {
                     self.tasks = t;
@@ -167,7 +174,7 @@ impl Model {
 
     /// Keep every item in flight and the newest ended ones.
     fn trim_ended(&mut self) {
-        let ended = self.items.values().filter(|i| i.status.is_final()).count();
+        let ended = self.ended;
         if ended <= ENDED_KEPT {
             return;
         }
@@ -180,15 +187,12 @@ impl Model {
         for id in &ids[..ended - ENDED_KEPT] {
             self.items.remove(id);
         }
+        self.ended = ENDED_KEPT;
     }
 
     /// The latest steps-per-second sample.
     pub fn rate(&self) -> u64 {
         self.throughput.back().copied().unwrap_or(0)
-    }
-
-    pub fn count(&self, status: ItemStatus) -> usize {
-        self.items.values().filter(|i| i.status == status).count()
     }
 }
 
@@ -196,6 +200,8 @@ impl Model {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    use crate::engine::view::ItemStatus;
 
     fn item(id: ItemId, status: ItemStatus) -> ItemSummary {
         let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();

@@ -57,20 +57,37 @@ impl Views {
         now: DateTime<Utc>,
     ) {
         let (sort, scope) = how;
-        let matching = || m.items.values().rev().filter(|i| f.matches_item(i, now));
-        let mut items: Vec<&ItemSummary> = matching().collect();
+        let mut items: Vec<&ItemSummary> = m
+            .items
+            .values()
+            .rev()
+            .filter(|i| f.matches_item(i, now))
+            .collect();
         match sort {
             Sort::Newest => {}
-            Sort::Priority => items.sort_by_key(|i| std::cmp::Reverse(i.priority)),
-            Sort::Status => items.sort_by_key(|i| status_rank(i.status)),
-            Sort::Updated => items.sort_by_key(|i| std::cmp::Reverse(i.updated_at)),
+            // Ties keep the newest first (ids descending).
+            Sort::Priority => items
+                .sort_unstable_by_key(|i| (std::cmp::Reverse(i.priority), std::cmp::Reverse(i.id))),
+            Sort::Status => {
+                items.sort_unstable_by_key(|i| (status_rank(i.status), std::cmp::Reverse(i.id)))
+            }
+            Sort::Updated => items.sort_unstable_by_key(|i| {
+                (std::cmp::Reverse(i.updated_at), std::cmp::Reverse(i.id))
+            }),
         }
         self.items = items.iter().map(|i| i.id).collect();
-        let mut sla: Vec<&ItemSummary> = matching()
-            .filter(|i| !i.status.is_final() && i.sla_due.is_some())
+        // At risk first, then by deadline: sorted on plain numbers, since this runs on
+        // every update and a board can hold tens of thousands of items.
+        let mut sla: Vec<(bool, i64, ItemId)> = items
+            .iter()
+            .filter(|i| !i.status.is_final())
+            .filter_map(|i| {
+                let due = i.sla_due?.timestamp_millis();
+                Some((i.sla_warned == 0 && !i.sla_breached, due, i.id))
+            })
             .collect();
-        sla.sort_by_key(|i| (i.sla_warned == 0 && !i.sla_breached, i.sla_due));
-        self.sla = sla.iter().map(|i| i.id).collect();
+        sla.sort_unstable();
+        self.sla = sla.into_iter().map(|k| k.2).collect();
         let mut inbox: Vec<usize> = (0..m.tasks.len())
             .filter(|&k| in_scope(&m.tasks[k], scope, opts) && f.matches_task(&m.tasks[k]))
             .collect();
