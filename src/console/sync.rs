@@ -113,7 +113,8 @@ async fn run(
         let mut pending = Pending::default();
         let mut flush = tokio::time::interval(FLUSH);
         let mut metrics = tokio::time::interval(METRICS);
-        let error = loop {
+        // Leaves with the error that broke the stream, or None when asked to resync.
+        let broke: Option<SourceError> = loop {
             tokio::select! {
                 rec = feed.next() => match rec {
                     Ok(rec) => {
@@ -125,14 +126,14 @@ async fn run(
                         pending.tasks |= touches_tasks(&rec.event);
                         pending.records.push(rec);
                     }
-                    Err(e) => break e,
+                    Err(e) => break Some(e),
                 },
                 _ = flush.tick() => {
                     let p = std::mem::take(&mut pending);
                     match send_delta(&source, &out, p, detail).await {
                         Ok(true) => {}
                         Ok(false) => return,
-                        Err(e) => break e,
+                        Err(e) => break Some(e),
                     }
                 }
                 _ = metrics.tick() => pending.metrics = true,
@@ -143,12 +144,12 @@ async fn run(
                             send_detail(&source, &out, id).await;
                         }
                     }
-                    Some(Control::Refresh) => break SourceError::Unavailable("refreshing".into()),
+                    Some(Control::Refresh) => break None,
                     None => return,
                 },
             }
         };
-        if !matches!(&error, SourceError::Unavailable(m) if m == "refreshing") {
+        if let Some(error) = broke {
             let fatal = matches!(error, SourceError::Unauthorized(_));
             if out.send(Update::Lost { error, fatal }).is_err() || fatal {
                 return;
