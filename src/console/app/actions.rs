@@ -278,7 +278,12 @@ impl App {
         vec![Effect::Act(pending)]
     }
 
-    fn pick(&mut self, title: String, choices: Vec<String>, purpose: PickFor) -> Vec<Effect> {
+    pub(super) fn pick(
+        &mut self,
+        title: String,
+        choices: Vec<String>,
+        purpose: PickFor,
+    ) -> Vec<Effect> {
         self.mode = Mode::Picker(Picker {
             title,
             choices,
@@ -312,9 +317,5 @@ impl App {
             }
         }
         out
-    }
-
-    pub(super) fn open_picker(&mut self, title: &str, choices: Vec<String>, purpose: PickFor) {
-        self.pick(title.to_string(), choices, purpose);
     }
 }

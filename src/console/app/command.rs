@@ -82,8 +82,7 @@ impl App {
             }
             "theme" if rest.is_empty() => {
                 let names = builtin_names().iter().map(|s| s.to_string()).collect();
-                self.open_picker("Theme", names, PickFor::Theme);
-                vec![]
+                self.pick("Theme".into(), names, PickFor::Theme)
             }
             "theme" => {
                 self.set_theme(rest);

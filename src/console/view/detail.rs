@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{age, block, clock, sla_state, status_role};
-use crate::console::app::{App, Detail};
+use crate::console::app::App;
 use crate::console::theme::{Role, Theme};
 use crate::engine::Record;
 use crate::engine::view::{ItemDetail, StepStatus, StepView};
@@ -67,7 +67,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let block = block(app, format!("Item {}  (Esc back)", d.id), true);
     let inner = block.inner(area);
     let lines = match (&d.data, &d.error) {
-        (Some(data), _) => timeline(app, d, &data.0, &data.1, inner.width as usize),
+        (Some(data), _) => timeline(app, &data.0, &data.1, inner.width as usize),
         (None, Some(e)) => vec![Line::from(Span::styled(
             e.clone(),
             app.theme.style(Role::ToastError),
@@ -83,13 +83,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), area);
 }
 
-fn timeline<'a>(
-    app: &App,
-    _d: &Detail,
-    item: &ItemDetail,
-    trail: &[Record],
-    width: usize,
-) -> Vec<Line<'a>> {
+fn timeline<'a>(app: &App, item: &ItemDetail, trail: &[Record], width: usize) -> Vec<Line<'a>> {
     let t = &app.theme;
     let s = &item.summary;
     let dim = t.style(Role::Dim);
