@@ -93,7 +93,9 @@ fn term(word: &str, column: usize) -> Result<(Option<ItemStatus>, Option<Term>),
     if let Some(v) = lower.strip_prefix("step:") {
         return Ok((None, Some(Term::Step(v.to_string()))));
     }
-    if let Some(rest) = lower.strip_prefix("sla") {
+    // `sla` and `prio` are fields only when a comparison follows: `slack` is a word.
+    let compares = |rest: &str| rest.starts_with(['<', '>', '=', ':']);
+    if let Some(rest) = lower.strip_prefix("sla").filter(|r| compares(r)) {
         return match rest {
             ":breached" => Ok((None, Some(Term::Breached))),
             ":risk" | ":at-risk" => Ok((None, Some(Term::AtRisk))),
@@ -109,7 +111,7 @@ fn term(word: &str, column: usize) -> Result<(Option<ItemStatus>, Option<Term>),
         };
     }
     for key in ["priority", "prio"] {
-        if let Some(rest) = lower.strip_prefix(key) {
+        if let Some(rest) = lower.strip_prefix(key).filter(|r| compares(r)) {
             let (cmp, v) = split_op(rest);
             let n = v
                 .parse()
@@ -254,6 +256,10 @@ mod tests {
         assert!(f.matches_item(&item(3, "x", ItemStatus::Waiting, None), now));
         assert!(!f.matches_item(&item(2, "x", ItemStatus::Waiting, None), now));
         assert!(!f.matches_item(&item(5, "x", ItemStatus::Incident, None), now));
+        assert!(
+            Filter::parse("slack priority-review").is_ok(),
+            "words, not fields"
+        );
         let words = Filter::parse("APPROVE").unwrap();
         assert!(words.matches_item(&item(1, "x", ItemStatus::Running, None), now));
         assert!(Filter::parse("  ").unwrap().is_empty());

@@ -155,7 +155,7 @@ impl Model {
     fn set_metrics(&mut self, m: Metrics, now: DateTime<Utc>) {
         if let Some((at, steps)) = self.last_steps {
             let secs = (now - at).num_milliseconds() as f64 / 1000.0;
-            if secs >= 0.5 {
+            if secs >= 1.0 {
                 let rate = m.steps_succeeded.saturating_sub(steps) as f64 / secs;
                 let samples = secs.round().max(1.0) as usize;
                 for _ in 0..samples.min(HISTORY) {

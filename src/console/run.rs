@@ -38,6 +38,7 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
     let mut hup = signal(SignalKind::hangup())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut next_frame = Instant::now();
+    let mut in_flight: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     loop {
         if app.dirty && Instant::now() >= next_frame {
             screen.draw(|f| view::draw(f, &app))?;
@@ -78,7 +79,10 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
         };
         for e in effects {
             match e {
-                Effect::Act(pending) => spawn_act(&source, &app.opts.me, pending, atx.clone()),
+                Effect::Act(pending) => {
+                    in_flight.retain(|h| !h.is_finished());
+                    in_flight.push(spawn_act(&source, &app.opts.me, pending, atx.clone()));
+                }
                 Effect::Detail(id) => {
                     let _ = sync.control.send(Control::Detail(id));
                 }
@@ -98,6 +102,21 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
         }
     }
     drop(screen);
+    // Commands already sent (a confirmed bulk cancel, say) finish before the engine stops.
+    in_flight.retain(|h| !h.is_finished());
+    if !in_flight.is_empty() {
+        eprintln!(
+            "tempi: waiting for {} command batches to finish…",
+            in_flight.len()
+        );
+        let all = futures_util::future::join_all(in_flight);
+        if tokio::time::timeout(Duration::from_secs(10), all)
+            .await
+            .is_err()
+        {
+            eprintln!("tempi: some commands did not finish; check the audit trail");
+        }
+    }
     Ok(())
 }
 
@@ -111,7 +130,7 @@ pub fn spawn_act(
     me: &str,
     pending: Vec<Pending>,
     out: mpsc::UnboundedSender<Acted>,
-) {
+) -> tokio::task::JoinHandle<()> {
     let source = source.clone();
     let me = me.to_string();
     tokio::spawn(async move {
@@ -120,5 +139,5 @@ pub fn spawn_act(
             results.push((p.label, source.act(&me, p.cmd).await));
         }
         let _ = out.send(results);
-    });
+    })
 }

@@ -196,6 +196,12 @@ impl Lean {
         self.cursor = None;
     }
 
+    /// Colours and attributes back to the defaults.
+    pub fn reset_style(&mut self) -> Vec<u8> {
+        self.physical = Sgr::default();
+        b"\x1b[0m".to_vec()
+    }
+
     /// The frame with its SGR sequences replaced by the differences that matter and its
     /// moves made short. ratatui starts each frame believing the terminal is reset, so
     /// the logical colours start at the default.
@@ -205,9 +211,13 @@ impl Lean {
         let mut i = 0;
         while i < bytes.len() {
             if bytes[i] == 0x1b && bytes.get(i + 1) == Some(&b'[') {
-                let end = (i + 2..bytes.len())
-                    .find(|&j| (0x40..=0x7e).contains(&bytes[j]))
-                    .unwrap_or(bytes.len() - 1);
+                let Some(end) = (i + 2..bytes.len()).find(|&j| (0x40..=0x7e).contains(&bytes[j]))
+                else {
+                    // A sequence cut short: pass it on and stop guessing the cursor.
+                    out.extend_from_slice(&bytes[i..]);
+                    self.cursor = None;
+                    break;
+                };
                 let seq = &bytes[i..=end];
                 let params = &seq[2..seq.len() - 1];
                 match bytes[end] {
@@ -230,6 +240,13 @@ impl Lean {
                     }
                 }
                 i = end + 1;
+                continue;
+            }
+            if bytes[i] == 0x1b {
+                // An escape that is not a CSI sequence: pass it on, cursor unknown.
+                out.push(0x1b);
+                self.cursor = None;
+                i += 1;
                 continue;
             }
             let end = (i..bytes.len())
@@ -299,6 +316,18 @@ mod tests {
         let plain = lean.frame(b"\x1b[2;1Hz\x1b[0m");
         let want = b"\x1b[B\x08\x08\x1b[0mz";
         assert_eq!(plain, want.to_vec(), "default text resets first");
+    }
+
+    #[test]
+    fn broken_escapes_pass_through_without_hanging() {
+        let mut lean = Lean {
+            width: 80,
+            ..Lean::default()
+        };
+        assert_eq!(lean.frame(b"a\x1bXb"), b"a\x1bXb".to_vec());
+        assert_eq!(lean.cursor, None);
+        assert_eq!(lean.frame(b"\x1b[1;1Hz\x1b["), b"\x1b[1;1Hz\x1b[".to_vec());
+        assert_eq!(lean.cursor, None);
     }
 
     #[test]

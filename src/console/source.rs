@@ -94,23 +94,30 @@ impl Source {
 
     /// One item and its audit trail.
     pub async fn detail(&self, id: ItemId) -> Result<(ItemDetail, Vec<Record>), SourceError> {
+        // The newest records of the trail are the ones that matter.
         const TRAIL: usize = 2000;
+        const READ: usize = 50_000;
+        let newest = |mut r: Vec<Record>| {
+            let cut = r.len().saturating_sub(TRAIL);
+            r.drain(..cut);
+            r
+        };
         match self {
             Source::Embedded(h) => {
                 let detail = h
                     .item(id)
                     .await?
                     .ok_or_else(|| SourceError::Refused(format!("item {id} not found")))?;
-                Ok((detail, h.audit(Some(id), 0, TRAIL).await?))
+                Ok((detail, newest(h.audit(Some(id), 0, READ).await?)))
             }
             Source::Remote(c) => {
                 let detail = c.item(id).await?;
                 let query = crate::api::AuditQuery {
                     item: Some(id),
                     after: 0,
-                    limit: Some(TRAIL),
+                    limit: Some(READ),
                 };
-                Ok((detail, c.audit(&query).await?))
+                Ok((detail, newest(c.audit(&query).await?)))
             }
         }
     }

@@ -106,17 +106,19 @@ async fn run(
             send_detail(&source, &out, id).await;
         }
         let resume = match last_seen {
-            Some(last) if seq.saturating_sub(last) <= RESUME_LIMIT => last,
+            // A journal that went backwards (a new data dir) starts over.
+            Some(last) if last <= seq && seq - last <= RESUME_LIMIT => last,
             _ => seq,
         };
-        let mut feed = source.follow(resume, stopping.clone());
+        let feed = Feeder::spawn(&source, resume, stopping.clone());
+        let mut records = feed.rx;
         let mut pending = Pending::default();
         let mut flush = tokio::time::interval(FLUSH);
         let mut metrics = tokio::time::interval(METRICS);
         // Leaves with the error that broke the stream, or None when asked to resync.
         let broke: Option<SourceError> = loop {
             tokio::select! {
-                rec = feed.next() => match rec {
+                rec = records.recv() => match rec.unwrap_or_else(|| Err(ended())) {
                     Ok(rec) => {
                         last_seen = Some(rec.seq);
                         if let Some(item) = rec.item {
@@ -149,6 +151,7 @@ async fn run(
                 },
             }
         };
+        feed.task.abort();
         if let Some(error) = broke {
             let fatal = matches!(error, SourceError::Unauthorized(_));
             if out.send(Update::Lost { error, fatal }).is_err() || fatal {
@@ -156,6 +159,34 @@ async fn run(
             }
             tokio::time::sleep(backoff).await;
         }
+    }
+}
+
+fn ended() -> SourceError {
+    SourceError::Unavailable("the event stream ended".into())
+}
+
+/// The record stream on its own task: opening a stream (an HTTP request for `attach`)
+/// must not be cancelled and restarted each time the flush timer fires.
+struct Feeder {
+    rx: mpsc::Receiver<Result<Arc<Record>, SourceError>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Feeder {
+    fn spawn(source: &Source, after: u64, stopping: watch::Receiver<bool>) -> Feeder {
+        let (tx, rx) = mpsc::channel(4096);
+        let mut feed = source.follow(after, stopping);
+        let task = tokio::spawn(async move {
+            loop {
+                let rec = feed.next().await;
+                let last = rec.is_err();
+                if tx.send(rec).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        Feeder { rx, task }
     }
 }
 

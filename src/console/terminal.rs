@@ -91,6 +91,11 @@ impl Output {
         self.lean.forget_cursor();
     }
 
+    /// The bytes that put colours and attributes back to the defaults (and remember it).
+    pub fn reset_style(&mut self) -> Vec<u8> {
+        self.lean.reset_style()
+    }
+
     /// What to write for a frame that produced `bytes` (empty when nothing changed).
     pub fn frame(&mut self, bytes: &[u8]) -> Vec<u8> {
         // ratatui ends every frame with a style reset and the cursor, changed or not.
@@ -125,6 +130,8 @@ pub fn restore() {
     let _ = execute!(
         stdout,
         EndSynchronizedUpdate,
+        crossterm::style::ResetColor,
+        crossterm::style::SetAttribute(crossterm::style::Attribute::Reset),
         LeaveAlternateScreen,
         cursor::Show
     );
@@ -140,8 +147,15 @@ impl Screen {
         }
         install_panic_hook();
         terminal::enable_raw_mode()?;
-        execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
-        let term = Terminal::new(CrosstermBackend::new(FrameBuf::default()))?;
+        let set_up = execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)
+            .and_then(|_| Terminal::new(CrosstermBackend::new(FrameBuf::default())));
+        let term = match set_up {
+            Ok(t) => t,
+            Err(e) => {
+                restore();
+                return Err(e);
+            }
+        };
         Ok(Screen {
             term,
             out: Output::default(),
@@ -170,6 +184,8 @@ impl Screen {
         self.out.forget_cursor();
         let bytes = std::mem::take(&mut self.term.backend_mut().writer_mut().bytes);
         let mut stdout = io::stdout().lock();
+        // Clear with the default colours (some terminals fill with the current ones).
+        stdout.write_all(&self.out.reset_style())?;
         stdout.write_all(&bytes)?;
         stdout.flush()
     }
@@ -186,6 +202,9 @@ fn install_panic_hook() {
     std::panic::set_hook(Box::new(move |info| {
         restore();
         previous(info);
+        // A panic anywhere (a background task too) ends the console: it must not go on
+        // drawing onto a terminal that is no longer in raw mode.
+        std::process::exit(101);
     }));
 }
 

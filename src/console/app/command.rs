@@ -156,30 +156,32 @@ impl App {
             return vec![];
         };
         let pending = super::actions::decide(&ids, option, None);
-        if ids.len() > 1 {
-            return self.confirm(format!("Decide {} tasks as {option}?", ids.len()), pending);
-        }
-        vec![Effect::Act(pending)]
+        self.send_or_confirm(format!("Decide {} tasks as {option}?", ids.len()), pending)
     }
 
     fn reject_with(&mut self, comment: &str) -> Vec<Effect> {
         let Some(ids) = self.task_ids("reject") else {
             return vec![];
         };
-        self.clear_marks();
-        vec![Effect::Act(super::actions::decide(
-            &ids,
-            "rejected",
-            Some(comment.to_string()),
-        ))]
+        let pending = super::actions::decide(&ids, "rejected", Some(comment.to_string()));
+        self.send_or_confirm(format!("Reject {} tasks?", ids.len()), pending)
     }
 
     fn reassign_to(&mut self, to: &str) -> Vec<Effect> {
         let Some(ids) = self.task_ids("reassign") else {
             return vec![];
         };
+        let pending = super::actions::reassign(&ids, to);
+        self.send_or_confirm(format!("Reassign {} tasks to {to}?", ids.len()), pending)
+    }
+
+    /// One command goes at once; several ask first, like the keys do.
+    fn send_or_confirm(&mut self, question: String, pending: Vec<super::Pending>) -> Vec<Effect> {
+        if pending.len() > 1 {
+            return self.confirm(question, pending);
+        }
         self.clear_marks();
-        vec![Effect::Act(super::actions::reassign(&ids, to))]
+        vec![Effect::Act(pending)]
     }
 
     fn one_item(&mut self, what: &str) -> Option<u64> {

@@ -255,6 +255,8 @@ pub struct App {
     pub dirty: bool,
     /// How far the detail or help can scroll, as last drawn (the view knows the height).
     pub scroll_max: Cell<usize>,
+    /// The key being handled changed nothing on screen.
+    idle_key: bool,
     views: lists::Views,
 }
 
@@ -277,6 +279,7 @@ impl App {
             quit: false,
             dirty: true,
             scroll_max: Cell::new(usize::MAX),
+            idle_key: false,
             views: lists::Views::default(),
         }
     }
@@ -290,13 +293,21 @@ impl App {
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let was_dirty = self.dirty;
         self.dirty = true;
         match msg {
             Msg::Key(key) if key.kind == KeyEventKind::Release => {
-                self.dirty = false;
+                self.dirty = was_dirty;
                 vec![]
             }
-            Msg::Key(key) => self.key(key),
+            Msg::Key(key) => {
+                let effects = self.key(key);
+                // A key that did nothing leaves a pending frame pending, and adds none.
+                if std::mem::take(&mut self.idle_key) {
+                    self.dirty = was_dirty;
+                }
+                effects
+            }
             Msg::Update(u) => {
                 self.update_model(u);
                 vec![]
@@ -382,13 +393,24 @@ impl App {
             .iter()
             .filter_map(|(_, r)| r.as_ref().ok().map(|r| r.message.clone()))
             .collect();
+        // One toast for the failures and one for the rest, so none is pushed out.
+        match failed.as_slice() {
+            [] => {}
+            [one] => self.toast(ToastKind::Error, one.clone()),
+            many => self.toast(
+                ToastKind::Error,
+                format!(
+                    "{} of {} failed: {}",
+                    many.len(),
+                    results.len(),
+                    many.join("; ")
+                ),
+            ),
+        }
         match done.len() {
             0 => {}
             1 => self.toast(ToastKind::Ok, done[0].clone()),
             n => self.toast(ToastKind::Ok, format!("{n} done: {}", done.join("; "))),
-        }
-        for f in failed {
-            self.toast(ToastKind::Error, f);
         }
     }
 
@@ -397,8 +419,14 @@ impl App {
             Mode::Normal => self.normal_key(key),
             Mode::Filter { mut input, before } => {
                 match input.key(&key) {
-                    Edit::Submit => self.set_filter(&input.text, true),
-                    Edit::Cancel => self.set_filter(&before, true),
+                    Edit::Submit => {
+                        if !self.set_filter(&input.text, true) {
+                            self.set_filter(&before, false);
+                        }
+                    }
+                    Edit::Cancel => {
+                        self.set_filter(&before, true);
+                    }
                     Edit::Changed => {
                         self.set_filter(&input.text, false);
                         self.mode = Mode::Filter { input, before };
@@ -464,17 +492,22 @@ impl App {
     }
 
     /// Apply the filter as typed; a bad one says why (on Enter) and keeps the old one.
-    fn set_filter(&mut self, text: &str, submit: bool) {
+    /// Whether `text` parsed. A new filter rebuilds the lists, each cursor staying on its
+    /// row's item where that item still matches; the same filter changes nothing.
+    fn set_filter(&mut self, text: &str, submit: bool) -> bool {
         match Filter::parse(text) {
+            Ok(f) if f == self.filter => true,
             Ok(f) => {
                 self.filter = f;
-                for pane in Pane::ALL {
-                    self.list_mut(pane).cursor = 0;
-                }
-                self.refresh_keeping([None; 4]);
+                self.refresh_views();
+                true
             }
-            Err(e) if submit => self.toast(ToastKind::Error, e.to_string()),
-            Err(_) => {}
+            Err(e) => {
+                if submit {
+                    self.toast(ToastKind::Error, e.to_string());
+                }
+                false
+            }
         }
     }
 
@@ -553,7 +586,7 @@ impl App {
 
     fn normal_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         let Some(action) = self.keymap.action(&key) else {
-            self.dirty = false;
+            self.idle_key = true;
             return vec![];
         };
         match action {
@@ -669,7 +702,7 @@ impl App {
 
     fn open_detail(&mut self) -> Vec<Effect> {
         let Some(id) = self.cursor_item() else {
-            self.dirty = false;
+            self.idle_key = true;
             return vec![];
         };
         self.detail = Some(Detail {
@@ -701,7 +734,12 @@ impl App {
         vec![]
     }
 
+    /// Marks are for items and tasks; the events log has nothing to act on in bulk.
     fn mark(&mut self) {
+        if self.focus == Pane::Events && self.detail.is_none() {
+            self.idle_key = true;
+            return;
+        }
         let Some(key) = self.cursor_key(self.focus) else {
             return;
         };
@@ -713,6 +751,10 @@ impl App {
     }
 
     fn mark_all(&mut self) {
+        if self.focus == Pane::Events {
+            self.idle_key = true;
+            return;
+        }
         let keys: Vec<u64> = (0..self.len(self.focus))
             .filter_map(|i| self.key_at(self.focus, i))
             .collect();

@@ -32,3 +32,45 @@ fn new_items_above_the_cursor_do_not_move_the_selection() {
     assert_eq!(a.cursor_item(), Some(before), "still on the same item");
     assert_eq!(a.list(Pane::Items).cursor, 4, "one row further down");
 }
+
+#[test]
+fn opening_and_leaving_the_filter_prompt_keeps_the_selection() {
+    let mut a = app();
+    for _ in 0..3 {
+        a.update(key(KeyCode::Down));
+    }
+    let before = a.cursor_item();
+    a.update(key(KeyCode::Char('/')));
+    a.update(key(KeyCode::Esc));
+    assert_eq!(a.cursor_item(), before, "Esc");
+    a.update(key(KeyCode::Char('/')));
+    a.update(key(KeyCode::Enter));
+    assert_eq!(a.cursor_item(), before, "Enter on the same filter");
+}
+
+#[test]
+fn a_bad_filter_submitted_leaves_the_old_one() {
+    let mut a = app();
+    a.update(key(KeyCode::Char('/')));
+    for c in "status:incdent".chars() {
+        a.update(key(KeyCode::Char(c)));
+    }
+    a.update(key(KeyCode::Enter));
+    assert!(
+        a.filter.is_empty(),
+        "the typo is not half-applied: {:?}",
+        a.filter
+    );
+    assert!(a.len(Pane::Items) > 0);
+}
+
+#[test]
+fn the_events_pane_has_no_marks() {
+    let mut a = app();
+    for _ in 0..3 {
+        a.update(key(KeyCode::Tab));
+    }
+    assert_eq!(a.focus, Pane::Events);
+    a.update(key(KeyCode::Char(' ')));
+    assert!(a.list(Pane::Events).marks.is_empty());
+}

@@ -308,6 +308,7 @@ fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
     let max = lines
         .len()
         .saturating_sub(r.height.saturating_sub(2) as usize);
+    app.scroll_max.set(max);
     let title = match scroll.min(max) < max {
         true => "Help  (↓ more · ↑↓ scroll · Esc close)",
         false => "Help  (↑↓ scroll · Esc close)",
