@@ -228,6 +228,23 @@ pub struct State {
     pub counters: Counters,
 }
 
+/// A deep copy without spare capacity. A cloned JSON object keeps room for more entries
+/// than it has (its map reserves up to its table's size), which more than doubles small
+/// objects; inputs and outputs live as long as their item, so they are stored exact.
+pub fn compact(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = serde_json::Map::with_capacity(m.len());
+            for (k, x) in m {
+                out.insert(k.clone(), compact(x));
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(compact).collect()),
+        other => other.clone(),
+    }
+}
+
 /// A target of `to:`/reassign: `@name` is a person, a bare name is a group.
 pub fn is_user(target: &str) -> bool {
     target.starts_with('@')
@@ -249,6 +266,10 @@ impl State {
 
     fn arm(&mut self, at: DateTime<Utc>, t: Timer) {
         self.timers.insert((at, t));
+    }
+
+    fn disarm(&mut self, at: DateTime<Utc>, t: Timer) {
+        self.timers.remove(&(at, t));
     }
 
     /// Apply one committed record. Must not fail: records were validated before they
@@ -481,7 +502,7 @@ impl State {
             id,
             steps: vec![StepState::default(); wf.steps.len()],
             wf,
-            input: input.clone(),
+            input: compact(input),
             priority,
             started_at: at,
             updated_at: at,
@@ -548,11 +569,12 @@ impl State {
         let deadline = it.wf.steps[i].deadline;
         let s = &mut it.steps[i];
         let mut first = false;
+        let mut started_timer = None;
         match phase {
             Phase::Run => {
                 s.status = Status::Running;
                 s.attempt = attempt;
-                s.next_at = None;
+                started_timer = s.next_at.take();
                 if s.first_started.is_none() {
                     s.first_started = Some(at);
                     first = true;
@@ -561,6 +583,18 @@ impl State {
             Phase::Compensate => s.comp = CompStatus::Running,
         }
         let step = i as u16;
+        // The start timer has done its job; left in the set it would only cost memory
+        // until it fired and was ignored.
+        if let Some(when) = started_timer {
+            self.disarm(
+                when,
+                Timer::Start {
+                    item,
+                    step,
+                    attempt,
+                },
+            );
+        }
         if let Some(t) = timeout_at {
             self.arm(
                 t,
@@ -620,7 +654,7 @@ impl State {
                 }
                 let s = &mut it.steps[i];
                 s.status = Status::Succeeded;
-                s.output = Some(output.clone());
+                s.output = Some(compact(output));
                 s.error = None;
                 s.waiting = None;
                 s.ended_at = Some(at);

@@ -1024,3 +1024,31 @@ fn retry_from_upstream_reopens_a_waiting_human_step() {
     assert_eq!(h.status(item), ItemStatus::Completed);
     h.replayed();
 }
+
+#[test]
+fn stored_inputs_are_equal_copies_and_started_steps_leave_no_start_timer() {
+    let wf = workflow("w", vec![http("a", &[]), http("b", &["a"])]);
+    let mut h = H::new(vec![wf]);
+    let input = json!({ "z": 1, "a": [1, { "k": "v" }], "m": { "y": null } });
+    let item = h.start("w", input.clone());
+    assert_eq!(h.core.state.items[&item].input, input);
+    let order: Vec<&String> = h.core.state.items[&item]
+        .input
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(order, ["z", "a", "m"], "key order is kept");
+    let starts = |h: &H| {
+        h.core
+            .state
+            .timers
+            .iter()
+            .filter(|(_, t)| matches!(t, Timer::Start { .. }))
+            .count()
+    };
+    assert_eq!(starts(&h), 0, "a started step's start timer is gone");
+    h.complete("a", Ok(json!({ "out": [1, 2] })));
+    assert_eq!(starts(&h), 0);
+    h.replayed();
+}
