@@ -3,6 +3,7 @@
 //! transaction per batch, and read back in seq order for replay or by any reader.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use chrono::SecondsFormat;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
@@ -182,7 +183,12 @@ impl Journal {
     }
 
     /// Every record in order, for replay. Returns the last seq (0 when empty).
+    ///
+    /// Reading and applying stay on this thread; decoding the JSON bodies (the larger
+    /// share of the work) runs on a second one, batch by batch, so a restart uses both
+    /// cores. Batches come back in the order they were sent.
     pub fn replay(&self, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError> {
+        const BATCH: usize = 4096;
         let path = &self.path;
         let mut stmt = self
             .conn
@@ -190,34 +196,104 @@ impl Journal {
             .map_err(sql_err(path, "prepare the replay"))?;
         let mut rows = stmt.query([]).map_err(sql_err(path, "replay"))?;
         let mut last = 0;
-        while let Some(row) = rows.next().map_err(sql_err(path, "replay"))? {
-            let record = decode_row(row, path)?;
-            last = record.seq;
-            f(record);
-        }
+        std::thread::scope(|scope| {
+            let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<(i64, String)>>(2);
+            let (rec_tx, rec_rx) = mpsc::sync_channel::<Vec<Result<Record, StoreError>>>(2);
+            scope.spawn(move || {
+                for batch in raw_rx {
+                    let decoded: Vec<_> = batch
+                        .iter()
+                        .map(|(seq, body)| decode(*seq, body, path))
+                        .collect();
+                    if rec_tx.send(decoded).is_err() {
+                        return;
+                    }
+                }
+            });
+            // Records before a bad one are delivered, as a one-by-one replay would.
+            let mut apply = |batch: Vec<Result<Record, StoreError>>| -> Result<(), StoreError> {
+                for record in batch {
+                    let record = record?;
+                    last = record.seq;
+                    f(record);
+                }
+                Ok(())
+            };
+            let decoder_gone = || StoreError::Other("the replay decoder stopped".into());
+            loop {
+                let mut batch = Vec::with_capacity(BATCH);
+                while batch.len() < BATCH {
+                    let Some(row) = rows.next().map_err(sql_err(path, "replay"))? else {
+                        break;
+                    };
+                    batch.push(raw_row(row, path)?);
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                // Never block on a full queue while the decoder waits on us: apply what
+                // it has finished until there is room.
+                let mut pending = batch;
+                loop {
+                    match raw_tx.try_send(pending) {
+                        Ok(()) => break,
+                        Err(mpsc::TrySendError::Full(b)) => {
+                            pending = b;
+                            apply(rec_rx.recv().map_err(|_| decoder_gone())?)?;
+                        }
+                        Err(mpsc::TrySendError::Disconnected(_)) => return Err(decoder_gone()),
+                    }
+                }
+            }
+            drop(raw_tx);
+            for batch in rec_rx {
+                apply(batch)?;
+            }
+            Ok(())
+        })?;
         Ok(last)
     }
 }
 
-/// Parse a `(seq, body)` row into its record, checking the two agree.
-fn decode_row(row: &rusqlite::Row<'_>, path: &Path) -> Result<Record, StoreError> {
+/// A row's seq and body text, undecoded.
+fn raw_row(row: &rusqlite::Row<'_>, path: &Path) -> Result<(i64, String), StoreError> {
+    let (seq, body) = row_text(row, path)?;
+    Ok((seq, body.to_string()))
+}
+
+fn row_text<'r>(row: &'r rusqlite::Row<'_>, path: &Path) -> Result<(i64, &'r str), StoreError> {
     let seq: i64 = row.get(0).map_err(sql_err(path, "read a seq"))?;
+    let body = row
+        .get_ref(1)
+        .map_err(sql_err(path, "read a record"))?
+        .as_str()
+        .map_err(|e| StoreError::BadRecord {
+            path: path.to_path_buf(),
+            seq,
+            detail: format!("body is not text: {e}"),
+        })?;
+    Ok((seq, body))
+}
+
+/// A record from its body, checking it carries the seq of its row.
+fn decode(seq: i64, body: &str, path: &Path) -> Result<Record, StoreError> {
     let bad = |detail: String| StoreError::BadRecord {
         path: path.to_path_buf(),
         seq,
         detail,
     };
-    let body = row
-        .get_ref(1)
-        .map_err(sql_err(path, "read a record"))?
-        .as_str()
-        .map_err(|e| bad(format!("body is not text: {e}")))?;
     let record: Record =
         serde_json::from_str(body).map_err(|e| bad(format!("body is not a record: {e}")))?;
     if i64::try_from(record.seq).ok() != Some(seq) {
         return Err(bad(format!("body says seq {}", record.seq)));
     }
     Ok(record)
+}
+
+/// Parse a `(seq, body)` row into its record, checking the two agree.
+fn decode_row(row: &rusqlite::Row<'_>, path: &Path) -> Result<Record, StoreError> {
+    let (seq, body) = row_text(row, path)?;
+    decode(seq, body, path)
 }
 
 /// Refuse a non-empty file that does not start like a SQLite database. (SQLite itself
