@@ -356,6 +356,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn journal_can_move_to_a_blocking_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Journal>();
+    }
+
+    #[test]
     fn header_check_accepts_missing_empty_and_sqlite_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(JOURNAL_FILE);
