@@ -492,54 +492,62 @@ fn daemon_info_round_trips() {
 #[test]
 #[ignore]
 fn throughput() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(dir.path()).unwrap();
-    let small = |seq: u64| Record {
-        seq,
-        at: at(seq as i64),
-        item: Some(seq % 1000),
-        actor: "engine".into(),
-        reason: None,
-        event: Event::StepScheduled {
-            item: seq % 1000,
-            step: "fetch".into(),
-            attempt: 1,
-            at: at(seq as i64),
-            phase: Phase::Run,
-        },
-    };
     const TOTAL: u64 = 500_000;
     const BATCH: u64 = 1_000;
-    let batches: Vec<Vec<Record>> = (0..TOTAL / BATCH)
-        .map(|b| (b * BATCH + 1..=(b + 1) * BATCH).map(small).collect())
-        .collect();
-    let start = Instant::now();
-    for batch in &batches {
-        journal.append(batch).unwrap();
+    // Worst case: every record of a batch concerns a different item (1000 items);
+    // then a burstier mix: 20 consecutive records per item (50 items per batch).
+    for (label, item_of) in [
+        (
+            "1000 items per batch",
+            (|seq: u64| seq % 1000) as fn(u64) -> u64,
+        ),
+        ("50 items per batch", |seq: u64| seq / 20),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path()).unwrap();
+        let small = |seq: u64| Record {
+            seq,
+            at: at(seq as i64),
+            item: Some(item_of(seq)),
+            actor: "engine".into(),
+            reason: None,
+            event: Event::StepScheduled {
+                item: item_of(seq),
+                step: "fetch".into(),
+                attempt: 1,
+                at: at(seq as i64),
+                phase: Phase::Run,
+            },
+        };
+        let batches: Vec<Vec<Record>> = (0..TOTAL / BATCH)
+            .map(|b| (b * BATCH + 1..=(b + 1) * BATCH).map(small).collect())
+            .collect();
+        let start = Instant::now();
+        for batch in &batches {
+            journal.append(batch).unwrap();
+        }
+        let append = start.elapsed();
+        println!(
+            "[{label}] append: {TOTAL} records in batches of {BATCH}: {append:.2?} = {:.0} records/s",
+            TOTAL as f64 / append.as_secs_f64()
+        );
+
+        let start = Instant::now();
+        let mut n = 0u64;
+        let last = journal.replay(&mut |_| n += 1).unwrap();
+        let replay = start.elapsed();
+        assert_eq!((n, last), (TOTAL, TOTAL));
+        println!(
+            "[{label}] replay: {TOTAL} records: {replay:.2?} = {:.0} records/s",
+            TOTAL as f64 / replay.as_secs_f64()
+        );
+
+        let start = Instant::now();
+        let page = store::read_records(dir.path(), Some(item_of(400_001)), 0, 100).unwrap();
+        println!(
+            "[{label}] read_records(one item, limit 100): {} records in {:.2?}",
+            page.len(),
+            start.elapsed()
+        );
     }
-    let append = start.elapsed();
-    println!(
-        "append: {TOTAL} records in batches of {BATCH}: {:.2?} = {:.0} records/s",
-        append,
-        TOTAL as f64 / append.as_secs_f64()
-    );
-
-    let start = Instant::now();
-    let mut n = 0u64;
-    let last = journal.replay(&mut |_| n += 1).unwrap();
-    let replay = start.elapsed();
-    assert_eq!((n, last), (TOTAL, TOTAL));
-    println!(
-        "replay: {TOTAL} records: {:.2?} = {:.0} records/s",
-        replay,
-        TOTAL as f64 / replay.as_secs_f64()
-    );
-
-    let start = Instant::now();
-    let page = store::read_records(dir.path(), Some(7), 400_000, 100).unwrap();
-    println!(
-        "read_records(item, after, 100): {} in {:.2?}",
-        page.len(),
-        start.elapsed()
-    );
 }
