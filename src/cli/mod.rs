@@ -5,7 +5,7 @@ mod act;
 mod bench;
 mod console;
 mod daemon;
-mod format;
+pub(crate) mod format;
 mod show;
 mod validate;
 

@@ -61,8 +61,6 @@ pub struct Model {
     /// Steps succeeded per second, oldest first.
     pub throughput: VecDeque<u64>,
     pub link: Link,
-    /// Bumped whenever items or tasks change, so derived views know to rebuild.
-    pub generation: u64,
     /// How many of `items` have ended (kept current, so trimming needs no scan).
     ended: usize,
     last_steps: Option<(DateTime<Utc>, u64)>,
@@ -78,7 +76,6 @@ impl Default for Model {
             events: VecDeque::new(),
             throughput: VecDeque::new(),
             link: Link::Connecting,
-            generation: 0,
             ended: 0,
             last_steps: None,
         }
@@ -105,7 +102,6 @@ impl Model {
                 self.set_metrics(metrics, now);
                 self.link = Link::Up;
                 self.trim_ended();
-                self.generation += 1;
             }
             Update::Delta {
                 items,
@@ -113,7 +109,6 @@ impl Model {
                 metrics,
                 records,
             } => {
-                let changed = !items.is_empty() || tasks.is_some();
                 for it in items {
                     let ends = it.status.is_final() as usize;
                     let was = self.items.insert(it.id, it);
@@ -128,10 +123,7 @@ impl Model {
                 }
                 self.push_records(records);
                 self.link = Link::Up;
-                if changed {
-                    self.trim_ended();
-                    self.generation += 1;
-                }
+                self.trim_ended();
             }
             Update::Lost { error, .. } => self.link = Link::Down(error.to_string()),
             Update::Detail(..) => {}
@@ -245,7 +237,6 @@ mod tests {
             "the oldest ended items go first"
         );
         assert!(m.items.contains_key(&11));
-        let g = m.generation;
         m.apply(
             Update::Delta {
                 items: vec![item(1_000_000, ItemStatus::Incident)],
@@ -256,7 +247,6 @@ mod tests {
             now,
         );
         assert_eq!(m.items[&1_000_000].status, ItemStatus::Incident);
-        assert!(m.generation > g);
     }
 
     #[test]

@@ -135,14 +135,7 @@ impl App {
     }
 
     pub(super) fn act(&mut self, action: Action) -> Vec<Effect> {
-        if self.opts.read_only {
-            self.toast(
-                ToastKind::Error,
-                format!(
-                    "read-only: {} is disabled (the console was started with --read-only)",
-                    action.name()
-                ),
-            );
+        if self.guarded(action.name()) {
             return vec![];
         }
         match action {

@@ -126,7 +126,8 @@ impl App {
         self.act(action)
     }
 
-    fn guarded(&mut self, what: &str) -> bool {
+    /// In read-only mode, say so and refuse.
+    pub(super) fn guarded(&mut self, what: &str) -> bool {
         if self.opts.read_only {
             self.toast(
                 ToastKind::Error,

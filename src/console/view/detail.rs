@@ -6,7 +6,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{age, block, clock, sla_state, status_role};
+use super::{age, block, clock, one_line, sla_state, status_role};
+use crate::cli::format::clip;
 use crate::console::app::App;
 use crate::console::theme::{Role, Theme};
 use crate::engine::Record;
@@ -26,20 +27,6 @@ fn step_role(s: StepStatus) -> Role {
 
 fn status_name(s: StepStatus) -> String {
     format!("{s:?}").to_lowercase()
-}
-
-/// At most `max` characters, ending in `…` when cut.
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-fn one_line(v: &serde_json::Value, max: usize) -> String {
-    clip(&v.to_string(), max)
 }
 
 /// `85ms`, `2.4s`, then the usual short ages.

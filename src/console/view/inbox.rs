@@ -134,7 +134,7 @@ fn context(f: &mut Frame, app: &App, task: &TaskView, area: Rect) {
             Span::styled("agent confidence ", dim),
             Span::styled(format!("{:.0}%", confidence * 100.0), t.style(role)),
             Span::styled("  proposal ", dim),
-            Span::raw(compact(proposal)),
+            Span::raw(super::one_line(proposal, 300)),
         ]));
     }
     if let Some(d) = &task.details {
@@ -162,15 +162,4 @@ fn context(f: &mut Frame, app: &App, task: &TaskView, area: Rect) {
             .border_style(t.style(Role::Border)),
     );
     f.render_widget(p, area);
-}
-
-/// JSON on one line, without secrets' worth of nesting: `{"amount": 120, ...}`.
-fn compact(v: &serde_json::Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 300 {
-        let cut: String = s.chars().take(300).collect();
-        format!("{cut}…")
-    } else {
-        s
-    }
 }

@@ -240,6 +240,11 @@ pub(super) fn sla_text(it: &ItemSummary, now: DateTime<Utc>) -> String {
     }
 }
 
+/// JSON on one line, at most `max` characters.
+pub(super) fn one_line(v: &serde_json::Value, max: usize) -> String {
+    crate::cli::format::clip(&v.to_string(), max)
+}
+
 /// `12s`, `4m`, `3h`, `2d`: ages stay short.
 pub(super) fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     let s = (now - t).num_seconds().max(0);
