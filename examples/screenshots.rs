@@ -25,8 +25,8 @@ use tempi::console::sync::{self, Control, Sync};
 use tempi::console::theme::{ColorDepth, Role, Theme};
 use tempi::console::{svg, view};
 use tempi::demo::{DemoOptions, EstateOptions};
-use tempi::engine::event::TaskKind;
-use tempi::engine::view::ItemStatus;
+use tempi::types::event::TaskKind;
+use tempi::types::view::ItemStatus;
 
 /// Same seed, same estate and load: the pictures differ only in timing.
 const SEED: u64 = 7;

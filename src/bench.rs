@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::engine::command::Command;
 use crate::engine::runtime::{self, EngineConfig, Running};
-use crate::engine::view::ItemFilter;
+use crate::types::command::Command;
+use crate::types::view::ItemFilter;
 
 /// A global allocator that counts live heap bytes, so `bytes_per_item` is measured,
 /// not estimated. Two relaxed atomic adds per allocation.
@@ -285,7 +285,7 @@ async fn wait_held(run: &Running, n: u64) -> anyhow::Result<()> {
         let waiting = run
             .handle
             .items(ItemFilter {
-                status: Some(crate::engine::view::ItemStatus::Waiting),
+                status: Some(crate::types::view::ItemStatus::Waiting),
                 ..Default::default()
             })
             .await?

@@ -9,3 +9,5 @@ pub mod demo;
 pub mod engine;
 pub mod exec;
 pub mod store;
+pub mod text;
+pub mod types;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use tempi::demo::{self, Demo, DemoOptions, EstateOptions};
-use tempi::engine::command::Command;
-use tempi::engine::view::{ItemFilter, ItemStatus, TaskFilter};
 use tempi::engine::{EngineHandle, ItemId};
+use tempi::types::command::Command;
+use tempi::types::view::{ItemFilter, ItemStatus, TaskFilter};
 
 fn options(data: PathBuf, estate: EstateOptions) -> DemoOptions {
     DemoOptions {
@@ -141,7 +141,7 @@ async fn a_fresh_demo_is_seeded_with_items_waiting_on_humans_and_a_restart_is_no
             .await
             .unwrap()
             .iter()
-            .any(|i| i.status == tempi::engine::view::ItemStatus::Incident)
+            .any(|i| i.status == tempi::types::view::ItemStatus::Incident)
     })
     .await;
     let tasks = h.tasks(TaskFilter::default()).await.unwrap();

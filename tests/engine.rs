@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tempi::engine::command::{Command, CommandError};
 use tempi::engine::runtime::{self, EngineConfig, Running};
-use tempi::engine::view::{ItemFilter, ItemStatus, TaskFilter};
+use tempi::types::command::{Command, CommandError};
+use tempi::types::view::{ItemFilter, ItemStatus, TaskFilter};
 
 const FLOW: &str = r#"name: t
 version: 1

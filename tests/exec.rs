@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use serde_json::{Value, json};
-use tempi::engine::event::{StepError, StepErrorKind};
 use tempi::exec::{HttpJob, ShellJob, agent, http, shell};
+use tempi::types::event::{StepError, StepErrorKind};
 
 // ---------- HTTP ----------
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
-use tempi::engine::event::{Event, Phase, Record, StepError, StepErrorKind, TaskKind, WaitOn};
 use tempi::store::{self, DaemonInfo, Journal, StoreError};
+use tempi::types::event::{Event, Phase, Record, StepError, StepErrorKind, TaskKind, WaitOn};
 
 fn at(secs: i64) -> chrono::DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + secs, 123_456_789)

@@ -14,8 +14,8 @@ use super::{
     REASON_HEADER, ReassignRequest, RetryRequest, SignalRequest, SkipRequest, StartRequest,
     WorkflowInfo,
 };
-use crate::engine::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
-use crate::engine::{Command, ItemId, Record, Reply, TaskId};
+use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
+use crate::types::{Command, ItemId, Record, Reply, TaskId};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

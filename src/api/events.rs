@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, watch};
 
-use crate::engine::{EngineHandle, ItemId, Record};
+use crate::engine::EngineHandle;
+use crate::types::{ItemId, Record};
 
 /// Records read from the journal per page when catching up.
 const PAGE: usize = 1000;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::view::Metrics;
+use crate::types::view::Metrics;
 
 /// The metrics in the Prometheus text exposition format.
 pub fn prometheus(m: &Metrics) -> String {

@@ -10,7 +10,7 @@ pub mod sse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::engine::ItemId;
+use crate::types::ItemId;
 
 /// Who acts: the operator name sent with every command (`--as`).
 pub const ACTOR_HEADER: &str = "x-tempi-actor";

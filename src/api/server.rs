@@ -27,10 +27,11 @@ use super::{
     MAX_BODY_BYTES, REASON_HEADER, ReassignRequest, RetryRequest, SignalRequest, SkipRequest,
     StartRequest, WorkflowInfo,
 };
+use crate::engine::EngineHandle;
 use crate::engine::runtime::{self, EngineConfig, StartError};
-use crate::engine::view::{ItemFilter, Metrics, TaskFilter};
-use crate::engine::{Command, CommandError, EngineHandle, Record, Reply};
 use crate::store;
+use crate::types::view::{ItemFilter, Metrics, TaskFilter};
+use crate::types::{Command, CommandError, Record, Reply};
 
 /// Records per page of an audit query when the client sets no limit.
 const PAGE: usize = 1000;

@@ -10,8 +10,8 @@ use super::events::Follow;
 use super::server::router;
 use super::{DecideRequest, StartRequest};
 use crate::engine::handle::{EngineHandle, Request};
-use crate::engine::view::{ItemFilter, Metrics};
-use crate::engine::{Command, CommandError, Reply};
+use crate::types::view::{ItemFilter, Metrics};
+use crate::types::{Command, CommandError, Reply};
 
 const TOKEN: &str = "s3cret-token";
 
@@ -345,14 +345,14 @@ async fn an_unreachable_daemon_is_reported_as_such() {
     assert!(err.is_unreachable(), "{err}");
 }
 
-fn record(seq: u64) -> crate::engine::Record {
-    crate::engine::Record {
+fn record(seq: u64) -> crate::types::Record {
+    crate::types::Record {
         seq,
         at: chrono::Utc::now(),
         item: Some(seq),
         actor: "engine".into(),
         reason: None,
-        event: crate::engine::Event::ItemCompleted { item: seq },
+        event: crate::types::Event::ItemCompleted { item: seq },
     }
 }
 

@@ -11,7 +11,7 @@ use super::daemon::Daemon;
 use super::{Cmd, Globals};
 use crate::api::server::{self, ServeOptions};
 use crate::api::{DecideRequest, SignalRequest, StartRequest};
-use crate::engine::Reply;
+use crate::types::Reply;
 
 pub async fn serve(g: &Globals, listen: SocketAddr) -> anyhow::Result<()> {
     let opts = ServeOptions {

@@ -1,6 +1,7 @@
 //! Text for humans: aligned tables, relative times ("3m ago") and SLA countdowns
 //! ("in 12m", "breached 3m ago").
 
+pub use crate::text::clip;
 use chrono::{DateTime, Utc};
 
 /// A compact span: `45s`, `12m`, `3h05m`, `2d04h`.
@@ -60,16 +61,6 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
-}
-
-/// Cut long text to `max` characters with an ellipsis.
-pub fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
-    s.push('…');
-    s
 }
 
 #[cfg(test)]

@@ -15,9 +15,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::view::ItemStatus;
-use crate::engine::{ItemId, TaskId};
 use crate::store;
+use crate::types::view::ItemStatus;
+use crate::types::{ItemId, TaskId};
 
 /// tempi: a terminal operations console with a durable orchestration engine inside.
 #[derive(Debug, Parser)]

@@ -8,8 +8,8 @@ use super::Globals;
 use super::daemon::Daemon;
 use super::format::{ago, clip, countdown, table};
 use crate::api::AuditQuery;
-use crate::engine::view::{ItemFilter, ItemStatus, ItemSummary, TaskFilter, TaskView};
-use crate::engine::{ItemId, Record};
+use crate::types::view::{ItemFilter, ItemStatus, ItemSummary, TaskFilter, TaskView};
+use crate::types::{ItemId, Record};
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);

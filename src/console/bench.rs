@@ -25,11 +25,11 @@ use super::sync::{self, Control};
 use super::terminal::{FrameBuf, Output, Term};
 use super::theme::{ColorDepth, Theme};
 use super::view;
-use crate::engine::command::Command;
-use crate::engine::event::{Phase, TaskKind};
 use crate::engine::runtime::{self, EngineConfig, Running};
-use crate::engine::view::{ItemStatus, ItemSummary, Metrics, TaskStatus, TaskView};
-use crate::engine::{Event, ItemId, Record};
+use crate::types::command::Command;
+use crate::types::event::{Phase, TaskKind};
+use crate::types::view::{ItemStatus, ItemSummary, Metrics, TaskStatus, TaskView};
+use crate::types::{Event, ItemId, Record};
 
 pub const WIDTH: u16 = 200;
 pub const HEIGHT: u16 = 50;

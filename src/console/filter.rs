@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::view::{ItemStatus, ItemSummary, TaskView};
+use crate::types::view::{ItemStatus, ItemSummary, TaskView};
 
 const FIELDS: &str =
     "status:, wf:, step:, sla<, sla>, sla:breached, sla:risk, prio>, prio<, prio:, id:, or a word";

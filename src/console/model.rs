@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::source::SourceError;
-use crate::engine::view::{ItemDetail, ItemSummary, Metrics, TaskView};
-use crate::engine::{ItemId, Record};
+use crate::types::view::{ItemDetail, ItemSummary, Metrics, TaskView};
+use crate::types::{ItemId, Record};
 
 /// Records kept for the events pane.
 pub const EVENTS_KEPT: usize = 2000;
@@ -193,7 +193,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    use crate::engine::view::ItemStatus;
+    use crate::types::view::ItemStatus;
 
     fn item(id: ItemId, status: ItemStatus) -> ItemSummary {
         let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();

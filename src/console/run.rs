@@ -16,7 +16,7 @@ use super::source::{Source, SourceError};
 use super::sync::{self, Control};
 use super::terminal::Screen;
 use super::view;
-use crate::engine::Reply;
+use crate::types::Reply;
 
 /// The shortest time between two frames.
 const FRAME: Duration = Duration::from_millis(33);

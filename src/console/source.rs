@@ -7,8 +7,9 @@ use tokio::sync::watch;
 
 use crate::api::client::{Client, ClientError, Follower};
 use crate::api::events::Follow;
-use crate::engine::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
-use crate::engine::{Command, CommandError, EngineHandle, ItemId, Record, Reply};
+use crate::engine::EngineHandle;
+use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
+use crate::types::{Command, CommandError, ItemId, Record, Reply};
 
 /// Why a read or a command did not go through.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

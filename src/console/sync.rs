@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::model::{ENDED_KEPT, Update};
 use super::source::{Source, SourceError};
-use crate::engine::view::{IdList, ItemFilter, ItemSummary};
-use crate::engine::{Event, ItemId, Record};
+use crate::types::view::{IdList, ItemFilter, ItemSummary};
+use crate::types::{Event, ItemId, Record};
 
 /// How often changes are gathered into one update.
 const FLUSH: Duration = Duration::from_millis(250);

@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::oneshot;
 
 use crate::engine::EngineHandle;
-use crate::engine::command::Command;
-use crate::engine::view::{TaskFilter, TaskView};
+use crate::types::command::Command;
+use crate::types::view::{TaskFilter, TaskView};
 
 const NAMES: [&str; 4] = ["sam", "priya", "jordan", "mei"];
 /// How often they look at the inbox.

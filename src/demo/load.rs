@@ -16,8 +16,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::estate::Documents;
-use crate::engine::command::{Command, CommandError};
-use crate::engine::{EngineHandle, ItemId};
+use crate::engine::EngineHandle;
+use crate::types::ItemId;
+use crate::types::command::{Command, CommandError};
 
 /// The highest rate the generator accepts, items per minute.
 pub const MAX_RATE: f64 = 6000.0;

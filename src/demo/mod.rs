@@ -14,9 +14,9 @@ use rand::{Rng, SeedableRng};
 
 use crate::definition;
 use crate::engine::EngineHandle;
-use crate::engine::ItemId;
 use crate::engine::runtime::{self, EngineConfig, Running, StartError};
-use crate::engine::view::{ItemFilter, StepStatus, TaskFilter};
+use crate::types::ItemId;
+use crate::types::view::{ItemFilter, StepStatus, TaskFilter};
 pub use estate::{Estate, EstateOptions, EstateStats};
 use load::{Generator, Kind, Load};
 pub use load::{LoadControl, MAX_RATE};

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::command::{Command, CommandError, Reply};
-use super::event::{ItemId, Phase, Record, StepError};
-use super::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 use crate::store;
+use crate::types::command::{Command, CommandError, Reply};
+use crate::types::event::{ItemId, Phase, Record, StepError};
+use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 
 /// Messages into the engine loop.
 pub(crate) enum Request {

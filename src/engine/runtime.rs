@@ -14,12 +14,12 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::core::{Core, Ctx, Dispatch, Work};
-use super::event::Record;
 use super::handle::{EngineHandle, Request};
-use super::view::Metrics;
 use crate::definition;
 use crate::exec::Executors;
 use crate::store::{Journal, StoreError};
+use crate::types::event::Record;
+use crate::types::view::Metrics;
 
 /// Where the engine gets the time from; tests pass a manual clock.
 pub trait Clock: Send + Sync {
@@ -381,7 +381,7 @@ impl Writer {
             let started = batch
                 .records
                 .iter()
-                .filter(|r| matches!(r.event, super::event::Event::StepStarted { .. }))
+                .filter(|r| matches!(r.event, crate::types::event::Event::StepStarted { .. }))
                 .count();
             s.latencies_ms.extend(std::iter::repeat_n(ms, started));
         }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{HttpJob, http};
-use crate::engine::event::{StepError, StepErrorKind};
+use crate::types::event::{StepError, StepErrorKind};
 
 /// Call the agent and return its whole answer once `decision` and `confidence` are valid.
 pub async fn run(client: &reqwest::Client, job: &HttpJob) -> Result<Value, StepError> {

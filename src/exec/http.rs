@@ -9,7 +9,7 @@ use reqwest::{Method, Response, StatusCode, Url};
 use serde_json::Value;
 
 use super::HttpJob;
-use crate::engine::event::{StepError, StepErrorKind};
+use crate::types::event::{StepError, StepErrorKind};
 
 /// The largest response body an attempt reads; anything larger is a `Decode` error.
 pub const MAX_BODY: usize = 1024 * 1024;

@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use super::ShellJob;
-use crate::engine::event::{StepError, StepErrorKind};
+use crate::types::event::{StepError, StepErrorKind};
 
 /// How much of stdout and of stderr is kept; the rest is read and dropped.
 pub const MAX_CAPTURE: usize = 64 * 1024;

@@ -10,7 +10,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use super::lock::EngineLock;
 use super::{StoreError, ensure_dir};
-use crate::engine::event::{ItemId, Record};
+use crate::types::event::{ItemId, Record};
 
 /// The journal's file name inside the data dir.
 pub const JOURNAL_FILE: &str = "journal.db";

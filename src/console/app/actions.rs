@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use super::input::Input;
 use super::{App, Effect, Mode, Pane, PickFor, Picker, ToastKind};
 use crate::console::keymap::Action;
-use crate::engine::view::TaskView;
-use crate::engine::{Command, ItemId, TaskId};
+use crate::types::view::TaskView;
+use crate::types::{Command, ItemId, TaskId};
 
 /// One command waiting to be sent, with what to call it in a toast.
 #[derive(Debug, Clone, PartialEq)]

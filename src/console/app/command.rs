@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{App, Effect, Pane, PickFor, Scope, ToastKind};
 use crate::console::keymap::Action;
 use crate::console::theme::builtin_names;
-use crate::engine::Command;
+use crate::types::Command;
 
 /// Every command, for `:help` and for the error on a typo.
 pub const COMMANDS: &[(&str, &str)] = &[

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use super::{App, Options, Pane, Scope, Sort};
 use crate::console::filter::Filter;
 use crate::console::model::Model;
-use crate::engine::view::{ItemStatus, ItemSummary, TaskView};
-use crate::engine::{ItemId, Record};
+use crate::types::view::{ItemStatus, ItemSummary, TaskView};
+use crate::types::{ItemId, Record};
 
 #[derive(Debug, Default)]
 pub(super) struct Views {

@@ -21,8 +21,8 @@ use super::keymap::{Action, Keymap};
 use super::model::{Model, Update};
 use super::source::SourceError;
 use super::theme::{ColorDepth, Theme};
-use crate::engine::view::ItemDetail;
-use crate::engine::{ItemId, Record, Reply, TaskId};
+use crate::types::view::ItemDetail;
+use crate::types::{ItemId, Record, Reply, TaskId};
 
 /// How long a toast stays up, in seconds.
 const TOAST_SECS: i64 = 4;

@@ -5,7 +5,7 @@ use crossterm::event::KeyCode;
 use super::fixture::{app, items, key, now};
 use crate::console::app::Pane;
 use crate::console::model::Update;
-use crate::engine::view::ItemStatus;
+use crate::types::view::ItemStatus;
 
 #[test]
 fn new_items_above_the_cursor_do_not_move_the_selection() {

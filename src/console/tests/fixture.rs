@@ -12,11 +12,11 @@ use crate::console::app::{App, Msg, Options};
 use crate::console::keymap::Keymap;
 use crate::console::model::Update;
 use crate::console::theme::{ColorDepth, Theme};
-use crate::engine::event::{Phase, StepError, StepErrorKind, TaskKind, WaitOn};
-use crate::engine::view::{
+use crate::types::event::{Phase, StepError, StepErrorKind, TaskKind, WaitOn};
+use crate::types::view::{
     ItemDetail, ItemStatus, ItemSummary, Metrics, StepStatus, StepView, TaskStatus, TaskView,
 };
-use crate::engine::{Event, ItemId, Record, TaskId};
+use crate::types::{Event, ItemId, Record, TaskId};
 
 /// The moment every fixture is seen from.
 pub fn now() -> DateTime<Utc> {

@@ -14,9 +14,10 @@ use crate::console::app::{App, Effect, Mode, Msg, Options, Pane, ToastKind};
 use crate::console::model::Update;
 use crate::console::source::Source;
 use crate::console::sync;
+use crate::engine::EngineHandle;
 use crate::engine::runtime::{self, EngineConfig, Running};
-use crate::engine::view::{ItemFilter, ItemStatus, TaskFilter, TaskStatus, TaskView};
-use crate::engine::{Command, EngineHandle, Event, ItemId, TaskId};
+use crate::types::view::{ItemFilter, ItemStatus, TaskFilter, TaskStatus, TaskView};
+use crate::types::{Command, Event, ItemId, TaskId};
 
 /// A human approval for group finance, then a step that runs once it is decided.
 const APPROVAL: &str = r#"name: approval

@@ -11,7 +11,7 @@ use crate::console::app::{App, Effect, Mode, Msg, Options, Pane};
 use crate::console::source::SourceError;
 use crate::console::theme::{ColorDepth, Theme};
 use crate::console::view;
-use crate::engine::Reply;
+use crate::types::Reply;
 
 fn render(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("a test terminal");

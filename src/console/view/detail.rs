@@ -7,11 +7,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{age, block, clock, one_line, sla_state, status_role};
-use crate::cli::format::clip;
 use crate::console::app::App;
 use crate::console::theme::{Role, Theme};
-use crate::engine::Record;
-use crate::engine::view::{ItemDetail, StepStatus, StepView};
+use crate::text::clip;
+use crate::types::Record;
+use crate::types::view::{ItemDetail, StepStatus, StepView};
 
 fn step_role(s: StepStatus) -> Role {
     match s {

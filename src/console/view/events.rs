@@ -8,7 +8,7 @@ use ratatui::widgets::{Cell, Row, Table};
 use super::{block, window};
 use crate::console::app::{App, Pane};
 use crate::console::theme::Role;
-use crate::engine::Event;
+use crate::types::Event;
 
 /// Failures and incidents stand out; the rest is quiet.
 fn role(e: &Event) -> Role {

@@ -9,8 +9,8 @@ use ratatui::widgets::{Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 use super::{age, block, clock, window};
 use crate::console::app::{App, Pane};
 use crate::console::theme::Role;
-use crate::engine::event::TaskKind;
-use crate::engine::view::TaskView;
+use crate::types::event::TaskKind;
+use crate::types::view::TaskView;
 
 /// Who holds a task: the claimer, the assignee, or the group.
 pub fn holder(t: &TaskView) -> String {

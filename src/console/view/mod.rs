@@ -18,7 +18,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Table, TableState,
 
 use super::app::{App, List, Pane};
 use super::theme::Role;
-use crate::engine::view::{ItemStatus, ItemSummary};
+use crate::types::view::{ItemStatus, ItemSummary};
 
 /// Below this the console says so instead of drawing.
 pub const MIN_WIDTH: u16 = 60;
@@ -242,7 +242,7 @@ pub(super) fn sla_text(it: &ItemSummary, now: DateTime<Utc>) -> String {
 
 /// JSON on one line, at most `max` characters.
 pub(super) fn one_line(v: &serde_json::Value, max: usize) -> String {
-    crate::cli::format::clip(&v.to_string(), max)
+    crate::text::clip(&v.to_string(), max)
 }
 
 /// `12s`, `4m`, `3h`, `2d`: ages stay short.

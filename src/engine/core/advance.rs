@@ -8,8 +8,8 @@ use super::state::{CompStatus, Status, to_chrono};
 use super::{Core, Ctx};
 use crate::definition::template::{eval_when, render_string};
 use crate::definition::{OnFailure, StepKind, WaitSpec};
-use crate::engine::event::{Event, ItemId, Phase, StepError, StepErrorKind, TaskKind, WaitOn};
-use crate::engine::view::TaskStatus;
+use crate::types::event::{Event, ItemId, Phase, StepError, StepErrorKind, TaskKind, WaitOn};
+use crate::types::view::TaskStatus;
 
 /// What a pending step should do now.
 enum Readiness {

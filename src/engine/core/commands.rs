@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::state::{CompStatus, Status, Task, downstream};
 use super::{Core, Ctx};
-use crate::engine::command::{Command, CommandError, Reply};
-use crate::engine::event::{Event, ItemId, TaskId};
-use crate::engine::view::TaskStatus;
+use crate::types::command::{Command, CommandError, Reply};
+use crate::types::event::{Event, ItemId, TaskId};
+use crate::types::view::TaskStatus;
 
 type Outcome = Result<(Option<ItemId>, Option<TaskId>, String), CommandError>;
 

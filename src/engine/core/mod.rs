@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::definition::{self, Workflow};
-use crate::engine::event::{Event, ItemId, Phase, Record, StepError};
-use crate::exec::Job;
+use crate::types::event::{Event, ItemId, Phase, Record, StepError};
+use crate::types::job::Job;
 
 pub use state::State;
 

@@ -7,8 +7,8 @@ use super::state::{Item, Status};
 use super::{Core, Work};
 use crate::definition::template::{render_string, render_value};
 use crate::definition::{HttpSpec, ShellSpec, StepKind};
-use crate::engine::event::{ItemId, Phase, StepError, StepErrorKind};
-use crate::exec::{HttpJob, Job, ShellJob};
+use crate::types::event::{ItemId, Phase, StepError, StepErrorKind};
+use crate::types::job::{HttpJob, Job, ShellJob};
 
 /// The values templates of an item may read.
 pub fn scope(item: &Item, env: &Value) -> Value {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde_json::Value;
 
 use crate::definition::{Escalation, StepKind, WaitSpec, Workflow};
-use crate::engine::event::{Event, ItemId, Phase, Record, StepError, TaskId, TaskKind, WaitOn};
-use crate::engine::view::{ItemStatus, StepStatus, TaskStatus};
+use crate::types::event::{Event, ItemId, Phase, Record, StepError, TaskId, TaskKind, WaitOn};
+use crate::types::view::{ItemStatus, StepStatus, TaskStatus};
 
 /// Something that must be looked at again at a given time. Timers are never removed
 /// when they go stale; on firing, each checks that its condition still holds.

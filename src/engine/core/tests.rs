@@ -19,10 +19,10 @@ use crate::definition::{
     AgentSpec, Escalation, HttpSpec, HumanSpec, OnFailure, RetryPolicy, ReviewSpec, Sla, Step,
     StepKind, WaitSpec, Workflow,
 };
-use crate::engine::command::{Command, CommandError, Reply};
-use crate::engine::event::{Event, ItemId, Phase, Record, StepError, StepErrorKind};
-use crate::engine::view::{ItemFilter, ItemStatus, TaskFilter};
-use crate::exec::Job;
+use crate::types::command::{Command, CommandError, Reply};
+use crate::types::event::{Event, ItemId, Phase, Record, StepError, StepErrorKind};
+use crate::types::job::Job;
+use crate::types::view::{ItemFilter, ItemStatus, TaskFilter};
 
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 6, 9, 0, 0).unwrap()
@@ -381,7 +381,7 @@ pub fn assert_same(live: &Core, rep: &Core, now: DateTime<Utc>) {
     let mut ids: Vec<ItemId> = live.state.items.keys().rev().copied().collect();
     ids.push(ItemId::MAX);
     filters.push(ItemFilter {
-        ids: Some(crate::engine::view::IdList(ids)),
+        ids: Some(crate::types::view::IdList(ids)),
         ..Default::default()
     });
     for f in &filters {

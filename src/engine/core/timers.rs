@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::state::{CompStatus, Status, Timer, to_chrono};
 use super::{Core, Ctx};
-use crate::engine::event::{Event, ItemId, Phase, StepError, StepErrorKind, TaskId, WaitOn};
+use crate::types::event::{Event, ItemId, Phase, StepError, StepErrorKind, TaskId, WaitOn};
 
 impl Core {
     /// When the next timer is due, if any.

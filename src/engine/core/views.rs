@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::Core;
 use super::state::{Item, Status, Task};
-use crate::engine::event::{ItemId, WaitOn};
-use crate::engine::view::{
+use crate::types::event::{ItemId, WaitOn};
+use crate::types::view::{
     ItemDetail, ItemFilter, ItemStatus, ItemSummary, Metrics, StepView, TaskFilter, TaskStatus,
     TaskView,
 };

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::engine::core::state::{CompStatus, Status, downstream};
-use crate::engine::event::WaitOn;
+use crate::types::event::WaitOn;
 
 fn prop_workflows() -> Vec<Workflow> {
     let r = || retry(2, 1, 2.0);

@@ -1,6 +1,6 @@
 use super::*;
-use crate::engine::event::{TaskKind, WaitOn};
-use crate::engine::view::{StepStatus, TaskStatus};
+use crate::types::event::{TaskKind, WaitOn};
+use crate::types::view::{StepStatus, TaskStatus};
 
 fn ok() -> Result<Value, StepError> {
     Ok(json!({ "ok": true }))

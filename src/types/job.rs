@@ -1,0 +1,41 @@
+//! One rendered attempt of a step, as the engine hands it to an executor.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// One attempt of a step, rendered from its templates by the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Job {
+    Http(HttpJob),
+    Shell(ShellJob),
+    Agent(HttpJob),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpJob {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+    /// Success statuses; empty means any 2xx.
+    pub expect: Vec<u16>,
+    /// Sent as `Idempotency-Key`; the same for every attempt of one step of one item.
+    pub idempotency_key: String,
+    /// Per-attempt timeout.
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShellJob {
+    pub argv: Vec<String>,
+    /// When set, run by `sh -c` and `argv` is ignored.
+    pub script: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<String>,
+    /// Success exit codes; empty means only 0.
+    pub ok_codes: Vec<i32>,
+    pub timeout: Option<Duration>,
+    /// Exported to the program as `TEMPI_IDEMPOTENCY_KEY`.
+    pub idempotency_key: String,
+}

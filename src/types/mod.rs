@@ -1,0 +1,11 @@
+//! The vocabulary every layer shares: journal records and events, operator commands,
+//! read models, and rendered jobs. Engine, store, API and console all import from here,
+//! so data flows one way.
+
+pub mod command;
+pub mod event;
+pub mod job;
+pub mod view;
+
+pub use command::{Command, CommandError, Reply};
+pub use event::{Event, ItemId, Record, TaskId};
