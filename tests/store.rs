@@ -97,7 +97,7 @@ fn records(from: u64, to: u64) -> Vec<Record> {
 
 fn replay_all(journal: &Journal) -> (Vec<Record>, u64) {
     let mut out = Vec::new();
-    let last = journal.replay(&mut |r| out.push(r)).unwrap();
+    let last = journal.replay(0, &mut |r| out.push(r)).unwrap();
     (out, last)
 }
 
@@ -328,7 +328,7 @@ fn corrupt_body_names_the_seq() {
     );
     let journal = Journal::open(dir.path()).unwrap();
     let mut n = 0;
-    let err = journal.replay(&mut |_| n += 1).unwrap_err();
+    let err = journal.replay(0, &mut |_| n += 1).unwrap_err();
     assert!(
         matches!(err, StoreError::BadRecord { seq: 2, .. }),
         "{err:?}"

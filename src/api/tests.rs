@@ -18,6 +18,13 @@ const TOKEN: &str = "s3cret-token";
 /// What the fake engine saw: (actor, reason, command).
 type Seen = Arc<Mutex<Vec<(String, Option<String>, Command)>>>;
 
+/// A data dir with an empty journal, for the handle's reads of ended items.
+fn empty_journal() -> std::path::PathBuf {
+    let dir = tempfile::tempdir().unwrap().keep();
+    drop(crate::store::Journal::open(&dir).unwrap());
+    dir
+}
+
 fn fake_engine() -> (EngineHandle, Seen) {
     let (tx, mut rx) = mpsc::channel::<Request>(64);
     let (events, _) = broadcast::channel(64);
@@ -85,6 +92,9 @@ fn fake_engine() -> (EngineHandle, Seen) {
                 Request::Workflows { reply } => {
                     let _ = reply.send(vec![("wf".into(), 1)]);
                 }
+                Request::Workflow { reply, .. } => {
+                    let _ = reply.send(None);
+                }
                 Request::StepDone { .. } => {}
             }
         }
@@ -92,7 +102,7 @@ fn fake_engine() -> (EngineHandle, Seen) {
     let handle = EngineHandle {
         tx,
         events,
-        data_dir: std::env::temp_dir(),
+        data_dir: empty_journal(),
     };
     (handle, seen)
 }

@@ -160,6 +160,7 @@ pub async fn tasks(g: &Globals, mine: bool, all: bool, json: bool) -> anyhow::Re
     let filter = TaskFilter {
         mine: mine.then(|| g.user.clone()),
         all,
+        ..Default::default()
     };
     let list = daemon
         .client

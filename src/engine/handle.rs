@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::store;
+use crate::definition::Workflow;
+use crate::engine::core::{Core, refuse_ended};
+use crate::store::{self, Reader};
 use crate::types::command::{Command, CommandError, Reply};
-use crate::types::event::{ItemId, Phase, Record, StepError};
+use crate::types::event::{ItemId, Phase, Record, StepError, TaskId};
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 
 /// Messages into the engine loop.
@@ -36,6 +38,12 @@ pub(crate) enum Request {
     },
     Workflows {
         reply: oneshot::Sender<Vec<(String, u32)>>,
+    },
+    /// One loaded workflow version with its source (to rebuild an ended item).
+    Workflow {
+        name: String,
+        version: u32,
+        reply: oneshot::Sender<Option<(Arc<Workflow>, Arc<str>)>>,
     },
     /// An executor finished an attempt.
     StepDone {
@@ -66,6 +74,18 @@ impl EngineHandle {
         rx.await.ok()
     }
 
+    /// Run a read of the journal on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Reader) -> Result<T, store::StoreError> + Send + 'static,
+    ) -> Result<T, CommandError> {
+        let dir = self.data_dir.clone();
+        tokio::task::spawn_blocking(move || f(&Reader::open(&dir)?))
+            .await
+            .map_err(|e| CommandError::Unavailable(e.to_string()))?
+            .map_err(|e| CommandError::Unavailable(e.to_string()))
+    }
+
     /// Apply an operator command as `actor`; answers once its events are durable.
     pub async fn command(
         &self,
@@ -74,32 +94,161 @@ impl EngineHandle {
         cmd: Command,
     ) -> Result<Reply, CommandError> {
         let actor = actor.to_string();
-        self.ask(|reply| Request::Command {
-            actor,
-            reason,
-            cmd,
-            reply,
-        })
-        .await
-        .unwrap_or_else(|| Err(gone()))
+        let target = (cmd.item(), cmd.task());
+        let answer = self
+            .ask(|reply| Request::Command {
+                actor,
+                reason,
+                cmd,
+                reply,
+            })
+            .await
+            .unwrap_or_else(|| Err(gone()));
+        match answer {
+            Err(e @ CommandError::NotFound(_)) => Err(self.explain_missing(target, e).await),
+            answer => answer,
+        }
     }
 
+    /// An item or task the engine no longer holds may have ended: say so, as the
+    /// engine would have while it held it.
+    async fn explain_missing(
+        &self,
+        (item, task): (Option<ItemId>, Option<TaskId>),
+        not_found: CommandError,
+    ) -> CommandError {
+        let found = self
+            .read(move |r| {
+                let task = match task {
+                    Some(t) => r.ended_task(t)?,
+                    None => None,
+                };
+                let item = match item {
+                    Some(i) => r.ended_item(i)?.map(|row| row.summary),
+                    None => None,
+                };
+                Ok((item, task))
+            })
+            .await;
+        match found {
+            Ok((item, task)) => refuse_ended(item.as_ref(), task.as_ref()).unwrap_or(not_found),
+            Err(_) => not_found,
+        }
+    }
+
+    /// Items in flight from the engine, ended ones from the journal's index, newest
+    /// first, merged.
     pub async fn items(&self, filter: ItemFilter) -> Result<Vec<ItemSummary>, CommandError> {
-        self.ask(|reply| Request::Items { filter, reply })
+        let wants_ended = !filter.active && filter.status.is_none_or(|s| s.is_final());
+        let live_filter = filter.clone();
+        let live = self
+            .ask(|reply| Request::Items {
+                filter: live_filter,
+                reply,
+            })
             .await
-            .ok_or_else(gone)
+            .ok_or_else(gone)?;
+        if !wants_ended {
+            return Ok(live);
+        }
+        if let Some(ids) = &filter.ids {
+            return self.items_by_id(&ids.0, live).await;
+        }
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let f = filter.clone();
+        let ended = self.read(move |r| r.ended_items(&f, limit)).await?;
+        Ok(merge_newest_first(live, ended, limit))
     }
 
+    async fn items_by_id(
+        &self,
+        ids: &[ItemId],
+        live: Vec<ItemSummary>,
+    ) -> Result<Vec<ItemSummary>, CommandError> {
+        let mut found: std::collections::HashMap<ItemId, ItemSummary> =
+            live.into_iter().map(|s| (s.id, s)).collect();
+        let missing: Vec<ItemId> = ids.iter().copied().filter(|i| !found.contains_key(i)).collect();
+        if !missing.is_empty() {
+            let rows = self
+                .read(move |r| {
+                    let mut out = Vec::new();
+                    for id in missing {
+                        out.extend(r.ended_item(id)?);
+                    }
+                    Ok(out)
+                })
+                .await?;
+            found.extend(rows.into_iter().map(|r| (r.summary.id, r.summary)));
+        }
+        Ok(ids.iter().filter_map(|i| found.remove(i)).collect())
+    }
+
+    /// One item: in flight from the engine, ended rebuilt from its own records.
     pub async fn item(&self, id: ItemId) -> Result<Option<ItemDetail>, CommandError> {
-        self.ask(|reply| Request::Item { id, reply })
+        if let Some(live) = self
+            .ask(|reply| Request::Item { id, reply })
             .await
-            .ok_or_else(gone)
+            .ok_or_else(gone)?
+        {
+            return Ok(Some(live));
+        }
+        let Some(row) = self.read(move |r| r.ended_item(id)).await? else {
+            return Ok(None);
+        };
+        let (name, version) = (row.summary.workflow.clone(), row.summary.version);
+        let Some((wf, source)) = self
+            .ask(|reply| Request::Workflow {
+                name,
+                version,
+                reply,
+            })
+            .await
+            .ok_or_else(gone)?
+        else {
+            return Ok(None);
+        };
+        let from = row.first_seq.saturating_sub(1);
+        let records = self
+            .read(move |r| r.records(Some(id), from, usize::MAX))
+            .await?;
+        Ok(Core::rebuild(wf, source, &records))
     }
 
+    /// Tasks of items in flight, and with `all` those of ended items too, by id.
     pub async fn tasks(&self, filter: TaskFilter) -> Result<Vec<TaskView>, CommandError> {
-        self.ask(|reply| Request::Tasks { filter, reply })
+        let f = filter.clone();
+        let mut live = self
+            .ask(|reply| Request::Tasks { filter: f, reply })
             .await
-            .ok_or_else(gone)
+            .ok_or_else(gone)?;
+        if !filter.all {
+            return Ok(live);
+        }
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let after = filter.after.unwrap_or(0);
+        let mine = filter.mine.clone();
+        let ended = self
+            .read(move |r| {
+                let mut out = Vec::new();
+                let mut from = after;
+                // Filtering by person happens here, so read in pages until enough match.
+                loop {
+                    let page = r.ended_tasks(from, 1000)?;
+                    let Some(last) = page.last() else { break };
+                    from = last.id;
+                    out.extend(page.into_iter().filter(|t| mine_matches(&mine, t)));
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        live.extend(ended);
+        live.sort_by_key(|t| t.id);
+        live.dedup_by_key(|t| t.id);
+        live.truncate(limit);
+        Ok(live)
     }
 
     pub async fn metrics(&self) -> Result<Metrics, CommandError> {
@@ -122,11 +271,7 @@ impl EngineHandle {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Record>, CommandError> {
-        let dir = self.data_dir.clone();
-        tokio::task::spawn_blocking(move || store::read_records(&dir, item, after, limit))
-            .await
-            .map_err(|e| CommandError::Unavailable(e.to_string()))?
-            .map_err(|e| CommandError::Unavailable(e.to_string()))
+        self.read(move |r| r.records(item, after, limit)).await
     }
 
     /// Live records as they commit. Use `audit(None, last_seen, ..)` first to catch up;
@@ -134,4 +279,43 @@ impl EngineHandle {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Record>> {
         self.events.subscribe()
     }
+}
+
+/// Whether a task is one `mine` may act on (see `TaskFilter::mine`).
+fn mine_matches(mine: &Option<String>, t: &TaskView) -> bool {
+    match mine {
+        None => true,
+        Some(me) => {
+            t.assignee.as_deref() == Some(me.as_str()) || t.claimed_by.as_deref() == Some(me.as_str())
+        }
+    }
+}
+
+/// Two newest-first listings as one, an id in both taken once (the ended row wins: it
+/// is the later state), cut at `limit`.
+fn merge_newest_first(
+    live: Vec<ItemSummary>,
+    ended: Vec<store::EndedRow>,
+    limit: usize,
+) -> Vec<ItemSummary> {
+    let mut out = Vec::with_capacity(live.len() + ended.len());
+    let mut a = live.into_iter().peekable();
+    let mut b = ended.into_iter().map(|r| r.summary).peekable();
+    while out.len() < limit {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.id == y.id => {
+                a.next();
+                b.next()
+            }
+            (Some(x), Some(y)) if x.id > y.id => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => None,
+        };
+        match next {
+            Some(s) => out.push(s),
+            None => break,
+        }
+    }
+    out
 }

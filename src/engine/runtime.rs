@@ -17,7 +17,8 @@ use super::core::{Core, Ctx, Dispatch, Work};
 use super::handle::{EngineHandle, Request};
 use crate::definition;
 use crate::exec::Executors;
-use crate::store::{Journal, StoreError};
+use crate::store::{Journal, Store, StoreError};
+use crate::types::view::EndedItem;
 use crate::types::event::Record;
 use crate::types::view::Metrics;
 
@@ -107,6 +108,7 @@ struct Done {
 /// What the writer thread commits, then acts on.
 struct Batch {
     records: Vec<Record>,
+    ended: Vec<EndedItem>,
     dispatch: Vec<Dispatch>,
     after: Vec<Box<dyn FnOnce() + Send>>,
     /// When the oldest input of this turn arrived.
@@ -120,13 +122,22 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     let dir = config.data_dir.clone();
     let began = Instant::now();
     let (journal, core, replayed) = tokio::task::spawn_blocking(move || {
-        let journal = Journal::open(&dir)?;
+        let mut journal = Journal::open(&dir)?;
         let mut core = Core::new(env_json);
         let mut n = 0u64;
-        journal.replay(&mut |rec| {
-            core.replay(&rec);
-            n += 1;
-        })?;
+        if journal.needs_backfill()? {
+            let mut ended = Vec::new();
+            journal.replay(0, &mut |rec| {
+                core.replay_collect(&rec, &mut ended);
+                n += 1;
+            })?;
+            journal.backfill(&ended)?;
+        } else {
+            journal.replay(0, &mut |rec| {
+                core.replay(&rec);
+                n += 1;
+            })?;
+        }
         Ok::<_, StoreError>((journal, core, n))
     })
     .await
@@ -157,7 +168,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     };
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(2);
     let writer = Writer {
-        journal,
+        journal: Box::new(journal),
         events,
         done: done_tx,
         executors: Executors::new(),
@@ -188,6 +199,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     engine.core.fire_timers(&mut ctx);
     let first = Batch {
         records: ctx.records,
+        ended: ctx.ended,
         dispatch: ctx.dispatch,
         after: Vec::new(),
         oldest: Instant::now(),
@@ -285,6 +297,7 @@ impl Loop {
         self.core.fire_timers(&mut ctx);
         Batch {
             records: ctx.records,
+            ended: ctx.ended,
             dispatch: ctx.dispatch,
             after,
             oldest,
@@ -326,6 +339,11 @@ fn handle_request(
             later(after, reply, m)
         }
         Request::Workflows { reply } => later(after, reply, core.workflows()),
+        Request::Workflow {
+            name,
+            version,
+            reply,
+        } => later(after, reply, core.workflow_source(&name, version)),
         Request::StepDone {
             item,
             step,
@@ -338,7 +356,7 @@ fn handle_request(
 
 /// The journal thread: commits batches, then acts on them.
 struct Writer {
-    journal: Journal,
+    journal: Box<dyn Store>,
     events: broadcast::Sender<Arc<Record>>,
     done: mpsc::UnboundedSender<Done>,
     executors: Executors,
@@ -349,8 +367,9 @@ struct Writer {
 impl Writer {
     fn run(mut self, mut batches: mpsc::Receiver<Batch>) {
         while let Some(batch) = batches.blocking_recv() {
+            let head = batch.records.first().map_or(0, |r| r.seq.saturating_sub(1));
             if !batch.records.is_empty()
-                && let Err(e) = self.journal.append(&batch.records)
+                && let Err(e) = self.journal.commit(head, &batch.records, &batch.ended)
             {
                 // Nothing of this batch was acknowledged; stop before acting on it.
                 tracing::error!("journal write failed, engine stopping: {e}");

@@ -6,20 +6,25 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use chrono::SecondsFormat;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::lock::EngineLock;
 use super::{StoreError, ensure_dir};
-use crate::types::event::{ItemId, Record};
+use crate::types::event::Record;
+use crate::types::view::EndedItem;
 
 /// The journal's file name inside the data dir.
 pub const JOURNAL_FILE: &str = "journal.db";
 
-/// The schema this build writes; a journal with a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema this build writes; a journal with a newer one is refused, an older one
+/// is migrated on open. 2 added the index of ended items.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Set by the migration from schema 1: the ended-items index must be filled by a replay.
+const BACKFILL: &str = "backfill_ended";
 
 const INSERT: &str = "INSERT INTO events (seq, item, at, kind, body) VALUES (?1, ?2, ?3, ?4, ?5)";
-const SELECT_ALL: &str = "SELECT seq, body FROM events ORDER BY seq";
+const SELECT_AFTER: &str = "SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq";
 
 /// The single writer of a data dir's journal. Holding it holds the engine lock.
 pub struct Journal {
@@ -42,7 +47,7 @@ impl std::fmt::Debug for Journal {
 }
 
 /// Map a SQLite error, recognising a file that is not (or no longer) a database.
-fn sql_err<'a>(
+pub(super) fn sql_err<'a>(
     path: &'a Path,
     what: &'static str,
 ) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
@@ -61,7 +66,7 @@ fn sql_err<'a>(
     }
 }
 
-fn to_i64(value: u64, path: &Path, what: &str) -> Result<i64, StoreError> {
+pub(super) fn to_i64(value: u64, path: &Path, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| {
         StoreError::Other(format!(
             "journal {}: {what} {value} is too large to store",
@@ -135,6 +140,11 @@ impl Journal {
     /// Append records in one transaction (one fsync). Their seqs must continue the
     /// journal exactly (`last_seq() + 1`, `+ 2`, ...); otherwise nothing is written.
     pub fn append(&mut self, records: &[Record]) -> Result<(), StoreError> {
+        self.commit(records, &[])
+    }
+
+    /// Append records and index the items they ended, in one transaction.
+    pub fn commit(&mut self, records: &[Record], ended: &[EndedItem]) -> Result<(), StoreError> {
         for (index, record) in records.iter().enumerate() {
             let expected = self.last_seq + 1 + index as u64;
             if record.seq != expected {
@@ -186,25 +196,55 @@ impl Journal {
                 .map_err(sql_err(path, "insert a record"))?;
             }
         }
+        super::ended::insert(&tx, ended).map_err(sql_err(path, "index ended items"))?;
         tx.commit().map_err(sql_err(path, "commit a batch"))?;
         self.last_seq = last.seq;
         Ok(())
     }
 
-    /// Every record in order, for replay. Returns the last seq (0 when empty).
+    /// Whether the ended-items index still has to be filled from a replay (a journal
+    /// migrated from schema 1).
+    pub fn needs_backfill(&self) -> Result<bool, StoreError> {
+        let found: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [BACKFILL], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql_err(&self.path, "read the migration state"))?;
+        Ok(found.is_some())
+    }
+
+    /// Index items that ended before the index existed, and mark the migration done.
+    pub fn backfill(&mut self, ended: &[EndedItem]) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sql_err(path, "begin the backfill"))?;
+        super::ended::insert(&tx, ended).map_err(sql_err(path, "index ended items"))?;
+        tx.execute("DELETE FROM meta WHERE key = ?1", [BACKFILL])
+            .map_err(sql_err(path, "finish the migration"))?;
+        tx.commit().map_err(sql_err(path, "commit the backfill"))
+    }
+
+    /// Every record with `seq > after` in order, for replay. Returns the last seq
+    /// replayed (`after` when there is none).
     ///
     /// Reading and applying stay on this thread; decoding the JSON bodies (the larger
     /// share of the work) runs on a second one, batch by batch, so a restart uses both
     /// cores. Batches come back in the order they were sent.
-    pub fn replay(&self, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError> {
+    pub fn replay(&self, after: u64, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError> {
         const BATCH: usize = 4096;
         let path = &self.path;
         let mut stmt = self
             .conn
-            .prepare_cached(SELECT_ALL)
+            .prepare_cached(SELECT_AFTER)
             .map_err(sql_err(path, "prepare the replay"))?;
-        let mut rows = stmt.query([]).map_err(sql_err(path, "replay"))?;
-        let mut last = 0;
+        let mut rows = stmt
+            .query([i64::try_from(after).unwrap_or(i64::MAX)])
+            .map_err(sql_err(path, "replay"))?;
+        let mut last = after;
         std::thread::scope(|scope| {
             let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<(i64, String)>>(2);
             let (rec_tx, rec_rx) = mpsc::sync_channel::<Vec<Result<Record, StoreError>>>(2);
@@ -300,14 +340,14 @@ fn decode(seq: i64, body: &str, path: &Path) -> Result<Record, StoreError> {
 }
 
 /// Parse a `(seq, body)` row into its record, checking the two agree.
-fn decode_row(row: &rusqlite::Row<'_>, path: &Path) -> Result<Record, StoreError> {
+pub(super) fn decode_row(row: &rusqlite::Row<'_>, path: &Path) -> Result<Record, StoreError> {
     let (seq, body) = row_text(row, path)?;
     decode(seq, body, path)
 }
 
 /// Refuse a non-empty file that does not start like a SQLite database. (SQLite itself
 /// would treat a file shorter than a page as empty and overwrite it.)
-fn check_header(path: &Path) -> Result<(), StoreError> {
+pub(super) fn check_header(path: &Path) -> Result<(), StoreError> {
     use std::io::Read;
     const MAGIC: &[u8; 16] = b"SQLite format 3\0";
     let mut file = match std::fs::File::open(path) {
@@ -344,6 +384,13 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         )
         .optional()
         .map_err(sql_err(path, "read the schema version"))?;
+    let set_version = |tx: &rusqlite::Transaction<'_>| {
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
+            [SCHEMA_VERSION.to_string()],
+        )
+        .map_err(sql_err(path, "record the schema version"))
+    };
     match version {
         None => {
             tx.execute_batch(
@@ -357,11 +404,9 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
                  CREATE INDEX IF NOT EXISTS events_item_seq ON events (item, seq);",
             )
             .map_err(sql_err(path, "create the events table"))?;
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
-                [SCHEMA_VERSION.to_string()],
-            )
-            .map_err(sql_err(path, "record the schema version"))?;
+            tx.execute_batch(super::ended::SCHEMA)
+                .map_err(sql_err(path, "create the ended-items index"))?;
+            set_version(&tx)?;
         }
         Some(text) => {
             let found: i64 = text.trim().parse().map_err(|_| StoreError::NotAJournal {
@@ -375,65 +420,20 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
                     supported: SCHEMA_VERSION,
                 });
             }
+            if found < 2 {
+                // Items that ended under schema 1 are indexed by the first replay.
+                tx.execute_batch(super::ended::SCHEMA)
+                    .map_err(sql_err(path, "create the ended-items index"))?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, '1')",
+                    [BACKFILL],
+                )
+                .map_err(sql_err(path, "record the migration"))?;
+                set_version(&tx)?;
+            }
         }
     }
     tx.commit().map_err(sql_err(path, "commit the schema"))
-}
-
-/// Records with `seq > after` (of one item, or all), oldest first, at most `limit`.
-/// Opens its own read connection, so it runs beside a writing engine.
-pub fn read_records(
-    dir: &Path,
-    item: Option<ItemId>,
-    after: u64,
-    limit: usize,
-) -> Result<Vec<Record>, StoreError> {
-    let path = dir.join(JOURNAL_FILE);
-    if !path.is_file() {
-        return Err(StoreError::NoJournal { path });
-    }
-    check_header(&path)?;
-    let conn = Connection::open_with_flags(
-        &path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sql_err(&path, "open for reading"))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(sql_err(&path, "set the busy timeout"))?;
-
-    let after = i64::try_from(after).unwrap_or(i64::MAX);
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut out = Vec::new();
-    let mut collect = |mut rows: rusqlite::Rows<'_>| -> Result<(), StoreError> {
-        while let Some(row) = rows.next().map_err(sql_err(&path, "read records"))? {
-            out.push(decode_row(row, &path)?);
-        }
-        Ok(())
-    };
-    match item {
-        Some(item) => {
-            let item = to_i64(item, &path, "item id")?;
-            let mut stmt = conn
-                .prepare(
-                    "SELECT seq, body FROM events WHERE item = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-                )
-                .map_err(sql_err(&path, "prepare a read"))?;
-            let rows = stmt
-                .query(params![item, after, limit])
-                .map_err(sql_err(&path, "read records"))?;
-            collect(rows)?;
-        }
-        None => {
-            let mut stmt = conn
-                .prepare("SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-                .map_err(sql_err(&path, "prepare a read"))?;
-            let rows = stmt
-                .query(params![after, limit])
-                .map_err(sql_err(&path, "read records"))?;
-            collect(rows)?;
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

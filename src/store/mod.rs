@@ -1,18 +1,69 @@
 //! The journal: an append-only event log in SQLite (WAL, synchronous=FULL) under the
-//! data dir, written by one engine at a time in group commits; plus the data dir's
-//! small files (lock, API token, daemon address).
+//! data dir, written by one engine at a time in group commits, with an index of the
+//! items that ended; plus the data dir's small files (lock, API token, daemon address).
 
 mod datadir;
+mod ended;
 mod journal;
 mod lock;
+mod reader;
 
 use std::path::PathBuf;
+
+use crate::types::Record;
+use crate::types::view::EndedItem;
 
 pub use datadir::{
     DaemonInfo, default_data_dir, load_or_create_token, read_daemon_info, remove_daemon_info,
     write_daemon_info,
 };
-pub use journal::{JOURNAL_FILE, Journal, SCHEMA_VERSION, read_records};
+pub use ended::EndedRow;
+pub use journal::{JOURNAL_FILE, Journal, SCHEMA_VERSION};
+pub use reader::{Reader, read_records};
+
+/// What the engine's runtime needs of its journal. SQLite implements it today; the
+/// shape is a partition's: a gap-free sequence, and a commit that states the head it
+/// continues, so a writer that lost its place can never append.
+pub trait Store: Send {
+    /// The seq of the last committed record (0 when empty).
+    fn head(&self) -> u64;
+    /// Commit records continuing `expected_head`, and index the items they ended,
+    /// atomically: all of it or nothing.
+    fn commit(
+        &mut self,
+        expected_head: u64,
+        records: &[Record],
+        ended: &[EndedItem],
+    ) -> Result<(), StoreError>;
+    /// Every record after `after`, in order. Returns the last seq seen.
+    fn replay(&self, after: u64, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError>;
+}
+
+impl Store for Journal {
+    fn head(&self) -> u64 {
+        self.last_seq()
+    }
+
+    fn commit(
+        &mut self,
+        expected_head: u64,
+        records: &[Record],
+        ended: &[EndedItem],
+    ) -> Result<(), StoreError> {
+        if expected_head != self.last_seq() {
+            return Err(StoreError::HeadMoved {
+                path: self.path().to_path_buf(),
+                expected: expected_head,
+                found: self.last_seq(),
+            });
+        }
+        Journal::commit(self, records, ended)
+    }
+
+    fn replay(&self, after: u64, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError> {
+        Journal::replay(self, after, f)
+    }
+}
 pub use lock::LOCK_FILE;
 
 /// Everything that can go wrong in the data dir. Each message says what failed, where,
@@ -80,6 +131,17 @@ pub enum StoreError {
         index: usize,
         got: u64,
         expected: u64,
+    },
+
+    /// The journal's head is not where the writer expected it: another writer appended.
+    #[error(
+        "refusing to append to {}: expected its head at seq {expected}, found {found}; nothing was written",
+        path.display()
+    )]
+    HeadMoved {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
     },
 
     /// A stored record could not be read back.

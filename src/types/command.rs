@@ -66,6 +66,31 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The item a command acts on, if it names one.
+    pub fn item(&self) -> Option<ItemId> {
+        match self {
+            Command::Retry { item, .. }
+            | Command::Skip { item, .. }
+            | Command::Compensate { item }
+            | Command::Cancel { item }
+            | Command::Signal { item, .. } => Some(*item),
+            _ => None,
+        }
+    }
+
+    /// The task a command acts on, if it names one.
+    pub fn task(&self) -> Option<TaskId> {
+        match self {
+            Command::Decide { task, .. }
+            | Command::Claim { task }
+            | Command::Reassign { task, .. }
+            | Command::Escalate { task, .. } => Some(*task),
+            _ => None,
+        }
+    }
+}
+
 /// What a successful command returns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {

@@ -91,6 +91,17 @@ pub struct ItemSummary {
     pub sla_breached: bool,
 }
 
+/// An item the engine has let go of, as the store keeps it: its last summary, its
+/// tasks, and where its records are in the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndedItem {
+    pub summary: ItemSummary,
+    pub tasks: Vec<TaskView>,
+    /// The seqs of its first and last records.
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
 /// One step of an item, for the detail view.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepView {
@@ -166,6 +177,9 @@ pub struct ItemFilter {
     /// At most this many, newest first (all when absent).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Paging: only items listed after this one (newest first, so ids below it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<ItemId>,
     /// Only these items (any status), in this order; unknown ids are left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ids: Option<IdList>,
@@ -207,6 +221,12 @@ pub struct TaskFilter {
     /// Include decided and cancelled tasks.
     #[serde(default)]
     pub all: bool,
+    /// At most this many, oldest first (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Paging: only tasks with ids above this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<TaskId>,
 }
 
 /// The counters an operator watches; also exported as Prometheus metrics.

@@ -246,7 +246,9 @@ impl Core {
 
     /// Wait steps whose signal has arrived succeed with the signal's data.
     fn consume_signals(&mut self, ctx: &mut Ctx, item: ItemId) -> bool {
-        let it = &self.state.items[&item];
+        let Some(it) = self.state.items.get(&item) else {
+            return false;
+        };
         let mut ready = None;
         for (i, s) in it.steps.iter().enumerate() {
             if s.status != Status::Waiting {
@@ -376,7 +378,9 @@ impl Core {
         phase: Phase,
         error: StepError,
     ) {
-        let it = &self.state.items[&item];
+        let Some(it) = self.state.items.get(&item) else {
+            return;
+        };
         let def = it.wf.steps[i].clone();
         let on_failure = it.wf.on_failure;
         let s = &it.steps[i];
@@ -395,7 +399,7 @@ impl Core {
                 phase,
             },
         );
-        if phase == Phase::Run && self.state.items[&item].compensating {
+        if phase == Phase::Run && self.state.items.get(&item).is_none_or(|it| it.compensating) {
             // The item is being undone: no retry, no new incident; compensation goes on.
             return;
         }
@@ -462,7 +466,9 @@ impl Core {
     pub(super) fn begin_compensation(&mut self, ctx: &mut Ctx, item: ItemId) {
         self.emit(ctx, Event::CompensationStarted { item });
         self.close_tasks(ctx, item);
-        let it = &self.state.items[&item];
+        let Some(it) = self.state.items.get(&item) else {
+            return;
+        };
         let parked: Vec<String> = it
             .steps
             .iter()
@@ -485,7 +491,9 @@ impl Core {
     /// Undo the most recently completed step that has a compensation, one at a time;
     /// fail the item once nothing is left to undo.
     fn advance_compensation(&mut self, ctx: &mut Ctx, item: ItemId) {
-        let it = &self.state.items[&item];
+        let Some(it) = self.state.items.get(&item) else {
+            return;
+        };
         let busy = it.steps.iter().any(|s| {
             s.status == Status::Running
                 || matches!(
@@ -539,12 +547,14 @@ impl Core {
 
     /// Cancel the item's open tasks (its steps will not take their answers).
     pub(super) fn close_tasks(&mut self, ctx: &mut Ctx, item: ItemId) {
-        let open: Vec<_> = self
-            .state
+        let Some(it) = self.state.items.get(&item) else {
+            return;
+        };
+        let open: Vec<_> = it
             .tasks
-            .values()
-            .filter(|t| t.item == item && t.is_open())
-            .map(|t| t.id)
+            .iter()
+            .copied()
+            .filter(|t| self.state.tasks.get(t).is_some_and(|t| t.is_open()))
             .collect();
         for task in open {
             self.emit(ctx, Event::TaskCancelled { task });

@@ -7,12 +7,53 @@ use super::state::{CompStatus, Status, Task, downstream};
 use super::{Core, Ctx};
 use crate::types::command::{Command, CommandError, Reply};
 use crate::types::event::{Event, ItemId, TaskId};
-use crate::types::view::TaskStatus;
+use crate::types::view::{ItemSummary, TaskStatus, TaskView};
 
 type Outcome = Result<(Option<ItemId>, Option<TaskId>, String), CommandError>;
 
 fn not_found(what: String) -> CommandError {
     CommandError::NotFound(what)
+}
+
+/// Why a task no longer takes actions, or None while it is open.
+fn closed_message(
+    task: TaskId,
+    status: TaskStatus,
+    decision: Option<&str>,
+    by: Option<&str>,
+) -> Option<String> {
+    match status {
+        TaskStatus::Decided => Some(format!(
+            "task {task} was already decided: {} by {}",
+            decision.unwrap_or("?"),
+            by.unwrap_or("?")
+        )),
+        TaskStatus::Cancelled => Some(format!(
+            "task {task} was cancelled (its item ended or its step was skipped)"
+        )),
+        TaskStatus::Open | TaskStatus::Claimed => None,
+    }
+}
+
+/// The refusal for acting on a task of an ended item, worded as for one in memory.
+fn closed_task_message(t: &TaskView) -> String {
+    closed_message(t.id, t.status, t.decision.as_deref(), t.decided_by.as_deref())
+        .unwrap_or_else(|| format!("task {} has ended with its item {}", t.id, t.item))
+}
+
+/// The answer to a command the core refused as not found when its item or task has
+/// ended and left memory (`item`, `task`: what the store keeps of them): the refusal
+/// the core gave while it still held them.
+pub fn refuse_ended(item: Option<&ItemSummary>, task: Option<&TaskView>) -> Option<CommandError> {
+    if let Some(t) = task {
+        return Some(CommandError::Conflict(closed_task_message(t)));
+    }
+    let s = item?;
+    Some(CommandError::Conflict(format!(
+        "item {} has already ended ({})",
+        s.id,
+        s.status.name()
+    )))
 }
 
 impl Core {
@@ -126,16 +167,9 @@ impl Core {
             .tasks
             .get(&task)
             .ok_or_else(|| not_found(format!("task {task} not found")))?;
-        match t.status {
-            TaskStatus::Decided => Err(CommandError::Conflict(format!(
-                "task {task} was already decided: {} by {}",
-                t.decision.as_deref().unwrap_or("?"),
-                t.decided_by.as_deref().unwrap_or("?")
-            ))),
-            TaskStatus::Cancelled => Err(CommandError::Conflict(format!(
-                "task {task} was cancelled (its item ended or its step was skipped)"
-            ))),
-            _ => Ok(t),
+        match closed_message(task, t.status, t.decision.as_deref(), t.decided_by.as_deref()) {
+            Some(message) => Err(CommandError::Conflict(message)),
+            None => Ok(t),
         }
     }
 

@@ -16,8 +16,10 @@ use serde_json::Value;
 
 use crate::definition::{self, Workflow};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError};
+use crate::types::view::{EndedItem, ItemDetail};
 use crate::types::job::Job;
 
+pub use commands::refuse_ended;
 pub use state::State;
 
 /// Work the runtime carries out after the records that asked for it are committed.
@@ -46,6 +48,8 @@ pub struct Ctx<'a> {
     rng: &'a mut dyn FnMut() -> f64,
     pub records: Vec<Record>,
     pub dispatch: Vec<Dispatch>,
+    /// Items that ended this turn, for the store to keep beside the records.
+    pub ended: Vec<EndedItem>,
 }
 
 impl<'a> Ctx<'a> {
@@ -57,6 +61,7 @@ impl<'a> Ctx<'a> {
             rng,
             records: Vec::new(),
             dispatch: Vec::new(),
+            ended: Vec::new(),
         }
     }
 
@@ -94,9 +99,17 @@ impl Core {
         }
     }
 
-    /// Replay one journal record.
+    /// Replay one journal record. Items it ends leave memory; the store already has them.
     pub fn replay(&mut self, rec: &Record) {
         self.state.apply(rec, &parse_source);
+        self.state.ended.clear();
+    }
+
+    /// Replay one record and hand over the items it ended (filling a store that has no
+    /// record of them yet, as after an upgrade).
+    pub fn replay_collect(&mut self, rec: &Record, ended: &mut Vec<EndedItem>) {
+        self.state.apply(rec, &parse_source);
+        ended.append(&mut self.state.ended);
     }
 
     fn emit(&mut self, ctx: &mut Ctx, event: Event) {
@@ -114,6 +127,7 @@ impl Core {
         };
         self.state.apply(&rec, &parse_source);
         ctx.records.push(rec);
+        ctx.ended.append(&mut self.state.ended);
     }
 
     /// Make a workflow version known (journaled unless the same source is already there).
@@ -211,6 +225,26 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// The detail of an item the engine has let go of, rebuilt from its own records
+    /// (`records` of that item in seq order, `wf` the version it ran).
+    pub fn rebuild(wf: Arc<Workflow>, source: Arc<str>, records: &[Record]) -> Option<ItemDetail> {
+        let mut core = Core::new(Value::Null);
+        core.state.keep_ended = true;
+        core.state
+            .workflows
+            .entry(wf.name.clone())
+            .or_default()
+            .insert(wf.version, (wf, source));
+        let id = records.iter().find_map(|r| match &r.event {
+            Event::ItemStarted { item, .. } => Some(*item),
+            _ => None,
+        })?;
+        for rec in records {
+            core.state.apply(rec, &|_| None);
+        }
+        core.item(id)
     }
 
     fn push_dispatch(

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::definition::{Escalation, StepKind, WaitSpec, Workflow};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError, TaskId, TaskKind, WaitOn};
-use crate::types::view::{ItemStatus, StepStatus, TaskStatus};
+use crate::types::view::{EndedItem, ItemStatus, StepStatus, TaskStatus};
 
 /// Something that must be looked at again at a given time. Timers are never removed
 /// when they go stale; on firing, each checks that its condition still holds.
@@ -114,6 +114,10 @@ pub struct Item {
     pub compensating: bool,
     /// Signals received that no step has consumed yet.
     pub signals: Vec<(String, Value)>,
+    /// Every task this item opened, oldest first (they leave memory with the item).
+    pub tasks: Vec<TaskId>,
+    /// The seq of the item's first record (its audit trail starts there).
+    pub first_seq: u64,
 }
 
 impl Item {
@@ -215,7 +219,9 @@ pub struct Counters {
 /// The loaded versions of one workflow: the model and the source it was parsed from.
 pub type Versions = BTreeMap<u32, (Arc<Workflow>, Arc<str>)>;
 
-/// Everything the engine knows.
+/// Everything the engine knows about the work in flight. An item that ends leaves
+/// (with its tasks) as an `EndedItem` in `ended`, for the store to keep; what stays
+/// follows the items in flight, not the history.
 #[derive(Debug, Default)]
 pub struct State {
     pub workflows: HashMap<String, Versions>,
@@ -226,6 +232,12 @@ pub struct State {
     pub next_task: TaskId,
     pub seq: u64,
     pub counters: Counters,
+    /// Items that ended since this was last drained, as the store will keep them.
+    pub ended: Vec<EndedItem>,
+    /// Keep ended items in `items` instead (rebuilding one item's detail from its records).
+    pub keep_ended: bool,
+    /// When `timers` grows past this, timers of items that left are swept out.
+    pub(super) timer_mark: usize,
 }
 
 /// A deep copy without spare capacity. A cloned JSON object keeps room for more entries
@@ -310,7 +322,9 @@ impl State {
                 input,
                 priority,
                 sla_due,
-            } => self.apply_started(at, *item, workflow, *version, input, *priority, *sla_due),
+            } => self.apply_started(
+                at, *item, workflow, *version, input, *priority, *sla_due, rec.seq,
+            ),
             Event::StepScheduled {
                 item,
                 step,
@@ -374,6 +388,7 @@ impl State {
                 options,
                 due,
             } => {
+                self.next_task = self.next_task.max(*task + 1);
                 let Some(si) = self.step_index(*item, step) else {
                     return;
                 };
@@ -397,7 +412,6 @@ impl State {
                     comment: None,
                     decided_by: None,
                 };
-                self.next_task = self.next_task.max(*task + 1);
                 if let Some(d) = due {
                     self.arm(*d, Timer::TaskDue { task: *task });
                 }
@@ -412,6 +426,7 @@ impl State {
                 }
                 if let Some(it) = self.items.get_mut(item) {
                     it.steps[si].task = Some(*task);
+                    it.tasks.push(*task);
                 }
                 self.tasks.insert(*task, t);
             }
@@ -472,9 +487,9 @@ impl State {
                     it.sla_breached = true;
                 }
             }
-            Event::ItemCompleted { item } => self.end(at, *item, ItemStatus::Completed),
-            Event::ItemFailed { item, .. } => self.end(at, *item, ItemStatus::Failed),
-            Event::ItemCancelled { item } => self.end(at, *item, ItemStatus::Cancelled),
+            Event::ItemCompleted { item } => self.end(rec, *item, ItemStatus::Completed),
+            Event::ItemFailed { item, .. } => self.end(rec, *item, ItemStatus::Failed),
+            Event::ItemCancelled { item } => self.end(rec, *item, ItemStatus::Cancelled),
         }
     }
 
@@ -494,7 +509,10 @@ impl State {
         input: &Value,
         priority: i32,
         sla_due: Option<DateTime<Utc>>,
+        seq: u64,
     ) {
+        // Ids are never reused, even for an item whose workflow is unknown here.
+        self.next_item = self.next_item.max(id + 1);
         let Some(wf) = self.workflow(workflow, Some(version)).cloned() else {
             return;
         };
@@ -515,9 +533,10 @@ impl State {
             completed: Vec::new(),
             compensating: false,
             signals: Vec::new(),
+            tasks: Vec::new(),
+            first_seq: seq,
         };
         self.items.insert(id, item);
-        self.next_item = self.next_item.max(id + 1);
         self.arm_sla(id);
     }
 
@@ -752,7 +771,8 @@ impl State {
         }
     }
 
-    fn end(&mut self, at: DateTime<Utc>, item: ItemId, status: ItemStatus) {
+    fn end(&mut self, rec: &Record, item: ItemId, status: ItemStatus) {
+        let at = rec.at;
         let Some(it) = self.items.get_mut(&item) else {
             return;
         };
@@ -771,6 +791,48 @@ impl State {
         if within && status == ItemStatus::Completed {
             self.counters.within_sla += 1;
         }
+        if !self.keep_ended {
+            self.evict(item, rec.seq);
+        }
+    }
+
+    /// Let an ended item go: its summary and tasks move to `ended` for the store.
+    fn evict(&mut self, item: ItemId, last_seq: u64) {
+        let Some(it) = self.items.remove(&item) else {
+            return;
+        };
+        let tasks = it
+            .tasks
+            .iter()
+            .filter_map(|t| self.tasks.remove(t))
+            .map(|t| super::views::task_view(Some(&it), &t))
+            .collect();
+        self.ended.push(EndedItem {
+            summary: super::views::summary(&it),
+            tasks,
+            first_seq: it.first_seq,
+            last_seq,
+        });
+        // Timers are not removed one by one as their items end (each re-checks its
+        // condition when it fires); sweeping whenever the set has doubled keeps it in
+        // proportion to the work in flight at O(1) amortized per timer.
+        if self.timers.len() > self.timer_mark {
+            self.sweep_timers();
+            self.timer_mark = (self.timers.len() * 2).max(4096);
+        }
+    }
+
+    /// Drop timers whose item or task is gone.
+    pub fn sweep_timers(&mut self) {
+        let (items, tasks) = (&self.items, &self.tasks);
+        self.timers.retain(|(_, t)| match t {
+            Timer::Start { item, .. }
+            | Timer::AttemptTimeout { item, .. }
+            | Timer::Deadline { item, .. }
+            | Timer::Wait { item, .. }
+            | Timer::Sla { item } => items.contains_key(item),
+            Timer::Escalate { task, .. } | Timer::TaskDue { task } => tasks.contains_key(task),
+        });
     }
 
     /// The escalation chain that applies to a task (its step's, or its review's).

@@ -7,13 +7,14 @@
 mod prop;
 mod scenarios;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 
-use super::state::Timer;
+use super::state::{State, Timer};
 use super::{Core, Ctx, Dispatch, Work};
 use crate::definition::{
     AgentSpec, Escalation, HttpSpec, HumanSpec, OnFailure, RetryPolicy, ReviewSpec, Sla, Step,
@@ -22,7 +23,7 @@ use crate::definition::{
 use crate::types::command::{Command, CommandError, Reply};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError, StepErrorKind};
 use crate::types::job::Job;
-use crate::types::view::{ItemFilter, ItemStatus, TaskFilter};
+use crate::types::view::{EndedItem, ItemDetail, ItemFilter, ItemStatus, TaskFilter, TaskView};
 
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 6, 9, 0, 0).unwrap()
@@ -162,6 +163,8 @@ pub struct H {
     seed: u64,
     pub log: Vec<Record>,
     pub pending: Vec<Dispatch>,
+    /// Items the core let go of, as the store would keep them.
+    pub ended: BTreeMap<ItemId, EndedItem>,
     wfs: Vec<(Arc<Workflow>, Arc<str>)>,
 }
 
@@ -177,6 +180,7 @@ impl H {
             seed: 0x5eed,
             log: Vec::new(),
             pending: Vec::new(),
+            ended: BTreeMap::new(),
             wfs: Vec::new(),
         };
         for wf in wfs {
@@ -202,7 +206,22 @@ impl H {
         let r = f(&mut self.core, &mut ctx);
         let records = std::mem::take(&mut ctx.records);
         let dispatch = std::mem::take(&mut ctx.dispatch);
+        let ended = std::mem::take(&mut ctx.ended);
         drop(ctx);
+        for e in ended {
+            assert!(
+                !self.core.state.items.contains_key(&e.summary.id),
+                "item {} ended but stayed in memory",
+                e.summary.id
+            );
+            let last = records.last().map(|r| r.seq);
+            assert!(
+                records.iter().any(|r| r.seq == e.last_seq) && Some(e.last_seq) <= last,
+                "item {} ended at a seq outside its turn",
+                e.summary.id
+            );
+            self.ended.insert(e.summary.id, e);
+        }
         self.log.extend(records.iter().cloned());
         self.pending.extend(dispatch);
         (r, records)
@@ -216,7 +235,20 @@ impl H {
             assert!(recs.is_empty(), "refused {cmd:?} emitted {recs:?}");
             assert_eq!(self.pending.len(), before, "refused {cmd:?} dispatched");
         }
-        r
+        // What the engine's handle answers for an item or task that has left memory.
+        match r {
+            Err(CommandError::NotFound(_)) => {
+                let item = cmd.item().and_then(|i| self.ended.get(&i)).map(|e| &e.summary);
+                let task = cmd.task().and_then(|t| {
+                    self.ended
+                        .values()
+                        .flat_map(|e| &e.tasks)
+                        .find(|v| v.id == t)
+                });
+                super::refuse_ended(item, task).map_or(r, Err)
+            }
+            r => r,
+        }
     }
 
     pub fn start(&mut self, wf: &str, input: Value) -> ItemId {
@@ -300,7 +332,45 @@ impl H {
     }
 
     pub fn status(&self, item: ItemId) -> ItemStatus {
-        self.core.item(item).expect("item").summary.status
+        match self.core.item(item) {
+            Some(d) => d.summary.status,
+            None => self.ended.get(&item).expect("item").summary.status,
+        }
+    }
+
+    /// An item's detail: from the core while in flight, else rebuilt from its records
+    /// the way the engine's handle does for an ended one.
+    pub fn detail(&self, item: ItemId) -> Option<ItemDetail> {
+        if let Some(d) = self.core.item(item) {
+            return Some(d);
+        }
+        let e = self.ended.get(&item)?;
+        let (wf, src) = self
+            .wfs
+            .iter()
+            .find(|(w, _)| w.name == e.summary.workflow && w.version == e.summary.version)?;
+        let records: Vec<Record> = self
+            .log
+            .iter()
+            .filter(|r| r.item == Some(item))
+            .cloned()
+            .collect();
+        assert_eq!(records.first().map(|r| r.seq), Some(e.first_seq));
+        assert_eq!(records.last().map(|r| r.seq), Some(e.last_seq));
+        let d = Core::rebuild(wf.clone(), src.clone(), &records)?;
+        assert_eq!(d.summary, e.summary, "rebuilt summary of item {item}");
+        Some(d)
+    }
+
+    /// Every task, in flight or ended, by id.
+    pub fn all_tasks(&self) -> Vec<TaskView> {
+        let mut all = self.core.tasks(&TaskFilter {
+            all: true,
+            ..Default::default()
+        });
+        all.extend(self.ended.values().flat_map(|e| e.tasks.iter().cloned()));
+        all.sort_by_key(|t| t.id);
+        all
     }
 
     pub fn events(&self) -> impl Iterator<Item = &Event> {
@@ -401,13 +471,14 @@ pub fn assert_same(live: &Core, rep: &Core, now: DateTime<Utc>) {
     assert_eq!(rep.state.items.len(), live.state.items.len());
     for f in [
         TaskFilter {
-            mine: None,
             all: true,
+            ..Default::default()
         },
         TaskFilter::default(),
         TaskFilter {
             mine: Some("alice".into()),
             all: true,
+            ..Default::default()
         },
     ] {
         assert_eq!(
@@ -427,6 +498,17 @@ pub fn assert_same(live: &Core, rep: &Core, now: DateTime<Utc>) {
     // Timers still ahead: replay arms every timer again, the live core only lost the
     // ones that fired, so the future ones must be the same.
     let ahead = |c: &Core| -> Vec<(DateTime<Utc>, Timer)> {
+        let mut c = Core {
+            state: State {
+                items: c.state.items.clone(),
+                tasks: c.state.tasks.clone(),
+                timers: c.state.timers.clone(),
+                ..State::default()
+            },
+            env: Value::Null,
+        };
+        // Timers of items that left are swept at moments that differ between the two.
+        c.state.sweep_timers();
         c.state
             .timers
             .iter()

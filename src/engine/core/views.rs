@@ -1,8 +1,11 @@
 //! Read models built from the state: listings, one item's detail, tasks and counters.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::Core;
+use crate::definition::Workflow;
 use super::state::{Item, Status, Task};
 use crate::types::event::{ItemId, WaitOn};
 use crate::types::view::{
@@ -10,7 +13,7 @@ use crate::types::view::{
     TaskView,
 };
 
-fn summary(it: &Item) -> ItemSummary {
+pub(super) fn summary(it: &Item) -> ItemSummary {
     let current: Vec<&str> = it
         .steps
         .iter()
@@ -39,6 +42,34 @@ fn summary(it: &Item) -> ItemSummary {
     }
 }
 
+/// A task as the inbox shows it; `it` is its item (absent only in a damaged state).
+pub(super) fn task_view(it: Option<&Item>, t: &Task) -> TaskView {
+    TaskView {
+        id: t.id,
+        item: t.item,
+        workflow: it.map(|i| i.wf.name.clone()).unwrap_or_default(),
+        step: it
+            .map(|i| i.wf.steps[t.step as usize].id.clone())
+            .unwrap_or_default(),
+        kind: t.kind.clone(),
+        title: t.title.clone(),
+        details: t.details.clone(),
+        group: t.group.clone(),
+        assignee: t.assignee.clone(),
+        claimed_by: t.claimed_by.clone(),
+        options: t.options.clone(),
+        status: t.status,
+        created_at: t.created_at,
+        due: t.due,
+        overdue: t.overdue,
+        escalation_level: t.escalation_level,
+        decision: t.decision.clone(),
+        comment: t.comment.clone(),
+        decided_by: t.decided_by.clone(),
+        priority: it.map_or(0, |i| i.priority),
+    }
+}
+
 fn waiting_text(on: &WaitOn) -> String {
     match on {
         WaitOn::Task { task } => format!("task {task}"),
@@ -59,9 +90,11 @@ impl Core {
                 .map(summary)
                 .collect();
         }
+        let below = f.after.unwrap_or(ItemId::MAX);
         self.state
             .items
-            .values()
+            .range(..below)
+            .map(|(_, it)| it)
             .rev()
             .filter(|it| f.workflow.as_ref().is_none_or(|w| &it.wf.name == w))
             .filter(|it| !f.active || !it.is_final())
@@ -109,38 +142,12 @@ impl Core {
         })
     }
 
-    fn task_view(&self, t: &Task) -> TaskView {
-        let it = self.state.items.get(&t.item);
-        TaskView {
-            id: t.id,
-            item: t.item,
-            workflow: it.map(|i| i.wf.name.clone()).unwrap_or_default(),
-            step: it
-                .map(|i| i.wf.steps[t.step as usize].id.clone())
-                .unwrap_or_default(),
-            kind: t.kind.clone(),
-            title: t.title.clone(),
-            details: t.details.clone(),
-            group: t.group.clone(),
-            assignee: t.assignee.clone(),
-            claimed_by: t.claimed_by.clone(),
-            options: t.options.clone(),
-            status: t.status,
-            created_at: t.created_at,
-            due: t.due,
-            overdue: t.overdue,
-            escalation_level: t.escalation_level,
-            decision: t.decision.clone(),
-            comment: t.comment.clone(),
-            decided_by: t.decided_by.clone(),
-            priority: it.map_or(0, |i| i.priority),
-        }
-    }
-
     pub fn tasks(&self, f: &TaskFilter) -> Vec<TaskView> {
+        let from = f.after.map_or(0, |a| a.saturating_add(1));
         self.state
             .tasks
-            .values()
+            .range(from..)
+            .map(|(_, t)| t)
             .filter(|t| f.all || t.is_open())
             .filter(|t| match &f.mine {
                 None => true,
@@ -149,7 +156,8 @@ impl Core {
                         || t.claimed_by.as_deref() == Some(me.as_str())
                 }
             })
-            .map(|t| self.task_view(t))
+            .take(f.limit.unwrap_or(usize::MAX))
+            .map(|t| task_view(self.state.items.get(&t.item), t))
             .collect()
     }
 
@@ -196,6 +204,12 @@ impl Core {
         m.steps_failed = c.steps_failed;
         m.journal_seq = self.state.seq;
         m
+    }
+
+    /// One loaded version and the source it was parsed from.
+    pub fn workflow_source(&self, name: &str, version: u32) -> Option<(Arc<Workflow>, Arc<str>)> {
+        let (wf, src) = self.state.workflows.get(name)?.get(&version)?;
+        Some((wf.clone(), src.clone()))
     }
 
     pub fn workflows(&self) -> Vec<(String, u32)> {

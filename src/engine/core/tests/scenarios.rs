@@ -11,7 +11,7 @@ fn is_started(e: &Event, s: &str, p: Phase) -> bool {
 }
 
 fn step_status(h: &H, item: ItemId, s: &str) -> StepStatus {
-    let d = h.core.item(item).unwrap();
+    let d = h.detail(item).unwrap();
     d.steps.iter().find(|v| v.id == s).unwrap().status
 }
 
@@ -108,7 +108,7 @@ fn retries_back_off_then_incident_then_operator_retry() {
             .any(|r| matches!(r.event, Event::StepScheduled { .. }))
     );
     assert_eq!(h.status(item), ItemStatus::Incident);
-    let detail = h.core.item(item).unwrap();
+    let detail = h.detail(item).unwrap();
     assert_eq!(detail.incident.as_ref().unwrap().0, "x");
     assert_eq!(h.core.metrics(h.now).incidents, 1);
     h.replayed();
@@ -208,7 +208,7 @@ fn non_retryable_and_template_errors_go_straight_to_incident() {
     let c = h.start("tpl", json!({}));
     assert!(h.pending.iter().all(|d| d.item != c), "nothing to dispatch");
     assert_eq!(h.status(c), ItemStatus::Incident);
-    let incident = h.core.item(c).unwrap().incident.unwrap();
+    let incident = h.detail(c).unwrap().incident.unwrap();
     assert_eq!(incident.1.kind, StepErrorKind::Template);
     h.advance(60);
     assert_eq!(
@@ -470,7 +470,7 @@ fn human_tasks_claims_decisions_escalations() {
         h.core
             .tasks(&TaskFilter {
                 mine: Some("bob".into()),
-                all: false
+                ..Default::default()
             })
             .len(),
         1
@@ -478,7 +478,7 @@ fn human_tasks_claims_decisions_escalations() {
     h.replayed();
 
     h.cmd("bob", decide("approved")).unwrap();
-    let out = h.core.item(item).unwrap().steps[0].output.clone().unwrap();
+    let out = h.detail(item).unwrap().steps[0].output.clone().unwrap();
     assert_eq!(out["decision"], "approved");
     assert_eq!(out["by"], "bob");
     assert_eq!(h.pending_steps(), ["notify", "pay"]);
@@ -573,7 +573,7 @@ fn agent_confidence_routes_to_review() {
         },
     )
     .unwrap();
-    let out = h.core.item(b).unwrap().steps[0].output.clone().unwrap();
+    let out = h.detail(b).unwrap().steps[0].output.clone().unwrap();
     assert_eq!(out["decision"], "rejected");
     assert_eq!(out["agent_decision"], "approved");
     assert_eq!(step_status(&h, b, "act"), StepStatus::Skipped);
@@ -634,7 +634,7 @@ fn waits_timers_and_signals() {
         },
     )
     .unwrap();
-    let out = h.core.item(s1).unwrap().steps[1].output.clone().unwrap();
+    let out = h.detail(s1).unwrap().steps[1].output.clone().unwrap();
     assert_eq!(out["data"]["amount"], 3);
     assert_eq!(h.status(s1), ItemStatus::Completed);
 
@@ -655,10 +655,16 @@ fn waits_timers_and_signals() {
     h.complete_on(s2, "a", ok());
     assert_eq!(h.status(s2), ItemStatus::Completed);
     assert_eq!(
-        h.core.item(s2).unwrap().steps[1].output.as_ref().unwrap()["data"]["amount"],
+        h.detail(s2).unwrap().steps[1].output.as_ref().unwrap()["data"]["amount"],
         4
     );
-    assert!(h.core.state.items[&s2].signals.is_empty());
+    assert!(
+        h.core
+            .state
+            .items
+            .get(&s2)
+            .is_none_or(|it| it.signals.is_empty())
+    );
 
     // timeout
     let s3 = h.start("sig", json!({}));
@@ -709,7 +715,7 @@ fn sla_warnings_escalation_and_breach_on_time() {
     h.advance(1);
     assert_eq!(warnings(&h), [50]);
     assert_eq!(h.core.metrics(h.now).at_risk, 1);
-    assert_eq!(h.core.item(item).unwrap().summary.sla_warned, 50);
+    assert_eq!(h.detail(item).unwrap().summary.sla_warned, 50);
     h.advance(9);
     assert_eq!(escalated(&h), 0);
     h.advance(1);
@@ -813,7 +819,7 @@ fn step_deadline_counts_from_the_operator_retry() {
         h.status(item),
         ItemStatus::Running,
         "{:?}",
-        h.core.item(item)
+        h.detail(item)
     );
     h.replayed();
     // ... not even after a restart, when the old timer is armed again by replay.
@@ -847,11 +853,7 @@ fn cancel_and_command_refusals() {
     h.cmd("op", Command::Cancel { item }).unwrap();
     assert_eq!(h.status(item), ItemStatus::Cancelled);
     assert_eq!(
-        h.core.tasks(&TaskFilter {
-            mine: None,
-            all: true
-        })[0]
-            .status,
+        h.all_tasks()[0].status,
         TaskStatus::Cancelled
     );
     let last = h.log.last().unwrap();

@@ -1,0 +1,113 @@
+//! Reading a journal beside the engine that writes it: records for audit trails and
+//! event streams, and the index of ended items. Each `Reader` has its own read-only
+//! connection, so reads never take the writer's lock.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, params};
+
+use super::StoreError;
+use super::ended::{self, EndedRow};
+use super::journal::{JOURNAL_FILE, check_header, decode_row, sql_err, to_i64};
+use crate::types::event::{ItemId, Record, TaskId};
+use crate::types::view::{ItemFilter, TaskView};
+
+/// A read-only view of one data dir's journal.
+pub struct Reader {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Reader {
+    pub fn open(dir: &Path) -> Result<Reader, StoreError> {
+        let path = dir.join(JOURNAL_FILE);
+        if !path.is_file() {
+            return Err(StoreError::NoJournal { path });
+        }
+        check_header(&path)?;
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql_err(&path, "open for reading"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql_err(&path, "set the busy timeout"))?;
+        Ok(Reader { conn, path })
+    }
+
+    /// Records with `seq > after` (of one item, or all), oldest first, at most `limit`.
+    pub fn records(
+        &self,
+        item: Option<ItemId>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let path = &self.path;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        let mut collect = |mut rows: rusqlite::Rows<'_>| -> Result<(), StoreError> {
+            while let Some(row) = rows.next().map_err(sql_err(path, "read records"))? {
+                out.push(decode_row(row, path)?);
+            }
+            Ok(())
+        };
+        match item {
+            Some(item) => {
+                let item = to_i64(item, path, "item id")?;
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT seq, body FROM events WHERE item = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    )
+                    .map_err(sql_err(path, "prepare a read"))?;
+                let rows = stmt
+                    .query(params![item, after, limit])
+                    .map_err(sql_err(path, "read records"))?;
+                collect(rows)?;
+            }
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached("SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                    .map_err(sql_err(path, "prepare a read"))?;
+                let rows = stmt
+                    .query(params![after, limit])
+                    .map_err(sql_err(path, "read records"))?;
+                collect(rows)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ended items matching `f`, newest first, at most `limit`.
+    pub fn ended_items(&self, f: &ItemFilter, limit: usize) -> Result<Vec<EndedRow>, StoreError> {
+        ended::list(&self.conn, f, limit).map_err(sql_err(&self.path, "list ended items"))
+    }
+
+    /// One ended item.
+    pub fn ended_item(&self, id: ItemId) -> Result<Option<EndedRow>, StoreError> {
+        ended::get(&self.conn, id).map_err(sql_err(&self.path, "read an ended item"))
+    }
+
+    /// Tasks of ended items with ids above `after`, oldest first, at most `limit`.
+    pub fn ended_tasks(&self, after: TaskId, limit: usize) -> Result<Vec<TaskView>, StoreError> {
+        ended::tasks(&self.conn, after, limit).map_err(sql_err(&self.path, "list ended tasks"))
+    }
+
+    /// One task of an ended item.
+    pub fn ended_task(&self, id: TaskId) -> Result<Option<TaskView>, StoreError> {
+        ended::get_task(&self.conn, id).map_err(sql_err(&self.path, "read an ended task"))
+    }
+}
+
+/// Records with `seq > after` (of one item, or all), oldest first, at most `limit`.
+/// Opens its own read connection, so it runs beside a writing engine.
+pub fn read_records(
+    dir: &Path,
+    item: Option<ItemId>,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Record>, StoreError> {
+    Reader::open(dir)?.records(item, after, limit)
+}
