@@ -123,3 +123,192 @@ async fn a_second_engine_on_the_same_data_dir_is_refused() {
     assert!(err.contains("another tempi engine"), "{err}");
     run.shutdown().await;
 }
+
+/// Start an item of `t` and wait for its task; returns (item, task).
+async fn start_with_task(h: &tempi::engine::EngineHandle, n: u64) -> (u64, u64) {
+    let cmd = Command::Start {
+        workflow: "t".into(),
+        version: None,
+        input: json!({ "n": n }),
+        priority: 0,
+    };
+    let item = h.command("alice", None, cmd).await.unwrap().item.unwrap();
+    until("the task", || async {
+        h.tasks(TaskFilter::default())
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.item == item)
+    })
+    .await;
+    let tasks = h.tasks(TaskFilter::default()).await.unwrap();
+    (item, tasks.iter().find(|t| t.item == item).unwrap().id)
+}
+
+fn decide(task: u64, decision: &str) -> Command {
+    Command::Decide {
+        task,
+        decision: decision.into(),
+        comment: None,
+    }
+}
+
+/// Everything a user can ask about three ended items, checked on a running engine.
+async fn check_history(h: &tempi::engine::EngineHandle, ids: [u64; 3], tasks: [u64; 3]) {
+    let m = h.metrics().await.unwrap();
+    assert_eq!((m.in_flight, m.completed, m.cancelled), (0, 2, 1), "{m:?}");
+    let all = h.items(ItemFilter::default()).await.unwrap();
+    let listed: Vec<(u64, ItemStatus)> = all.iter().map(|s| (s.id, s.status)).collect();
+    assert_eq!(
+        listed,
+        vec![
+            (ids[2], ItemStatus::Cancelled),
+            (ids[1], ItemStatus::Completed),
+            (ids[0], ItemStatus::Completed)
+        ]
+    );
+    let active = ItemFilter {
+        active: true,
+        ..Default::default()
+    };
+    assert!(h.items(active).await.unwrap().is_empty());
+    let completed = ItemFilter {
+        status: Some(ItemStatus::Completed),
+        ..Default::default()
+    };
+    assert_eq!(h.items(completed).await.unwrap().len(), 2);
+    let page = ItemFilter {
+        limit: Some(1),
+        after: Some(ids[2]),
+        ..Default::default()
+    };
+    assert_eq!(h.items(page).await.unwrap()[0].id, ids[1]);
+    let by_id = ItemFilter {
+        ids: Some(tempi::types::view::IdList(vec![ids[0], 999, ids[2]])),
+        ..Default::default()
+    };
+    let found: Vec<u64> = h.items(by_id).await.unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(found, vec![ids[0], ids[2]]);
+
+    // The detail of an ended item keeps its shape: summary, input, steps with outputs.
+    let d = h.item(ids[0]).await.unwrap().expect("ended item detail");
+    assert_eq!(d.summary, all[2]);
+    assert_eq!(d.input, json!({ "n": 1 }));
+    let b = d.steps.iter().find(|s| s.id == "b").unwrap();
+    assert_eq!(b.output.as_ref().unwrap()["json"], json!({ "ok": true }));
+    let hs = d.steps.iter().find(|s| s.id == "h").unwrap();
+    assert_eq!(hs.output.as_ref().unwrap()["decision"], "approved");
+    assert!(h.item(999).await.unwrap().is_none());
+    assert!(!h.audit(Some(ids[0]), 0, 1000).await.unwrap().is_empty());
+
+    let every = TaskFilter {
+        all: true,
+        ..Default::default()
+    };
+    let listed: Vec<(u64, String)> = h
+        .tasks(every)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| (t.id, format!("{:?}", t.status)))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (tasks[0], "Decided".to_string()),
+            (tasks[1], "Decided".to_string()),
+            (tasks[2], "Cancelled".to_string())
+        ]
+    );
+    assert!(h.tasks(TaskFilter::default()).await.unwrap().is_empty());
+
+    // Acting on what has ended is refused as it was while it was in memory.
+    let err = h.command("carol", None, decide(tasks[0], "rejected")).await;
+    assert_eq!(
+        err.unwrap_err(),
+        CommandError::Conflict(format!(
+            "task {} was already decided: approved by bob",
+            tasks[0]
+        ))
+    );
+    let err = h
+        .command("carol", None, Command::Cancel { item: ids[1] })
+        .await;
+    assert_eq!(
+        err.unwrap_err(),
+        CommandError::Conflict(format!("item {} has already ended (completed)", ids[1]))
+    );
+    let err = h.command("carol", None, Command::Cancel { item: 999 }).await;
+    assert!(matches!(err, Err(CommandError::NotFound(_))), "{err:?}");
+}
+
+async fn three_ended_items(h: &tempi::engine::EngineHandle) -> ([u64; 3], [u64; 3]) {
+    let (i1, t1) = start_with_task(h, 1).await;
+    let (i2, t2) = start_with_task(h, 2).await;
+    let (i3, t3) = start_with_task(h, 3).await;
+    h.command("bob", None, decide(t1, "approved")).await.unwrap();
+    h.command("bob", None, decide(t2, "rejected")).await.unwrap();
+    h.command("bob", None, Command::Cancel { item: i3 })
+        .await
+        .unwrap();
+    until("all three ended", || async {
+        h.metrics().await.unwrap().in_flight == 0
+    })
+    .await;
+    ([i1, i2, i3], [t1, t2, t3])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_items_leave_memory_and_are_read_from_the_journal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = engine(tmp.path()).await;
+    let (ids, tasks) = three_ended_items(&run.handle).await;
+    check_history(&run.handle, ids, tasks).await;
+    run.shutdown().await;
+
+    // After a restart the same answers, and ids continue where they were.
+    let run = engine(tmp.path()).await;
+    check_history(&run.handle, ids, tasks).await;
+    let (next, next_task) = start_with_task(&run.handle, 4).await;
+    assert_eq!((next, next_task), (ids[2] + 1, tasks[2] + 1));
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_1_journal_is_migrated_and_its_ended_items_indexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = engine(tmp.path()).await;
+    let (ids, tasks) = three_ended_items(&run.handle).await;
+    run.shutdown().await;
+
+    // Make the journal what the previous version wrote: events and meta only.
+    let db = tmp.path().join("data").join(tempi::store::JOURNAL_FILE);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TABLE ended_items; DROP TABLE ended_tasks;
+         UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+    )
+    .unwrap();
+    drop(conn);
+
+    let run = engine(tmp.path()).await;
+    check_history(&run.handle, ids, tasks).await;
+    run.shutdown().await;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, tempi::store::SCHEMA_VERSION.to_string());
+    let pending: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM meta WHERE key = 'backfill_ended'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(pending, 0, "the migration is finished once");
+}
