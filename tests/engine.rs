@@ -238,7 +238,9 @@ async fn check_history(h: &tempi::engine::EngineHandle, ids: [u64; 3], tasks: [u
         err.unwrap_err(),
         CommandError::Conflict(format!("item {} has already ended (completed)", ids[1]))
     );
-    let err = h.command("carol", None, Command::Cancel { item: 999 }).await;
+    let err = h
+        .command("carol", None, Command::Cancel { item: 999 })
+        .await;
     assert!(matches!(err, Err(CommandError::NotFound(_))), "{err:?}");
 }
 
@@ -246,8 +248,12 @@ async fn three_ended_items(h: &tempi::engine::EngineHandle) -> ([u64; 3], [u64; 
     let (i1, t1) = start_with_task(h, 1).await;
     let (i2, t2) = start_with_task(h, 2).await;
     let (i3, t3) = start_with_task(h, 3).await;
-    h.command("bob", None, decide(t1, "approved")).await.unwrap();
-    h.command("bob", None, decide(t2, "rejected")).await.unwrap();
+    h.command("bob", None, decide(t1, "approved"))
+        .await
+        .unwrap();
+    h.command("bob", None, decide(t2, "rejected"))
+        .await
+        .unwrap();
     h.command("bob", None, Command::Cancel { item: i3 })
         .await
         .unwrap();
@@ -311,4 +317,85 @@ async fn a_schema_1_journal_is_migrated_and_its_ended_items_indexed() {
         )
         .unwrap();
     assert_eq!(pending, 0, "the migration is finished once");
+}
+
+async fn engine_with(dir: &std::path::Path, every: u64) -> Running {
+    let wf = dir.join("wf");
+    std::fs::create_dir_all(&wf).unwrap();
+    std::fs::write(wf.join("t.yaml"), FLOW).unwrap();
+    let mut config = EngineConfig::new(dir.join("data"), Some(wf));
+    config.snapshot_every = every;
+    runtime::start(config).await.unwrap()
+}
+
+/// What a user sees of the engine, to compare across restarts.
+async fn view(h: &tempi::engine::EngineHandle) -> String {
+    let items = h.items(ItemFilter::default()).await.unwrap();
+    let every = TaskFilter {
+        all: true,
+        ..Default::default()
+    };
+    let tasks = h.tasks(every).await.unwrap();
+    let mut m = h.metrics().await.unwrap();
+    m.commits = 0;
+    let details: Vec<_> = futures_util::future::join_all(items.iter().map(|i| h.item(i.id))).await;
+    let details: Vec<_> = details.into_iter().map(|d| d.unwrap()).collect();
+    serde_json::to_string(&(items, tasks, m, details)).unwrap()
+}
+
+fn snapshot_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    tempi::store::snapshots::list(&dir.join("data"))
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_from_snapshots_and_falls_back_when_one_is_bad() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = engine_with(tmp.path(), 20).await;
+    let h = run.handle.clone();
+    three_ended_items(&h).await;
+    let (open_item, _) = start_with_task(&h, 5).await;
+    // The background snapshot follows the records written so far.
+    until("a background snapshot", || async {
+        !snapshot_files(tmp.path()).is_empty()
+    })
+    .await;
+    let before = view(&h).await;
+    run.shutdown().await;
+
+    // A clean stop leaves a snapshot of everything: the restart replays nothing.
+    let newest = snapshot_files(tmp.path())[0].clone();
+    let run = engine_with(tmp.path(), 1_000_000).await;
+    assert_eq!(
+        run.stats.lock().unwrap().replayed,
+        0,
+        "replayed despite a snapshot"
+    );
+    assert_eq!(view(&run.handle).await, before);
+    run.shutdown().await;
+
+    // Damaged snapshots are skipped (here every one): the journal is replayed in full.
+    let mode = std::fs::metadata(&newest).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        mode.permissions().mode() & 0o777,
+        0o600,
+        "snapshots are private"
+    );
+    for path in snapshot_files(tmp.path()) {
+        std::fs::write(&path, b"{ not a snapshot").unwrap();
+    }
+    let run = engine_with(tmp.path(), 1_000_000).await;
+    assert!(run.stats.lock().unwrap().replayed > 0);
+    assert_eq!(view(&run.handle).await, before);
+    // And the engine carries on: the open item's task can be decided.
+    let tasks = run.handle.tasks(TaskFilter::default()).await.unwrap();
+    assert_eq!(tasks[0].item, open_item);
+    run.handle
+        .command("bob", None, decide(tasks[0].id, "approved"))
+        .await
+        .unwrap();
+    run.shutdown().await;
 }

@@ -167,7 +167,11 @@ impl EngineHandle {
     ) -> Result<Vec<ItemSummary>, CommandError> {
         let mut found: std::collections::HashMap<ItemId, ItemSummary> =
             live.into_iter().map(|s| (s.id, s)).collect();
-        let missing: Vec<ItemId> = ids.iter().copied().filter(|i| !found.contains_key(i)).collect();
+        let missing: Vec<ItemId> = ids
+            .iter()
+            .copied()
+            .filter(|i| !found.contains_key(i))
+            .collect();
         if !missing.is_empty() {
             let rows = self
                 .read(move |r| {
@@ -286,7 +290,8 @@ fn mine_matches(mine: &Option<String>, t: &TaskView) -> bool {
     match mine {
         None => true,
         Some(me) => {
-            t.assignee.as_deref() == Some(me.as_str()) || t.claimed_by.as_deref() == Some(me.as_str())
+            t.assignee.as_deref() == Some(me.as_str())
+                || t.claimed_by.as_deref() == Some(me.as_str())
         }
     }
 }

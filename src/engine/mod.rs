@@ -4,6 +4,7 @@
 pub mod core;
 pub mod handle;
 pub mod runtime;
+pub mod snapshots;
 
 pub use crate::types::{Command, CommandError, Event, ItemId, Record, Reply, TaskId};
 pub use handle::EngineHandle;

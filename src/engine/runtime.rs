@@ -15,11 +15,12 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::core::{Core, Ctx, Dispatch, Work};
 use super::handle::{EngineHandle, Request};
+use super::snapshots::{self, Snapshotter};
 use crate::definition;
 use crate::exec::Executors;
 use crate::store::{Journal, Store, StoreError};
-use crate::types::view::EndedItem;
 use crate::types::event::Record;
+use crate::types::view::EndedItem;
 use crate::types::view::Metrics;
 
 /// Where the engine gets the time from; tests pass a manual clock.
@@ -46,6 +47,10 @@ pub struct EngineConfig {
     /// Values visible to templates as `env.*` (captured once at start).
     pub env: BTreeMap<String, String>,
     pub clock: Arc<dyn Clock>,
+    /// A background snapshot is taken after this many committed records...
+    pub snapshot_every: u64,
+    /// ...or after this long with any, whichever comes first.
+    pub snapshot_interval: std::time::Duration,
 }
 
 impl EngineConfig {
@@ -56,6 +61,8 @@ impl EngineConfig {
             workflows_dir,
             env: std::env::vars().collect(),
             clock: Arc::new(SystemClock),
+            snapshot_every: 250_000,
+            snapshot_interval: std::time::Duration::from_secs(600),
         }
     }
 }
@@ -121,23 +128,27 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     let env_json = serde_json::to_value(&config.env).unwrap_or(Value::Null);
     let dir = config.data_dir.clone();
     let began = Instant::now();
+    let env = env_json.clone();
     let (journal, core, replayed) = tokio::task::spawn_blocking(move || {
         let mut journal = Journal::open(&dir)?;
-        let mut core = Core::new(env_json);
+        crate::store::snapshots::remove_strays(&dir);
         let mut n = 0u64;
         if journal.needs_backfill()? {
+            // Schema 1 had no index of ended items: one full replay fills it.
+            let mut core = Core::new(env);
             let mut ended = Vec::new();
             journal.replay(0, &mut |rec| {
                 core.replay_collect(&rec, &mut ended);
                 n += 1;
             })?;
             journal.backfill(&ended)?;
-        } else {
-            journal.replay(0, &mut |rec| {
-                core.replay(&rec);
-                n += 1;
-            })?;
+            return Ok((journal, core, n));
         }
+        let (mut core, from) = snapshots::restore(&dir, &env, journal.last_seq());
+        journal.replay(from, &mut |rec| {
+            core.replay(&rec);
+            n += 1;
+        })?;
         Ok::<_, StoreError>((journal, core, n))
     })
     .await
@@ -167,8 +178,15 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         data_dir: config.data_dir.clone(),
     };
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(2);
+    let snapshotter = Snapshotter::spawn(config.data_dir.clone(), env_json.clone())
+        .map_err(|e| StartError::Internal(e.to_string()))?;
     let writer = Writer {
         journal: Box::new(journal),
+        snapshotter,
+        snapshot_every: config.snapshot_every,
+        snapshot_interval: config.snapshot_interval,
+        since_snapshot: 0,
+        last_snapshot: Instant::now(),
         events,
         done: done_tx,
         executors: Executors::new(),
@@ -205,12 +223,26 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         oldest: Instant::now(),
     };
     let (stop, stop_rx) = oneshot::channel();
+    let data_dir = config.data_dir.clone();
     let task = tokio::spawn(async move {
         if engine.batches.send(first).await.is_ok() {
             engine.run(rx, done_rx, stop_rx).await;
         }
-        drop(engine);
-        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+        let Loop { core, batches, .. } = engine;
+        drop(batches);
+        let _ = tokio::task::spawn_blocking(move || {
+            // A clean stop leaves a snapshot of the live state, so the next start
+            // replays nothing; only when every record the core applied is committed.
+            let Ok(head) = writer_thread.join() else {
+                return;
+            };
+            if head == core.state.seq
+                && let Err(e) = snapshots::take(&data_dir, &core)
+            {
+                tracing::warn!("no snapshot at shutdown: {e}");
+            }
+        })
+        .await;
     });
     Ok(Running {
         handle,
@@ -357,6 +389,11 @@ fn handle_request(
 /// The journal thread: commits batches, then acts on them.
 struct Writer {
     journal: Box<dyn Store>,
+    snapshotter: Snapshotter,
+    snapshot_every: u64,
+    snapshot_interval: std::time::Duration,
+    since_snapshot: u64,
+    last_snapshot: Instant,
     events: broadcast::Sender<Arc<Record>>,
     done: mpsc::UnboundedSender<Done>,
     executors: Executors,
@@ -365,7 +402,16 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut batches: mpsc::Receiver<Batch>) {
+    /// Commit batches until the loop stops; returns the journal's head, after the
+    /// background snapshot in progress (if any) has finished.
+    fn run(mut self, mut batches: mpsc::Receiver<Batch>) -> u64 {
+        self.commit_all(&mut batches);
+        let head = self.journal.head();
+        self.snapshotter.stop();
+        head
+    }
+
+    fn commit_all(&mut self, batches: &mut mpsc::Receiver<Batch>) {
         while let Some(batch) = batches.blocking_recv() {
             let head = batch.records.first().map_or(0, |r| r.seq.saturating_sub(1));
             if !batch.records.is_empty()
@@ -377,6 +423,7 @@ impl Writer {
                 return;
             }
             self.record_stats(&batch);
+            self.maybe_snapshot(batch.records.len() as u64);
             for reply in batch.after {
                 reply();
             }
@@ -386,6 +433,17 @@ impl Writer {
             for d in batch.dispatch {
                 self.dispatch(d);
             }
+        }
+    }
+
+    fn maybe_snapshot(&mut self, committed: u64) {
+        self.since_snapshot += committed;
+        let due = self.since_snapshot >= self.snapshot_every
+            || (self.since_snapshot > 0 && self.last_snapshot.elapsed() >= self.snapshot_interval);
+        if due {
+            self.snapshotter.poke();
+            self.since_snapshot = 0;
+            self.last_snapshot = Instant::now();
         }
     }
 

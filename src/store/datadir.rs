@@ -48,7 +48,7 @@ fn temp_path(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Write `bytes` to a new 0600 temp file in `dir`, flushed to disk; returns its path.
-fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+pub(super) fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
     let tmp = temp_path(dir, name);
     let write = || -> std::io::Result<()> {
         let mut file = OpenOptions::new()
@@ -66,7 +66,7 @@ fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, StoreErro
     Ok(tmp)
 }
 
-fn sync_dir(dir: &Path) {
+pub(super) fn sync_dir(dir: &Path) {
     // Best effort: makes the rename durable; not all file systems support it.
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();

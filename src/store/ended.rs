@@ -128,8 +128,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<EndedRow> {
 /// `limit`.
 pub fn list(conn: &Connection, f: &ItemFilter, limit: usize) -> rusqlite::Result<Vec<EndedRow>> {
     let mut sql = format!("SELECT {COLUMNS} FROM ended_items WHERE id < ?1");
-    let mut args: Vec<Box<dyn rusqlite::ToSql>> =
-        vec![Box::new(f.after.map_or(i64::MAX, int))];
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(f.after.map_or(i64::MAX, int))];
     if let Some(st) = f.status {
         sql.push_str(" AND status = ?2");
         args.push(Box::new(st.name()));

@@ -230,78 +230,86 @@ impl Journal {
 
     /// Every record with `seq > after` in order, for replay. Returns the last seq
     /// replayed (`after` when there is none).
-    ///
-    /// Reading and applying stay on this thread; decoding the JSON bodies (the larger
-    /// share of the work) runs on a second one, batch by batch, so a restart uses both
-    /// cores. Batches come back in the order they were sent.
     pub fn replay(&self, after: u64, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError> {
-        const BATCH: usize = 4096;
-        let path = &self.path;
-        let mut stmt = self
-            .conn
-            .prepare_cached(SELECT_AFTER)
-            .map_err(sql_err(path, "prepare the replay"))?;
-        let mut rows = stmt
-            .query([i64::try_from(after).unwrap_or(i64::MAX)])
-            .map_err(sql_err(path, "replay"))?;
-        let mut last = after;
-        std::thread::scope(|scope| {
-            let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<(i64, String)>>(2);
-            let (rec_tx, rec_rx) = mpsc::sync_channel::<Vec<Result<Record, StoreError>>>(2);
-            scope.spawn(move || {
-                for batch in raw_rx {
-                    let decoded: Vec<_> = batch
-                        .iter()
-                        .map(|(seq, body)| decode(*seq, body, path))
-                        .collect();
-                    if rec_tx.send(decoded).is_err() {
-                        return;
-                    }
-                }
-            });
-            // Records before a bad one are delivered, as a one-by-one replay would.
-            let mut apply = |batch: Vec<Result<Record, StoreError>>| -> Result<(), StoreError> {
-                for record in batch {
-                    let record = record?;
-                    last = record.seq;
-                    f(record);
-                }
-                Ok(())
-            };
-            let decoder_gone = || StoreError::Other("the replay decoder stopped".into());
-            loop {
-                let mut batch = Vec::with_capacity(BATCH);
-                while batch.len() < BATCH {
-                    let Some(row) = rows.next().map_err(sql_err(path, "replay"))? else {
-                        break;
-                    };
-                    batch.push(raw_row(row, path)?);
-                }
-                if batch.is_empty() {
-                    break;
-                }
-                // Never block on a full queue while the decoder waits on us: apply what
-                // it has finished until there is room.
-                let mut pending = batch;
-                loop {
-                    match raw_tx.try_send(pending) {
-                        Ok(()) => break,
-                        Err(mpsc::TrySendError::Full(b)) => {
-                            pending = b;
-                            apply(rec_rx.recv().map_err(|_| decoder_gone())?)?;
-                        }
-                        Err(mpsc::TrySendError::Disconnected(_)) => return Err(decoder_gone()),
-                    }
+        replay_from(&self.conn, &self.path, after, f)
+    }
+}
+
+/// Every record of `conn` with `seq > after`, in order, to `f`; the last seq seen.
+///
+/// Reading and applying stay on this thread; decoding the JSON bodies (the larger
+/// share of the work) runs on a second one, batch by batch, so a restart uses both
+/// cores. Batches come back in the order they were sent.
+pub(super) fn replay_from(
+    conn: &Connection,
+    path: &Path,
+    after: u64,
+    f: &mut dyn FnMut(Record),
+) -> Result<u64, StoreError> {
+    const BATCH: usize = 4096;
+    let mut stmt = conn
+        .prepare_cached(SELECT_AFTER)
+        .map_err(sql_err(path, "prepare the replay"))?;
+    let mut rows = stmt
+        .query([i64::try_from(after).unwrap_or(i64::MAX)])
+        .map_err(sql_err(path, "replay"))?;
+    let mut last = after;
+    std::thread::scope(|scope| {
+        let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<(i64, String)>>(2);
+        let (rec_tx, rec_rx) = mpsc::sync_channel::<Vec<Result<Record, StoreError>>>(2);
+        scope.spawn(move || {
+            for batch in raw_rx {
+                let decoded: Vec<_> = batch
+                    .iter()
+                    .map(|(seq, body)| decode(*seq, body, path))
+                    .collect();
+                if rec_tx.send(decoded).is_err() {
+                    return;
                 }
             }
-            drop(raw_tx);
-            for batch in rec_rx {
-                apply(batch)?;
+        });
+        // Records before a bad one are delivered, as a one-by-one replay would.
+        let mut apply = |batch: Vec<Result<Record, StoreError>>| -> Result<(), StoreError> {
+            for record in batch {
+                let record = record?;
+                last = record.seq;
+                f(record);
             }
             Ok(())
-        })?;
-        Ok(last)
-    }
+        };
+        let decoder_gone = || StoreError::Other("the replay decoder stopped".into());
+        loop {
+            let mut batch = Vec::with_capacity(BATCH);
+            while batch.len() < BATCH {
+                let Some(row) = rows.next().map_err(sql_err(path, "replay"))? else {
+                    break;
+                };
+                batch.push(raw_row(row, path)?);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            // Never block on a full queue while the decoder waits on us: apply what
+            // it has finished until there is room.
+            let mut pending = batch;
+            loop {
+                match raw_tx.try_send(pending) {
+                    Ok(()) => break,
+                    Err(mpsc::TrySendError::Full(b)) => {
+                        pending = b;
+                        apply(rec_rx.recv().map_err(|_| decoder_gone())?)?;
+                    }
+                    Err(mpsc::TrySendError::Disconnected(_)) => return Err(decoder_gone()),
+                }
+            }
+        }
+        drop(raw_tx);
+        for batch in rec_rx {
+            apply(batch)?;
+        }
+        Ok(())
+    })?;
+    Ok(last)
 }
 
 /// A row's seq and body text, undecoded.

@@ -69,7 +69,9 @@ impl Reader {
             None => {
                 let mut stmt = self
                     .conn
-                    .prepare_cached("SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                    .prepare_cached(
+                        "SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                    )
                     .map_err(sql_err(path, "prepare a read"))?;
                 let rows = stmt
                     .query(params![after, limit])
@@ -78,6 +80,20 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+
+    /// Every record with `seq > after`, in order (as a replay); the last seq seen.
+    pub fn replay(&self, after: u64, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError> {
+        super::journal::replay_from(&self.conn, &self.path, after, f)
+    }
+
+    /// The seq of the last committed record.
+    pub fn head(&self) -> Result<u64, StoreError> {
+        let last: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(seq) FROM events", [], |row| row.get(0))
+            .map_err(sql_err(&self.path, "read the last seq"))?;
+        Ok(last.map_or(0, |s| s.max(0) as u64))
     }
 
     /// Ended items matching `f`, newest first, at most `limit`.

@@ -37,8 +37,13 @@ fn closed_message(
 
 /// The refusal for acting on a task of an ended item, worded as for one in memory.
 fn closed_task_message(t: &TaskView) -> String {
-    closed_message(t.id, t.status, t.decision.as_deref(), t.decided_by.as_deref())
-        .unwrap_or_else(|| format!("task {} has ended with its item {}", t.id, t.item))
+    closed_message(
+        t.id,
+        t.status,
+        t.decision.as_deref(),
+        t.decided_by.as_deref(),
+    )
+    .unwrap_or_else(|| format!("task {} has ended with its item {}", t.id, t.item))
 }
 
 /// The answer to a command the core refused as not found when its item or task has
@@ -167,7 +172,12 @@ impl Core {
             .tasks
             .get(&task)
             .ok_or_else(|| not_found(format!("task {task} not found")))?;
-        match closed_message(task, t.status, t.decision.as_deref(), t.decided_by.as_deref()) {
+        match closed_message(
+            task,
+            t.status,
+            t.decision.as_deref(),
+            t.decided_by.as_deref(),
+        ) {
             Some(message) => Err(CommandError::Conflict(message)),
             None => Ok(t),
         }

@@ -5,6 +5,7 @@
 mod advance;
 mod commands;
 mod scope;
+pub mod snapshot;
 pub mod state;
 mod timers;
 mod views;
@@ -16,8 +17,8 @@ use serde_json::Value;
 
 use crate::definition::{self, Workflow};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError};
-use crate::types::view::{EndedItem, ItemDetail};
 use crate::types::job::Job;
+use crate::types::view::{EndedItem, ItemDetail};
 
 pub use commands::refuse_ended;
 pub use state::State;

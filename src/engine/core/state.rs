@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::definition::{Escalation, StepKind, WaitSpec, Workflow};
@@ -13,7 +14,7 @@ use crate::types::view::{EndedItem, ItemStatus, StepStatus, TaskStatus};
 
 /// Something that must be looked at again at a given time. Timers are never removed
 /// when they go stale; on firing, each checks that its condition still holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Timer {
     /// A scheduled (backoff) step attempt becomes due.
     Start {
@@ -48,26 +49,33 @@ pub fn to_chrono(d: std::time::Duration) -> ChronoDuration {
 }
 
 /// One step of one item.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StepState {
     pub status: Status,
     /// The latest attempt number (0 before the first).
     pub attempt: u32,
     /// Attempts made before the last operator retry; the retry budget counts from here.
     pub retry_base: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_started: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Box<StepError>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<Box<WaitOn>>,
     pub comp: CompStatus,
     pub comp_attempt: u32,
 }
 
 /// The lifecycle of a step's action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Status {
     #[default]
     Pending,
@@ -81,7 +89,7 @@ pub enum Status {
 }
 
 /// The lifecycle of a step's compensation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum CompStatus {
     #[default]
     None,
@@ -93,9 +101,11 @@ pub enum CompStatus {
 }
 
 /// One work item.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Item {
     pub id: ItemId,
+    /// In a snapshot, the workflow's name and version.
+    #[serde(with = "super::snapshot::workflow_ref")]
     pub wf: Arc<Workflow>,
     pub input: Value,
     pub priority: i32,
@@ -176,7 +186,7 @@ impl Item {
 }
 
 /// One human task.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Task {
     pub id: TaskId,
     pub item: ItemId,
@@ -205,7 +215,7 @@ impl Task {
 }
 
 /// Running totals kept as events are applied (the rest is counted on demand).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Counters {
     pub completed: u64,
     pub failed: u64,

@@ -165,6 +165,8 @@ pub struct H {
     pub pending: Vec<Dispatch>,
     /// Items the core let go of, as the store would keep them.
     pub ended: BTreeMap<ItemId, EndedItem>,
+    /// The latest snapshot and how much of the log it covers.
+    pub snapshot: Option<(Vec<u8>, usize)>,
     wfs: Vec<(Arc<Workflow>, Arc<str>)>,
 }
 
@@ -181,6 +183,7 @@ impl H {
             log: Vec::new(),
             pending: Vec::new(),
             ended: BTreeMap::new(),
+            snapshot: None,
             wfs: Vec::new(),
         };
         for wf in wfs {
@@ -238,7 +241,10 @@ impl H {
         // What the engine's handle answers for an item or task that has left memory.
         match r {
             Err(CommandError::NotFound(_)) => {
-                let item = cmd.item().and_then(|i| self.ended.get(&i)).map(|e| &e.summary);
+                let item = cmd
+                    .item()
+                    .and_then(|i| self.ended.get(&i))
+                    .map(|e| &e.summary);
                 let task = cmd.task().and_then(|t| {
                     self.ended
                         .values()
@@ -404,10 +410,44 @@ impl H {
         c
     }
 
-    /// Crash and restart: replay the log, recover, fire what is due.
-    /// Returns the records of recovery (the pending dispatches are recover's).
+    /// Take a snapshot: of the live core (as a clean shutdown does), or of a core
+    /// replayed from the log (as the background snapshot does).
+    pub fn take_snapshot(&mut self, of_replay: bool) {
+        let mut bytes = Vec::new();
+        if of_replay {
+            self.replayed().write_snapshot(&mut bytes).unwrap();
+        } else {
+            self.core.write_snapshot(&mut bytes).unwrap();
+        }
+        self.snapshot = Some((bytes, self.log.len()));
+    }
+
+    /// A core restored from the latest snapshot and the log after it, checked against
+    /// the live core like a full replay.
+    pub fn restored(&self) -> Core {
+        let Some((bytes, covered)) = &self.snapshot else {
+            return self.replayed();
+        };
+        let wfs = self.wfs.clone();
+        let parse = move |src: &str| {
+            wfs.iter()
+                .find(|(_, s)| s.as_ref() == src)
+                .map(|(w, _)| w.as_ref().clone())
+        };
+        let mut c = Core::from_snapshot_with(env(), bytes, &parse).expect("snapshot loads");
+        assert_eq!(c.state.seq, *covered as u64);
+        for r in &self.log[*covered..] {
+            c.replay(r);
+        }
+        assert_same(&self.core, &c, self.now);
+        c
+    }
+
+    /// Crash and restart: restore (snapshot and the log after it, or the whole log),
+    /// recover, fire what is due. Returns the records of recovery (the pending
+    /// dispatches are recover's).
     pub fn crash(&mut self) -> Vec<Record> {
-        self.core = self.replayed();
+        self.core = self.restored();
         self.pending.clear();
         let (_, mut recs) = self.turn(|c, ctx| c.recover(ctx));
         recs.extend(self.turn(|c, ctx| c.fire_timers(ctx)).1);

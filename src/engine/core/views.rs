@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::Core;
-use crate::definition::Workflow;
 use super::state::{Item, Status, Task};
+use crate::definition::Workflow;
 use crate::types::event::{ItemId, WaitOn};
 use crate::types::view::{
     ItemDetail, ItemFilter, ItemStatus, ItemSummary, Metrics, StepView, TaskFilter, TaskStatus,

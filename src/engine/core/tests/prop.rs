@@ -56,6 +56,7 @@ enum Op {
     Compensate(usize),
     Start(bool),
     Crash,
+    Snapshot(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -70,6 +71,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Compensate),
         2 => any::<bool>().prop_map(Op::Start),
         1 => Just(Op::Crash),
+        1 => any::<bool>().prop_map(Op::Snapshot),
     ]
 }
 
@@ -142,11 +144,28 @@ fn apply(h: &mut H, op: &Op) {
         Op::Crash => {
             h.crash();
         }
+        Op::Snapshot(of_replay) => h.take_snapshot(of_replay),
     }
 }
 
 fn check(h: &H) {
     h.replayed();
+    h.restored();
+    // Memory follows the work in flight: ended items and their tasks have left.
+    for (id, it) in &h.core.state.items {
+        assert!(!it.is_final(), "item {id} ended but is still in memory");
+        assert!(
+            !h.ended.contains_key(id),
+            "item {id} is both in flight and ended"
+        );
+    }
+    for (id, t) in &h.core.state.tasks {
+        assert!(
+            h.core.state.items.contains_key(&t.item),
+            "task {id} outlived its item {}",
+            t.item
+        );
+    }
     for (k, r) in h.log.iter().enumerate() {
         assert_eq!(r.seq, k as u64 + 1, "record seqs are dense and increasing");
     }
@@ -178,6 +197,12 @@ fn check(h: &H) {
             | Event::ItemFailed { item, .. }
             | Event::ItemCancelled { item } => {
                 ended.insert(*item);
+                assert_eq!(
+                    h.ended.get(item).map(|e| e.last_seq),
+                    Some(r.seq),
+                    "item {item} ended at seq {} but the store was not told",
+                    r.seq
+                );
             }
             Event::StepSucceeded {
                 item,

@@ -815,12 +815,7 @@ fn step_deadline_counts_from_the_operator_retry() {
     h.cmd("op", Command::Retry { item, from: None }).unwrap();
     // The first run's deadline (t=12) must not cut the retried run short.
     h.advance(8); // t=13
-    assert_eq!(
-        h.status(item),
-        ItemStatus::Running,
-        "{:?}",
-        h.detail(item)
-    );
+    assert_eq!(h.status(item), ItemStatus::Running, "{:?}", h.detail(item));
     h.replayed();
     // ... not even after a restart, when the old timer is armed again by replay.
     h.crash();
@@ -852,10 +847,7 @@ fn cancel_and_command_refusals() {
     let x = h.take(None, "x", Phase::Run);
     h.cmd("op", Command::Cancel { item }).unwrap();
     assert_eq!(h.status(item), ItemStatus::Cancelled);
-    assert_eq!(
-        h.all_tasks()[0].status,
-        TaskStatus::Cancelled
-    );
+    assert_eq!(h.all_tasks()[0].status, TaskStatus::Cancelled);
     let last = h.log.last().unwrap();
     assert!(matches!(last.event, Event::ItemCancelled { .. }));
     assert_eq!(last.actor, "op");
