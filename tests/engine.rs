@@ -258,7 +258,12 @@ async fn three_ended_items(h: &tempi::engine::EngineHandle) -> ([u64; 3], [u64; 
         .await
         .unwrap();
     until("all three ended", || async {
-        h.metrics().await.unwrap().in_flight == 0
+        let these = ItemFilter {
+            ids: Some(tempi::types::view::IdList(vec![i1, i2, i3])),
+            ..Default::default()
+        };
+        let got = h.items(these).await.unwrap();
+        got.iter().all(|s| s.status.is_final())
     })
     .await;
     ([i1, i2, i3], [t1, t2, t3])
@@ -397,5 +402,87 @@ async fn restarts_from_snapshots_and_falls_back_when_one_is_bad() {
         .command("bob", None, decide(tasks[0].id, "approved"))
         .await
         .unwrap();
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_old_items_and_ids_are_never_reused() {
+    use tempi::engine::runtime::ManualClock;
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
+    let start = |clock: std::sync::Arc<ManualClock>| {
+        let wf = tmp.path().join("wf");
+        std::fs::create_dir_all(&wf).unwrap();
+        std::fs::write(wf.join("t.yaml"), FLOW).unwrap();
+        let mut config = EngineConfig::new(tmp.path().join("data"), Some(wf));
+        config.clock = clock;
+        config.snapshot_every = 5;
+        config.snapshot_interval = Duration::from_millis(50);
+        config.retention = Some(Duration::from_secs(3600));
+        config.retention_check = Duration::from_millis(20);
+        runtime::start(config)
+    };
+    let run = start(clock.clone()).await.unwrap();
+    let h = run.handle.clone();
+    // The item in flight is the oldest: the newest ids are the ones removed.
+    let (open, open_task) = start_with_task(&h, 4).await;
+    let (ids, tasks) = three_ended_items(&h).await;
+    until("a snapshot covering the ended items", || async {
+        let head = h.metrics().await.unwrap().journal_seq;
+        snapshot_files(tmp.path())
+            .first()
+            .is_some_and(|p| p.to_string_lossy().contains(&format!("{head:020}")))
+    })
+    .await;
+    // Within the window nothing goes.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.items(ItemFilter::default()).await.unwrap().len(), 4);
+
+    clock.advance(chrono::Duration::hours(2));
+    until("retention", || async {
+        h.items(ItemFilter::default()).await.unwrap().len() == 1
+    })
+    .await;
+    let left = h.items(ItemFilter::default()).await.unwrap();
+    assert_eq!(left[0].id, open, "the item in flight stays");
+    assert!(h.item(ids[0]).await.unwrap().is_none());
+    assert!(h.audit(Some(ids[0]), 0, 100).await.unwrap().is_empty());
+    assert!(!h.audit(Some(open), 0, 100).await.unwrap().is_empty());
+    let every = TaskFilter {
+        all: true,
+        ..Default::default()
+    };
+    let kept: Vec<u64> = h.tasks(every).await.unwrap().iter().map(|t| t.id).collect();
+    assert_eq!(kept, vec![open_task]);
+    // Workflow definitions are not history: they stay.
+    assert_eq!(h.workflows().await.unwrap().len(), 1);
+    // A stream from before what was removed is told to resync rather than given a gap.
+    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    let mut old = tempi::api::events::Follow::new(h.clone(), None, 0, stopping.clone());
+    assert!(old.next().await.is_none());
+    assert!(old.gap().unwrap().contains("resync"), "{:?}", old.gap());
+    let head = h.metrics().await.unwrap().journal_seq;
+    assert!(h.gap_after(head).await.is_none());
+    run.shutdown().await;
+
+    // Without any snapshot, a full replay of what is left still never reuses an id.
+    for path in snapshot_files(tmp.path()) {
+        std::fs::remove_file(path).unwrap();
+    }
+    let run = start(clock.clone()).await.unwrap();
+    let h = run.handle.clone();
+    h.command("bob", None, decide(open_task, "approved"))
+        .await
+        .unwrap();
+    let (next, next_task) = start_with_task(&h, 5).await;
+    assert_eq!((next, next_task), (ids[2] + 1, tasks[2] + 1));
+    let seqs: Vec<u64> = h
+        .audit(None, 0, 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seqs only grow");
     run.shutdown().await;
 }

@@ -22,6 +22,8 @@ pub struct Follow {
     backlog: VecDeque<Record>,
     catching_up: bool,
     stopping: watch::Receiver<bool>,
+    /// Set when the stream ended because retention removed records after `last`.
+    gap: Option<String>,
 }
 
 impl Follow {
@@ -40,7 +42,13 @@ impl Follow {
             backlog: VecDeque::new(),
             catching_up: true,
             stopping,
+            gap: None,
         }
+    }
+
+    /// Why the stream ended, when it was a gap the client must resync over.
+    pub fn gap(&self) -> Option<String> {
+        self.gap.clone()
     }
 
     /// The next record after the last one returned; `None` when the stream should end.
@@ -57,6 +65,10 @@ impl Follow {
                 continue;
             }
             if self.catching_up {
+                if let Some(message) = self.handle.gap_after(self.last).await {
+                    self.gap = Some(message);
+                    return None;
+                }
                 match self.handle.audit(self.item, self.last, PAGE).await {
                     Ok(page) if !page.is_empty() => self.backlog.extend(page),
                     Ok(_) => self.catching_up = false,

@@ -422,6 +422,9 @@ async fn events(
         })?,
         None => q.after.unwrap_or(0),
     };
+    if let Some(message) = st.handle.gap_after(after).await {
+        return Err(ApiError::new(StatusCode::GONE, "resync", message));
+    }
     let follow = Follow::new(st.handle.clone(), q.item, after, st.stopping.clone());
     let stream = futures_util::stream::unfold(follow, |mut f| async move {
         let rec = f.next().await?;
@@ -442,6 +445,8 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub workflows_dir: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// How long the records of ended items are kept (None: forever).
+    pub retention: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -474,7 +479,8 @@ fn public_url(addr: SocketAddr) -> String {
 /// Run the daemon until SIGINT or SIGTERM: start the engine, listen, advertise the URL
 /// in `daemon.json` (calling `ready` with it), then shut down cleanly and remove it.
 pub async fn serve(opts: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), ServeError> {
-    let config = EngineConfig::new(opts.data_dir.clone(), opts.workflows_dir.clone());
+    let mut config = EngineConfig::new(opts.data_dir.clone(), opts.workflows_dir.clone());
+    config.retention = opts.retention;
     let running = runtime::start(config).await?;
     let result = serve_engine(&opts, running.handle.clone(), ready).await;
     running.shutdown().await;

@@ -13,11 +13,16 @@ use crate::api::server::{self, ServeOptions};
 use crate::api::{DecideRequest, SignalRequest, StartRequest};
 use crate::types::Reply;
 
-pub async fn serve(g: &Globals, listen: SocketAddr) -> anyhow::Result<()> {
+pub async fn serve(
+    g: &Globals,
+    listen: SocketAddr,
+    retention: std::time::Duration,
+) -> anyhow::Result<()> {
     let opts = ServeOptions {
         data_dir: g.data_dir.clone(),
         workflows_dir: g.workflows_dir.clone(),
         listen,
+        retention: (!retention.is_zero()).then_some(retention),
     };
     let data = g.data_dir.display().to_string();
     let _log = init_log(&g.data_dir);

@@ -44,6 +44,20 @@ pub struct Acting {
     pub reason: Option<String>,
 }
 
+/// A retention window: a duration (`7d`, `36h`), or `0` to keep everything.
+fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e} (write it like 7d, 36h or 90m; 0 keeps everything)"))?;
+    // Beyond a century the cutoff is before any item; more is a mistake, not a wish.
+    if d > std::time::Duration::from_secs(100 * 365 * 86_400) {
+        return Err("retention is limited to 100 years; use 0 to keep everything".into());
+    }
+    Ok(d)
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Run the engine as a headless daemon with its HTTP API
@@ -51,6 +65,9 @@ pub enum Cmd {
         /// Address to listen on (port 0 picks a free one)
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
         listen: SocketAddr,
+        /// Remove the records of items that ended longer ago than this (`0` keeps everything)
+        #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_retention)]
+        retention: std::time::Duration,
     },
     /// Check workflow files (or every *.yaml in directories); errors as file:line:col
     Validate {
@@ -298,7 +315,7 @@ pub fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
     match cmd {
-        Cmd::Serve { listen } => act::serve(g, listen).await?,
+        Cmd::Serve { listen, retention } => act::serve(g, listen, retention).await?,
         Cmd::Validate { paths } => return Ok(validate::run(&paths)),
         Cmd::Bench {
             json,

@@ -23,6 +23,10 @@ pub enum SourceError {
     /// The daemon refused our token; retrying will not help.
     #[error("{0}")]
     Unauthorized(String),
+    /// The journal no longer holds the records after our position (retention removed
+    /// them): start over from a fresh snapshot.
+    #[error("{0}")]
+    Resync(String),
 }
 
 impl From<CommandError> for SourceError {
@@ -38,6 +42,7 @@ impl From<ClientError> for SourceError {
     fn from(e: ClientError) -> Self {
         match &e {
             ClientError::Unauthorized { .. } => SourceError::Unauthorized(e.to_string()),
+            ClientError::Api { status: 410, .. } => SourceError::Resync(e.to_string()),
             ClientError::Api { status, .. } if *status < 500 => SourceError::Refused(e.to_string()),
             _ => SourceError::Unavailable(e.to_string()),
         }
@@ -166,10 +171,13 @@ impl Feed {
     /// The next record; an error when the stream has ended for good.
     pub async fn next(&mut self) -> Result<Arc<Record>, SourceError> {
         match self {
-            Feed::Embedded(f) => f
-                .next()
-                .await
-                .ok_or_else(|| SourceError::Unavailable("the engine has stopped".into())),
+            Feed::Embedded(f) => match f.next().await {
+                Some(rec) => Ok(rec),
+                None => Err(match f.gap() {
+                    Some(message) => SourceError::Resync(message),
+                    None => SourceError::Unavailable("the engine has stopped".into()),
+                }),
+            },
             Feed::Remote(f) => Ok(Arc::new(f.next().await?)),
         }
     }

@@ -152,6 +152,10 @@ async fn run(
             }
         };
         feed.task.abort();
+        if matches!(broke, Some(SourceError::Resync(_))) {
+            // What we missed is gone: the next snapshot is the new starting point.
+            last_seen = None;
+        }
         if let Some(error) = broke {
             let fatal = matches!(error, SourceError::Unauthorized(_));
             if out.send(Update::Lost { error, fatal }).is_err() || fatal {

@@ -278,6 +278,18 @@ impl EngineHandle {
         self.read(move |r| r.records(item, after, limit)).await
     }
 
+    /// When records after `after` may have been removed by retention: the reason, for a
+    /// stream to answer "resync" instead of a gap. (Unreadable floors count as none.)
+    pub async fn gap_after(&self, after: u64) -> Option<String> {
+        let floors = self.read(|r| r.floors()).await.ok()?;
+        (after < floors.pruned_through).then(|| {
+            format!(
+                "records up to seq {} were removed by retention; resync: read items and tasks afresh, then follow from the journal_seq of /api/metrics",
+                floors.pruned_through
+            )
+        })
+    }
+
     /// Live records as they commit. Use `audit(None, last_seen, ..)` first to catch up;
     /// subscribe before reading the backlog so nothing falls in between.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Record>> {

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::core::{Core, Ctx, Dispatch, Work};
 use super::handle::{EngineHandle, Request};
+use super::retention::Retention;
 use super::snapshots::{self, Snapshotter};
 use crate::definition;
 use crate::exec::Executors;
@@ -37,6 +38,31 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that moves only when told: the runtime's timers, retention and snapshots
+/// can then be tested without sleeping.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        ManualClock(Mutex::new(at))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += by;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+            .lock()
+            .map(|t| *t)
+            .unwrap_or_else(|e| *e.into_inner())
+    }
+}
+
 /// How to start an engine.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -49,8 +75,12 @@ pub struct EngineConfig {
     pub clock: Arc<dyn Clock>,
     /// A background snapshot is taken after this many committed records...
     pub snapshot_every: u64,
-    /// ...or after this long with any, whichever comes first.
+    /// ...and at least this often while records are being committed.
     pub snapshot_interval: std::time::Duration,
+    /// Remove the records of items that ended longer ago than this (None keeps all).
+    pub retention: Option<std::time::Duration>,
+    /// How often retention looks for items past the window.
+    pub retention_check: std::time::Duration,
 }
 
 impl EngineConfig {
@@ -63,6 +93,8 @@ impl EngineConfig {
             clock: Arc::new(SystemClock),
             snapshot_every: 250_000,
             snapshot_interval: std::time::Duration::from_secs(600),
+            retention: None,
+            retention_check: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -149,6 +181,12 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
             core.replay(&rec);
             n += 1;
         })?;
+        // Ids of items retention removed are never handed out again.
+        let floors = journal.floors()?;
+        let st = &mut core.state;
+        st.next_item = st.next_item.max(floors.next_item);
+        st.next_task = st.next_task.max(floors.next_task);
+        st.seq = st.seq.max(journal.last_seq());
         Ok::<_, StoreError>((journal, core, n))
     })
     .await
@@ -178,15 +216,17 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         data_dir: config.data_dir.clone(),
     };
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(2);
-    let snapshotter = Snapshotter::spawn(config.data_dir.clone(), env_json.clone())
-        .map_err(|e| StartError::Internal(e.to_string()))?;
+    let snapshotter = Snapshotter::spawn(
+        config.data_dir.clone(),
+        env_json.clone(),
+        config.snapshot_interval,
+    )
+    .map_err(|e| StartError::Internal(e.to_string()))?;
     let writer = Writer {
         journal: Box::new(journal),
         snapshotter,
         snapshot_every: config.snapshot_every,
-        snapshot_interval: config.snapshot_interval,
         since_snapshot: 0,
-        last_snapshot: Instant::now(),
         events,
         done: done_tx,
         executors: Executors::new(),
@@ -224,6 +264,18 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     };
     let (stop, stop_rx) = oneshot::channel();
     let data_dir = config.data_dir.clone();
+    let retention = match config.retention.filter(|w| !w.is_zero()) {
+        Some(window) => Some(
+            Retention::spawn(
+                config.data_dir.clone(),
+                window,
+                config.retention_check,
+                config.clock.clone(),
+            )
+            .map_err(|e| StartError::Internal(e.to_string()))?,
+        ),
+        None => None,
+    };
     let task = tokio::spawn(async move {
         if engine.batches.send(first).await.is_ok() {
             engine.run(rx, done_rx, stop_rx).await;
@@ -231,6 +283,9 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         let Loop { core, batches, .. } = engine;
         drop(batches);
         let _ = tokio::task::spawn_blocking(move || {
+            if let Some(r) = retention {
+                r.stop();
+            }
             // A clean stop leaves a snapshot of the live state, so the next start
             // replays nothing; only when every record the core applied is committed.
             let Ok(head) = writer_thread.join() else {
@@ -391,9 +446,7 @@ struct Writer {
     journal: Box<dyn Store>,
     snapshotter: Snapshotter,
     snapshot_every: u64,
-    snapshot_interval: std::time::Duration,
     since_snapshot: u64,
-    last_snapshot: Instant,
     events: broadcast::Sender<Arc<Record>>,
     done: mpsc::UnboundedSender<Done>,
     executors: Executors,
@@ -438,12 +491,9 @@ impl Writer {
 
     fn maybe_snapshot(&mut self, committed: u64) {
         self.since_snapshot += committed;
-        let due = self.since_snapshot >= self.snapshot_every
-            || (self.since_snapshot > 0 && self.last_snapshot.elapsed() >= self.snapshot_interval);
-        if due {
+        if self.since_snapshot >= self.snapshot_every {
             self.snapshotter.poke();
             self.since_snapshot = 0;
-            self.last_snapshot = Instant::now();
         }
     }
 

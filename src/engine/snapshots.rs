@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -74,19 +75,24 @@ fn release_memory() {
 }
 
 /// The background snapshot thread: `poke` asks for a fresh snapshot (asks made while
-/// one is being written fold into the next), dropping it stops the thread.
+/// one is being written fold into the next); without asks it looks every `interval`
+/// and catches up with whatever was committed since. `stop` ends it.
 pub struct Snapshotter {
     poke: Option<mpsc::SyncSender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Snapshotter {
-    pub fn spawn(dir: PathBuf, env: Value) -> std::io::Result<Snapshotter> {
+    pub fn spawn(dir: PathBuf, env: Value, interval: Duration) -> std::io::Result<Snapshotter> {
         let (poke, asks) = mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("tempi-snapshot".into())
             .spawn(move || {
-                for () in asks {
+                loop {
+                    match asks.recv_timeout(interval) {
+                        Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
                     match refresh(&dir, &env) {
                         Ok(Some(seq)) => tracing::info!("snapshot written at seq {seq}"),
                         Ok(None) => {}

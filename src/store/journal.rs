@@ -117,6 +117,9 @@ impl Journal {
             seq: last.unwrap_or(0),
             detail: "negative seq".into(),
         })?;
+        // Retention may have removed the newest records; seqs still never go back.
+        let floors = super::retention::floors(&conn, &path)?;
+        let last_seq = last_seq.max(floors.pruned_through);
 
         Ok(Journal {
             conn,
@@ -135,6 +138,12 @@ impl Journal {
     /// The seq of the last committed record (0 when the journal is empty).
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// What retention removed: the seq below which the journal may have gaps, and the
+    /// id floors a replay must respect.
+    pub fn floors(&self) -> Result<super::retention::Floors, StoreError> {
+        super::retention::floors(&self.conn, &self.path)
     }
 
     /// Append records in one transaction (one fsync). Their seqs must continue the

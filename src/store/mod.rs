@@ -7,6 +7,7 @@ mod ended;
 mod journal;
 mod lock;
 mod reader;
+pub mod retention;
 pub mod snapshots;
 
 use std::path::PathBuf;

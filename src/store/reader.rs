@@ -93,7 +93,15 @@ impl Reader {
             .conn
             .query_row("SELECT MAX(seq) FROM events", [], |row| row.get(0))
             .map_err(sql_err(&self.path, "read the last seq"))?;
-        Ok(last.map_or(0, |s| s.max(0) as u64))
+        let floors = self.floors()?;
+        Ok(last
+            .map_or(0, |s| s.max(0) as u64)
+            .max(floors.pruned_through))
+    }
+
+    /// What retention removed (see `retention::Floors`).
+    pub fn floors(&self) -> Result<super::retention::Floors, StoreError> {
+        super::retention::floors(&self.conn, &self.path)
     }
 
     /// Ended items matching `f`, newest first, at most `limit`.

@@ -1,0 +1,136 @@
+//! Retention: the records of items that ended longer ago than the retention window
+//! are deleted in small transactions on a connection of their own, with their index
+//! rows. Id high-water marks and the highest seq removed are kept in `meta`, so ids are
+//! never reused and a cursor into what was removed can be told to resync. SQLite reuses
+//! the freed pages, so at a steady load the file stops growing.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::StoreError;
+use super::journal::{JOURNAL_FILE, sql_err};
+
+/// `meta` keys: the highest seq removed, and the next ids a replay must not go below.
+pub const PRUNED_THROUGH: &str = "pruned_through";
+pub const NEXT_ITEM: &str = "next_item_floor";
+pub const NEXT_TASK: &str = "next_task_floor";
+
+/// What survives of removed items: where the journal may have gaps, and id floors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Floors {
+    /// Records at or below this seq may have been removed (0: nothing was).
+    pub pruned_through: u64,
+    pub next_item: u64,
+    pub next_task: u64,
+}
+
+/// Read the floors from `meta` (zeros when nothing was ever removed).
+pub fn floors(conn: &Connection, path: &Path) -> Result<Floors, StoreError> {
+    let get = |key: &str| -> Result<u64, StoreError> {
+        let v: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(sql_err(path, "read the retention marks"))?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    };
+    Ok(Floors {
+        pruned_through: get(PRUNED_THROUGH)?,
+        next_item: get(NEXT_ITEM)?,
+        next_task: get(NEXT_TASK)?,
+    })
+}
+
+/// How much one `prune` call removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub items: usize,
+    pub records: usize,
+}
+
+/// The retention side of a journal: its own write connection.
+pub struct Pruner {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Pruner {
+    pub fn open(dir: &Path) -> Result<Pruner, StoreError> {
+        let path = dir.join(JOURNAL_FILE);
+        let conn = Connection::open(&path).map_err(sql_err(&path, "open for retention"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql_err(&path, "set the busy timeout"))?;
+        Ok(Pruner { conn, path })
+    }
+
+    /// Remove up to `limit` items that ended before `cutoff` and whose records all lie
+    /// at or below `covered` (the newest snapshot's seq, so a restart from it never
+    /// misses a removed item's end), oldest first, in one short transaction.
+    pub fn prune(
+        &mut self,
+        cutoff: DateTime<Utc>,
+        covered: u64,
+        limit: usize,
+    ) -> Result<Pruned, StoreError> {
+        let path = &self.path;
+        let cutoff = cutoff.timestamp_nanos_opt().unwrap_or(i64::MIN);
+        let covered = i64::try_from(covered).unwrap_or(i64::MAX);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err(path, "begin a retention batch"))?;
+        let victims: Vec<(i64, i64)> = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT id, last_seq FROM ended_items WHERE ended_at < ?1 AND last_seq <= ?2
+                     ORDER BY ended_at LIMIT ?3",
+                )
+                .map_err(sql_err(path, "find items past retention"))?;
+            let rows = stmt
+                .query_map(params![cutoff, covered, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(sql_err(path, "find items past retention"))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(sql_err(path, "find items past retention"))?
+        };
+        let mut out = Pruned::default();
+        let (mut max_seq, mut max_item, mut max_task) = (0i64, 0i64, 0i64);
+        for (id, last) in &victims {
+            let task: Option<i64> = tx
+                .query_row(
+                    "SELECT MAX(id) FROM ended_tasks WHERE item = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err(path, "read an item's tasks"))?;
+            out.records += tx
+                .execute("DELETE FROM events WHERE item = ?1", [id])
+                .map_err(sql_err(path, "delete records"))?;
+            tx.execute("DELETE FROM ended_tasks WHERE item = ?1", [id])
+                .map_err(sql_err(path, "delete tasks"))?;
+            tx.execute("DELETE FROM ended_items WHERE id = ?1", [id])
+                .map_err(sql_err(path, "delete an index row"))?;
+            max_seq = max_seq.max(*last);
+            max_item = max_item.max(*id);
+            max_task = max_task.max(task.unwrap_or(0));
+            out.items += 1;
+        }
+        if out.items > 0 {
+            let raise = "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(?2 AS INTEGER))";
+            for (key, v) in [
+                (PRUNED_THROUGH, max_seq),
+                (NEXT_ITEM, max_item + 1),
+                (NEXT_TASK, max_task + 1),
+            ] {
+                tx.execute(raise, params![key, v.to_string()])
+                    .map_err(sql_err(path, "record the retention marks"))?;
+            }
+        }
+        tx.commit()
+            .map_err(sql_err(path, "commit a retention batch"))?;
+        Ok(out)
+    }
+}
