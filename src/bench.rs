@@ -97,6 +97,9 @@ pub struct BenchOptions {
     pub restart_items: u64,
     /// Seconds of paced load at 10,000 transitions/s for the latency measurement.
     pub paced_secs: u64,
+    /// Ended items behind the restart measurement (at least `items` and the paced ones;
+    /// more are pushed through to reach it).
+    pub history_items: u64,
     /// Where the temporary data dir goes.
     pub scratch: std::path::PathBuf,
 }
@@ -107,6 +110,7 @@ impl Default for BenchOptions {
             items: 20_000,
             restart_items: 100_000,
             paced_secs: 3,
+            history_items: 0,
             scratch: std::env::temp_dir(),
         }
     }
@@ -119,10 +123,19 @@ pub struct BenchReport {
     pub transitions_per_sec: f64,
     pub step_latency_p50_ms: f64,
     pub step_latency_p99_ms: f64,
+    /// Restart to ready after a clean stop (from the snapshot it leaves).
     pub restart_ms: f64,
+    /// Restart to ready with no snapshot: a replay of the whole retained journal.
+    pub restart_replay_ms: f64,
+    /// Live heap per item in flight after the restart.
     pub bytes_per_item: f64,
+    /// Live heap per ended item (growth while `history_items` ended, nothing in flight).
+    pub bytes_per_ended_item: f64,
+    /// Journal bytes (pages in use) per ended 5-step item.
+    pub journal_bytes_per_item: f64,
     pub items: u64,
     pub restart_items: u64,
+    pub history_items: u64,
     pub commits: u64,
     pub records_per_commit: f64,
 }
@@ -148,13 +161,28 @@ impl std::fmt::Display for BenchReport {
         )?;
         writeln!(
             f,
-            "restart to ready     {:>12.0} ms  ({} items in flight)",
-            self.restart_ms, self.restart_items
+            "restart to ready     {:>12.0} ms  ({} items in flight, {} ended behind them)",
+            self.restart_ms, self.restart_items, self.history_items
+        )?;
+        writeln!(
+            f,
+            "  without snapshot   {:>12.0} ms  (replaying the journal)",
+            self.restart_replay_ms
+        )?;
+        writeln!(
+            f,
+            "memory per item      {:>12.0} bytes  (in flight)",
+            self.bytes_per_item
+        )?;
+        writeln!(
+            f,
+            "  per ended item     {:>12.1} bytes",
+            self.bytes_per_ended_item
         )?;
         write!(
             f,
-            "memory per item      {:>12.0} bytes",
-            self.bytes_per_item
+            "journal per item     {:>12.0} bytes  (5-step item, ended)",
+            self.journal_bytes_per_item
         )
     }
 }
@@ -227,9 +255,20 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     result
 }
 
+/// Bytes of the journal's pages in use (what a reader sees, WAL included).
+fn journal_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let path = dir.join("data").join(crate::store::JOURNAL_FILE);
+    let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let q = |p: &str| -> anyhow::Result<u64> {
+        Ok(conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, i64>(0))? as u64)
+    };
+    Ok((q("page_count")? - q("freelist_count")?) * q("page_size")?)
+}
+
 async fn measure(o: &BenchOptions, dir: &Path) -> anyhow::Result<BenchReport> {
     let run = engine(dir).await.context("starting the bench engine")?;
     let base = run.stats.lock().map(|s| s.records).unwrap_or(0);
+    let journal_before = journal_bytes(dir)?;
     let t0 = Instant::now();
     start_items(&run, "bench-flow", o.items, 512).await?;
     wait_completed(&run, o.items).await?;
@@ -241,15 +280,60 @@ async fn measure(o: &BenchOptions, dir: &Path) -> anyhow::Result<BenchReport> {
         .unwrap_or((0, 0));
     // Item-level records (started, completed) are not step transitions.
     let transitions = records.saturating_sub(2 * o.items);
+    let journal_bytes_per_item =
+        journal_bytes(dir)?.saturating_sub(journal_before) as f64 / o.items.max(1) as f64;
 
     let (p50, p99) = paced_latency(&run, o).await?;
+
+    // More history, with nothing in flight: what stays in memory per ended item.
+    let ended = run.handle.metrics().await?.completed;
+    let extra = o.history_items.saturating_sub(ended);
+    let live_before = live_bytes();
+    start_items(&run, "bench-flow", extra, 512).await?;
+    wait_completed(&run, ended + extra).await?;
+    let bytes_per_ended_item = if extra >= 10_000 {
+        (live_bytes() - live_before) as f64 / extra as f64
+    } else {
+        f64::NAN
+    };
+    let history_items = run.handle.metrics().await?.completed;
 
     start_items(&run, "bench-hold", o.restart_items, 512).await?;
     wait_held(&run, o.restart_items).await?;
     run.shutdown().await;
 
     let before = live_bytes();
-    let t1 = Instant::now();
+    let (restart_ms, again) = restart(dir).await?;
+    let bytes_per_item = (live_bytes() - before) as f64 / o.restart_items.max(1) as f64;
+    again.shutdown().await;
+
+    // The same restart with no snapshot: the worst case after a crash.
+    let snapshots = dir.join("data").join(crate::store::snapshots::SNAPSHOT_DIR);
+    let _ = std::fs::remove_dir_all(&snapshots);
+    let (restart_replay_ms, again) = restart(dir).await?;
+    again.shutdown().await;
+
+    Ok(BenchReport {
+        steps_per_sec: (o.items * FLOW_STEPS) as f64 / secs,
+        transitions_per_sec: transitions as f64 / secs,
+        step_latency_p50_ms: p50,
+        step_latency_p99_ms: p99,
+        restart_ms,
+        restart_replay_ms,
+        bytes_per_item,
+        bytes_per_ended_item,
+        journal_bytes_per_item,
+        items: o.items,
+        restart_items: o.restart_items,
+        history_items,
+        commits,
+        records_per_commit: records as f64 / commits.max(1) as f64,
+    })
+}
+
+/// Start the engine again and time it until it answers with an item in flight.
+async fn restart(dir: &Path) -> anyhow::Result<(f64, Running)> {
+    let t = Instant::now();
     let again = engine(dir).await?;
     let in_flight = again
         .handle
@@ -259,23 +343,9 @@ async fn measure(o: &BenchOptions, dir: &Path) -> anyhow::Result<BenchReport> {
             ..Default::default()
         })
         .await?;
-    let restart_ms = t1.elapsed().as_secs_f64() * 1000.0;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
     anyhow::ensure!(!in_flight.is_empty(), "no items in flight after restart");
-    let bytes_per_item = (live_bytes() - before) as f64 / o.restart_items.max(1) as f64;
-    again.shutdown().await;
-
-    Ok(BenchReport {
-        steps_per_sec: (o.items * FLOW_STEPS) as f64 / secs,
-        transitions_per_sec: transitions as f64 / secs,
-        step_latency_p50_ms: p50,
-        step_latency_p99_ms: p99,
-        restart_ms,
-        bytes_per_item,
-        items: o.items,
-        restart_items: o.restart_items,
-        commits,
-        records_per_commit: records as f64 / commits.max(1) as f64,
-    })
+    Ok((ms, again))
 }
 
 /// Items of `bench-hold` all parked on their wait.

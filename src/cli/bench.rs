@@ -19,6 +19,7 @@ struct Report {
 pub async fn run(
     json: bool,
     items: Option<u64>,
+    history_items: Option<u64>,
     engine: bool,
     console: bool,
 ) -> anyhow::Result<()> {
@@ -26,6 +27,9 @@ pub async fn run(
     if let Some(n) = items {
         anyhow::ensure!(n > 0, "--items: must be at least 1");
         options.items = n;
+    }
+    if let Some(n) = history_items {
+        options.history_items = n;
     }
     let report = Report {
         engine: match engine {

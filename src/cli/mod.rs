@@ -246,6 +246,9 @@ pub enum Cmd {
         /// Items to push through the engine
         #[arg(long, value_name = "N")]
         items: Option<u64>,
+        /// Ended items behind the restart measurement (1000000 for the README's figures)
+        #[arg(long, value_name = "N")]
+        history_items: Option<u64>,
         /// Only the console: frame time, bytes per tick, key-to-screen latency
         #[arg(long, conflicts_with = "engine_only")]
         console_only: bool,
@@ -320,9 +323,10 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
         Cmd::Bench {
             json,
             items,
+            history_items,
             console_only,
             engine_only,
-        } => bench::run(json, items, !console_only, !engine_only).await?,
+        } => bench::run(json, items, history_items, !console_only, !engine_only).await?,
         Cmd::Demo {
             rate,
             keep,
