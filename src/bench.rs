@@ -258,7 +258,8 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<BenchReport> {
 /// Bytes of the journal's pages in use (what a reader sees, WAL included).
 fn journal_bytes(dir: &Path) -> anyhow::Result<u64> {
     let path = dir.join("data").join(crate::store::JOURNAL_FILE);
-    let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let q = |p: &str| -> anyhow::Result<u64> {
         Ok(conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, i64>(0))? as u64)
     };

@@ -486,3 +486,103 @@ async fn retention_removes_old_items_and_ids_are_never_reused() {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seqs only grow");
     run.shutdown().await;
 }
+
+/// A journal as an earlier tempi could have written it: one workflow definition and
+/// one item started on it, waiting on a timer.
+fn journal_with(dir: &std::path::Path, source: &str) {
+    use tempi::types::event::{Event, Record, WaitOn};
+    let at = chrono::Utc::now();
+    let rec = |seq: u64, item: Option<u64>, event: Event| Record {
+        seq,
+        at,
+        item,
+        actor: "engine".into(),
+        reason: None,
+        event,
+    };
+    let records = vec![
+        rec(
+            1,
+            None,
+            Event::WorkflowLoaded {
+                name: "old".into(),
+                version: 1,
+                source: source.into(),
+            },
+        ),
+        rec(
+            2,
+            Some(1),
+            Event::ItemStarted {
+                item: 1,
+                workflow: "old".into(),
+                version: 1,
+                input: json!({}),
+                priority: 0,
+                sla_due: None,
+            },
+        ),
+        rec(
+            3,
+            Some(1),
+            Event::StepWaiting {
+                item: 1,
+                step: "w".into(),
+                attempt: 1,
+                on: WaitOn::Timer {
+                    until: at + chrono::Duration::hours(1),
+                },
+            },
+        ),
+    ];
+    let mut journal = tempi::store::Journal::open(dir).unwrap();
+    journal.append(&records).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_definition_accepted_once_replays_even_if_the_validator_got_stricter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // `owner:` is not a key this tempi knows (as if a newer rule rejected it): validation
+    // refuses the file, yet the recorded definition still builds its model.
+    let source =
+        "name: old\nversion: 1\nowner: ops\nsteps:\n  - id: w\n    kind: wait\n    duration: 1h\n";
+    assert!(tempi::definition::parse_str("old.yaml", source).is_err());
+    journal_with(&data, source);
+    let run = runtime::start(EngineConfig::new(data.clone(), None))
+        .await
+        .unwrap();
+    let items = run.handle.items(ItemFilter::default()).await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].status, ItemStatus::Waiting);
+    assert_eq!(items[0].current, "w");
+    let next = Command::Start {
+        workflow: "old".into(),
+        version: None,
+        input: json!({}),
+        priority: 0,
+    };
+    assert_eq!(
+        run.handle.command("op", None, next).await.unwrap().item,
+        Some(2)
+    );
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_definition_that_cannot_be_read_stops_the_start_and_names_the_item() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    journal_with(&data, "name: old\nversion: 1\nsteps: [unclosed\n");
+    let err = runtime::start(EngineConfig::new(data.clone(), None))
+        .await
+        .err()
+        .expect("a start that would lose item 1 is refused")
+        .to_string();
+    assert!(err.contains("item 1 (workflow old v1"), "{err}");
+    assert!(err.contains("recorded at seq 1"), "{err}");
+    assert!(err.contains("move the data dir aside"), "{err}");
+    // Nothing was changed: the journal still holds exactly what it held.
+    let records = tempi::store::read_records(&data, None, 0, 100).unwrap();
+    assert_eq!(records.len(), 3);
+}

@@ -9,4 +9,4 @@ mod validate;
 mod yaml;
 
 pub use model::*;
-pub use parse::{Diagnostic, load_dir, parse_file, parse_str};
+pub use parse::{Diagnostic, load_dir, parse_file, parse_recorded, parse_str};

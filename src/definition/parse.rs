@@ -43,6 +43,24 @@ pub fn parse_str(file: &str, source: &str) -> Result<Workflow, Vec<Diagnostic>> 
     }
 }
 
+/// Parse a definition that an engine accepted once (from its journal or a snapshot):
+/// rules that later tightened do not stop it, as long as the model can be built. The
+/// diagnostics today's validator has are returned beside it; `Err` when no model can
+/// be built at all.
+pub fn parse_recorded(source: &str) -> Result<(Workflow, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut ctx = Ctx::new("<journal>");
+    let workflow = yaml::load(&mut ctx, source).and_then(|root| workflow(&mut ctx, &root));
+    match workflow {
+        Some(w) => Ok((w, ctx.finish())),
+        None => {
+            if ctx.diags.is_empty() {
+                ctx.at_pos(1, 1, "the workflow could not be read");
+            }
+            Err(ctx.finish())
+        }
+    }
+}
+
 /// Read and parse one file.
 pub fn parse_file(path: &Path) -> Result<(Workflow, String), Vec<Diagnostic>> {
     let file = path.display().to_string();

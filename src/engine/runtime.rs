@@ -107,6 +107,9 @@ pub enum StartError {
     Workflows(String),
     #[error("the engine could not start: {0}")]
     Internal(String),
+    /// The journal holds an item this engine cannot rebuild; starting would lose it.
+    #[error("the journal cannot be replayed: {0}")]
+    Replay(String),
 }
 
 /// Counters of the runtime itself (group commits, latencies), for `tempi bench`.
@@ -191,6 +194,9 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     })
     .await
     .map_err(|e| StartError::Internal(e.to_string()))??;
+    if let Some(why) = &core.state.broken {
+        return Err(StartError::Replay(why.clone()));
+    }
     let stats = Arc::new(Mutex::new(RuntimeStats {
         replay_ms: began.elapsed().as_secs_f64() * 1000.0,
         replayed,

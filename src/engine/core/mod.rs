@@ -87,9 +87,27 @@ pub struct Core {
     env: Value,
 }
 
-/// How a journaled workflow source becomes a model again during replay.
-fn parse_source(source: &str) -> Option<Workflow> {
-    definition::parse_str("<journal>", source).ok()
+/// How a journaled workflow source becomes a model again during replay: as it was
+/// accepted, even where today's validator is stricter (an upgrade that tightened a
+/// rule must not lose the items that run on it).
+fn parse_source(source: &str) -> Result<Workflow, String> {
+    match definition::parse_recorded(source) {
+        Ok((wf, warnings)) => {
+            if let Some(w) = warnings.first() {
+                tracing::warn!(
+                    "workflow {} v{} replays as recorded, though this tempi would refuse it now: {w}",
+                    wf.name,
+                    wf.version
+                );
+            }
+            Ok(wf)
+        }
+        Err(diags) => Err(diags
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
 }
 
 impl Core {
@@ -243,7 +261,7 @@ impl Core {
             _ => None,
         })?;
         for rec in records {
-            core.state.apply(rec, &|_| None);
+            core.state.apply(rec, &|_| Err("not needed".into()));
         }
         core.item(id)
     }

@@ -134,7 +134,7 @@ impl Core {
     pub fn from_snapshot_with(
         env: Value,
         bytes: &[u8],
-        parse: &dyn Fn(&str) -> Option<Workflow>,
+        parse: &dyn Fn(&str) -> Result<Workflow, String>,
     ) -> Result<Core, SnapshotError> {
         #[derive(Deserialize)]
         struct HeadOnly {
@@ -147,7 +147,7 @@ impl Core {
         let mut core = Core::new(env);
         let mut registry = HashMap::new();
         for w in &head.workflows {
-            let Some(wf) = parse(&w.source) else {
+            let Ok(wf) = parse(&w.source) else {
                 return Err(SnapshotError::Workflow {
                     name: w.name.clone(),
                     version: w.version,

@@ -248,6 +248,10 @@ pub struct State {
     pub keep_ended: bool,
     /// When `timers` grows past this, timers of items that left are swept out.
     pub(super) timer_mark: usize,
+    /// Journaled definitions that no longer parse: (name, version) -> (seq, why).
+    pub unreadable: HashMap<(String, u32), (u64, String)>,
+    /// Set when a replayed item could not be rebuilt: the engine must not start on it.
+    pub broken: Option<String>,
 }
 
 /// A deep copy without spare capacity. A cloned JSON object keeps room for more entries
@@ -296,7 +300,7 @@ impl State {
 
     /// Apply one committed record. Must not fail: records were validated before they
     /// were written. A record naming something unknown is ignored.
-    pub fn apply(&mut self, rec: &Record, parse: &dyn Fn(&str) -> Option<Workflow>) {
+    pub fn apply(&mut self, rec: &Record, parse: &dyn Fn(&str) -> Result<Workflow, String>) {
         self.seq = self.seq.max(rec.seq);
         let at = rec.at;
         if let Some(id) = rec.item
@@ -318,11 +322,17 @@ impl State {
                 if known {
                     return;
                 }
-                if let Some(wf) = parse(source) {
-                    self.workflows
-                        .entry(name.clone())
-                        .or_default()
-                        .insert(*version, (Arc::new(wf), Arc::from(source.as_str())));
+                match parse(source) {
+                    Ok(wf) => {
+                        self.workflows
+                            .entry(name.clone())
+                            .or_default()
+                            .insert(*version, (Arc::new(wf), Arc::from(source.as_str())));
+                    }
+                    Err(why) => {
+                        self.unreadable
+                            .insert((name.clone(), *version), (rec.seq, why));
+                    }
                 }
             }
             Event::ItemStarted {
@@ -524,6 +534,19 @@ impl State {
         // Ids are never reused, even for an item whose workflow is unknown here.
         self.next_item = self.next_item.max(id + 1);
         let Some(wf) = self.workflow(workflow, Some(version)).cloned() else {
+            if self.broken.is_none() {
+                let why = match self.unreadable.get(&(workflow.to_string(), version)) {
+                    Some((at, why)) => format!(
+                        "the definition recorded at seq {at} cannot be read by this tempi: {why}"
+                    ),
+                    None => "its definition is not in the journal".to_string(),
+                };
+                self.broken = Some(format!(
+                    "item {id} (workflow {workflow} v{version}, started at seq {seq}) cannot be replayed: {why}. \
+                     Nothing was changed. Run the tempi version that wrote this journal and let its \
+                     items end (or cancel them), or move the data dir aside"
+                ));
+            }
             return;
         };
         let item = Item {

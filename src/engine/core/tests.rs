@@ -433,6 +433,7 @@ impl H {
             wfs.iter()
                 .find(|(_, s)| s.as_ref() == src)
                 .map(|(w, _)| w.as_ref().clone())
+                .ok_or_else(|| "unknown source".to_string())
         };
         let mut c = Core::from_snapshot_with(env(), bytes, &parse).expect("snapshot loads");
         assert_eq!(c.state.seq, *covered as u64);
