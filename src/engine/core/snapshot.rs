@@ -44,7 +44,8 @@ struct Out<'a> {
     head: Head,
     items: Vec<&'a Item>,
     tasks: Vec<&'a Task>,
-    timers: Vec<&'a (DateTime<Utc>, Timer)>,
+    /// (nanoseconds since the epoch, timer): a fifth of the text form to read back.
+    timers: Vec<(i64, &'a Timer)>,
 }
 
 #[derive(Deserialize)]
@@ -52,7 +53,7 @@ struct In {
     head: Head,
     items: Vec<Item>,
     tasks: Vec<Task>,
-    timers: Vec<(DateTime<Utc>, Timer)>,
+    timers: Vec<(i64, Timer)>,
 }
 
 /// Why a snapshot could not be used.
@@ -120,7 +121,11 @@ impl Core {
             },
             items: st.items.values().collect(),
             tasks: st.tasks.values().collect(),
-            timers: st.timers.iter().collect(),
+            timers: st
+                .timers
+                .iter()
+                .map(|(at, t)| (at.timestamp_nanos_opt().unwrap_or(i64::MAX), t))
+                .collect(),
         };
         serde_json::to_writer(w, &out)
     }
@@ -177,7 +182,10 @@ impl Core {
         st.counters = head.counters;
         st.items = items.into_iter().map(|it| (it.id, it)).collect();
         st.tasks = tasks.into_iter().map(|t| (t.id, t)).collect();
-        st.timers = timers.into_iter().collect();
+        st.timers = timers
+            .into_iter()
+            .map(|(at, t)| (DateTime::<Utc>::from_timestamp_nanos(at), t))
+            .collect();
         Ok(core)
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::serde::{ts_nanoseconds, ts_nanoseconds_option};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -56,11 +57,11 @@ pub struct StepState {
     pub attempt: u32,
     /// Attempts made before the last operator retry; the retry budget counts from here.
     pub retry_base: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
     pub first_started: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
     pub ended_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
     pub next_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
@@ -109,10 +110,14 @@ pub struct Item {
     pub wf: Arc<Workflow>,
     pub input: Value,
     pub priority: i32,
+    #[serde(with = "ts_nanoseconds")]
     pub started_at: DateTime<Utc>,
+    #[serde(with = "ts_nanoseconds")]
     pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
     pub ended_at: Option<DateTime<Utc>>,
     pub ended: Option<ItemStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
     pub sla_due: Option<DateTime<Utc>>,
     pub sla_warned: u8,
     pub sla_breached: bool,
@@ -199,7 +204,9 @@ pub struct Task {
     pub claimed_by: Option<String>,
     pub options: Vec<String>,
     pub status: TaskStatus,
+    #[serde(with = "ts_nanoseconds")]
     pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
     pub due: Option<DateTime<Utc>>,
     pub overdue: bool,
     pub escalation_level: u32,
