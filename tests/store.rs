@@ -486,3 +486,57 @@ fn daemon_info_round_trips() {
     let err = store::read_daemon_info(dir.path()).unwrap_err();
     assert!(err.to_string().contains("daemon.json"), "{err}");
 }
+
+#[test]
+fn a_schema_1_journal_is_migrated_and_still_appended_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    // The layout tempi wrote before the index of ended items.
+    rusqlite_path_exec(
+        &path,
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO meta VALUES ('schema_version', '1');
+         CREATE TABLE events (seq INTEGER PRIMARY KEY, item INTEGER, at TEXT NOT NULL,
+                              kind TEXT NOT NULL, body TEXT NOT NULL);
+         CREATE INDEX events_item_seq ON events (item, seq);",
+    );
+    let mut journal = Journal::open(dir.path()).unwrap();
+    assert!(journal.needs_backfill().unwrap());
+    journal.append(&records(1, 3)).unwrap();
+    journal.backfill(&[]).unwrap();
+    assert!(!journal.needs_backfill().unwrap());
+    drop(journal);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let kinds: Vec<String> = conn
+        .prepare("SELECT kind FROM events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kinds.len(), 3, "old columns are still filled");
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, store::SCHEMA_VERSION.to_string());
+    let (back, last) = replay_all(&Journal::open(dir.path()).unwrap());
+    assert_eq!((back, last), (records(1, 3), 3));
+}
+
+#[test]
+fn the_journal_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path()).unwrap();
+    journal.append(&records(1, 2)).unwrap();
+    for name in ["journal.db", "journal.db-wal"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+}

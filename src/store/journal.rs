@@ -23,7 +23,10 @@ pub const SCHEMA_VERSION: i64 = 2;
 /// Set by the migration from schema 1: the ended-items index must be filled by a replay.
 const BACKFILL: &str = "backfill_ended";
 
-const INSERT: &str = "INSERT INTO events (seq, item, at, kind, body) VALUES (?1, ?2, ?3, ?4, ?5)";
+const INSERT: &str = "INSERT INTO events (seq, item, body) VALUES (?1, ?2, ?3)";
+/// Journals created before schema 2 also copy the time and the kind out of the body.
+const INSERT_V1: &str =
+    "INSERT INTO events (seq, item, at, kind, body) VALUES (?1, ?2, ?3, ?4, ?5)";
 const SELECT_AFTER: &str = "SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq";
 
 /// The single writer of a data dir's journal. Holding it holds the engine lock.
@@ -34,6 +37,8 @@ pub struct Journal {
     last_seq: u64,
     /// Reused between appends to serialize bodies without allocating per record.
     buf: Vec<u8>,
+    /// The events table has schema 1's `at` and `kind` columns.
+    v1_columns: bool,
     _lock: EngineLock,
 }
 
@@ -82,6 +87,7 @@ impl Journal {
         let lock = EngineLock::acquire(dir)?;
         let path = dir.join(JOURNAL_FILE);
         check_header(&path)?;
+        create_private(&path)?;
         let mut conn = Connection::open(&path).map_err(sql_err(&path, "open"))?;
 
         // The first statement is where SQLite reads the header: a garbage file fails here.
@@ -121,11 +127,16 @@ impl Journal {
         let floors = super::retention::floors(&conn, &path)?;
         let last_seq = last_seq.max(floors.pruned_through);
 
+        let v1_columns = conn
+            .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'kind'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(sql_err(&path, "read the events table's columns"))?;
         Ok(Journal {
             conn,
             path,
             last_seq,
             buf: Vec::with_capacity(1024),
+            v1_columns,
             _lock: lock,
         })
     }
@@ -173,13 +184,14 @@ impl Journal {
 
         let path = &self.path;
         let buf = &mut self.buf;
+        let v1 = self.v1_columns;
         let tx = self
             .conn
             .transaction()
             .map_err(sql_err(path, "begin a transaction"))?;
         {
             let mut stmt = tx
-                .prepare_cached(INSERT)
+                .prepare_cached(if v1 { INSERT_V1 } else { INSERT })
                 .map_err(sql_err(path, "prepare the insert"))?;
             for record in records {
                 buf.clear();
@@ -194,15 +206,14 @@ impl Journal {
                     .item
                     .map(|item| to_i64(item, path, "item id"))
                     .transpose()?;
-                let at = record.at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-                stmt.execute(params![
-                    record.seq as i64,
-                    item,
-                    at,
-                    record.event.name(),
-                    body
-                ])
-                .map_err(sql_err(path, "insert a record"))?;
+                let inserted = if v1 {
+                    let at = record.at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+                    let kind = record.event.name();
+                    stmt.execute(params![record.seq as i64, item, at, kind, body])
+                } else {
+                    stmt.execute(params![record.seq as i64, item, body])
+                };
+                inserted.map_err(sql_err(path, "insert a record"))?;
             }
         }
         super::ended::insert(&tx, ended).map_err(sql_err(path, "index ended items"))?;
@@ -362,6 +373,22 @@ pub(super) fn decode_row(row: &rusqlite::Row<'_>, path: &Path) -> Result<Record,
     decode(seq, body, path)
 }
 
+/// Create a missing journal file readable by its owner only; SQLite gives its WAL and
+/// shared-memory files the same mode.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::io("create", path, e)),
+    }
+}
+
 /// Refuse a non-empty file that does not start like a SQLite database. (SQLite itself
 /// would treat a file shorter than a page as empty and overwrite it.)
 pub(super) fn check_header(path: &Path) -> Result<(), StoreError> {
@@ -410,12 +437,11 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     };
     match version {
         None => {
+            // The body is the record; the item is copied out for the per-item index.
             tx.execute_batch(
                 "CREATE TABLE IF NOT EXISTS events (
                      seq  INTEGER PRIMARY KEY,
                      item INTEGER,
-                     at   TEXT NOT NULL,
-                     kind TEXT NOT NULL,
                      body TEXT NOT NULL
                  );
                  CREATE INDEX IF NOT EXISTS events_item_seq ON events (item, seq);",

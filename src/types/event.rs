@@ -150,7 +150,8 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sla_due: Option<DateTime<Utc>>,
     },
-    /// A step (or its compensation) will start at `at` (now, or after a backoff).
+    /// A step (or its compensation) will start at `at`, after a backoff. (An attempt due
+    /// at once is journaled as its `StepStarted` alone.)
     StepScheduled {
         item: ItemId,
         step: String,

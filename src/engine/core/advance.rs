@@ -120,6 +120,12 @@ impl Core {
         at: DateTime<Utc>,
         phase: Phase,
     ) {
+        // An attempt due now starts at once: its StepStarted says all a StepScheduled
+        // would (a fifth of a pass step's journal bytes).
+        if at <= ctx.now {
+            self.start(ctx, item, i, attempt, phase);
+            return;
+        }
         let step = self.step_id(item, i);
         self.emit(
             ctx,
@@ -131,9 +137,6 @@ impl Core {
                 phase,
             },
         );
-        if at <= ctx.now {
-            self.start(ctx, item, i, attempt, phase);
-        }
     }
 
     /// Start a scheduled attempt: hand it to an executor, or do it here.

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use chrono::serde::{ts_nanoseconds, ts_nanoseconds_option};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -57,11 +57,23 @@ pub struct StepState {
     pub attempt: u32,
     /// Attempts made before the last operator retry; the retry budget counts from here.
     pub retry_base: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "ts_nanoseconds_option"
+    )]
     pub first_started: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "ts_nanoseconds_option"
+    )]
     pub ended_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "ts_nanoseconds_option"
+    )]
     pub next_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
@@ -114,10 +126,18 @@ pub struct Item {
     pub started_at: DateTime<Utc>,
     #[serde(with = "ts_nanoseconds")]
     pub updated_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "ts_nanoseconds_option"
+    )]
     pub ended_at: Option<DateTime<Utc>>,
     pub ended: Option<ItemStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "ts_nanoseconds_option"
+    )]
     pub sla_due: Option<DateTime<Utc>>,
     pub sla_warned: u8,
     pub sla_breached: bool,
@@ -206,7 +226,11 @@ pub struct Task {
     pub status: TaskStatus,
     #[serde(with = "ts_nanoseconds")]
     pub created_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_nanoseconds_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "ts_nanoseconds_option"
+    )]
     pub due: Option<DateTime<Utc>>,
     pub overdue: bool,
     pub escalation_level: u32,
@@ -639,7 +663,10 @@ impl State {
                     first = true;
                 }
             }
-            Phase::Compensate => s.comp = CompStatus::Running,
+            Phase::Compensate => {
+                s.comp = CompStatus::Running;
+                s.comp_attempt = attempt;
+            }
         }
         let step = i as u16;
         // The start timer has done its job; left in the set it would only cost memory
