@@ -195,7 +195,7 @@ impl Journal {
                 .map_err(sql_err(path, "prepare the insert"))?;
             for record in records {
                 buf.clear();
-                serde_json::to_writer(&mut *buf, record).map_err(|e| {
+                super::body::encode(record, &mut *buf).map_err(|e| {
                     StoreError::Other(format!("cannot encode record {}: {e}", record.seq))
                 })?;
                 // serde_json writes valid UTF-8.
@@ -359,12 +359,8 @@ fn decode(seq: i64, body: &str, path: &Path) -> Result<Record, StoreError> {
         seq,
         detail,
     };
-    let record: Record =
-        serde_json::from_str(body).map_err(|e| bad(format!("body is not a record: {e}")))?;
-    if i64::try_from(record.seq).ok() != Some(seq) {
-        return Err(bad(format!("body says seq {}", record.seq)));
-    }
-    Ok(record)
+    let key = u64::try_from(seq).map_err(|_| bad("negative seq".into()))?;
+    super::body::decode(key, body).map_err(bad)
 }
 
 /// Parse a `(seq, body)` row into its record, checking the two agree.
