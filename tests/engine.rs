@@ -586,3 +586,228 @@ async fn a_definition_that_cannot_be_read_stops_the_start_and_names_the_item() {
     let records = tempi::store::read_records(&data, None, 0, 100).unwrap();
     assert_eq!(records.len(), 3);
 }
+
+/// An executor that loses, duplicates, delays and fails answers, from a seed.
+struct Flaky {
+    rng: std::sync::Mutex<rand::rngs::StdRng>,
+    rt: tokio::runtime::Handle,
+}
+
+impl tempi::exec::Executor for Flaky {
+    fn start(&self, job: tempi::exec::Job, answer: tempi::exec::Answer) {
+        use rand::Rng;
+        use tempi::types::event::{StepError, StepErrorKind};
+        let (roll, delay) = {
+            let mut rng = self.rng.lock().unwrap();
+            (rng.random::<f64>(), rng.random_range(0..4u64))
+        };
+        let key = match &job {
+            tempi::exec::Job::Http(h) => h.idempotency_key.clone(),
+            _ => String::new(),
+        };
+        let ok = move || Ok(json!({ "key": key }));
+        match roll {
+            r if r < 0.15 => {} // lost: the attempt's timeout must catch it
+            r if r < 0.30 => {
+                answer(ok());
+                answer(ok()); // duplicated: the second is stale
+            }
+            r if r < 0.45 => answer(Err(StepError::new(StepErrorKind::Connect, "flaky"))),
+            _ => {
+                self.rt.spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    answer(ok());
+                });
+            }
+        }
+    }
+}
+
+/// A journal that fails one append (the `fail_at`-th), as a full disk would.
+struct FailOnce {
+    inner: Box<dyn tempi::store::Store>,
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    fail_at: u64,
+}
+
+impl tempi::store::Store for FailOnce {
+    fn head(&self) -> u64 {
+        self.inner.head()
+    }
+    fn commit(
+        &mut self,
+        head: u64,
+        records: &[tempi::types::Record],
+        ended: &[tempi::types::view::EndedItem],
+    ) -> Result<(), tempi::store::StoreError> {
+        use std::sync::atomic::Ordering;
+        if self.commits.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(tempi::store::StoreError::Other(
+                "injected: disk full".into(),
+            ));
+        }
+        self.inner.commit(head, records, ended)
+    }
+    fn replay(
+        &self,
+        after: u64,
+        f: &mut dyn FnMut(tempi::types::Record),
+    ) -> Result<u64, tempi::store::StoreError> {
+        self.inner.replay(after, f)
+    }
+}
+
+const HTTP_FLOW: &str = r#"name: f
+version: 1
+steps:
+  - id: a
+    kind: http
+    request: { method: POST, url: "http://svc.invalid/a" }
+    timeout: 5s
+    retry: { attempts: 30, backoff: 1s, multiplier: 1, max_backoff: 1s }
+  - id: b
+    kind: http
+    needs: [a]
+    request: { method: POST, url: "http://svc.invalid/b" }
+    timeout: 5s
+    retry: { attempts: 30, backoff: 1s, multiplier: 1, max_backoff: 1s }
+  - id: c
+    kind: http
+    needs: [b]
+    request: { method: POST, url: "http://svc.invalid/c" }
+    timeout: 5s
+    retry: { attempts: 30, backoff: 1s, multiplier: 1, max_backoff: 1s }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_duplicated_and_late_answers_and_a_failed_append_lose_nothing_and_apply_nothing_twice()
+{
+    use rand::SeedableRng;
+    use std::collections::{BTreeMap, BTreeSet};
+    use tempi::engine::runtime::ManualClock;
+    use tempi::types::event::{Event, Phase};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let wf = tmp.path().join("wf");
+    std::fs::create_dir_all(&wf).unwrap();
+    std::fs::write(wf.join("f.yaml"), HTTP_FLOW).unwrap();
+    let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
+    let start = |seed: u64, fail_at: Option<u64>| {
+        let mut config = EngineConfig::new(tmp.path().join("data"), Some(wf.clone()));
+        config.clock = clock.clone();
+        config.seed = Some(seed);
+        config.executor = Some(std::sync::Arc::new(Flaky {
+            rng: std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
+            rt: tokio::runtime::Handle::current(),
+        }));
+        if let Some(fail_at) = fail_at {
+            let commits = std::sync::Arc::default();
+            config.wrap_store = Some(std::sync::Arc::new(move |inner| {
+                Box::new(FailOnce {
+                    inner,
+                    commits: std::sync::Arc::clone(&commits),
+                    fail_at,
+                }) as Box<dyn tempi::store::Store>
+            }));
+        }
+        runtime::start(config)
+    };
+
+    let mut run = start(7, Some(25)).await.unwrap();
+    let mut acknowledged = BTreeSet::new();
+    let mut restarts = 0;
+    for n in 0..40u64 {
+        let cmd = Command::Start {
+            workflow: "f".into(),
+            version: None,
+            input: json!({ "n": n }),
+            priority: 0,
+        };
+        if let Ok(reply) = run.handle.command("op", None, cmd).await {
+            acknowledged.insert(reply.item.unwrap());
+        }
+    }
+    assert!(!acknowledged.is_empty());
+    for round in 0..4000 {
+        match run.handle.metrics().await {
+            Ok(m) if m.in_flight == 0 => break,
+            Ok(m) => assert_eq!(m.incidents, 0, "an item ran out of retries: {m:?}"),
+            Err(e) => {
+                // The failed append stopped the engine: start it again, as an operator would.
+                assert!(matches!(e, CommandError::Unavailable(_)), "{e:?}");
+                run.shutdown().await;
+                restarts += 1;
+                run = start(8 + round, None).await.unwrap();
+                continue;
+            }
+        }
+        clock.advance(chrono::Duration::seconds(1));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(restarts, 1, "the injected failure stopped the engine once");
+    let m = run.handle.metrics().await.unwrap();
+    assert_eq!(m.in_flight, 0, "{m:?}");
+    let head = m.journal_seq;
+    run.shutdown().await;
+
+    let records =
+        tempi::store::read_records(&tmp.path().join("data"), None, 0, usize::MAX).unwrap();
+    let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=head).collect::<Vec<_>>(),
+        "seqs are gap-free, each once"
+    );
+    let mut started = BTreeSet::new();
+    let mut completed: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut succeeded: BTreeMap<(u64, String), usize> = BTreeMap::new();
+    let mut ended = BTreeSet::new();
+    for r in &records {
+        if let Some(item) = r.item {
+            assert!(
+                !ended.contains(&item),
+                "a record after item {item} ended: {r:?}"
+            );
+        }
+        match &r.event {
+            Event::ItemStarted { item, .. } => {
+                started.insert(*item);
+            }
+            Event::StepSucceeded {
+                item,
+                step,
+                phase: Phase::Run,
+                ..
+            } => *succeeded.entry((*item, step.clone())).or_default() += 1,
+            Event::ItemCompleted { item } => {
+                *completed.entry(*item).or_default() += 1;
+                ended.insert(*item);
+            }
+            Event::ItemFailed { item, .. } | Event::ItemCancelled { item } => {
+                panic!("item {item} did not complete: {r:?}")
+            }
+            _ => {}
+        }
+    }
+    // The faults happened: lost answers timed out, failed ones were retried.
+    let failed = |kind: &str| {
+        records
+            .iter()
+            .filter(|r| matches!(&r.event, Event::StepFailed { error, .. } if error.kind.name() == kind))
+            .count()
+    };
+    assert!(failed("timeout") > 0 && failed("connect") > 0);
+    assert!(acknowledged.len() >= 10, "{acknowledged:?}");
+    // Every acknowledged start is in the journal, and nothing else is.
+    assert_eq!(started, acknowledged);
+    for item in &acknowledged {
+        assert_eq!(completed.get(item), Some(&1), "item {item} completed once");
+        for step in ["a", "b", "c"] {
+            assert_eq!(
+                succeeded.get(&(*item, step.to_string())),
+                Some(&1),
+                "item {item} step {step} succeeded once"
+            );
+        }
+    }
+}

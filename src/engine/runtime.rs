@@ -18,7 +18,7 @@ use super::handle::{EngineHandle, Request};
 use super::retention::Retention;
 use super::snapshots::{self, Snapshotter};
 use crate::definition;
-use crate::exec::Executors;
+use crate::exec::{Executor, Executors, Spawned};
 use crate::store::{Journal, Store, StoreError};
 use crate::types::event::Record;
 use crate::types::view::EndedItem;
@@ -27,6 +27,10 @@ use crate::types::view::Metrics;
 /// Where the engine gets the time from; tests pass a manual clock.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+    /// Signalled when the time jumps (a manual clock), so timers are looked at at once.
+    fn jumps(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 /// The wall clock.
@@ -40,28 +44,42 @@ impl Clock for SystemClock {
 
 /// A clock that moves only when told: the runtime's timers, retention and snapshots
 /// can then be tested without sleeping.
-pub struct ManualClock(Mutex<DateTime<Utc>>);
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+    jumped: Arc<tokio::sync::Notify>,
+}
 
 impl ManualClock {
     pub fn new(at: DateTime<Utc>) -> Self {
-        ManualClock(Mutex::new(at))
+        ManualClock {
+            now: Mutex::new(at),
+            jumped: Arc::default(),
+        }
     }
 
     pub fn advance(&self, by: chrono::Duration) {
-        if let Ok(mut t) = self.0.lock() {
+        if let Ok(mut t) = self.now.lock() {
             *t += by;
         }
+        self.jumped.notify_waiters();
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        self.0
+        self.now
             .lock()
             .map(|t| *t)
             .unwrap_or_else(|e| *e.into_inner())
     }
+
+    fn jumps(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.jumped.clone())
+    }
 }
+
+/// Wraps the journal before the engine writes to it (a test injects failing appends).
+pub type StoreWrap = Arc<dyn Fn(Box<dyn Store>) -> Box<dyn Store> + Send + Sync>;
 
 /// How to start an engine.
 #[derive(Clone)]
@@ -81,6 +99,12 @@ pub struct EngineConfig {
     pub retention: Option<std::time::Duration>,
     /// How often retention looks for items past the window.
     pub retention_check: std::time::Duration,
+    /// Seeds the engine's randomness (retry jitter); from the OS when absent.
+    pub seed: Option<u64>,
+    /// Runs the jobs; the real executors when absent.
+    pub executor: Option<Arc<dyn Executor>>,
+    /// Wraps the journal (tests only).
+    pub wrap_store: Option<StoreWrap>,
 }
 
 impl EngineConfig {
@@ -95,6 +119,9 @@ impl EngineConfig {
             snapshot_interval: std::time::Duration::from_secs(600),
             retention: None,
             retention_check: std::time::Duration::from_secs(5),
+            seed: None,
+            executor: None,
+            wrap_store: None,
         }
     }
 }
@@ -228,29 +255,43 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         config.snapshot_interval,
     )
     .map_err(|e| StartError::Internal(e.to_string()))?;
+    let journal: Box<dyn Store> = match &config.wrap_store {
+        Some(wrap) => wrap(Box::new(journal)),
+        None => Box::new(journal),
+    };
+    let executor: Arc<dyn Executor> = match &config.executor {
+        Some(e) => e.clone(),
+        None => Arc::new(Spawned {
+            executors: Executors::new(),
+            rt: tokio::runtime::Handle::current(),
+        }),
+    };
     let writer = Writer {
-        journal: Box::new(journal),
+        journal,
         snapshotter,
         snapshot_every: config.snapshot_every,
         since_snapshot: 0,
         events,
         done: done_tx,
-        executors: Executors::new(),
-        rt: tokio::runtime::Handle::current(),
+        executor,
         stats: stats.clone(),
     };
     let writer_thread = std::thread::Builder::new()
         .name("tempi-journal".into())
         .spawn(move || writer.run(batch_rx))
         .map_err(|e| StartError::Internal(e.to_string()))?;
+    let mut rng = match config.seed {
+        Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
+        None => rand::rngs::StdRng::from_os_rng(),
+    };
+    let mut startup_rng = rand::rngs::StdRng::seed_from_u64(rng.random());
     let mut engine = Loop {
         core,
         clock: config.clock.clone(),
-        rng: rand::rngs::StdRng::from_os_rng(),
+        rng,
         batches: batch_tx,
     };
     let now = engine.clock.now();
-    let mut startup_rng = rand::rngs::StdRng::from_os_rng();
     let mut draw = || startup_rng.random::<f64>();
     let mut ctx = Ctx::new(now, &mut draw);
     for (wf, source) in &loaded {
@@ -331,8 +372,13 @@ impl Loop {
         mut done: mpsc::UnboundedReceiver<Done>,
         mut stop: oneshot::Receiver<()>,
     ) {
+        let jumps = self.clock.jumps().unwrap_or_default();
         loop {
             let mut inputs: Vec<Request> = Vec::new();
+            // Armed before the time is read, so a jump in between is not missed.
+            let jumped = jumps.notified();
+            tokio::pin!(jumped);
+            jumped.as_mut().enable();
             let sleep = self.sleep_until_next_timer();
             let mut oldest = tokio::select! {
                 biased;
@@ -343,6 +389,7 @@ impl Loop {
                     None => return,
                 },
                 _ = sleep => Instant::now(),
+                _ = &mut jumped => Instant::now(),
             };
             while inputs.len() < MAX_TURN {
                 match done.try_recv() {
@@ -455,8 +502,7 @@ struct Writer {
     since_snapshot: u64,
     events: broadcast::Sender<Arc<Record>>,
     done: mpsc::UnboundedSender<Done>,
-    executors: Executors,
-    rt: tokio::runtime::Handle,
+    executor: Arc<dyn Executor>,
     stats: Arc<Mutex<RuntimeStats>>,
 }
 
@@ -533,7 +579,7 @@ impl Writer {
             let _ = done.send(Done {
                 request: Request::StepDone {
                     item,
-                    step,
+                    step: step.clone(),
                     attempt,
                     phase,
                     result,
@@ -543,12 +589,7 @@ impl Writer {
         };
         match work {
             Work::Immediate(output) => back(Ok(output)),
-            Work::Job(job) => {
-                let executors = self.executors.clone();
-                self.rt.spawn(async move {
-                    back(executors.run(job).await);
-                });
-            }
+            Work::Job(job) => self.executor.start(job, Box::new(back)),
         }
     }
 }
