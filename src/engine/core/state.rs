@@ -52,10 +52,13 @@ pub fn to_chrono(d: std::time::Duration) -> ChronoDuration {
 /// One step of one item.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StepState {
+    #[serde(default, skip_serializing_if = "is_default")]
     pub status: Status,
     /// The latest attempt number (0 before the first).
+    #[serde(default, skip_serializing_if = "is_default")]
     pub attempt: u32,
     /// Attempts made before the last operator retry; the retry budget counts from here.
+    #[serde(default, skip_serializing_if = "is_default")]
     pub retry_base: u32,
     #[serde(
         default,
@@ -83,7 +86,9 @@ pub struct StepState {
     pub task: Option<TaskId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<Box<WaitOn>>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub comp: CompStatus,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub comp_attempt: u32,
 }
 
@@ -121,6 +126,7 @@ pub struct Item {
     #[serde(with = "super::snapshot::workflow_ref")]
     pub wf: Arc<Workflow>,
     pub input: Value,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub priority: i32,
     #[serde(with = "ts_nanoseconds")]
     pub started_at: DateTime<Utc>,
@@ -132,6 +138,7 @@ pub struct Item {
         with = "ts_nanoseconds_option"
     )]
     pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub ended: Option<ItemStatus>,
     #[serde(
         default,
@@ -139,17 +146,24 @@ pub struct Item {
         with = "ts_nanoseconds_option"
     )]
     pub sla_due: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub sla_warned: u8,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub sla_breached: bool,
     /// Item-level SLA escalation levels fired so far.
+    #[serde(default, skip_serializing_if = "is_default")]
     pub sla_escalations: u32,
     pub steps: Vec<StepState>,
     /// Step indexes in the order they succeeded (compensation walks it backwards).
+    #[serde(default, skip_serializing_if = "is_default")]
     pub completed: Vec<u16>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub compensating: bool,
     /// Signals received that no step has consumed yet.
+    #[serde(default, skip_serializing_if = "is_default")]
     pub signals: Vec<(String, Value)>,
     /// Every task this item opened, oldest first (they leave memory with the item).
+    #[serde(default, skip_serializing_if = "is_default")]
     pub tasks: Vec<TaskId>,
     /// The seq of the item's first record (its audit trail starts there).
     pub first_seq: u64,
@@ -218,9 +232,13 @@ pub struct Task {
     pub step: u16,
     pub kind: TaskKind,
     pub title: String,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub details: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub assignee: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub claimed_by: Option<String>,
     pub options: Vec<String>,
     pub status: TaskStatus,
@@ -232,10 +250,15 @@ pub struct Task {
         with = "ts_nanoseconds_option"
     )]
     pub due: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub overdue: bool,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub escalation_level: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub decision: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub decided_by: Option<String>,
 }
 
@@ -300,6 +323,11 @@ pub fn compact(v: &Value) -> Value {
         Value::Array(a) => Value::Array(a.iter().map(compact).collect()),
         other => other.clone(),
     }
+}
+
+/// Whether a value is its type's default (left out of snapshots, read back as such).
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// A target of `to:`/reassign: `@name` is a person, a bare name is a group.
