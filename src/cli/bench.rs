@@ -56,3 +56,32 @@ pub async fn run(
     }
     Ok(())
 }
+
+/// `tempi bench --soak SECS`: samples go to stderr as they come, and as JSON at the end.
+pub async fn soak(
+    json: bool,
+    secs: u64,
+    rate: u64,
+    retention: std::time::Duration,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(secs >= 10, "--soak: at least 10 seconds (one sample)");
+    anyhow::ensure!(
+        (1..=100_000).contains(&rate),
+        "--rate: from 1 to 100000 items a second"
+    );
+    anyhow::ensure!(
+        !retention.is_zero(),
+        "--retention: a soak needs a window, not 0"
+    );
+    let options = bench::soak::SoakOptions {
+        secs,
+        rate,
+        retention,
+        scratch: std::env::temp_dir(),
+    };
+    let samples = bench::soak::run(&options).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&samples)?);
+    }
+    Ok(())
+}

@@ -249,6 +249,16 @@ pub enum Cmd {
         /// Ended items behind the restart measurement (1000000 for the README's figures)
         #[arg(long, value_name = "N")]
         history_items: Option<u64>,
+        /// Instead: run the engine at a steady rate for SECS seconds with a short retention,
+        /// printing memory, journal size and rate every 10 s
+        #[arg(long, value_name = "SECS", conflicts_with_all = ["console_only", "engine_only", "items", "history_items"])]
+        soak: Option<u64>,
+        /// With --soak: items started per second
+        #[arg(long, value_name = "N", default_value_t = 1000, requires = "soak")]
+        rate: u64,
+        /// With --soak: how long ended items are kept
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_retention, requires = "soak")]
+        retention: std::time::Duration,
         /// Only the console: frame time, bytes per tick, key-to-screen latency
         #[arg(long, conflicts_with = "engine_only")]
         console_only: bool,
@@ -322,10 +332,18 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
         Cmd::Validate { paths } => return Ok(validate::run(&paths)),
         Cmd::Bench {
             json,
+            soak: Some(secs),
+            rate,
+            retention,
+            ..
+        } => bench::soak(json, secs, rate, retention).await?,
+        Cmd::Bench {
+            json,
             items,
             history_items,
             console_only,
             engine_only,
+            ..
         } => bench::run(json, items, history_items, !console_only, !engine_only).await?,
         Cmd::Demo {
             rate,

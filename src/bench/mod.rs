@@ -13,6 +13,8 @@ use crate::engine::runtime::{self, EngineConfig, Running};
 use crate::types::command::Command;
 use crate::types::view::ItemFilter;
 
+pub mod soak;
+
 /// A global allocator that counts live heap bytes, so `bytes_per_item` is measured,
 /// not estimated. Two relaxed atomic adds per allocation.
 pub struct CountingAlloc;
@@ -188,12 +190,28 @@ impl std::fmt::Display for BenchReport {
 }
 
 async fn engine(dir: &Path) -> anyhow::Result<Running> {
+    engine_with(dir, |_| {}).await
+}
+
+/// The bench engine in `dir`, with its config adjusted by `tune`.
+async fn engine_with(dir: &Path, tune: impl FnOnce(&mut EngineConfig)) -> anyhow::Result<Running> {
     let wf = dir.join("workflows");
     std::fs::create_dir_all(&wf)?;
     std::fs::write(wf.join("flow.yaml"), FLOW)?;
     std::fs::write(wf.join("hold.yaml"), HOLD)?;
-    let config = EngineConfig::new(dir.join("data"), Some(wf));
+    let mut config = EngineConfig::new(dir.join("data"), Some(wf));
+    tune(&mut config);
     Ok(runtime::start(config).await?)
+}
+
+/// Bytes of the journal's files on disk (database, WAL, shared memory).
+fn journal_files_bytes(dir: &Path) -> u64 {
+    let db = dir.join("data").join(crate::store::JOURNAL_FILE);
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", db.display())).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// Start `n` items of `workflow` from `workers` concurrent clients.
