@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{App, Effect, Pane, PickFor, Scope, ToastKind};
 use crate::console::keymap::Action;
 use crate::console::theme::builtin_names;
-use crate::types::Command;
+use crate::types::{Command, ItemId};
 
 /// Every command, for `:help` and for the error on a typo.
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -27,6 +27,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "act on the selected items (asks first)",
     ),
     ("signal NAME [JSON]", "send a signal to the selected item"),
+    ("item N", "the detail of item N, in flight or ended"),
     ("start WORKFLOW [JSON]", "start a work item"),
     ("theme [NAME]", "switch theme (no name: pick one)"),
     ("rate N", "demo load in items per minute"),
@@ -96,6 +97,11 @@ impl App {
             },
             "start" => self.start(rest),
             "signal" => self.signal(rest),
+            "item" => match rest.trim_start_matches('#').parse::<ItemId>() {
+                // Fetched from the engine, so items the mirror no longer holds are found.
+                Ok(id) => self.show_detail(id),
+                Err(_) => self.fail(format!(":item needs an item id, not '{rest}'")),
+            },
             _ => self.item_or_task_command(verb, rest),
         }
     }

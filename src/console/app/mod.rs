@@ -705,6 +705,11 @@ impl App {
             self.idle_key = true;
             return vec![];
         };
+        self.show_detail(id)
+    }
+
+    /// Open the detail of `id` (it need not be in the mirror).
+    pub(super) fn show_detail(&mut self, id: ItemId) -> Vec<Effect> {
         self.detail = Some(Detail {
             id,
             data: None,

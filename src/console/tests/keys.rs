@@ -494,3 +494,39 @@ async fn read_only_refuses_every_action_without_sending() {
     );
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_command_opens_an_ended_item_the_mirror_no_longer_holds() {
+    let mut c = Console::new(fixture::options(), 1, 0).await;
+    let t = all_tasks(&c.h).await.remove(0);
+    let decide = Command::Decide {
+        task: t.id,
+        decision: "approved".into(),
+        comment: None,
+    };
+    c.h.command("alice", None, decide).await.unwrap();
+    until("completion", || async {
+        status(&c.h, t.item).await == ItemStatus::Completed
+    })
+    .await;
+    // As when it has fallen out of the mirror's window of ended items.
+    c.app.model.items.remove(&t.item);
+    c.press(ch(':'));
+    c.typed(&format!("item {}", t.item));
+    let effects = c.press(key(KeyCode::Enter));
+    assert_eq!(effects, vec![Effect::Detail(Some(t.item))]);
+    let control = &c.sync.as_ref().unwrap().control;
+    control.send(sync::Control::Detail(Some(t.item))).unwrap();
+    c.sync_until("the detail", |app| {
+        app.detail.as_ref().is_some_and(|d| d.data.is_some())
+    })
+    .await;
+    let detail = c.app.detail.as_ref().unwrap().data.as_ref().unwrap();
+    assert_eq!(detail.0.summary.status, ItemStatus::Completed);
+    assert!(!detail.1.is_empty(), "its audit trail comes with it");
+    c.press(ch(':'));
+    c.typed("item x");
+    c.press(key(KeyCode::Enter));
+    assert_eq!(c.last_toast().0, ToastKind::Error);
+    c.stop().await;
+}
