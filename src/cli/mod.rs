@@ -58,6 +58,18 @@ fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// Opt-in paging for the listings; without it they print every match.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct Page {
+    /// At most N entries
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub limit: Option<u64>,
+    /// Only entries after this one in the listing's order (items: newest first, so ids
+    /// below it; tasks: ids above it; audit: seqs above it)
+    #[arg(long, value_name = "ID")]
+    pub after: Option<u64>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Run the engine as a headless daemon with its HTTP API
@@ -97,6 +109,8 @@ pub enum Cmd {
         /// Include ended items
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        page: Page,
         #[arg(long)]
         json: bool,
     },
@@ -114,6 +128,8 @@ pub enum Cmd {
         /// Include decided and cancelled tasks
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        page: Page,
         #[arg(long)]
         json: bool,
     },
@@ -201,8 +217,10 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
         /// Keep printing records as they commit
-        #[arg(long)]
+        #[arg(long, conflicts_with = "limit")]
         follow: bool,
+        #[command(flatten)]
+        page: Page,
     },
     /// The whole product at once: console, engine, sample workflows, a simulated estate
     Demo {
@@ -357,11 +375,22 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             status,
             workflow,
             all,
+            page,
             json,
-        } => show::items(g, status, workflow, all, json).await?,
+        } => show::items(g, status, workflow, all, page, json).await?,
         Cmd::Item { id, json } => show::item(g, id, json).await?,
-        Cmd::Tasks { mine, all, json } => show::tasks(g, mine, all, json).await?,
-        Cmd::Audit { item, json, follow } => show::audit(g, item, json, follow).await?,
+        Cmd::Tasks {
+            mine,
+            all,
+            page,
+            json,
+        } => show::tasks(g, mine, all, page, json).await?,
+        Cmd::Audit {
+            item,
+            json,
+            follow,
+            page,
+        } => show::audit(g, item, json, follow, page).await?,
         other => act::run(g, other).await?,
     }
     Ok(ExitCode::SUCCESS)

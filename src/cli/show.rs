@@ -4,9 +4,9 @@
 use chrono::Utc;
 use serde::Serialize;
 
-use super::Globals;
 use super::daemon::Daemon;
 use super::format::{ago, clip, countdown, table};
+use super::{Globals, Page};
 use crate::api::AuditQuery;
 use crate::types::view::{ItemFilter, ItemStatus, ItemSummary, TaskFilter, TaskView};
 use crate::types::{ItemId, Record};
@@ -30,6 +30,7 @@ pub async fn items(
     status: Option<ItemStatus>,
     workflow: Option<String>,
     all: bool,
+    page: Page,
     json: bool,
 ) -> anyhow::Result<()> {
     let daemon = Daemon::connect(g)?;
@@ -37,6 +38,8 @@ pub async fn items(
         active: !all && status.is_none(),
         status,
         workflow,
+        limit: page.limit.map(|n| n as usize),
+        after: page.after,
         ..Default::default()
     };
     let list = daemon
@@ -74,13 +77,17 @@ pub async fn items(
     Ok(())
 }
 
-/// Every audit record of one item, paging through the journal.
-async fn all_records(daemon: &Daemon, item: Option<ItemId>) -> anyhow::Result<Vec<Record>> {
+/// Every audit record of one item (or all) after `after`, paging through the journal.
+async fn all_records(
+    daemon: &Daemon,
+    item: Option<ItemId>,
+    after: u64,
+) -> anyhow::Result<Vec<Record>> {
     let mut out: Vec<Record> = Vec::new();
     loop {
         let query = AuditQuery {
             item,
-            after: out.last().map_or(0, |r| r.seq),
+            after: out.last().map_or(after, |r| r.seq),
             limit: Some(1000),
         };
         let page = daemon
@@ -102,7 +109,7 @@ pub async fn item(g: &Globals, id: ItemId, json: bool) -> anyhow::Result<()> {
         .item(id)
         .await
         .map_err(|e| daemon.explain(e))?;
-    let audit = all_records(&daemon, Some(id)).await?;
+    let audit = all_records(&daemon, Some(id), 0).await?;
     if json {
         let both = serde_json::json!({ "item": detail, "audit": audit });
         return print_json(&both);
@@ -155,12 +162,19 @@ pub async fn item(g: &Globals, id: ItemId, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn tasks(g: &Globals, mine: bool, all: bool, json: bool) -> anyhow::Result<()> {
+pub async fn tasks(
+    g: &Globals,
+    mine: bool,
+    all: bool,
+    page: Page,
+    json: bool,
+) -> anyhow::Result<()> {
     let daemon = Daemon::connect(g)?;
     let filter = TaskFilter {
         mine: mine.then(|| g.user.clone()),
         all,
-        ..Default::default()
+        limit: page.limit.map(|n| n as usize),
+        after: page.after,
     };
     let list = daemon
         .client
@@ -229,10 +243,25 @@ pub async fn audit(
     item: Option<ItemId>,
     json: bool,
     follow: bool,
+    page: Page,
 ) -> anyhow::Result<()> {
     let daemon = Daemon::connect(g)?;
     if !follow {
-        let records = all_records(&daemon, item).await?;
+        let records = match page.limit {
+            Some(limit) => {
+                let query = AuditQuery {
+                    item,
+                    after: page.after.unwrap_or(0),
+                    limit: Some(limit as usize),
+                };
+                daemon
+                    .client
+                    .audit(&query)
+                    .await
+                    .map_err(|e| daemon.explain(e))?
+            }
+            None => all_records(&daemon, item, page.after.unwrap_or(0)).await?,
+        };
         return if json {
             print_json(&records)
         } else {
@@ -240,7 +269,7 @@ pub async fn audit(
             Ok(())
         };
     }
-    let mut follower = daemon.client.follow(item, 0);
+    let mut follower = daemon.client.follow(item, page.after.unwrap_or(0));
     if !json {
         println!("{}", AUDIT_HEADER.join("  "));
     }
