@@ -415,3 +415,54 @@ fn mutilated_workflows_never_panic() {
         }
     }
 }
+
+/// A chain of `n` pass steps, each reading the one before it.
+fn chain(n: usize) -> String {
+    let mut src = String::from("name: chain\nversion: 1\nsteps:\n");
+    for i in 0..n {
+        src.push_str(&format!("  - id: s{i}\n    kind: pass\n"));
+        if i > 0 {
+            let p = i - 1;
+            src.push_str(&format!(
+                "    needs: [s{p}]\n    output: {{ n: \"{{{{ steps.s{p}.output.n }}}}\" }}\n"
+            ));
+        }
+    }
+    src
+}
+
+#[test]
+fn steps_per_workflow_are_limited() {
+    use tempi::definition::parse::MAX_STEPS;
+    let w = parse_str("chain.yaml", &chain(MAX_STEPS)).expect("a chain at the limit");
+    assert_eq!(w.steps.len(), MAX_STEPS);
+    assert_eq!(w.step_index("s999"), Some(999));
+    assert_eq!(w.dependents(998), [999]);
+    let d = parse_str("chain.yaml", &chain(MAX_STEPS + 1)).unwrap_err();
+    let shown: Vec<String> = d.iter().map(Diagnostic::to_string).collect();
+    // At the first step over the limit: s1000, after s0 (2 lines) and 999 of 4 lines.
+    let line = 4 + 2 + 4 * 999;
+    assert_eq!(
+        shown,
+        [format!(
+            "chain.yaml:{line}:5: too many steps: this workflow has 1001, at most 1000 are \
+             allowed; split it into smaller workflows"
+        )]
+    );
+}
+
+#[test]
+fn reads_far_up_a_long_chain_are_checked() {
+    let src = chain(1000)
+        .replace("{{ steps.s998.output.n }}", "{{ steps.s0.output.n }}")
+        .replace("{{ steps.s4.output.n }}", "{{ steps.s9.output.n }}");
+    let d = parse_str("chain.yaml", &src).unwrap_err();
+    let shown: Vec<String> = d.iter().map(Diagnostic::to_string).collect();
+    let line = 4 + 2 + 4 * 4 + 3;
+    assert_eq!(
+        shown,
+        [format!(
+            "chain.yaml:{line}:18: step 's5' reads steps.s9 but does not need it (add it to needs)"
+        )]
+    );
+}

@@ -2,10 +2,13 @@
 //! Templates (`{{ ... }}`) and `when:` expressions are kept as source text here;
 //! they were compiled once by the validator and are rendered by the engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::Value;
+
+use super::template::is_template;
+use super::validate::steps_read;
 
 /// One workflow definition: a name, a version and its steps in file order.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,13 +19,149 @@ pub struct Workflow {
     pub sla: Option<Sla>,
     pub on_failure: OnFailure,
     pub steps: Vec<Step>,
+    /// Derived from `steps` by `Workflow::new`: a change to a step's id, needs, kind or
+    /// templates afterwards needs a new `Workflow`.
+    graph: StepGraph,
 }
 
 impl Workflow {
-    /// Index of the step with this id.
-    pub fn step_index(&self, id: &str) -> Option<usize> {
-        self.steps.iter().position(|s| s.id == id)
+    /// A workflow of these steps (no description or SLA, `on_failure: incident`), with
+    /// its step graph built once here.
+    pub fn new(name: String, version: u32, steps: Vec<Step>) -> Workflow {
+        Workflow {
+            name,
+            version,
+            description: None,
+            sla: None,
+            on_failure: OnFailure::default(),
+            graph: StepGraph::new(&steps),
+            steps,
+        }
     }
+
+    /// Index of the step with this id (the first, should ids repeat).
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.graph.index.get(id).copied()
+    }
+
+    /// The indices of the steps that step `i` needs (names of no step are left out).
+    pub fn needs_of(&self, i: usize) -> &[usize] {
+        self.graph.needs.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// The indices of the steps that need step `i`, in definition order.
+    pub fn dependents(&self, i: usize) -> &[usize] {
+        self.graph.dependents.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// The `wait: signal` steps, in definition order.
+    pub fn signal_waits(&self) -> &[usize] {
+        &self.graph.signal_waits
+    }
+
+    /// The steps whose results step `i`'s templates and `when:` may read.
+    pub fn reads(&self, i: usize) -> &Reads {
+        self.graph.reads.get(i).unwrap_or(&Reads::Every)
+    }
+
+    /// `from` and every step that transitively needs it, in definition order.
+    pub fn downstream(&self, from: usize) -> Vec<usize> {
+        let mut marked = vec![false; self.steps.len()];
+        let mut todo = vec![from];
+        while let Some(i) = todo.pop() {
+            if marked.get(i).is_none_or(|m| *m) {
+                continue;
+            }
+            marked[i] = true;
+            todo.extend(self.dependents(i).iter().copied());
+        }
+        (0..marked.len()).filter(|&j| marked[j]).collect()
+    }
+}
+
+/// Which step results a step reads in its templates and `when:`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reads {
+    /// It uses `steps` as a whole (`steps | items`, `steps[name]`): any step.
+    Every,
+    /// Only these steps, in definition order.
+    Only(Vec<usize>),
+}
+
+/// The per-step lookups the engine needs, derived from the steps once, so that the
+/// work for a step follows its own neighbours instead of the size of the workflow.
+#[derive(Clone, PartialEq)]
+struct StepGraph {
+    /// By id. Ids are short: a few ordered comparisons find one, with no hashing.
+    index: BTreeMap<String, usize>,
+    needs: Vec<Vec<usize>>,
+    dependents: Vec<Vec<usize>>,
+    signal_waits: Vec<usize>,
+    reads: Vec<Reads>,
+}
+
+impl StepGraph {
+    fn new(steps: &[Step]) -> StepGraph {
+        let mut index = BTreeMap::new();
+        for (i, s) in steps.iter().enumerate() {
+            index.entry(s.id.clone()).or_insert(i);
+        }
+        let needs: Vec<Vec<usize>> = steps
+            .iter()
+            .map(|s| {
+                s.needs
+                    .iter()
+                    .filter_map(|n| index.get(n).copied())
+                    .collect()
+            })
+            .collect();
+        let mut dependents = vec![Vec::new(); steps.len()];
+        for (i, ns) in needs.iter().enumerate() {
+            for &n in ns {
+                // Ascending by construction; a need listed twice is kept once.
+                if dependents[n].last() != Some(&i) {
+                    dependents[n].push(i);
+                }
+            }
+        }
+        let signal_waits = (0..steps.len())
+            .filter(|&i| matches!(steps[i].kind, StepKind::Wait(WaitSpec::Signal { .. })))
+            .collect();
+        let reads = steps.iter().map(|s| step_reads(s, &index)).collect();
+        StepGraph {
+            index,
+            needs,
+            dependents,
+            signal_waits,
+            reads,
+        }
+    }
+}
+
+impl std::fmt::Debug for StepGraph {
+    // Derived from the steps, which are printed beside it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepGraph").finish_non_exhaustive()
+    }
+}
+
+/// The steps a step's templates, `when:` and compensation read.
+fn step_reads(step: &Step, index: &BTreeMap<String, usize>) -> Reads {
+    let mut texts = Vec::new();
+    step.kind.templates(&mut texts);
+    if let Some(undo) = &step.compensate {
+        undo.templates(&mut texts);
+    }
+    texts.retain(|t| is_template(t));
+    texts.extend(step.when.as_deref());
+    let mut only = BTreeSet::new();
+    for text in texts {
+        match steps_read(text) {
+            Some(ids) => only.extend(ids.into_iter().filter_map(|id| index.get(id).copied())),
+            None => return Reads::Every,
+        }
+    }
+    Reads::Only(only.into_iter().collect())
 }
 
 /// What happens to an item when a step has exhausted its retries.
@@ -90,6 +229,39 @@ pub enum StepKind {
 }
 
 impl StepKind {
+    /// Every template string of this kind (what the engine renders with the item's
+    /// scope). A new template field must be listed here, or the steps it reads are left
+    /// out of the scope it is rendered with.
+    fn templates<'a>(&'a self, out: &mut Vec<&'a str>) {
+        fn http<'a>(h: &'a HttpSpec, out: &mut Vec<&'a str>) {
+            out.push(&h.url);
+            out.extend(h.headers.values().map(String::as_str));
+            if let Some(j) = &h.json {
+                json_strings(j, out);
+            }
+        }
+        match self {
+            StepKind::Http(h) => http(h, out),
+            StepKind::Agent(a) => {
+                http(&a.request, out);
+                out.extend(a.review.title.as_deref());
+            }
+            StepKind::Shell(s) => {
+                out.extend(s.run.iter().map(String::as_str));
+                out.extend(s.script.as_deref());
+                out.extend(s.env.values().map(String::as_str));
+                out.extend(s.cwd.as_deref());
+            }
+            StepKind::Human(h) => {
+                out.push(&h.title);
+                out.extend(h.details.as_deref());
+            }
+            StepKind::Wait(WaitSpec::Until(t)) => out.push(t),
+            StepKind::Wait(_) => {}
+            StepKind::Pass(p) => json_strings(&p.output, out),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             StepKind::Http(_) => "http",
@@ -173,6 +345,16 @@ pub enum WaitSpec {
         name: String,
         timeout: Option<Duration>,
     },
+}
+
+/// The string leaves of a JSON value (the templates of `json:` and `output:`).
+fn json_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| json_strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| json_strings(x, out)),
+        _ => {}
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

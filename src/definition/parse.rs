@@ -1,7 +1,7 @@
 //! Parse and validate workflow YAML into the typed model, collecting every problem
 //! as `file:line:col: message`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use super::model::{Escalation, OnFailure, RetryPolicy, Sla, Workflow};
@@ -171,14 +171,11 @@ fn workflow(ctx: &mut Ctx, root: &Node) -> Option<Workflow> {
         .required(ctx, "steps", "the workflow")
         .and_then(|s| steps(ctx, s));
     m.finish(ctx, "the workflow", TOP_KEYS, |_| None);
-    Some(Workflow {
-        name: name?,
-        version: version?,
-        description: description.map_or(Some(None), |d| d.map(Some))?,
-        sla: sla.map_or(Some(None), |s| s.map(Some))?,
-        on_failure: on_failure.unwrap_or(Some(OnFailure::Incident))?,
-        steps: steps?,
-    })
+    let mut w = Workflow::new(name?, version?, steps?);
+    w.description = description.map_or(Some(None), |d| d.map(Some))?;
+    w.sla = sla.map_or(Some(None), |s| s.map(Some))?;
+    w.on_failure = on_failure.unwrap_or(Some(OnFailure::Incident))?;
+    Some(w)
 }
 
 fn workflow_name(ctx: &mut Ctx, node: &Node) -> Option<String> {
@@ -415,12 +412,28 @@ fn error_kind(s: &str) -> Result<(), String> {
     }
 }
 
+/// Steps per workflow. Every item keeps a state per step in memory and journals about
+/// three records per step; the console lists them all; the engine indexes steps with
+/// 16 bits. A thousand is far past any hand-written workflow (the shipped ones have
+/// seven steps or fewer) and keeps one item's state, history and cost bounded.
+pub const MAX_STEPS: usize = 1000;
+
 /// Read the step list, then check the graph: ids, `needs`, cycles and `steps.X` reads.
 fn steps(ctx: &mut Ctx, node: &Node) -> Option<Vec<super::model::Step>> {
     let items = yaml::list(ctx, node, "`steps`")?;
     if items.is_empty() {
         ctx.at(node, "`steps` must list at least one step");
         return None;
+    }
+    if let Some(extra) = items.get(MAX_STEPS) {
+        ctx.at(
+            extra,
+            format!(
+                "too many steps: this workflow has {}, at most {MAX_STEPS} are allowed; \
+                 split it into smaller workflows",
+                items.len()
+            ),
+        );
     }
     let parsed: Vec<Parsed> = items.iter().map(|s| step::step(ctx, s)).collect();
     check_ids(ctx, &parsed);
@@ -446,11 +459,34 @@ fn check_ids(ctx: &mut Ctx, parsed: &[Parsed]) {
     }
 }
 
+/// The step ids of a workflow: in file order (for suggestions) and as a set.
+struct Ids<'a> {
+    order: Vec<&'a str>,
+    set: HashSet<&'a str>,
+}
+
+impl Ids<'_> {
+    fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
+
+    /// " (did you mean 'x'?)" when an id is close to `word`.
+    fn hint(&self, word: &str) -> String {
+        closest(word, self.order.iter().copied())
+            .map(|c| format!(" (did you mean '{c}'?)"))
+            .unwrap_or_default()
+    }
+}
+
 fn check_graph(ctx: &mut Ctx, parsed: &[Parsed]) {
-    let ids: Vec<&str> = parsed
+    let order: Vec<&str> = parsed
         .iter()
         .filter_map(|p| p.id.as_ref().map(|(id, _, _)| id.as_str()))
         .collect();
+    let ids = Ids {
+        set: order.iter().copied().collect(),
+        order,
+    };
     check_needs(ctx, parsed, &ids);
     let nodes: Vec<(&str, Vec<&str>)> = parsed
         .iter()
@@ -461,13 +497,25 @@ fn check_graph(ctx: &mut Ctx, parsed: &[Parsed]) {
         .collect();
     let graph = Graph::new(&nodes);
     check_cycles(ctx, parsed, &graph);
-    let upstream = graph.upstream();
     for (i, p) in parsed.iter().enumerate() {
         let Some((me, _, _)) = &p.id else { continue };
-        let is_upstream = |t: &str| {
-            let at = graph.ids.iter().position(|x| *x == t);
-            at.is_some_and(|j| upstream[i].contains(&j))
+        // One search per reading step answers all of its reads, and stops when it has
+        // found them. (The transitive upstream of every step, kept for all steps at
+        // once, grew with the square of a chain: 1.08 GB to validate 10,000 steps.)
+        let targets: HashSet<usize> = p
+            .refs
+            .texts
+            .iter()
+            .chain(&p.undo_refs.texts)
+            .flat_map(|(text, _, _)| step_refs(text))
+            .filter_map(|t| graph.index(&t))
+            .collect();
+        let upstream = if targets.is_empty() {
+            HashSet::new()
+        } else {
+            graph.upstream_of(i, &targets)
         };
+        let is_upstream = |t: &str| graph.index(t).is_some_and(|j| upstream.contains(&j));
         check_reads(ctx, me, &p.refs.texts, &ids, is_upstream);
         check_reads(ctx, me, &p.undo_refs.texts, &ids, |t| {
             t == me || is_upstream(t)
@@ -476,14 +524,12 @@ fn check_graph(ctx: &mut Ctx, parsed: &[Parsed]) {
 }
 
 /// `needs` entries that name no step.
-fn check_needs(ctx: &mut Ctx, parsed: &[Parsed], ids: &[&str]) {
+fn check_needs(ctx: &mut Ctx, parsed: &[Parsed], ids: &Ids) {
     for p in parsed {
         let Some((me, _, _)) = &p.id else { continue };
         for (need, line, col) in &p.needs {
-            if !ids.contains(&need.as_str()) {
-                let hint = closest(need, ids.iter().copied())
-                    .map(|c| format!(" (did you mean '{c}'?)"))
-                    .unwrap_or_default();
+            if !ids.contains(need) {
+                let hint = ids.hint(need);
                 let msg = format!(
                     "step '{me}' needs '{need}', which is not a step in this workflow{hint}"
                 );
@@ -499,9 +545,10 @@ fn check_cycles(ctx: &mut Ctx, parsed: &[Parsed], graph: &Graph) {
         let [first, second, ..] = cycle.as_slice() else {
             continue;
         };
-        let at = parsed
-            .iter()
-            .find(|p| p.id.as_ref().is_some_and(|(id, _, _)| id == first))
+        let at = graph
+            .index(first)
+            .map(|i| &parsed[i])
+            .filter(|p| p.id.is_some())
             .and_then(|p| p.needs.iter().find(|(n, _, _)| n == second));
         if let Some((_, line, col)) = at {
             ctx.at_pos(*line, *col, format!("cycle: {}", cycle.join(" -> ")));
@@ -514,15 +561,13 @@ fn check_reads(
     ctx: &mut Ctx,
     me: &str,
     texts: &[(String, usize, usize)],
-    ids: &[&str],
+    ids: &Ids,
     readable: impl Fn(&str) -> bool,
 ) {
     for (text, line, col) in texts {
         for target in step_refs(text) {
-            let msg = if !ids.contains(&target.as_str()) {
-                let hint = closest(&target, ids.iter().copied())
-                    .map(|c| format!(" (did you mean '{c}'?)"))
-                    .unwrap_or_default();
+            let msg = if !ids.contains(&target) {
+                let hint = ids.hint(&target);
                 format!(
                     "step '{me}' reads steps.{target}, which is not a step in this workflow{hint}"
                 )

@@ -1,7 +1,7 @@
 //! One step of a workflow file: the keys shared by every step, then the keys of its
 //! kind, and the `compensate:` undo action.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use super::model::{
@@ -201,11 +201,13 @@ fn needs(ctx: &mut Ctx, node: &Node) -> Vec<(String, usize, usize)> {
         _ => vec![node],
     };
     let mut out: Vec<(String, usize, usize)> = Vec::new();
+    // A join may need hundreds of steps; a set keeps the check for repeats linear.
+    let mut listed: HashSet<String> = HashSet::new();
     for n in items {
         let Some(s) = yaml::string(ctx, n, "`needs`") else {
             continue;
         };
-        if out.iter().any(|(o, _, _)| *o == s) {
+        if !listed.insert(s.clone()) {
             ctx.at(n, format!("'{s}' is listed twice in `needs`"));
             continue;
         }

@@ -1,6 +1,8 @@
 //! Moving an item forward: which steps are ready, starting them, what a success or a
 //! failure leads to (retry, incident, compensation), and when the item ends.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -19,10 +21,66 @@ enum Readiness {
     Broken(StepError),
 }
 
+/// The steps one pass over an item looks at, in definition order.
+enum Pass {
+    /// Every step from this index on.
+    Every(usize),
+    /// Only these: steps that may have become ready.
+    Some(BTreeSet<usize>),
+}
+
+impl Pass {
+    fn next(&mut self, len: usize) -> Option<usize> {
+        match self {
+            Pass::Every(i) => (*i < len).then(|| {
+                *i += 1;
+                *i - 1
+            }),
+            Pass::Some(set) => set.pop_first(),
+        }
+    }
+
+    /// A step that may have become ready after the pass's position is looked at in this
+    /// pass (a pass over every step gets there anyway).
+    fn add(&mut self, i: usize) {
+        if let Pass::Some(set) = self {
+            set.insert(i);
+        }
+    }
+}
+
 impl Core {
-    /// Drive an item as far as it can go right now.
+    /// Drive an item as far as it can go right now, looking at every step first (for
+    /// callers that do not say what changed).
     pub(super) fn advance(&mut self, ctx: &mut Ctx, item: ItemId) {
+        self.drive(ctx, item, Pass::Every(0));
+    }
+
+    /// Drive an item after step `i` changed: only the steps that need it can have
+    /// become ready, so that is where the first pass looks. (The drive after the
+    /// change before left nothing ready; debug builds check that after every drive.)
+    pub(super) fn advance_after(&mut self, ctx: &mut Ctx, item: ItemId, i: usize) {
+        let first = match self.state.items.get(&item) {
+            Some(it) => it.wf.dependents(i).iter().copied().collect(),
+            None => BTreeSet::new(),
+        };
+        self.drive(ctx, item, Pass::Some(first));
+    }
+
+    /// Passes in definition order until nothing changes. A pending step only becomes
+    /// ready when one of its needs finishes, so a pass looks only at the dependents of
+    /// steps that finished: those after the step that finished in the same pass, those
+    /// before it in the next. That emits the same records in the same order as passes
+    /// over every step did (a test compares the two), at the cost of each step's
+    /// neighbours rather than of the whole workflow per pass, which made a chain's cost
+    /// grow with the square of its length.
+    fn drive(&mut self, ctx: &mut Ctx, item: ItemId, first: Pass) {
         ctx.as_engine();
+        let mut pass = first;
+        #[cfg(test)]
+        if tests::every_step_each_pass() {
+            pass = Pass::Every(0);
+        }
         loop {
             let Some(it) = self.state.items.get(&item) else {
                 return;
@@ -34,18 +92,35 @@ impl Core {
                 self.advance_compensation(ctx, item);
                 return;
             }
-            if !self.advance_once(ctx, item) {
+            let mut next = BTreeSet::new();
+            if !self.advance_once(ctx, item, pass, &mut next) {
                 break;
             }
+            pass = Pass::Some(next);
+            #[cfg(test)]
+            if tests::every_step_each_pass() {
+                pass = Pass::Every(0);
+            }
         }
+        #[cfg(debug_assertions)]
+        self.assert_nothing_ready(item);
         self.maybe_complete(ctx, item);
     }
 
-    /// One pass over the pending steps; true when anything changed.
-    fn advance_once(&mut self, ctx: &mut Ctx, item: ItemId) -> bool {
+    /// One pass; true when anything changed. Steps that may have become ready behind
+    /// the pass's position go to `next`.
+    fn advance_once(
+        &mut self,
+        ctx: &mut Ctx,
+        item: ItemId,
+        mut pass: Pass,
+        next: &mut BTreeSet<usize>,
+    ) -> bool {
         let mut changed = false;
-        let n = self.state.items.get(&item).map_or(0, |it| it.steps.len());
-        for i in 0..n {
+        let Some(wf) = self.state.items.get(&item).map(|it| it.wf.clone()) else {
+            return false;
+        };
+        while let Some(i) = pass.next(wf.steps.len()) {
             let pending = self.state.items.get(&item).is_some_and(|it| {
                 !it.is_final() && !it.compensating && it.steps[i].status == Status::Pending
             });
@@ -68,24 +143,65 @@ impl Core {
                 }
             }
             changed = true;
+            if self.finished(item, i) {
+                for &d in wf.dependents(i) {
+                    if d > i {
+                        pass.add(d);
+                    } else {
+                        next.insert(d);
+                    }
+                }
+            }
         }
-        if self.consume_signals(ctx, item) {
+        if let Some(j) = self.consume_signals(ctx, item) {
             changed = true;
+            next.extend(wf.dependents(j).iter().copied());
         }
         changed
     }
 
+    /// Whether step `i` has succeeded or been skipped (what its dependents wait for).
+    fn finished(&self, item: ItemId, i: usize) -> bool {
+        self.state
+            .items
+            .get(&item)
+            .is_some_and(|it| matches!(it.steps[i].status, Status::Succeeded | Status::Skipped))
+    }
+
+    /// After `drive`, no pending step of a live item has all of its needs finished:
+    /// had one been missed, it would wait forever.
+    #[cfg(debug_assertions)]
+    fn assert_nothing_ready(&self, item: ItemId) {
+        let Some(it) = self.state.items.get(&item) else {
+            return;
+        };
+        if it.is_final() || it.compensating {
+            return;
+        }
+        for (i, s) in it.steps.iter().enumerate() {
+            let ready =
+                s.status == Status::Pending
+                    && it.wf.needs_of(i).iter().all(|&j| {
+                        matches!(it.steps[j].status, Status::Succeeded | Status::Skipped)
+                    });
+            debug_assert!(
+                !ready,
+                "item {item}: step {} was left ready",
+                it.wf.steps[i].id
+            );
+        }
+    }
+
     fn readiness(&self, item: ItemId, i: usize) -> Readiness {
+        #[cfg(test)]
+        tests::count_readiness();
         let it = &self.state.items[&item];
         let def = &it.wf.steps[i];
         let mut skipped_need = None;
-        for need in &def.needs {
-            let Some(j) = it.wf.step_index(need) else {
-                continue;
-            };
+        for &j in it.wf.needs_of(i) {
             match it.steps[j].status {
                 Status::Succeeded => {}
-                Status::Skipped => skipped_need = Some(need),
+                Status::Skipped => skipped_need = Some(&it.wf.steps[j].id),
                 _ => return Readiness::NotYet,
             }
         }
@@ -94,7 +210,7 @@ impl Core {
                 Some(n) => Readiness::Skip(format!("needs {n}, which was skipped")),
                 None => Readiness::Run,
             },
-            Some(expr) => match eval_when(expr, &self.scope_of(item)) {
+            Some(expr) => match eval_when(expr, &self.scope_of(item, i)) {
                 Ok(true) => Readiness::Run,
                 Ok(false) => Readiness::Skip(format!("when `{expr}` was false")),
                 Err(e) => Readiness::Broken(StepError::new(
@@ -196,7 +312,7 @@ impl Core {
                     due: h.due,
                 },
             ),
-            StepKind::Wait(w) => self.start_wait(ctx, item, &step, attempt, w, def.timeout),
+            StepKind::Wait(w) => self.start_wait(ctx, item, i, attempt, w, def.timeout),
             _ => Ok(()),
         };
         if let Err(e) = result {
@@ -208,7 +324,7 @@ impl Core {
         &mut self,
         ctx: &mut Ctx,
         item: ItemId,
-        step: &str,
+        i: usize,
         attempt: u32,
         w: &WaitSpec,
         timeout: Option<std::time::Duration>,
@@ -218,7 +334,7 @@ impl Core {
                 until: ctx.now + to_chrono(*d),
             },
             WaitSpec::Until(t) => {
-                let text = render_string(t, &self.scope_of(item))
+                let text = render_string(t, &self.scope_of(item, i))
                     .map_err(|e| StepError::new(StepErrorKind::Template, format!("until: {e}")))?;
                 let until = DateTime::parse_from_rfc3339(text.trim())
                     .map_err(|e| {
@@ -239,7 +355,7 @@ impl Core {
             ctx,
             Event::StepWaiting {
                 item,
-                step: step.to_string(),
+                step: self.step_id(item, i),
                 attempt,
                 on,
             },
@@ -247,13 +363,13 @@ impl Core {
         Ok(())
     }
 
-    /// Wait steps whose signal has arrived succeed with the signal's data.
-    fn consume_signals(&mut self, ctx: &mut Ctx, item: ItemId) -> bool {
-        let Some(it) = self.state.items.get(&item) else {
-            return false;
-        };
+    /// The first wait step whose signal has arrived succeeds with the signal's data;
+    /// returns that step.
+    fn consume_signals(&mut self, ctx: &mut Ctx, item: ItemId) -> Option<usize> {
+        let it = self.state.items.get(&item)?;
         let mut ready = None;
-        for (i, s) in it.steps.iter().enumerate() {
+        for &i in it.wf.signal_waits() {
+            let s = &it.steps[i];
             if s.status != Status::Waiting {
                 continue;
             }
@@ -264,13 +380,9 @@ impl Core {
                 break;
             }
         }
-        match ready {
-            Some((i, attempt, output)) => {
-                self.succeed(ctx, item, i, attempt, Phase::Run, output);
-                true
-            }
-            None => false,
-        }
+        let (i, attempt, output) = ready?;
+        self.succeed(ctx, item, i, attempt, Phase::Run, output);
+        Some(i)
     }
 
     pub(super) fn open_task(
@@ -281,7 +393,7 @@ impl Core {
         attempt: u32,
         spec: TaskSpec,
     ) -> Result<(), StepError> {
-        let scope = self.scope_of(item);
+        let scope = self.scope_of(item, i);
         let render = |what: &str, t: &str| {
             render_string(t, &scope)
                 .map_err(|e| StepError::new(StepErrorKind::Template, format!("{what}: {e}")))
@@ -537,11 +649,14 @@ impl Core {
         let Some(it) = self.state.items.get(&item) else {
             return;
         };
+        // From the end: later steps tend to finish last, so an item still under way is
+        // usually told by its last step rather than by walking all that finished.
         let done = !it.is_final()
             && !it.compensating
             && it
                 .steps
                 .iter()
+                .rev()
                 .all(|s| matches!(s.status, Status::Succeeded | Status::Skipped));
         if done {
             self.emit(ctx, Event::ItemCompleted { item });
@@ -614,7 +729,7 @@ impl Core {
                 phase: Phase::Run,
             },
         );
-        self.advance(ctx, item);
+        self.advance_after(ctx, item, i);
     }
 }
 
@@ -627,4 +742,299 @@ pub(super) struct TaskSpec<'a> {
     pub assignee: Option<String>,
     pub options: Vec<String>,
     pub due: Option<std::time::Duration>,
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::cell::Cell;
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use crate::definition::{OnFailure, PassSpec, StepKind, WaitSpec};
+    use crate::engine::core::Work;
+    use crate::engine::core::tests::{H, err, http, human, step, wait, with, workflow};
+    use crate::types::command::Command;
+    use crate::types::event::{Event, StepErrorKind};
+    use crate::types::view::ItemStatus;
+
+    thread_local! {
+        static READINESS: Cell<u64> = const { Cell::new(0) };
+        static EVERY_STEP: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Whether `drive` passes over every step each time, as it did before it followed
+    /// dependents: the reference the incremental passes are compared with.
+    pub fn every_step_each_pass() -> bool {
+        EVERY_STEP.with(Cell::get)
+    }
+
+    /// Counts how often a step's readiness is looked at (each test runs on its thread).
+    pub fn count_readiness() {
+        READINESS.with(|c| c.set(c.get() + 1));
+    }
+
+    fn readiness_checks() -> u64 {
+        READINESS.with(Cell::get)
+    }
+
+    fn pass(id: &str, needs: &[&str], output: Value) -> crate::definition::Step {
+        step(id, StepKind::Pass(PassSpec { output }), needs)
+    }
+
+    /// `s0 <- s1 <- ... <- s{n-1}`, each passing on what the one before it made.
+    fn chain(n: usize) -> Vec<crate::definition::Step> {
+        (0..n)
+            .map(|i| match i {
+                0 => pass("s0", &[], json!({ "n": "{{ input.n }}" })),
+                _ => pass(
+                    &format!("s{i}"),
+                    &[&format!("s{}", i - 1)],
+                    json!({ "n": format!("{{{{ steps.s{}.output.n }}}}", i - 1) }),
+                ),
+            })
+            .collect()
+    }
+
+    /// Deliver every pending `pass` result until nothing is left to run.
+    fn run_passes(h: &mut H) {
+        while let Some(d) = h.pending.pop() {
+            let Work::Immediate(output) = d.work.clone() else {
+                panic!("{} is not a pass step", d.step);
+            };
+            h.deliver(&d, Ok(output));
+        }
+    }
+
+    #[test]
+    fn a_long_chain_looks_at_each_step_about_twice() {
+        let n = 1000;
+        let mut h = H::new(vec![workflow("chain", chain(n))]);
+        let before = readiness_checks();
+        let item = h.start("chain", json!({ "n": 7 }));
+        run_passes(&mut h);
+        assert_eq!(h.status(item), ItemStatus::Completed);
+        let last = h.detail(item).unwrap().steps[n - 1].output.clone();
+        assert_eq!(last, Some(json!({ "n": 7 })));
+        let started = h.count(|e| matches!(e, Event::StepStarted { .. }));
+        assert_eq!(started, n);
+        // Once each when the item starts (every step is looked at), then once when the
+        // step before it succeeds; passes over every step cost about n * n / 2.
+        let checks = readiness_checks() - before;
+        assert_eq!(checks, 2 * n as u64 - 1, "readiness checks");
+        h.replayed();
+    }
+
+    #[test]
+    fn a_skip_cascades_back_through_a_chain_in_one_pass_per_step() {
+        // Defined backwards: s{k} needs s{k+1}, so each skip lands behind the pass.
+        let n = 300;
+        let steps: Vec<_> = (0..n)
+            .map(|k| {
+                let needs: Vec<String> = (k + 1 < n)
+                    .then(|| format!("s{}", k + 1))
+                    .into_iter()
+                    .collect();
+                let needs: Vec<&str> = needs.iter().map(String::as_str).collect();
+                let s = pass(&format!("s{k}"), &needs, json!({}));
+                if k + 1 == n {
+                    with(s, |s| s.when = Some("input.go".into()))
+                } else {
+                    s
+                }
+            })
+            .collect();
+        let mut h = H::new(vec![workflow("back", steps)]);
+        let before = readiness_checks();
+        let item = h.start("back", json!({ "go": false }));
+        assert_eq!(h.status(item), ItemStatus::Completed);
+        let skipped: Vec<String> = h
+            .events()
+            .filter_map(|e| match e {
+                Event::StepSkipped { step, .. } => Some(step.clone()),
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<String> = (0..n).rev().map(|k| format!("s{k}")).collect();
+        assert_eq!(skipped, expected);
+        assert_eq!(readiness_checks() - before, 2 * n as u64 - 1);
+    }
+
+    #[test]
+    fn the_scope_holds_only_the_steps_a_step_reads() {
+        let mut steps = chain(4);
+        steps.push(pass(
+            "all",
+            &["s3"],
+            json!({ "count": "{{ steps | length }}" }),
+        ));
+        let mut h = H::new(vec![workflow("chain", steps)]);
+        let item = h.start("chain", json!({ "n": 1 }));
+        let keys = |h: &H, i: usize| -> Vec<String> {
+            let scope = h.core.scope_of(item, i);
+            scope["steps"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        assert_eq!(keys(&h, 0), Vec::<String>::new());
+        assert_eq!(keys(&h, 2), ["s1"]);
+        assert_eq!(keys(&h, 4), ["s0", "s1", "s2", "s3", "all"]);
+        run_passes(&mut h);
+        assert_eq!(h.status(item), ItemStatus::Completed);
+        let out = h.detail(item).unwrap().steps[4].output.clone();
+        assert_eq!(out, Some(json!({ "count": 5 })));
+    }
+
+    /// Needs that point back up the file, a `when:` that skips, a signal wait and a
+    /// human decision: every way a step becomes ready.
+    fn tangled(name: &str, on_failure: OnFailure) -> crate::definition::Workflow {
+        let mut wf = workflow(
+            name,
+            vec![
+                http("z", &["y"]),
+                with(http("y", &["x"]), |s| s.when = Some("input.go".into())),
+                http("x", &[]),
+                wait(
+                    "s",
+                    &["x"],
+                    WaitSpec::Signal {
+                        name: "ping".into(),
+                        timeout: None,
+                    },
+                ),
+                human("h", &["x"], |_| {}),
+                with(http("j", &["z", "s", "h"]), |s| {
+                    s.when = Some("steps.h.decision == 'approved'".into());
+                    s.compensate = crate::engine::core::tests::undo("j");
+                }),
+                http("k", &["j"]),
+                http("w", &["k", "y"]),
+            ],
+        );
+        wf.on_failure = on_failure;
+        wf
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Start(bool),
+        Complete(usize, bool),
+        Skip(usize, usize),
+        Retry(usize, Option<usize>),
+        Decide(usize, bool),
+        Signal(usize),
+        Compensate(usize),
+        Wait(u64),
+    }
+
+    const STEPS: [&str; 8] = ["z", "y", "x", "s", "h", "j", "k", "w"];
+
+    fn op() -> impl Strategy<Value = Op> {
+        let i = any::<usize>;
+        prop_oneof![
+            2 => any::<bool>().prop_map(Op::Start),
+            8 => (i(), proptest::bool::weighted(0.8)).prop_map(|(i, ok)| Op::Complete(i, ok)),
+            2 => (i(), 0..STEPS.len()).prop_map(|(i, s)| Op::Skip(i, s)),
+            2 => (i(), proptest::option::of(0..STEPS.len())).prop_map(|(i, f)| Op::Retry(i, f)),
+            2 => (i(), any::<bool>()).prop_map(|(i, a)| Op::Decide(i, a)),
+            2 => i().prop_map(Op::Signal),
+            1 => i().prop_map(Op::Compensate),
+            1 => (1u64..30).prop_map(Op::Wait),
+        ]
+    }
+
+    fn apply(h: &mut H, op: &Op) {
+        let items: Vec<u64> = h.core.state.items.keys().copied().collect();
+        let tasks: Vec<u64> = h.core.state.tasks.keys().copied().collect();
+        let pick = |v: &[u64], i: usize| (!v.is_empty()).then(|| v[i % v.len()]);
+        match *op {
+            Op::Start(comp) => {
+                let wf = if comp { "comp" } else { "inc" };
+                h.start(wf, json!({ "go": !items.len().is_multiple_of(3) }));
+            }
+            Op::Complete(i, ok) if !h.pending.is_empty() => {
+                let d = h.pending.remove(i % h.pending.len());
+                let result = if ok {
+                    Ok(json!({ "i": i % 5 }))
+                } else {
+                    Err(err(StepErrorKind::Connect))
+                };
+                h.deliver(&d, result);
+            }
+            Op::Complete(..) => {}
+            Op::Skip(i, s) => {
+                if let Some(item) = pick(&items, i) {
+                    let step = STEPS[s].to_string();
+                    let _ = h.cmd("op", Command::Skip { item, step });
+                }
+            }
+            Op::Retry(i, from) => {
+                if let Some(item) = pick(&items, i) {
+                    let from = from.map(|s| STEPS[s].to_string());
+                    let _ = h.cmd("op", Command::Retry { item, from });
+                }
+            }
+            Op::Decide(i, approve) => {
+                if let Some(task) = pick(&tasks, i) {
+                    let decision = if approve { "approved" } else { "rejected" }.into();
+                    let cmd = Command::Decide {
+                        task,
+                        decision,
+                        comment: None,
+                    };
+                    let _ = h.cmd("op", cmd);
+                }
+            }
+            Op::Signal(i) => {
+                if let Some(item) = pick(&items, i) {
+                    let cmd = Command::Signal {
+                        item,
+                        name: "ping".into(),
+                        data: json!({ "i": i % 3 }),
+                    };
+                    let _ = h.cmd("op", cmd);
+                }
+            }
+            Op::Compensate(i) => {
+                if let Some(item) = pick(&items, i) {
+                    let _ = h.cmd("op", Command::Compensate { item });
+                }
+            }
+            Op::Wait(s) => {
+                h.advance(s);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Following dependents emits exactly the records that passes over every step do.
+        #[test]
+        fn passes_over_dependents_emit_what_passes_over_every_step_do(
+            ops in proptest::collection::vec(op(), 1..80)
+        ) {
+            let wfs = || {
+                vec![
+                    tangled("inc", OnFailure::Incident),
+                    tangled("comp", OnFailure::Compensate),
+                ]
+            };
+            let (mut new, mut old) = (H::new(wfs()), H::new(wfs()));
+            for op in &ops {
+                // The logs are equal so far; compare what this operation added.
+                let from = new.log.len();
+                apply(&mut new, op);
+                EVERY_STEP.with(|c| c.set(true));
+                apply(&mut old, op);
+                EVERY_STEP.with(|c| c.set(false));
+                let added = old.log.get(from..).unwrap_or(&[]);
+                prop_assert_eq!(&new.log[from..], added, "after {:?}", op);
+                prop_assert_eq!(new.pending_steps(), old.pending_steps());
+            }
+        }
+    }
 }

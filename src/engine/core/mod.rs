@@ -214,7 +214,7 @@ impl Core {
             Ok(output) => self.succeed(ctx, item, i, attempt, phase, output),
             Err(error) => self.fail(ctx, item, i, attempt, phase, error),
         }
-        self.advance(ctx, item);
+        self.advance_after(ctx, item, i);
     }
 
     /// Re-dispatch every attempt that was running when the engine stopped (at least once:

@@ -3,41 +3,26 @@
 
 use serde_json::{Map, Value, json};
 
-use super::state::{Item, Status};
+use super::state::{Item, Status, StepState};
 use super::{Core, Work};
 use crate::definition::template::{render_string, render_value};
-use crate::definition::{HttpSpec, ShellSpec, StepKind};
+use crate::definition::{HttpSpec, Reads, ShellSpec, StepKind};
 use crate::types::event::{ItemId, Phase, StepError, StepErrorKind};
 use crate::types::job::{HttpJob, Job, ShellJob};
 
-/// The values templates of an item may read.
-pub fn scope(item: &Item, env: &Value) -> Value {
+/// The values templates of an item may read; `reads` says which steps they can reach
+/// (a scope of every step, built for each render, made a chain's cost grow with the
+/// square of its length).
+pub fn scope(item: &Item, env: &Value, reads: &Reads) -> Value {
     let mut steps = Map::new();
-    for (def, s) in item.wf.steps.iter().zip(&item.steps) {
-        let status = match s.status {
-            Status::Pending => "pending",
-            Status::Scheduled => "scheduled",
-            Status::Running => "running",
-            Status::Waiting => "waiting",
-            Status::Succeeded => "succeeded",
-            Status::Failed => "failed",
-            Status::Skipped => "skipped",
-        };
-        let mut entry = Map::new();
-        entry.insert("status".into(), json!(status));
-        entry.insert("attempts".into(), json!(s.attempt));
-        if let Some(out) = &s.output {
-            for key in ["decision", "comment"] {
-                if let Some(v) = out.get(key) {
-                    entry.insert(key.into(), v.clone());
-                }
-            }
-            entry.insert("output".into(), out.clone());
+    let mut add = |i: usize| {
+        if let (Some(def), Some(s)) = (item.wf.steps.get(i), item.steps.get(i)) {
+            steps.insert(def.id.clone(), step_entry(s));
         }
-        if let Some(e) = &s.error {
-            entry.insert("error".into(), json!(e.to_string()));
-        }
-        steps.insert(def.id.clone(), Value::Object(entry));
+    };
+    match reads {
+        Reads::Every => (0..item.steps.len()).for_each(&mut add),
+        Reads::Only(only) => only.iter().copied().for_each(&mut add),
     }
     json!({
         "input": item.input,
@@ -51,6 +36,34 @@ pub fn scope(item: &Item, env: &Value) -> Value {
         },
         "env": env,
     })
+}
+
+/// `steps.<id>` of the scope.
+fn step_entry(s: &StepState) -> Value {
+    let status = match s.status {
+        Status::Pending => "pending",
+        Status::Scheduled => "scheduled",
+        Status::Running => "running",
+        Status::Waiting => "waiting",
+        Status::Succeeded => "succeeded",
+        Status::Failed => "failed",
+        Status::Skipped => "skipped",
+    };
+    let mut entry = Map::new();
+    entry.insert("status".into(), json!(status));
+    entry.insert("attempts".into(), json!(s.attempt));
+    if let Some(out) = &s.output {
+        for key in ["decision", "comment"] {
+            if let Some(v) = out.get(key) {
+                entry.insert(key.into(), v.clone());
+            }
+        }
+        entry.insert("output".into(), out.clone());
+    }
+    if let Some(e) = &s.error {
+        entry.insert("error".into(), json!(e.to_string()));
+    }
+    Value::Object(entry)
 }
 
 fn template_error(what: &str, e: String) -> StepError {
@@ -140,9 +153,10 @@ fn render_shell(
 }
 
 impl Core {
-    pub(super) fn scope_of(&self, item: ItemId) -> Value {
+    /// The scope for rendering step `i`'s templates.
+    pub(super) fn scope_of(&self, item: ItemId, i: usize) -> Value {
         match self.state.items.get(&item) {
-            Some(it) => scope(it, &self.env),
+            Some(it) => scope(it, &self.env, it.wf.reads(i)),
             None => Value::Null,
         }
     }
@@ -166,7 +180,7 @@ impl Core {
                 None => return Ok(None),
             },
         };
-        let scope = scope(it, &self.env);
+        let scope = scope(it, &self.env, it.wf.reads(i));
         let key = idempotency_key(it, &def.id, phase);
         let work = match kind {
             StepKind::Http(h) => Work::Job(Job::Http(render_http(h, &scope, key, def.timeout)?)),

@@ -987,24 +987,5 @@ fn hand_to(t: &mut Task, to: &str) {
 
 /// `from` and every step that transitively needs it, in definition order.
 pub fn downstream(wf: &Workflow, from: usize) -> Vec<usize> {
-    let mut set = vec![false; wf.steps.len()];
-    set[from] = true;
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for (j, s) in wf.steps.iter().enumerate() {
-            if set[j] {
-                continue;
-            }
-            let needs_marked = s
-                .needs
-                .iter()
-                .any(|n| wf.step_index(n).is_some_and(|k| set[k]));
-            if needs_marked {
-                set[j] = true;
-                changed = true;
-            }
-        }
-    }
-    (0..set.len()).filter(|&j| set[j]).collect()
+    wf.downstream(from)
 }

@@ -125,14 +125,7 @@ pub fn esc(after: u64, to: &str, repeat: Option<u64>) -> Escalation {
 }
 
 pub fn workflow(name: &str, steps: Vec<Step>) -> Workflow {
-    Workflow {
-        name: name.into(),
-        version: 1,
-        description: None,
-        sla: None,
-        on_failure: OnFailure::Incident,
-        steps,
-    }
+    Workflow::new(name.into(), 1, steps)
 }
 
 pub fn sla(due: u64, warn: &[u8], escalate: Vec<Escalation>) -> Option<Sla> {

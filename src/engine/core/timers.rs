@@ -80,7 +80,7 @@ impl Core {
         } else {
             return;
         }
-        self.advance(ctx, item);
+        self.advance_after(ctx, item, i);
     }
 
     fn fire_timeout(&mut self, ctx: &mut Ctx, item: ItemId, i: usize, attempt: u32) {
@@ -105,7 +105,7 @@ impl Core {
             ),
         );
         self.fail(ctx, item, i, attempt, phase, err);
-        self.advance(ctx, item);
+        self.advance_after(ctx, item, i);
     }
 
     fn fire_deadline(&mut self, ctx: &mut Ctx, item: ItemId, i: usize) {
@@ -139,7 +139,7 @@ impl Core {
             ),
         );
         self.fail(ctx, item, i, attempt, Phase::Run, err);
-        self.advance(ctx, item);
+        self.advance_after(ctx, item, i);
     }
 
     fn fire_wait(&mut self, ctx: &mut Ctx, item: ItemId, i: usize, attempt: u32) {
@@ -164,7 +164,7 @@ impl Core {
             }
             _ => return,
         }
-        self.advance(ctx, item);
+        self.advance_after(ctx, item, i);
     }
 
     fn fire_sla(&mut self, ctx: &mut Ctx, item: ItemId) {
