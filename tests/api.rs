@@ -548,3 +548,67 @@ async fn a_second_daemon_on_the_same_data_dir_is_refused_and_leaves_the_first_al
     let items = d.cli_json(&["items", "--json"]);
     assert_eq!(items, json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ended_items_and_their_records_page_through_the_cli() {
+    let d = Daemon::start();
+    for n in 0..3 {
+        let input = format!(r#"{{"n": {n}}}"#);
+        let o = d.cli(&["start", "batch", "--input", &input]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while d.cli_json(&["items", "--json"]).as_array().unwrap().len() > 0 {
+        assert!(Instant::now() < deadline, "the batch items did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ids = |v: &Value| -> Vec<u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_u64().unwrap())
+            .collect()
+    };
+    // Without paging: every match, a bare array, newest first.
+    let all = d.cli_json(&["items", "--all", "--json"]);
+    assert_eq!(ids(&all), vec![3, 2, 1]);
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "completed")
+    );
+    let first = d.cli_json(&["items", "--all", "--limit", "2", "--json"]);
+    assert_eq!(ids(&first), vec![3, 2]);
+    let next = d.cli_json(&["items", "--all", "--limit", "2", "--after", "2", "--json"]);
+    assert_eq!(ids(&next), vec![1]);
+    let done = d.cli_json(&["items", "--status", "completed", "--after", "3", "--json"]);
+    assert_eq!(ids(&done), vec![2, 1]);
+
+    let records = d.cli_json(&["audit", "--json"]);
+    let n = records.as_array().unwrap().len();
+    let page = d.cli_json(&["audit", "--limit", "3", "--after", "2", "--json"]);
+    let seqs: Vec<u64> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![3, 4, 5]);
+    assert!(n > 5, "{records}");
+
+    // An ended item's detail keeps its shape: summary, input, steps with outputs.
+    let detail = d.cli_json(&["item", "2", "--json"]);
+    assert_eq!(detail["item"]["input"], json!({ "n": 1 }));
+    assert_eq!(detail["item"]["steps"][3]["output"], json!({ "n": 3 }));
+    let o = d.cli(&["cancel", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("item 2 has already ended (completed)"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = d.cli(&["items", "--limit", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
