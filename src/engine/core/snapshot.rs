@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::state::{Counters, Item, State, Task, Timer};
+use super::state::{Counters, Item, State, Task, Timer, compact};
 use super::{Core, parse_source};
 use crate::definition::Workflow;
 use crate::types::event::{ItemId, TaskId};
@@ -75,6 +75,22 @@ pub enum SnapshotError {
 thread_local! {
     /// The workflows items refer to while a snapshot is being read.
     static LOADING: RefCell<HashMap<(String, u32), Arc<Workflow>>> = RefCell::new(HashMap::new());
+}
+
+/// An item as `apply` would have built it: decoding leaves spare capacity in vectors
+/// and JSON maps, which every item would carry for as long as it runs.
+fn exact(mut it: Item) -> Item {
+    it.input = compact(&it.input);
+    it.steps.shrink_to_fit();
+    for s in &mut it.steps {
+        if let Some(o) = &s.output {
+            s.output = Some(compact(o));
+        }
+    }
+    it.completed.shrink_to_fit();
+    it.signals.shrink_to_fit();
+    it.tasks.shrink_to_fit();
+    it
 }
 
 /// Parse the lines after the head on two threads (every other line each), in order.
@@ -239,7 +255,7 @@ impl Core {
         st.counters = head.counters;
         for part in parts {
             match part {
-                Part::Items(v) => st.items.extend(v.into_iter().map(|it| (it.id, it))),
+                Part::Items(v) => st.items.extend(v.into_iter().map(|it| (it.id, exact(it)))),
                 Part::Tasks(v) => st.tasks.extend(v.into_iter().map(|t| (t.id, t))),
                 Part::Timers(v) => st.timers.extend(
                     v.into_iter()
