@@ -117,6 +117,9 @@ impl EngineHandle {
         (item, task): (Option<ItemId>, Option<TaskId>),
         not_found: CommandError,
     ) -> CommandError {
+        if item.is_none() && task.is_none() {
+            return not_found;
+        }
         let found = self
             .read(move |r| {
                 let task = match task {
