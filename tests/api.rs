@@ -558,7 +558,12 @@ async fn ended_items_and_their_records_page_through_the_cli() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !d.cli_json(&["items", "--json"]).as_array().unwrap().is_empty() {
+    while !d
+        .cli_json(&["items", "--json"])
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
         assert!(Instant::now() < deadline, "the batch items did not end");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -222,3 +222,37 @@ fn validate_of_a_missing_path_exits_1() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("/nonexistent/flow.yaml: no such file or directory"));
 }
+
+#[test]
+fn audit_reads_an_archive_without_a_daemon() {
+    use tempi::types::event::{Event, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let at = chrono::Utc::now();
+    let rec = |seq: u64, item: u64| Record {
+        seq,
+        at,
+        item: Some(item),
+        actor: "engine".into(),
+        reason: None,
+        event: Event::ItemCompleted { item },
+    };
+    tempi::store::archive::append(&archive, at, &[rec(4, 1), rec(9, 2)]).unwrap();
+    // The same batch again, as after a crash between archiving and removing: read once.
+    tempi::store::archive::append(&archive, at, &[rec(4, 1), rec(9, 2)]).unwrap();
+    let path = archive.to_str().unwrap();
+    let o = tempi(dir.path(), &["audit", "--archive", path, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all: Vec<Record> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4, 9]);
+    let o = tempi(dir.path(), &["audit", "2", "--archive", path, "--json"]);
+    let one: Vec<Record> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(one, vec![rec(9, 2)]);
+    let o = tempi(dir.path(), &["audit", "--archive", "/nonexistent/archive"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("/nonexistent/archive"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -420,6 +420,7 @@ async fn retention_removes_old_items_and_ids_are_never_reused() {
         config.snapshot_interval = Duration::from_millis(50);
         config.retention = Some(Duration::from_secs(3600));
         config.retention_check = Duration::from_millis(20);
+        config.archive = Some(tmp.path().join("archive"));
         runtime::start(config)
     };
     let run = start(clock.clone()).await.unwrap();
@@ -447,6 +448,20 @@ async fn retention_removes_old_items_and_ids_are_never_reused() {
     assert_eq!(left[0].id, open, "the item in flight stays");
     assert!(h.item(ids[0]).await.unwrap().is_none());
     assert!(h.audit(Some(ids[0]), 0, 100).await.unwrap().is_empty());
+    // What was removed was archived first, whole.
+    let archived =
+        tempi::store::archive::read(&tmp.path().join("archive"), Some(ids[0]), 0).unwrap();
+    assert!(matches!(
+        archived.first().map(|r| &r.event),
+        Some(tempi::types::Event::ItemStarted { .. })
+    ));
+    assert!(matches!(
+        archived.last().map(|r| &r.event),
+        Some(tempi::types::Event::ItemCompleted { .. })
+    ));
+    let everything = tempi::store::archive::read(&tmp.path().join("archive"), None, 0).unwrap();
+    let items: std::collections::BTreeSet<u64> = everything.iter().filter_map(|r| r.item).collect();
+    assert_eq!(items, ids.iter().copied().collect());
     assert!(!h.audit(Some(open), 0, 100).await.unwrap().is_empty());
     let every = TaskFilter {
         all: true,

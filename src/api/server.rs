@@ -447,6 +447,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// How long the records of ended items are kept (None: forever).
     pub retention: Option<Duration>,
+    /// Where removed records are archived first.
+    pub archive: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -481,6 +483,7 @@ fn public_url(addr: SocketAddr) -> String {
 pub async fn serve(opts: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), ServeError> {
     let mut config = EngineConfig::new(opts.data_dir.clone(), opts.workflows_dir.clone());
     config.retention = opts.retention;
+    config.archive = opts.archive.clone();
     let running = runtime::start(config).await?;
     let result = serve_engine(&opts, running.handle.clone(), ready).await;
     running.shutdown().await;

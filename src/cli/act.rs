@@ -17,12 +17,18 @@ pub async fn serve(
     g: &Globals,
     listen: SocketAddr,
     retention: std::time::Duration,
+    archive: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        archive.is_none() || !retention.is_zero(),
+        "--archive: nothing is removed with --retention 0, so nothing would be archived"
+    );
     let opts = ServeOptions {
         data_dir: g.data_dir.clone(),
         workflows_dir: g.workflows_dir.clone(),
         listen,
         retention: (!retention.is_zero()).then_some(retention),
+        archive,
     };
     let data = g.data_dir.display().to_string();
     let _log = init_log(&g.data_dir);

@@ -80,6 +80,10 @@ pub enum Cmd {
         /// Remove the records of items that ended longer ago than this (`0` keeps everything)
         #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_retention)]
         retention: std::time::Duration,
+        /// Before removing them, append the records to compressed files in DIR
+        /// (`tempi audit --archive DIR` reads them)
+        #[arg(long, value_name = "DIR")]
+        archive: Option<PathBuf>,
     },
     /// Check workflow files (or every *.yaml in directories); errors as file:line:col
     Validate {
@@ -219,6 +223,9 @@ pub enum Cmd {
         /// Keep printing records as they commit
         #[arg(long, conflicts_with = "limit")]
         follow: bool,
+        /// Read the records retention archived in DIR (no daemon needed)
+        #[arg(long, value_name = "DIR", conflicts_with = "follow")]
+        archive: Option<PathBuf>,
         #[command(flatten)]
         page: Page,
     },
@@ -346,7 +353,11 @@ pub fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
     match cmd {
-        Cmd::Serve { listen, retention } => act::serve(g, listen, retention).await?,
+        Cmd::Serve {
+            listen,
+            retention,
+            archive,
+        } => act::serve(g, listen, retention, archive).await?,
         Cmd::Validate { paths } => return Ok(validate::run(&paths)),
         Cmd::Bench {
             json,
@@ -388,8 +399,16 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
         Cmd::Audit {
             item,
             json,
+            archive: Some(dir),
+            page,
+            ..
+        } => show::archived(&dir, item, json, page)?,
+        Cmd::Audit {
+            item,
+            json,
             follow,
             page,
+            ..
         } => show::audit(g, item, json, follow, page).await?,
         other => act::run(g, other).await?,
     }

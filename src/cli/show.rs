@@ -282,3 +282,21 @@ pub async fn audit(
         }
     }
 }
+
+/// `tempi audit --archive DIR`: records retention archived, as `audit` prints them.
+pub fn archived(
+    dir: &std::path::Path,
+    item: Option<ItemId>,
+    json: bool,
+    page: Page,
+) -> anyhow::Result<()> {
+    let mut records = crate::store::archive::read(dir, item, page.after.unwrap_or(0))?;
+    if let Some(limit) = page.limit {
+        records.truncate(limit as usize);
+    }
+    if json {
+        return print_json(&records);
+    }
+    print!("{}", audit_table(&records));
+    Ok(())
+}

@@ -28,12 +28,13 @@ impl Retention {
         dir: PathBuf,
         window: Duration,
         every: Duration,
+        archive: Option<PathBuf>,
         clock: Arc<dyn Clock>,
     ) -> std::io::Result<Retention> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("tempi-retention".into())
-            .spawn(move || run(&dir, window, every, &*clock, &stopped))?;
+            .spawn(move || run(&dir, window, every, archive.as_deref(), &*clock, &stopped))?;
         Ok(Retention {
             stop: Some(stop),
             thread: Some(thread),
@@ -52,6 +53,7 @@ fn run(
     dir: &std::path::Path,
     window: Duration,
     every: Duration,
+    archive: Option<&std::path::Path>,
     clock: &dyn Clock,
     stopped: &mpsc::Receiver<()>,
 ) {
@@ -71,11 +73,14 @@ fn run(
             wait = every;
             continue;
         };
-        let cutoff =
-            clock.now() - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let now = clock.now();
+        let cutoff = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|w| now.checked_sub_signed(w))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         // Only what the newest snapshot covers: a restart from it must not miss an end.
         let covered = snapshots::list(dir).first().map_or(0, |(seq, _)| *seq);
-        wait = match p.prune(cutoff, covered, BATCH) {
+        wait = match p.prune(now, cutoff, covered, BATCH, archive) {
             Ok(done) if done.items == BATCH => PAUSE,
             Ok(done) => {
                 if done.items > 0 {

@@ -99,6 +99,8 @@ pub struct EngineConfig {
     pub retention: Option<std::time::Duration>,
     /// How often retention looks for items past the window.
     pub retention_check: std::time::Duration,
+    /// Where retention moves records before removing them (None: they are only removed).
+    pub archive: Option<PathBuf>,
     /// Seeds the engine's randomness (retry jitter); from the OS when absent.
     pub seed: Option<u64>,
     /// Runs the jobs; the real executors when absent.
@@ -119,6 +121,7 @@ impl EngineConfig {
             snapshot_interval: std::time::Duration::from_secs(600),
             retention: None,
             retention_check: std::time::Duration::from_secs(5),
+            archive: None,
             seed: None,
             executor: None,
             wrap_store: None,
@@ -317,6 +320,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
                 config.data_dir.clone(),
                 window,
                 config.retention_check,
+                config.archive.clone(),
                 config.clock.clone(),
             )
             .map_err(|e| StartError::Internal(e.to_string()))?,

@@ -2,6 +2,7 @@
 //! data dir, written by one engine at a time in group commits, with an index of the
 //! items that ended; plus the data dir's small files (lock, API token, daemon address).
 
+pub mod archive;
 mod body;
 mod datadir;
 mod ended;

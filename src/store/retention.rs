@@ -66,12 +66,15 @@ impl Pruner {
 
     /// Remove up to `limit` items that ended before `cutoff` and whose records all lie
     /// at or below `covered` (the newest snapshot's seq, so a restart from it never
-    /// misses a removed item's end), oldest first, in one short transaction.
+    /// misses a removed item's end), oldest first, in one short transaction. With an
+    /// `archive` folder, their records are appended there (and flushed) first.
     pub fn prune(
         &mut self,
+        now: DateTime<Utc>,
         cutoff: DateTime<Utc>,
         covered: u64,
         limit: usize,
+        archive: Option<&Path>,
     ) -> Result<Pruned, StoreError> {
         let path = &self.path;
         let cutoff = cutoff.timestamp_nanos_opt().unwrap_or(i64::MIN);
@@ -95,6 +98,24 @@ impl Pruner {
             rows.collect::<Result<_, _>>()
                 .map_err(sql_err(path, "find items past retention"))?
         };
+        if let Some(dir) = archive.filter(|_| !victims.is_empty()) {
+            let mut records = Vec::new();
+            let mut stmt = tx
+                .prepare_cached("SELECT seq, body FROM events WHERE item = ?1 ORDER BY seq")
+                .map_err(sql_err(path, "read records to archive"))?;
+            for (id, _) in &victims {
+                let mut rows = stmt
+                    .query([id])
+                    .map_err(sql_err(path, "read records to archive"))?;
+                while let Some(row) = rows
+                    .next()
+                    .map_err(sql_err(path, "read records to archive"))?
+                {
+                    records.push(super::journal::decode_row(row, path)?);
+                }
+            }
+            super::archive::append(dir, now, &records)?;
+        }
         let mut out = Pruned::default();
         let (mut max_seq, mut max_item, mut max_task) = (0i64, 0i64, 0i64);
         for (id, last) in &victims {
