@@ -473,11 +473,14 @@ async fn retention_removes_old_items_and_ids_are_never_reused() {
     assert_eq!(h.workflows().await.unwrap().len(), 1);
     // A stream from before what was removed is told to resync rather than given a gap.
     let (_stop, stopping) = tokio::sync::watch::channel(false);
-    let mut old = tempi::api::events::Follow::new(h.clone(), None, 0, stopping.clone());
+    let mut old = tempi::api::events::Follow::new(h.clone(), None, 1, stopping.clone());
     assert!(old.next().await.is_none());
     assert!(old.gap().unwrap().contains("resync"), "{:?}", old.gap());
     let head = h.metrics().await.unwrap().journal_seq;
     assert!(h.gap_after(head).await.is_none());
+    // From 0 a stream asks for what is kept (as `tempi audit --follow` does): no resync.
+    let mut fresh = tempi::api::events::Follow::new(h.clone(), None, 0, stopping.clone());
+    assert!(fresh.next().await.is_some());
     run.shutdown().await;
 
     // Without any snapshot, a full replay of what is left still never reuses an id.
@@ -825,4 +828,71 @@ async fn lost_duplicated_and_late_answers_and_a_failed_append_lose_nothing_and_a
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_older_than_what_retention_removed_is_not_used() {
+    use tempi::engine::runtime::ManualClock;
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
+    let start = |clock: std::sync::Arc<ManualClock>| {
+        let wf = tmp.path().join("wf");
+        std::fs::create_dir_all(&wf).unwrap();
+        std::fs::write(wf.join("t.yaml"), FLOW).unwrap();
+        let mut config = EngineConfig::new(tmp.path().join("data"), Some(wf));
+        config.clock = clock;
+        config.snapshot_every = 5;
+        config.snapshot_interval = Duration::from_millis(50);
+        config.retention = Some(Duration::from_secs(3600));
+        config.retention_check = Duration::from_millis(20);
+        runtime::start(config)
+    };
+    // A snapshot with the item in flight, kept aside.
+    let run = start(clock.clone()).await.unwrap();
+    let (item, _) = start_with_task(&run.handle, 1).await;
+    run.shutdown().await;
+    let old = snapshot_files(tmp.path())[0].clone();
+    let kept = std::fs::read(&old).unwrap();
+
+    // The item ends, and retention removes it.
+    let run = start(clock.clone()).await.unwrap();
+    let h = run.handle.clone();
+    h.command("op", None, Command::Cancel { item })
+        .await
+        .unwrap();
+    until("a snapshot covering the end", || async {
+        let head = h.metrics().await.unwrap().journal_seq;
+        snapshot_files(tmp.path())
+            .first()
+            .is_some_and(|p| p.to_string_lossy().contains(&format!("{head:020}")))
+    })
+    .await;
+    clock.advance(chrono::Duration::hours(2));
+    until("retention", || async {
+        h.items(ItemFilter::default()).await.unwrap().is_empty()
+    })
+    .await;
+    run.shutdown().await;
+
+    // Only the old snapshot is left: it must not bring the item back.
+    for path in snapshot_files(tmp.path()) {
+        std::fs::remove_file(path).unwrap();
+    }
+    std::fs::write(&old, kept).unwrap();
+    let run = start(clock.clone()).await.unwrap();
+    assert!(
+        run.handle
+            .items(ItemFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        run.handle
+            .tasks(TaskFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    run.shutdown().await;
 }

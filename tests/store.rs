@@ -540,3 +540,16 @@ fn the_journal_is_private() {
         assert_eq!(mode & 0o777, 0o600, "{name}");
     }
 }
+
+#[test]
+fn a_journal_left_readable_by_others_is_made_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path()).unwrap();
+    journal.append(&records(1, 2)).unwrap();
+    drop(journal);
+    let db = dir.path().join("journal.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(Journal::open(dir.path()).unwrap());
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

@@ -251,6 +251,9 @@ async fn list_items(
     State(st): State<AppState>,
     Q(filter): Q<ItemFilter>,
 ) -> Result<impl IntoResponse, ApiError> {
+    if filter.limit == Some(0) {
+        return Err(ApiError::bad_request("limit: must be at least 1"));
+    }
     Ok(Json(st.handle.items(filter).await?))
 }
 
@@ -337,6 +340,9 @@ async fn list_tasks(
     State(st): State<AppState>,
     Q(filter): Q<TaskFilter>,
 ) -> Result<impl IntoResponse, ApiError> {
+    if filter.limit == Some(0) {
+        return Err(ApiError::bad_request("limit: must be at least 1"));
+    }
     Ok(Json(st.handle.tasks(filter).await?))
 }
 

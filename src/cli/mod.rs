@@ -52,7 +52,8 @@ fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(text.trim())
         .map_err(|e| format!("{e} (write it like 7d, 36h or 90m; 0 keeps everything)"))?;
     // Beyond a century the cutoff is before any item; more is a mistake, not a wish.
-    if d > std::time::Duration::from_secs(100 * 365 * 86_400) {
+    // (humantime's year is 365.25 days.)
+    if d > std::time::Duration::from_secs(100 * 31_557_600) {
         return Err("retention is limited to 100 years; use 0 to keep everything".into());
     }
     Ok(d)

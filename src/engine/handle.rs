@@ -199,7 +199,7 @@ impl EngineHandle {
         {
             return Ok(Some(live));
         }
-        let Some(row) = self.read(move |r| r.ended_item(id)).await? else {
+        let Some((row, records)) = self.read(move |r| r.ended_item_with_records(id)).await? else {
             return Ok(None);
         };
         let (name, version) = (row.summary.workflow.clone(), row.summary.version);
@@ -214,10 +214,6 @@ impl EngineHandle {
         else {
             return Ok(None);
         };
-        let from = row.first_seq.saturating_sub(1);
-        let records = self
-            .read(move |r| r.records(Some(id), from, usize::MAX))
-            .await?;
         Ok(Core::rebuild(wf, source, &records))
     }
 
@@ -281,9 +277,14 @@ impl EngineHandle {
         self.read(move |r| r.records(item, after, limit)).await
     }
 
-    /// When records after `after` may have been removed by retention: the reason, for a
-    /// stream to answer "resync" instead of a gap. (Unreadable floors count as none.)
+    /// When records after a stream's position `after` may have been removed by
+    /// retention: the reason, for the stream to answer "resync" instead of a gap.
+    /// (Unreadable floors count as none.)
     pub async fn gap_after(&self, after: u64) -> Option<String> {
+        // A stream from 0 asks for what is kept, not to resume: it has no gap to fear.
+        if after == 0 {
+            return None;
+        }
         let floors = self.read(|r| r.floors()).await.ok()?;
         (after < floors.pruned_through).then(|| {
             format!(

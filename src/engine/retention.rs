@@ -79,7 +79,14 @@ fn run(
             .and_then(|w| now.checked_sub_signed(w))
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         // Only what the newest snapshot covers: a restart from it must not miss an end.
-        let covered = snapshots::list(dir).first().map_or(0, |(seq, _)| *seq);
+        // (One that is damaged is skipped at restore, and so is any older than what was
+        // removed: the restart then replays the whole journal, which is always safe.)
+        let head = p.head().unwrap_or(0);
+        let covered = snapshots::list(dir)
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .find(|seq| *seq <= head)
+            .unwrap_or(0);
         wait = match p.prune(now, cutoff, covered, BATCH, archive) {
             Ok(done) if done.items == BATCH => PAUSE,
             Ok(done) => {

@@ -209,13 +209,14 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
             journal.backfill(&ended)?;
             return Ok((journal, core, n));
         }
-        let (mut core, from) = snapshots::restore(&dir, &env, journal.last_seq());
+        let floors = journal.floors()?;
+        let (mut core, from) =
+            snapshots::restore(&dir, &env, journal.last_seq(), floors.pruned_through);
         journal.replay(from, &mut |rec| {
             core.replay(&rec);
             n += 1;
         })?;
         // Ids of items retention removed are never handed out again.
-        let floors = journal.floors()?;
         let st = &mut core.state;
         st.next_item = st.next_item.max(floors.next_item);
         st.next_task = st.next_task.max(floors.next_task);

@@ -13,12 +13,22 @@ use super::core::Core;
 use crate::store::{Reader, StoreError, snapshots};
 
 /// The newest snapshot that loads and covers no more than `head`, else an empty core;
-/// with the seq to replay the journal from.
-pub fn restore(dir: &Path, env: &Value, head: u64) -> (Core, u64) {
+/// with the seq to replay the journal from. A snapshot older than `pruned_through` (the
+/// last seq of what retention removed) is never used: it may hold, as in flight, items
+/// whose ends are gone from the journal. A full replay is always safe, since retention
+/// removes all of an item's records or none.
+pub fn restore(dir: &Path, env: &Value, head: u64, pruned_through: u64) -> (Core, u64) {
     for (seq, path) in snapshots::list(dir) {
         if seq > head {
             tracing::warn!(
                 "snapshot {} is ahead of the journal (seq {seq} > {head}); skipped",
+                path.display()
+            );
+            continue;
+        }
+        if seq < pruned_through {
+            tracing::warn!(
+                "snapshot {} is older than what retention removed (seq {seq} < {pruned_through}); skipped",
                 path.display()
             );
             continue;
@@ -52,7 +62,8 @@ pub fn take(dir: &Path, core: &Core) -> Result<PathBuf, StoreError> {
 pub fn refresh(dir: &Path, env: &Value) -> Result<Option<u64>, StoreError> {
     let reader = Reader::open(dir)?;
     let head = reader.head()?;
-    let (mut core, from) = restore(dir, env, head);
+    let floors = reader.floors()?;
+    let (mut core, from) = restore(dir, env, head, floors.pruned_through);
     if from >= head {
         return Ok(None);
     }

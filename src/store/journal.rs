@@ -369,20 +369,32 @@ pub(super) fn decode_row(row: &rusqlite::Row<'_>, path: &Path) -> Result<Record,
     decode(seq, body, path)
 }
 
-/// Create a missing journal file readable by its owner only; SQLite gives its WAL and
-/// shared-memory files the same mode.
+/// Make the journal readable by its owner only: a missing file is created 0600, and
+/// one an earlier version left readable by others is tightened, with its WAL and
+/// shared-memory files (SQLite gives new ones the database's mode).
 fn create_private(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
     {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::io("create", path, e)),
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(StoreError::io("create", path, e)),
     }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::metadata(&file) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| StoreError::io("make private", &file, e))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Refuse a non-empty file that does not start like a SQLite database. (SQLite itself

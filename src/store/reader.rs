@@ -109,6 +109,24 @@ impl Reader {
         ended::list(&self.conn, f, limit).map_err(sql_err(&self.path, "list ended items"))
     }
 
+    /// One ended item and its records, read in one transaction (so retention cannot
+    /// remove the records between the two).
+    pub fn ended_item_with_records(
+        &self,
+        id: ItemId,
+    ) -> Result<Option<(EndedRow, Vec<Record>)>, StoreError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(sql_err(&self.path, "begin a read"))?;
+        let Some(row) = self.ended_item(id)? else {
+            return Ok(None);
+        };
+        let records = self.records(Some(id), row.first_seq.saturating_sub(1), usize::MAX)?;
+        tx.finish().map_err(sql_err(&self.path, "end a read"))?;
+        Ok(Some((row, records)))
+    }
+
     /// One ended item.
     pub fn ended_item(&self, id: ItemId) -> Result<Option<EndedRow>, StoreError> {
         ended::get(&self.conn, id).map_err(sql_err(&self.path, "read an ended item"))

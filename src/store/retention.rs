@@ -33,7 +33,13 @@ pub fn floors(conn: &Connection, path: &Path) -> Result<Floors, StoreError> {
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
             .map_err(sql_err(path, "read the retention marks"))?;
-        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+        // A mark that does not read would let ids or seqs be reused: refuse it.
+        v.map_or(Ok(0), |v| {
+            v.trim().parse().map_err(|_| StoreError::NotAJournal {
+                path: path.to_path_buf(),
+                detail: format!("meta {key} is {v:?}, not a number"),
+            })
+        })
     };
     Ok(Floors {
         pruned_through: get(PRUNED_THROUGH)?,
@@ -62,6 +68,15 @@ impl Pruner {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql_err(&path, "set the busy timeout"))?;
         Ok(Pruner { conn, path })
+    }
+
+    /// The seq of the last committed record (retention never goes past it).
+    pub fn head(&self) -> Result<u64, StoreError> {
+        let last: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))
+            .map_err(sql_err(&self.path, "read the last seq"))?;
+        Ok(last.map_or(0, |s| s.max(0) as u64))
     }
 
     /// Remove up to `limit` items that ended before `cutoff` and whose records all lie

@@ -48,6 +48,16 @@ enum PartOut<'a> {
     Tasks(Vec<&'a Task>),
     /// (nanoseconds since the epoch, timer).
     Timers(Vec<(i64, &'a Timer)>),
+    /// The last line: how many of each came before, so a cut file is not mistaken for
+    /// a whole one.
+    End(Counts),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Counts {
+    items: usize,
+    tasks: usize,
+    timers: usize,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +66,7 @@ enum Part {
     Items(Vec<Item>),
     Tasks(Vec<Task>),
     Timers(Vec<(i64, Timer)>),
+    End(Counts),
 }
 
 /// Entries per line.
@@ -70,6 +81,8 @@ pub enum SnapshotError {
     Workflow { name: String, version: u32 },
     #[error("the snapshot is not readable: {0}")]
     Decode(#[from] serde_json::Error),
+    #[error("the snapshot is incomplete or inconsistent: {0}")]
+    Incomplete(String),
 }
 
 thread_local! {
@@ -91,6 +104,36 @@ fn exact(mut it: Item) -> Item {
     it.signals.shrink_to_fit();
     it.tasks.shrink_to_fit();
     it
+}
+
+/// Every item has a state per step of its workflow and every task a live item and step:
+/// what `apply` and the decisions index by without checking.
+fn check_shape(st: &State) -> Result<(), String> {
+    for it in st.items.values() {
+        let n = it.wf.steps.len();
+        if it.steps.len() != n || it.completed.iter().any(|&c| c as usize >= n) {
+            return Err(format!(
+                "item {} has {} step states for the {n} steps of {} v{}",
+                it.id,
+                it.steps.len(),
+                it.wf.name,
+                it.wf.version
+            ));
+        }
+    }
+    for t in st.tasks.values() {
+        let fits = st
+            .items
+            .get(&t.item)
+            .is_some_and(|it| (t.step as usize) < it.steps.len() && it.tasks.contains(&t.id));
+        if !fits {
+            return Err(format!(
+                "task {} does not belong to a step of item {}",
+                t.id, t.item
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Parse the lines after the head on two threads (every other line each), in order.
@@ -211,7 +254,11 @@ impl Core {
         for c in timers.chunks(CHUNK) {
             line(&PartOut::Timers(c.to_vec()))?;
         }
-        Ok(())
+        line(&PartOut::End(Counts {
+            items: items.len(),
+            tasks: tasks.len(),
+            timers: timers.len(),
+        }))
     }
 
     /// A core from a snapshot's bytes; replay the journal after `state.seq` onto it.
@@ -253,7 +300,11 @@ impl Core {
         st.next_item = head.next_item;
         st.next_task = head.next_task;
         st.counters = head.counters;
+        let mut end = None;
         for part in parts {
+            if end.is_some() {
+                return Err(SnapshotError::Incomplete("lines after the end".into()));
+            }
             match part {
                 Part::Items(v) => st.items.extend(v.into_iter().map(|it| (it.id, exact(it)))),
                 Part::Tasks(v) => st.tasks.extend(v.into_iter().map(|t| (t.id, t))),
@@ -261,8 +312,24 @@ impl Core {
                     v.into_iter()
                         .map(|(at, t)| (DateTime::<Utc>::from_timestamp_nanos(at), t)),
                 ),
+                Part::End(c) => end = Some(c),
             }
         }
+        let found = Counts {
+            items: st.items.len(),
+            tasks: st.tasks.len(),
+            timers: st.timers.len(),
+        };
+        match end {
+            Some(said) if said == found => {}
+            Some(said) => {
+                return Err(SnapshotError::Incomplete(format!(
+                    "it says {said:?} but holds {found:?}"
+                )));
+            }
+            None => return Err(SnapshotError::Incomplete("its last line is missing".into())),
+        }
+        check_shape(st).map_err(SnapshotError::Incomplete)?;
         Ok(core)
     }
 }

@@ -1046,3 +1046,47 @@ fn stored_inputs_are_equal_copies_and_started_steps_leave_no_start_timer() {
     assert_eq!(starts(&h), 0);
     h.replayed();
 }
+
+#[test]
+fn a_snapshot_cut_short_or_inconsistent_is_refused() {
+    let mut h = H::new(vec![workflow("w", vec![http("a", &[]), http("b", &["a"])])]);
+    for _ in 0..3 {
+        h.start("w", json!({}));
+    }
+    let mut bytes = Vec::new();
+    h.core.write_snapshot(&mut bytes).unwrap();
+    let wfs = h.core.state.workflows.clone();
+    let parse = move |src: &str| {
+        wfs.values()
+            .flat_map(|v| v.values())
+            .find(|(_, s)| s.as_ref() == src)
+            .map(|(w, _)| w.as_ref().clone())
+            .ok_or_else(|| "unknown".to_string())
+    };
+    let lines: Vec<&[u8]> = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let whole = Core::from_snapshot_with(Value::Null, &bytes, &parse).unwrap();
+    assert_eq!(whole.state.items.len(), 3);
+    // Each line left out in turn (the head aside): never taken for a whole snapshot.
+    for k in 1..lines.len() {
+        let cut: Vec<u8> = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != k)
+            .flat_map(|(_, l)| l.iter().copied().chain([b'\n']))
+            .collect();
+        assert!(
+            Core::from_snapshot_with(Value::Null, &cut, &parse).is_err(),
+            "line {k} missing went unnoticed"
+        );
+    }
+    // An item whose step states do not fit its workflow.
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let odd = text.replacen("\"steps\":[", "\"steps\":[{},", 1);
+    let err = Core::from_snapshot_with(Value::Null, odd.as_bytes(), &parse)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("step states"), "{err}");
+}
