@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::types::view::{ItemStatus, ItemSummary, TaskView};
+use crate::types::ItemId;
+use crate::types::view::{IdList, ItemFilter, ItemStatus, ItemSummary, TaskView};
 
 const FIELDS: &str =
     "status:, wf:, step:, sla<, sla>, sla:breached, sla:risk, prio>, prio<, prio:, id:, or a word";
@@ -49,6 +50,9 @@ enum Term {
     Id(u64),
     Word(String),
 }
+
+/// Ended items fetched for a filter, at most.
+pub const HISTORY_PAGE: usize = 500;
 
 /// A parsed filter; the empty filter matches everything.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -151,6 +155,35 @@ impl Filter {
 
     pub fn is_empty(&self) -> bool {
         self.statuses.is_empty() && self.terms.is_empty()
+    }
+
+    /// What to ask the engine for when this filter may match ended items the mirror
+    /// no longer holds: an `id:` (any status), or one ended status (newest first, a
+    /// page). Other filters are answered by the mirror alone.
+    pub fn history_query(&self) -> Option<ItemFilter> {
+        let ids: Vec<ItemId> = self
+            .terms
+            .iter()
+            .filter_map(|t| match t {
+                Term::Id(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        if !ids.is_empty() {
+            return Some(ItemFilter {
+                ids: Some(IdList(ids)),
+                ..Default::default()
+            });
+        }
+        let status = match self.statuses.as_slice() {
+            [s] if s.is_final() => *s,
+            _ => return None,
+        };
+        Some(ItemFilter {
+            status: Some(status),
+            limit: Some(HISTORY_PAGE),
+            ..Default::default()
+        })
     }
 
     pub fn matches_item(&self, it: &ItemSummary, now: DateTime<Utc>) -> bool {

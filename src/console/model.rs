@@ -1,7 +1,7 @@
 //! The console's mirror of the engine: items, open tasks, counters and recent records,
 //! kept current by the updates the sync task sends.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -36,6 +36,8 @@ pub enum Update {
         records: Vec<Arc<Record>>,
     },
     Detail(ItemId, Result<Box<(ItemDetail, Vec<Record>)>, SourceError>),
+    /// Items the engine found for the filter (ended ones beyond the window included).
+    Found(Vec<ItemSummary>),
     /// The connection is down; the sync task keeps trying unless `fatal`.
     Lost {
         error: SourceError,
@@ -63,6 +65,8 @@ pub struct Model {
     pub link: Link,
     /// How many of `items` have ended (kept current, so trimming needs no scan).
     ended: usize,
+    /// Items fetched for the filter in use: kept beyond the window of ended ones.
+    found: BTreeSet<ItemId>,
     last_steps: Option<(DateTime<Utc>, u64)>,
 }
 
@@ -77,6 +81,7 @@ impl Default for Model {
             throughput: VecDeque::new(),
             link: Link::Connecting,
             ended: 0,
+            found: BTreeSet::new(),
             last_steps: None,
         }
     }
@@ -95,6 +100,7 @@ impl Model {
             } => {
                 self.items = items.into_iter().map(|i| (i.id, i)).collect();
                 self.ended = self.items.values().filter(|i| i.status.is_final()).count();
+                self.found.clear();
                 self.tasks = tasks;
                 self.workflows = workflows;
                 self.events.clear();
@@ -124,6 +130,16 @@ impl Model {
                 self.push_records(records);
                 self.link = Link::Up;
                 self.trim_ended();
+            }
+            Update::Found(items) => {
+                self.found.clear();
+                for it in items {
+                    self.found.insert(it.id);
+                    let ends = it.status.is_final() as usize;
+                    let was = self.items.insert(it.id, it);
+                    let ended = was.is_some_and(|w| w.status.is_final()) as usize;
+                    self.ended = self.ended + ends - ended;
+                }
             }
             Update::Lost { error, .. } => self.link = Link::Down(error.to_string()),
             Update::Detail(..) => {}
@@ -164,22 +180,24 @@ impl Model {
         self.metrics = m;
     }
 
-    /// Keep every item in flight and the newest ended ones.
+    /// Keep every item in flight, the newest ended ones, and those found for the
+    /// filter in use.
     fn trim_ended(&mut self) {
         let ended = self.ended;
-        if ended <= ENDED_KEPT {
+        if ended <= ENDED_KEPT + self.found.len() {
             return;
         }
         let ids: Vec<ItemId> = self
             .items
             .values()
-            .filter(|i| i.status.is_final())
+            .filter(|i| i.status.is_final() && !self.found.contains(&i.id))
             .map(|i| i.id)
+            .take(ended - ENDED_KEPT - self.found.len())
             .collect();
-        for id in &ids[..ended - ENDED_KEPT] {
+        for id in &ids {
             self.items.remove(id);
         }
-        self.ended = ENDED_KEPT;
+        self.ended -= ids.len();
     }
 
     /// The latest steps-per-second sample.
@@ -247,6 +265,25 @@ mod tests {
             now,
         );
         assert_eq!(m.items[&1_000_000].status, ItemStatus::Incident);
+        // Items found for a filter stay beside the window; the window stays as it was.
+        m.apply(Update::Found(vec![item(3, ItemStatus::Completed)]), now);
+        let ended = |id| item(id, ItemStatus::Completed);
+        let newer: Vec<ItemSummary> = (2_000_000..2_000_005).map(ended).collect();
+        m.apply(
+            Update::Delta {
+                items: newer,
+                tasks: None,
+                metrics: None,
+                records: vec![],
+            },
+            now,
+        );
+        assert!(m.items.contains_key(&3), "the found item is kept");
+        assert!(
+            !m.items.contains_key(&11),
+            "the window still drops its oldest"
+        );
+        assert_eq!(m.items.len(), ENDED_KEPT + 2);
     }
 
     #[test]

@@ -89,6 +89,9 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
                 Effect::Refresh => {
                     let _ = sync.control.send(Control::Refresh);
                 }
+                Effect::Find(filter) => {
+                    let _ = sync.control.send(Control::Find(filter));
+                }
                 Effect::Rate(r) => {
                     if let Some(set) = &rate {
                         set(r);

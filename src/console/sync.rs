@@ -32,6 +32,8 @@ pub enum Control {
     Detail(Option<ItemId>),
     /// Throw the model away and take a fresh snapshot.
     Refresh,
+    /// Find these items in the engine (ended ones beyond the window included).
+    Find(ItemFilter),
 }
 
 /// The app's end of the sync task; dropping it stops the task.
@@ -147,6 +149,14 @@ async fn run(
                         }
                     }
                     Some(Control::Refresh) => break None,
+                    Some(Control::Find(filter)) => match source.items(filter).await {
+                        Ok(items) => {
+                            if out.send(Update::Found(items)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => break Some(e),
+                    },
                     None => return,
                 },
             }

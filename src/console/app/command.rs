@@ -65,7 +65,7 @@ impl App {
             }
             "filter" => {
                 self.set_filter(rest, true);
-                vec![]
+                self.find_history()
             }
             "mine" | "groups" | "all" => {
                 self.scope = match verb {

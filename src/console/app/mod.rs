@@ -204,6 +204,8 @@ pub enum Effect {
     Act(Vec<Pending>),
     /// Follow this item's detail (or none).
     Detail(Option<ItemId>),
+    /// Ask the engine for the items a filter may match beyond the mirror's window.
+    Find(crate::types::view::ItemFilter),
     /// Set the demo's load (items per minute).
     Rate(f64),
     Refresh,
@@ -423,6 +425,7 @@ impl App {
                         if !self.set_filter(&input.text, true) {
                             self.set_filter(&before, false);
                         }
+                        return self.find_history();
                     }
                     Edit::Cancel => {
                         self.set_filter(&before, true);
@@ -494,6 +497,15 @@ impl App {
     /// Apply the filter as typed; a bad one says why (on Enter) and keeps the old one.
     /// Whether `text` parsed. A new filter rebuilds the lists, each cursor staying on its
     /// row's item where that item still matches; the same filter changes nothing.
+    /// When the filter in use may match ended items the mirror no longer holds.
+    pub(super) fn find_history(&self) -> Vec<Effect> {
+        self.filter
+            .history_query()
+            .map(Effect::Find)
+            .into_iter()
+            .collect()
+    }
+
     fn set_filter(&mut self, text: &str, submit: bool) -> bool {
         match Filter::parse(text) {
             Ok(f) if f == self.filter => true,

@@ -530,3 +530,47 @@ async fn item_command_opens_an_ended_item_the_mirror_no_longer_holds() {
     assert_eq!(c.last_toast().0, ToastKind::Error);
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_finds_ended_items_the_mirror_no_longer_holds() {
+    let mut c = Console::new(fixture::options(), 1, 0).await;
+    let t = all_tasks(&c.h).await.remove(0);
+    let decide = Command::Decide {
+        task: t.id,
+        decision: "approved".into(),
+        comment: None,
+    };
+    c.h.command("alice", None, decide).await.unwrap();
+    until("completion", || async {
+        status(&c.h, t.item).await == ItemStatus::Completed
+    })
+    .await;
+    c.sync_until("the ended item", |app| {
+        app.model
+            .items
+            .get(&t.item)
+            .is_some_and(|i| i.status.is_final())
+    })
+    .await;
+    c.app.model.items.remove(&t.item);
+    for filter in ["status:completed".to_string(), format!("id:{}", t.item)] {
+        c.press(ch(':'));
+        c.typed(&format!("filter {filter}"));
+        let effects = c.press(key(KeyCode::Enter));
+        let [Effect::Find(query)] = effects.as_slice() else {
+            panic!("{filter}: {effects:?}");
+        };
+        let control = &c.sync.as_ref().unwrap().control;
+        control.send(sync::Control::Find(query.clone())).unwrap();
+        c.sync_until("the found item", |app| {
+            app.model.items.contains_key(&t.item)
+        })
+        .await;
+        c.app.model.items.remove(&t.item);
+    }
+    // A filter the mirror answers alone asks nothing of the engine.
+    c.press(ch(':'));
+    c.typed("filter wf:approval");
+    assert_eq!(c.press(key(KeyCode::Enter)), vec![]);
+    c.stop().await;
+}
