@@ -1,7 +1,7 @@
 //! Snapshots of the core's state: everything in flight, the counters and the id
 //! high-water marks, with the journal seq they cover, so a restart reads one file and
 //! replays only the records after it. Loading a snapshot and replaying what follows
-//! gives exactly the state a full replay gives (tested in `tests/`).
+//! gives exactly the state a full replay gives (the core's property test checks it).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
