@@ -896,3 +896,57 @@ async fn a_snapshot_older_than_what_retention_removed_is_not_used() {
     );
     run.shutdown().await;
 }
+
+struct Panics;
+
+impl tempi::exec::Executor for Panics {
+    fn start(&self, _job: tempi::exec::Job, _answer: tempi::exec::Answer) {
+        panic!("a broken executor");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_that_panics_hurts_only_its_attempt() {
+    use tempi::engine::runtime::ManualClock;
+    let tmp = tempfile::tempdir().unwrap();
+    let wf = tmp.path().join("wf");
+    std::fs::create_dir_all(&wf).unwrap();
+    std::fs::write(
+        wf.join("f.yaml"),
+        HTTP_FLOW.replace("attempts: 30", "attempts: 1"),
+    )
+    .unwrap();
+    let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
+    let mut config = EngineConfig::new(tmp.path().join("data"), Some(wf));
+    config.clock = clock.clone();
+    config.executor = Some(std::sync::Arc::new(Panics));
+    let run = runtime::start(config).await.unwrap();
+    let cmd = Command::Start {
+        workflow: "f".into(),
+        version: None,
+        input: json!({}),
+        priority: 0,
+    };
+    let item = run
+        .handle
+        .command("op", None, cmd)
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    clock.advance(chrono::Duration::seconds(6));
+    until("the timeout to make an incident", || async {
+        let d = run.handle.item(item).await.unwrap().unwrap();
+        d.summary.status == ItemStatus::Incident
+    })
+    .await;
+    // The engine goes on: another item starts.
+    let cmd = Command::Start {
+        workflow: "f".into(),
+        version: None,
+        input: json!({}),
+        priority: 0,
+    };
+    assert!(run.handle.command("op", None, cmd).await.is_ok());
+    run.shutdown().await;
+}

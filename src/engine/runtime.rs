@@ -580,6 +580,7 @@ impl Writer {
             work,
         } = d;
         let done = self.done.clone();
+        let name = step.clone();
         let back = move |result| {
             let _ = done.send(Done {
                 request: Request::StepDone {
@@ -594,7 +595,15 @@ impl Writer {
         };
         match work {
             Work::Immediate(output) => back(Ok(output)),
-            Work::Job(job) => self.executor.start(job, Box::new(back)),
+            Work::Job(job) => {
+                // An executor that panics must not take the journal writer with it; the
+                // attempt's timeout then treats it as a lost answer.
+                let start =
+                    std::panic::AssertUnwindSafe(|| self.executor.start(job, Box::new(back)));
+                if std::panic::catch_unwind(start).is_err() {
+                    tracing::error!("the executor panicked starting item {item} step {name}");
+                }
+            }
         }
     }
 }

@@ -62,6 +62,13 @@ pub fn take(dir: &Path, core: &Core) -> Result<PathBuf, StoreError> {
 pub fn refresh(dir: &Path, env: &Value) -> Result<Option<u64>, StoreError> {
     let reader = Reader::open(dir)?;
     let head = reader.head()?;
+    // Nothing committed since the newest snapshot: no need to read it to know.
+    if snapshots::list(dir)
+        .first()
+        .is_some_and(|(seq, _)| *seq == head)
+    {
+        return Ok(None);
+    }
     let floors = reader.floors()?;
     let (mut core, from) = restore(dir, env, head, floors.pruned_through);
     if from >= head {
