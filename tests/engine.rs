@@ -405,24 +405,33 @@ async fn restarts_from_snapshots_and_falls_back_when_one_is_bad() {
     run.shutdown().await;
 }
 
+/// An engine on a manual clock that keeps ended items an hour, snapshots often and
+/// looks for what to remove every 20 ms.
+async fn retention_engine(
+    dir: &std::path::Path,
+    clock: std::sync::Arc<tempi::engine::runtime::ManualClock>,
+    archive: Option<std::path::PathBuf>,
+) -> Result<Running, tempi::engine::runtime::StartError> {
+    let wf = dir.join("wf");
+    std::fs::create_dir_all(&wf).unwrap();
+    std::fs::write(wf.join("t.yaml"), FLOW).unwrap();
+    let mut config = EngineConfig::new(dir.join("data"), Some(wf));
+    config.clock = clock;
+    config.snapshot_every = 5;
+    config.snapshot_interval = Duration::from_millis(50);
+    config.retention = Some(Duration::from_secs(3600));
+    config.retention_check = Duration::from_millis(20);
+    config.archive = archive;
+    runtime::start(config).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_removes_old_items_and_ids_are_never_reused() {
     use tempi::engine::runtime::ManualClock;
     let tmp = tempfile::tempdir().unwrap();
     let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
-    let start = |clock: std::sync::Arc<ManualClock>| {
-        let wf = tmp.path().join("wf");
-        std::fs::create_dir_all(&wf).unwrap();
-        std::fs::write(wf.join("t.yaml"), FLOW).unwrap();
-        let mut config = EngineConfig::new(tmp.path().join("data"), Some(wf));
-        config.clock = clock;
-        config.snapshot_every = 5;
-        config.snapshot_interval = Duration::from_millis(50);
-        config.retention = Some(Duration::from_secs(3600));
-        config.retention_check = Duration::from_millis(20);
-        config.archive = Some(tmp.path().join("archive"));
-        runtime::start(config)
-    };
+    let archive = tmp.path().join("archive");
+    let start = |clock| retention_engine(tmp.path(), clock, Some(archive.clone()));
     let run = start(clock.clone()).await.unwrap();
     let h = run.handle.clone();
     // The item in flight is the oldest: the newest ids are the ones removed.
@@ -459,7 +468,7 @@ async fn retention_removes_old_items_and_ids_are_never_reused() {
         archived.last().map(|r| &r.event),
         Some(tempi::types::Event::ItemCompleted { .. })
     ));
-    let everything = tempi::store::archive::read(&tmp.path().join("archive"), None, 0).unwrap();
+    let everything = tempi::store::archive::read(&archive, None, 0).unwrap();
     let items: std::collections::BTreeSet<u64> = everything.iter().filter_map(|r| r.item).collect();
     assert_eq!(items, ids.iter().copied().collect());
     assert!(!h.audit(Some(open), 0, 100).await.unwrap().is_empty());
@@ -835,18 +844,7 @@ async fn a_snapshot_older_than_what_retention_removed_is_not_used() {
     use tempi::engine::runtime::ManualClock;
     let tmp = tempfile::tempdir().unwrap();
     let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
-    let start = |clock: std::sync::Arc<ManualClock>| {
-        let wf = tmp.path().join("wf");
-        std::fs::create_dir_all(&wf).unwrap();
-        std::fs::write(wf.join("t.yaml"), FLOW).unwrap();
-        let mut config = EngineConfig::new(tmp.path().join("data"), Some(wf));
-        config.clock = clock;
-        config.snapshot_every = 5;
-        config.snapshot_interval = Duration::from_millis(50);
-        config.retention = Some(Duration::from_secs(3600));
-        config.retention_check = Duration::from_millis(20);
-        runtime::start(config)
-    };
+    let start = |clock| retention_engine(tmp.path(), clock, None);
     // A snapshot with the item in flight, kept aside.
     let run = start(clock.clone()).await.unwrap();
     let (item, _) = start_with_task(&run.handle, 1).await;

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{engine_with, journal_files_bytes};
-use crate::engine::runtime::Running;
 use crate::types::command::Command;
 
 /// What to run.
@@ -90,12 +89,8 @@ async fn soak(o: &SoakOptions, dir: &Path) -> anyhow::Result<Vec<Sample>> {
         samples.push(sample);
     }
     load.abort();
-    stop(run).await;
-    Ok(samples)
-}
-
-async fn stop(run: Running) {
     run.shutdown().await;
+    Ok(samples)
 }
 
 /// Start `rate` bench-flow items a second, in ticks of 10 ms, for `secs`.

@@ -228,6 +228,24 @@ impl Console {
         self.app.task_at(row).expect("a selected task").id
     }
 
+    /// A console whose one approval item has been approved and has completed; the
+    /// task it was.
+    async fn with_one_ended_item() -> (Console, TaskView) {
+        let c = Console::new(fixture::options(), 1, 0).await;
+        let t = all_tasks(&c.h).await.remove(0);
+        let decide = Command::Decide {
+            task: t.id,
+            decision: "approved".into(),
+            comment: None,
+        };
+        c.h.command("alice", None, decide).await.unwrap();
+        until("completion", || async {
+            status(&c.h, t.item).await == ItemStatus::Completed
+        })
+        .await;
+        (c, t)
+    }
+
     async fn stop(mut self) {
         drop(self.sync.take());
         self.engine.shutdown().await;
@@ -497,18 +515,7 @@ async fn read_only_refuses_every_action_without_sending() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_command_opens_an_ended_item_the_mirror_no_longer_holds() {
-    let mut c = Console::new(fixture::options(), 1, 0).await;
-    let t = all_tasks(&c.h).await.remove(0);
-    let decide = Command::Decide {
-        task: t.id,
-        decision: "approved".into(),
-        comment: None,
-    };
-    c.h.command("alice", None, decide).await.unwrap();
-    until("completion", || async {
-        status(&c.h, t.item).await == ItemStatus::Completed
-    })
-    .await;
+    let (mut c, t) = Console::with_one_ended_item().await;
     // As when it has fallen out of the mirror's window of ended items.
     c.app.model.items.remove(&t.item);
     c.press(ch(':'));
@@ -533,18 +540,7 @@ async fn item_command_opens_an_ended_item_the_mirror_no_longer_holds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filter_finds_ended_items_the_mirror_no_longer_holds() {
-    let mut c = Console::new(fixture::options(), 1, 0).await;
-    let t = all_tasks(&c.h).await.remove(0);
-    let decide = Command::Decide {
-        task: t.id,
-        decision: "approved".into(),
-        comment: None,
-    };
-    c.h.command("alice", None, decide).await.unwrap();
-    until("completion", || async {
-        status(&c.h, t.item).await == ItemStatus::Completed
-    })
-    .await;
+    let (mut c, t) = Console::with_one_ended_item().await;
     c.sync_until("the ended item", |app| {
         app.model
             .items

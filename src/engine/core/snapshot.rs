@@ -173,17 +173,10 @@ fn parse_parts(
     all.into_iter().map(|(_, p)| p).collect()
 }
 
-/// Serialize any line of a snapshot.
-mod erased {
-    pub trait Part {
-        fn write(&self, w: &mut dyn std::io::Write) -> Result<(), serde_json::Error>;
-    }
-
-    impl<T: serde::Serialize> Part for T {
-        fn write(&self, w: &mut dyn std::io::Write) -> Result<(), serde_json::Error> {
-            serde_json::to_writer(w, self)
-        }
-    }
+/// One line of a snapshot: compact JSON (which never holds a raw newline), then `\n`.
+fn line(w: &mut impl std::io::Write, part: &impl Serialize) -> Result<(), serde_json::Error> {
+    serde_json::to_writer(&mut *w, part)?;
+    w.write_all(b"\n").map_err(serde_json::Error::io)
 }
 
 /// An item's workflow in a snapshot: its name and version, resolved on load against
@@ -233,18 +226,14 @@ impl Core {
             counters: st.counters.clone(),
             workflows,
         };
-        let mut line = |part: &dyn erased::Part| -> Result<(), serde_json::Error> {
-            part.write(&mut w)?;
-            w.write_all(b"\n").map_err(serde_json::Error::io)
-        };
-        line(&head)?;
+        line(&mut w, &head)?;
         let items: Vec<&Item> = st.items.values().collect();
         for c in items.chunks(CHUNK) {
-            line(&PartOut::Items(c.to_vec()))?;
+            line(&mut w, &PartOut::Items(c.to_vec()))?;
         }
         let tasks: Vec<&Task> = st.tasks.values().collect();
         for c in tasks.chunks(CHUNK) {
-            line(&PartOut::Tasks(c.to_vec()))?;
+            line(&mut w, &PartOut::Tasks(c.to_vec()))?;
         }
         let timers: Vec<(i64, &Timer)> = st
             .timers
@@ -252,13 +241,16 @@ impl Core {
             .map(|(at, t)| (at.timestamp_nanos_opt().unwrap_or(i64::MAX), t))
             .collect();
         for c in timers.chunks(CHUNK) {
-            line(&PartOut::Timers(c.to_vec()))?;
+            line(&mut w, &PartOut::Timers(c.to_vec()))?;
         }
-        line(&PartOut::End(Counts {
-            items: items.len(),
-            tasks: tasks.len(),
-            timers: timers.len(),
-        }))
+        line(
+            &mut w,
+            &PartOut::End(Counts {
+                items: items.len(),
+                tasks: tasks.len(),
+                timers: timers.len(),
+            }),
+        )
     }
 
     /// A core from a snapshot's bytes; replay the journal after `state.seq` onto it.
