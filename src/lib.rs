@@ -8,6 +8,7 @@ pub mod definition;
 pub mod demo;
 pub mod engine;
 pub mod exec;
+pub mod feed;
 pub mod store;
 pub mod text;
 pub mod types;

@@ -482,13 +482,13 @@ async fn retention_removes_old_items_and_ids_are_never_reused() {
     assert_eq!(h.workflows().await.unwrap().len(), 1);
     // A stream from before what was removed is told to resync rather than given a gap.
     let (_stop, stopping) = tokio::sync::watch::channel(false);
-    let mut old = tempi::api::events::Follow::new(h.clone(), None, 1, stopping.clone());
+    let mut old = tempi::feed::records::Follow::new(h.clone(), None, 1, stopping.clone());
     assert!(old.next().await.is_none());
     assert!(old.gap().unwrap().contains("resync"), "{:?}", old.gap());
     let head = h.metrics().await.unwrap().journal_seq;
     assert!(h.gap_after(head).await.is_none());
     // From 0 a stream asks for what is kept (as `tempi audit --follow` does): no resync.
-    let mut fresh = tempi::api::events::Follow::new(h.clone(), None, 0, stopping.clone());
+    let mut fresh = tempi::feed::records::Follow::new(h.clone(), None, 0, stopping.clone());
     assert!(fresh.next().await.is_some());
     run.shutdown().await;
 

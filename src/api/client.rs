@@ -14,6 +14,7 @@ use super::{
     REASON_HEADER, ReassignRequest, RetryRequest, SignalRequest, SkipRequest, StartRequest,
     WorkflowInfo,
 };
+use crate::types::changes::Changes;
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 use crate::types::{Command, ItemId, Record, Reply, TaskId};
 
@@ -319,7 +320,11 @@ impl Client {
 
     /// Open `GET /api/events` after `after` (optionally of one item).
     pub async fn events(&self, query: &EventsQuery) -> Result<EventStream, ClientError> {
-        let rb = self.request(Method::GET, "/api/events", None).query(query);
+        self.stream(self.request(Method::GET, "/api/events", None).query(query))
+            .await
+    }
+
+    async fn stream(&self, rb: RequestBuilder) -> Result<EventStream, ClientError> {
         use futures_util::StreamExt;
         let resp = self.send(rb).await?;
         Ok(EventStream {
@@ -328,6 +333,25 @@ impl Client {
             ready: Default::default(),
             url: self.base.clone(),
         })
+    }
+
+    /// Open `GET /api/changes` after `after`.
+    async fn changes(&self, after: u64) -> Result<EventStream, ClientError> {
+        let query = super::ChangesQuery { after: Some(after) };
+        self.stream(
+            self.request(Method::GET, "/api/changes", None)
+                .query(&query),
+        )
+        .await
+    }
+
+    /// Follow the change feed for ever, reconnecting from the last batch seen.
+    pub fn follow_changes(&self, after: u64) -> ChangeFollower {
+        ChangeFollower {
+            client: self.clone(),
+            last: after,
+            stream: None,
+        }
     }
 
     /// Follow records for ever, reconnecting from the last seen sequence number.
@@ -353,17 +377,12 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    /// The next record; `None` when the server closed the stream.
-    pub async fn next(&mut self) -> Option<Result<Record, ClientError>> {
+    /// The next message; `None` when the server closed the stream.
+    async fn message(&mut self) -> Option<Result<sse::Message, ClientError>> {
         use futures_util::StreamExt;
         loop {
             if let Some(msg) = self.ready.pop_front() {
-                return Some(
-                    serde_json::from_str(&msg.data).map_err(|e| ClientError::Protocol {
-                        url: self.url.clone(),
-                        reason: format!("event {}: {e}", msg.id.unwrap_or_default()),
-                    }),
-                );
+                return Some(Ok(msg));
             }
             match self.body.next().await? {
                 Ok(chunk) => self.ready.extend(self.parser.push(&chunk)),
@@ -375,6 +394,18 @@ impl EventStream {
                 }
             }
         }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(&self, msg: &sse::Message) -> Result<T, ClientError> {
+        serde_json::from_str(&msg.data).map_err(|e| ClientError::Protocol {
+            url: self.url.clone(),
+            reason: format!("event {}: {e}", msg.id.clone().unwrap_or_default()),
+        })
+    }
+
+    /// The next record; `None` when the server closed the stream.
+    pub async fn next(&mut self) -> Option<Result<Record, ClientError>> {
+        Some(self.message().await?.and_then(|m| self.parse(&m)))
     }
 }
 
@@ -421,4 +452,57 @@ impl Follower {
             }
         }
     }
+}
+
+/// The change feed, resumed from the last batch whenever the connection drops; a
+/// `410 resync` error when the client must read items and tasks afresh.
+pub struct ChangeFollower {
+    client: Client,
+    last: u64,
+    stream: Option<EventStream>,
+}
+
+impl ChangeFollower {
+    pub async fn next(&mut self) -> Result<Changes, ClientError> {
+        let mut failures = 0u32;
+        loop {
+            let stream = match &mut self.stream {
+                Some(s) => s,
+                None => match self.client.changes(self.last).await {
+                    Ok(s) => self.stream.insert(s),
+                    Err(e) if e.is_unreachable() && failures < 10 => {
+                        failures += 1;
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            match stream.message().await {
+                Some(Ok(msg)) if msg.event.as_deref() == Some("resync") => {
+                    self.stream = None;
+                    let body: super::ErrorBody = stream_error(&self.client, &msg);
+                    return Err(ClientError::Api {
+                        status: 410,
+                        kind: body.error,
+                        message: body.message,
+                    });
+                }
+                Some(Ok(msg)) => {
+                    let changes: Changes = stream.parse(&msg)?;
+                    self.last = self.last.max(changes.seq);
+                    return Ok(changes);
+                }
+                Some(Err(_)) | None => self.stream = None,
+            }
+        }
+    }
+}
+
+/// The body of a `resync` event, or what to say when it does not parse.
+fn stream_error(client: &Client, msg: &sse::Message) -> super::ErrorBody {
+    serde_json::from_str(&msg.data).unwrap_or_else(|_| super::ErrorBody {
+        error: "resync".into(),
+        message: format!("the daemon at {} asked for a resync", client.url()),
+    })
 }

@@ -2,10 +2,10 @@
 //! client the CLI (and later the console) uses to talk to it.
 
 pub mod client;
-pub mod events;
 pub mod metrics;
 pub mod server;
 pub mod sse;
+mod stream;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -108,6 +108,13 @@ pub struct AuditQuery {
 pub struct EventsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+}
+
+/// Query of `GET /api/changes`; `Last-Event-ID` wins over `after`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangesQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<u64>,
 }

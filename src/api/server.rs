@@ -1,7 +1,6 @@
 //! The daemon's HTTP API: bearer-token auth, JSON routes over the engine handle,
-//! Prometheus metrics, and a resumable SSE stream of committed journal records.
+//! Prometheus metrics; the event streams are in `stream`.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,18 +13,15 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-use super::events::Follow;
 use super::{
-    ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, EventsQuery,
-    MAX_BODY_BYTES, REASON_HEADER, ReassignRequest, RetryRequest, SignalRequest, SkipRequest,
-    StartRequest, WorkflowInfo,
+    ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, MAX_BODY_BYTES,
+    REASON_HEADER, ReassignRequest, RetryRequest, SignalRequest, SkipRequest, StartRequest,
+    WorkflowInfo,
 };
 use crate::engine::EngineHandle;
 use crate::engine::runtime::{self, EngineConfig, StartError};
@@ -157,10 +153,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
 }
 
 #[derive(Clone)]
-struct AppState {
-    handle: EngineHandle,
+pub(super) struct AppState {
+    pub(super) handle: EngineHandle,
     token: Arc<str>,
-    stopping: watch::Receiver<bool>,
+    pub(super) stopping: watch::Receiver<bool>,
 }
 
 /// The API's routes over `handle`. Every route but `/healthz` needs `Bearer <token>`;
@@ -188,7 +184,8 @@ pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<boo
         .route("/api/audit", get(audit))
         .route("/api/workflows", get(workflows))
         .route("/api/metrics", get(metrics_json))
-        .route("/api/events", get(events))
+        .route("/api/events", get(super::stream::events))
+        .route("/api/changes", get(super::stream::changes))
         .route("/metrics", get(metrics_text))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -235,7 +232,7 @@ async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> 
 }
 
 /// A header as UTF-8 text (clients may send non-ASCII reasons as raw bytes).
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     let v = headers.get(name)?;
     let s = std::str::from_utf8(v.as_bytes()).ok()?.trim();
     (!s.is_empty()).then(|| s.to_string())
@@ -415,34 +412,6 @@ async fn metrics_text(State(st): State<AppState>) -> Result<impl IntoResponse, A
         "text/plain; version=0.0.4; charset=utf-8",
     )];
     Ok((ct, super::metrics::prometheus(&m)))
-}
-
-async fn events(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Q(q): Q<EventsQuery>,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let after = match header_text(&headers, "last-event-id") {
-        Some(id) => id.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("Last-Event-ID: not a sequence number: {id}"))
-        })?,
-        None => q.after.unwrap_or(0),
-    };
-    if let Some(message) = st.handle.gap_after(after).await {
-        return Err(ApiError::new(StatusCode::GONE, "resync", message));
-    }
-    let follow = Follow::new(st.handle.clone(), q.item, after, st.stopping.clone());
-    let stream = futures_util::stream::unfold(follow, |mut f| async move {
-        let rec = f.next().await?;
-        Some((Ok(to_sse(&rec)), f))
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
-}
-
-fn to_sse(rec: &Record) -> SseEvent {
-    let data = serde_json::to_string(rec)
-        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string());
-    SseEvent::default().id(rec.seq.to_string()).data(data)
 }
 
 /// How to run `tempi serve`.

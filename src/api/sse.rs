@@ -4,6 +4,8 @@
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// The `event:` field: absent for plain messages.
+    pub event: Option<String>,
     pub id: Option<String>,
     pub data: String,
 }
@@ -12,6 +14,7 @@ pub struct Message {
 #[derive(Debug, Default)]
 pub struct Parser {
     buf: Vec<u8>,
+    event: Option<String>,
     id: Option<String>,
     data: Option<String>,
 }
@@ -36,8 +39,10 @@ impl Parser {
 
     fn line(&mut self, line: &str) -> Option<Message> {
         if line.is_empty() {
+            let event = self.event.take();
             let data = self.data.take()?;
             return Some(Message {
+                event,
                 id: self.id.take(),
                 data,
             });
@@ -48,6 +53,7 @@ impl Parser {
         let (field, value) = line.split_once(':').unwrap_or((line, ""));
         let value = value.strip_prefix(' ').unwrap_or(value);
         match field {
+            "event" => self.event = Some(value.to_string()),
             "id" => self.id = Some(value.to_string()),
             "data" => match &mut self.data {
                 Some(d) => {
@@ -70,15 +76,17 @@ mod tests {
     fn parses_split_chunks_comments_and_multiline_data() {
         let mut p = Parser::default();
         assert!(p.push(b": keep-alive\n\nid: 4\r\nda").is_empty());
-        let got = p.push(b"ta: {\"a\":1}\n\nid:5\ndata: x\ndata: y\n\n");
+        let got = p.push(b"ta: {\"a\":1}\n\nevent: changes\nid:5\ndata: x\ndata: y\n\n");
         assert_eq!(
             got,
             vec![
                 Message {
+                    event: None,
                     id: Some("4".into()),
                     data: "{\"a\":1}".into()
                 },
                 Message {
+                    event: Some("changes".into()),
                     id: Some("5".into()),
                     data: "x\ny".into()
                 },

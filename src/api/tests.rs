@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::client::{Client, ClientError};
-use super::events::Follow;
 use super::server::router;
 use super::{DecideRequest, StartRequest};
 use crate::engine::handle::{EngineHandle, Request};
+use crate::feed::Committed;
+use crate::feed::records::Follow;
 use crate::types::view::{ItemFilter, Metrics};
 use crate::types::{Command, CommandError, Reply};
 
@@ -95,6 +96,9 @@ fn fake_engine() -> (EngineHandle, Seen) {
                 Request::Workflow { reply, .. } => {
                     let _ = reply.send(None);
                 }
+                Request::Changed { reply, .. } => {
+                    let _ = reply.send((Vec::new(), Vec::new(), Metrics::default()));
+                }
                 Request::StepDone { .. } => {}
             }
         }
@@ -103,6 +107,7 @@ fn fake_engine() -> (EngineHandle, Seen) {
         tx,
         events,
         data_dir: empty_journal(),
+        feed: crate::feed::Shared::new(0),
     };
     (handle, seen)
 }
@@ -379,13 +384,14 @@ async fn a_lagging_stream_rereads_the_gap_from_the_journal() {
         tx,
         events: events.clone(),
         data_dir: dir.path().into(),
+        feed: crate::feed::Shared::new(0),
     };
     let (_stop, stopping) = watch::channel(false);
     let mut follow = Follow::new(handle, None, 1, stopping);
     let mut seqs = Vec::new();
     let soon = std::time::Duration::from_secs(5);
     for _ in 0..2 {
-        seqs.push(follow.next().await.unwrap().seq);
+        seqs.push(follow.next().await.unwrap().record.seq);
     }
     // Caught up: the follower now waits on the broadcast.
     let idle = tokio::time::timeout(std::time::Duration::from_millis(50), follow.next()).await;
@@ -394,15 +400,15 @@ async fn a_lagging_stream_rereads_the_gap_from_the_journal() {
     let more: Vec<_> = (4..=8).map(record).collect();
     journal.append(&more).unwrap();
     for r in more {
-        let _ = events.send(Arc::new(r));
+        let _ = events.send(Committed::new(r));
     }
     for _ in 0..6 {
         if seqs.len() == 7 {
             journal.append(&[record(9)]).unwrap();
-            let _ = events.send(Arc::new(record(9)));
+            let _ = events.send(Committed::new(record(9)));
         }
         match tokio::time::timeout(soon, follow.next()).await {
-            Ok(Some(rec)) => seqs.push(rec.seq),
+            Ok(Some(rec)) => seqs.push(rec.record.seq),
             _ => break,
         }
     }

@@ -14,6 +14,7 @@ use crate::types::command::Command;
 use crate::types::view::ItemFilter;
 
 pub mod soak;
+pub mod watchers;
 
 /// A global allocator that counts live heap bytes, so `bytes_per_item` is measured,
 /// not estimated. Two relaxed atomic adds per allocation.

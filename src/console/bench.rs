@@ -25,7 +25,9 @@ use super::sync::{self, Control};
 use super::terminal::{FrameBuf, Output, Term};
 use super::theme::{ColorDepth, Theme};
 use super::view;
+use crate::bench::watchers::{self, WatchersOptions, WatchersReport};
 use crate::engine::runtime::{self, EngineConfig, Running};
+use crate::types::changes::{Changes, EventLine};
 use crate::types::command::Command;
 use crate::types::event::{Phase, TaskKind};
 use crate::types::view::{ItemStatus, ItemSummary, Metrics, TaskStatus, TaskView};
@@ -61,6 +63,7 @@ pub struct ConsoleOptions {
     pub key_every: Duration,
     /// Where the temporary data dir goes.
     pub scratch: PathBuf,
+    pub watchers: WatchersOptions,
 }
 
 impl Default for ConsoleOptions {
@@ -73,6 +76,7 @@ impl Default for ConsoleOptions {
             latency_secs: 10,
             key_every: Duration::from_millis(50),
             scratch: std::env::temp_dir(),
+            watchers: WatchersOptions::default(),
         }
     }
 }
@@ -138,6 +142,8 @@ pub struct ConsoleReport {
     /// The largest frame drawn with nothing changed (the budget says 0).
     pub idle_bytes_max: usize,
     pub key: LatencyReport,
+    /// Attach at scale, console traffic, and what event-stream subscribers cost.
+    pub watchers: WatchersReport,
 }
 
 impl std::fmt::Display for ConsoleReport {
@@ -188,7 +194,8 @@ impl std::fmt::Display for ConsoleReport {
         writeln!(f, "  queued behind work {}", s(&k.queued))?;
         writeln!(f, "  frame pacing       {}", s(&k.paced))?;
         writeln!(f, "  draw               {}", s(&k.draw))?;
-        write!(f, "  engine updates     {}", s(&k.update))
+        writeln!(f, "  engine updates     {}", s(&k.update))?;
+        write!(f, "{}", self.watchers)
     }
 }
 
@@ -340,8 +347,8 @@ fn task(k: u64, it: &ItemSummary, now: DateTime<Utc>, due: bool) -> TaskView {
     }
 }
 
-fn record(seq: u64, item: ItemId, now: DateTime<Utc>) -> Arc<Record> {
-    Arc::new(Record {
+fn record(seq: u64, item: ItemId, now: DateTime<Utc>) -> Record {
+    Record {
         seq,
         at: now - chrono::Duration::seconds(200 - seq as i64),
         item: Some(item),
@@ -354,7 +361,7 @@ fn record(seq: u64, item: ItemId, now: DateTime<Utc>) -> Arc<Record> {
             output: Value::Null,
             phase: Phase::Run,
         },
-    })
+    }
 }
 
 /// The estate's items, 300 open tasks and 200 records, as the sync task sends them.
@@ -372,7 +379,7 @@ pub fn snapshot(e: Estate, now: DateTime<Utc>) -> Update {
         .map(|(k, it)| task(k as u64 + 1, it, now, e.task_dues))
         .collect();
     let recent = (1..=200)
-        .map(|s| record(s, s % n as u64 + 1, now))
+        .map(|s| EventLine::of(&record(s, s % n as u64 + 1, now)))
         .collect();
     let metrics = Metrics {
         in_flight: n as u64 * (100 - e.ended_share) / 100,
@@ -432,12 +439,11 @@ pub fn updates(app: &mut App, n: usize) -> Spread {
                 it
             })
             .collect();
-        let delta = Update::Delta {
+        let delta = Update::Changes(Arc::new(Changes {
             items,
-            tasks: None,
-            metrics: None,
-            records: Vec::new(),
-        };
+            metrics: app.model.metrics.clone(),
+            ..Changes::default()
+        }));
         let t = Instant::now();
         app.update(Msg::Update(delta));
         samples.push(t.elapsed());
@@ -596,6 +602,7 @@ pub fn offline(o: &ConsoleOptions, now: DateTime<Utc>) -> anyhow::Result<Console
         tick_split: ticks.split,
         idle_bytes_max: ticks.idle,
         key: LatencyReport::default(),
+        watchers: WatchersReport::default(),
     })
 }
 
@@ -603,6 +610,7 @@ pub fn offline(o: &ConsoleOptions, now: DateTime<Utc>) -> anyhow::Result<Console
 pub async fn run(o: &ConsoleOptions) -> anyhow::Result<ConsoleReport> {
     let mut report = offline(o, Utc::now())?;
     report.key = key_latency(o).await?;
+    report.watchers = watchers::run(&o.watchers).await?;
     Ok(report)
 }
 

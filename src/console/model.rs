@@ -7,8 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::source::SourceError;
-use crate::types::view::{ItemDetail, ItemSummary, Metrics, TaskView};
-use crate::types::{ItemId, Record};
+use crate::types::changes::{Changes, EventLine};
+use crate::types::view::{ItemDetail, ItemSummary, Metrics, TaskStatus, TaskView};
+use crate::types::{ItemId, Record, TaskId};
 
 /// Records kept for the events pane.
 pub const EVENTS_KEPT: usize = 2000;
@@ -20,21 +21,16 @@ pub const HISTORY: usize = 120;
 /// What the sync task tells the app.
 #[derive(Debug, Clone)]
 pub enum Update {
-    /// Everything, on connect and on reconnect.
+    /// Everything, on connect and on resync.
     Snapshot {
         items: Vec<ItemSummary>,
         tasks: Vec<TaskView>,
         metrics: Metrics,
         workflows: Vec<String>,
-        recent: Vec<Arc<Record>>,
+        recent: Vec<EventLine>,
     },
-    /// What changed since the last update.
-    Delta {
-        items: Vec<ItemSummary>,
-        tasks: Option<Vec<TaskView>>,
-        metrics: Option<Metrics>,
-        records: Vec<Arc<Record>>,
-    },
+    /// What changed since the last update, from the change feed.
+    Changes(Arc<Changes>),
     Detail(ItemId, Result<Box<(ItemDetail, Vec<Record>)>, SourceError>),
     /// Items the engine found for the filter (ended ones beyond the window included).
     Found(Vec<ItemSummary>),
@@ -56,10 +52,13 @@ pub enum Link {
 #[derive(Debug)]
 pub struct Model {
     pub items: BTreeMap<ItemId, ItemSummary>,
+    /// Open tasks (claimed included), by id.
     pub tasks: Vec<TaskView>,
     pub metrics: Metrics,
     pub workflows: Vec<String>,
-    pub events: VecDeque<Arc<Record>>,
+    pub events: VecDeque<EventLine>,
+    /// Records the feed counted but did not send as lines (too many at once).
+    pub events_skipped: u64,
     /// Steps succeeded per second, oldest first.
     pub throughput: VecDeque<u64>,
     pub link: Link,
@@ -78,6 +77,7 @@ impl Default for Model {
             metrics: Metrics::default(),
             workflows: Vec::new(),
             events: VecDeque::new(),
+            events_skipped: 0,
             throughput: VecDeque::new(),
             link: Link::Connecting,
             ended: 0,
@@ -102,32 +102,29 @@ impl Model {
                 self.ended = self.items.values().filter(|i| i.status.is_final()).count();
                 self.found.clear();
                 self.tasks = tasks;
+                self.tasks.sort_by_key(|t| t.id);
                 self.workflows = workflows;
                 self.events.clear();
-                self.push_records(recent);
+                self.push_lines(recent);
                 self.set_metrics(metrics, now);
                 self.link = Link::Up;
                 self.trim_ended();
             }
-            Update::Delta {
-                items,
-                tasks,
-                metrics,
-                records,
-            } => {
-                for it in items {
-                    let ends = it.status.is_final() as usize;
-                    let was = self.items.insert(it.id, it);
-                    let ended = was.is_some_and(|w| w.status.is_final()) as usize;
-                    self.ended = self.ended + ends - ended;
+            Update::Changes(c) => {
+                let c = Arc::unwrap_or_clone(c);
+                let ended: BTreeSet<ItemId> = c
+                    .items
+                    .iter()
+                    .filter(|i| i.status.is_final())
+                    .map(|i| i.id)
+                    .collect();
+                for it in c.items {
+                    self.upsert(it);
                 }
-                if let Some(t) = tasks {
-                    self.tasks = t;
-                }
-                if let Some(m) = metrics {
-                    self.set_metrics(m, now);
-                }
-                self.push_records(records);
+                self.merge_tasks(c.tasks, &ended);
+                self.set_metrics(c.metrics, now);
+                self.events_skipped += c.lines_skipped;
+                self.push_lines(c.lines);
                 self.link = Link::Up;
                 self.trim_ended();
             }
@@ -135,10 +132,7 @@ impl Model {
                 self.found.clear();
                 for it in items {
                     self.found.insert(it.id);
-                    let ends = it.status.is_final() as usize;
-                    let was = self.items.insert(it.id, it);
-                    let ended = was.is_some_and(|w| w.status.is_final()) as usize;
-                    self.ended = self.ended + ends - ended;
+                    self.upsert(it);
                 }
             }
             Update::Lost { error, .. } => self.link = Link::Down(error.to_string()),
@@ -146,9 +140,47 @@ impl Model {
         }
     }
 
-    /// Records arrive in order; any already shown (after a resume) are skipped.
-    fn push_records(&mut self, records: Vec<Arc<Record>>) {
-        for r in records {
+    fn upsert(&mut self, it: ItemSummary) {
+        let ends = it.status.is_final() as usize;
+        let was = self.items.insert(it.id, it);
+        let ended = was.is_some_and(|w| w.status.is_final()) as usize;
+        self.ended = self.ended + ends - ended;
+    }
+
+    /// Fold changed tasks into the open ones in one pass: open ones replace or join,
+    /// closed ones leave, and so does any task of an item that has ended.
+    fn merge_tasks(&mut self, changed: Vec<TaskView>, ended: &BTreeSet<ItemId>) {
+        if changed.is_empty() && ended.is_empty() {
+            return;
+        }
+        let mut changed: BTreeMap<TaskId, TaskView> =
+            changed.into_iter().map(|t| (t.id, t)).collect();
+        let old = std::mem::take(&mut self.tasks);
+        let mut out = Vec::with_capacity(old.len() + changed.len());
+        let mut next = changed.pop_first();
+        let open = |t: &TaskView| {
+            matches!(t.status, TaskStatus::Open | TaskStatus::Claimed) && !ended.contains(&t.item)
+        };
+        for t in old.into_iter().filter(|t| !ended.contains(&t.item)) {
+            while let Some(c) = next.take_if(|c| c.0 < t.id) {
+                out.extend(Some(c.1).filter(open));
+                next = changed.pop_first();
+            }
+            match next.take_if(|c| c.0 == t.id) {
+                Some(c) => {
+                    out.extend(Some(c.1).filter(open));
+                    next = changed.pop_first();
+                }
+                None => out.push(t),
+            }
+        }
+        out.extend(next.into_iter().chain(changed).map(|c| c.1).filter(open));
+        self.tasks = out;
+    }
+
+    /// Lines arrive in order; any already shown (after a resume) are skipped.
+    fn push_lines(&mut self, lines: Vec<EventLine>) {
+        for r in lines {
             if self.events.back().is_some_and(|last| r.seq <= last.seq) {
                 continue;
             }
@@ -231,6 +263,14 @@ mod tests {
         }
     }
 
+    fn changes(items: Vec<ItemSummary>, tasks: Vec<TaskView>) -> Update {
+        Update::Changes(Arc::new(Changes {
+            items,
+            tasks,
+            ..Changes::default()
+        }))
+    }
+
     #[test]
     fn deltas_replace_items_and_old_ended_items_are_dropped() {
         let now = Utc::now();
@@ -256,12 +296,7 @@ mod tests {
         );
         assert!(m.items.contains_key(&11));
         m.apply(
-            Update::Delta {
-                items: vec![item(1_000_000, ItemStatus::Incident)],
-                tasks: None,
-                metrics: None,
-                records: vec![],
-            },
+            changes(vec![item(1_000_000, ItemStatus::Incident)], vec![]),
             now,
         );
         assert_eq!(m.items[&1_000_000].status, ItemStatus::Incident);
@@ -269,15 +304,7 @@ mod tests {
         m.apply(Update::Found(vec![item(3, ItemStatus::Completed)]), now);
         let ended = |id| item(id, ItemStatus::Completed);
         let newer: Vec<ItemSummary> = (2_000_000..2_000_005).map(ended).collect();
-        m.apply(
-            Update::Delta {
-                items: newer,
-                tasks: None,
-                metrics: None,
-                records: vec![],
-            },
-            now,
-        );
+        m.apply(changes(newer, vec![]), now);
         assert!(m.items.contains_key(&3), "the found item is kept");
         assert!(
             !m.items.contains_key(&11),
@@ -294,11 +321,11 @@ mod tests {
             steps_succeeded: steps,
             ..Metrics::default()
         };
-        let delta = |steps| Update::Delta {
-            items: vec![],
-            tasks: None,
-            metrics: Some(metrics(steps)),
-            records: vec![],
+        let delta = |steps| {
+            Update::Changes(Arc::new(Changes {
+                metrics: metrics(steps),
+                ..Changes::default()
+            }))
         };
         m.apply(delta(100), t0);
         m.apply(delta(600), t0 + chrono::Duration::seconds(1));

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::api::client::{Client, ClientError, Follower};
-use crate::api::events::Follow;
+use crate::api::client::{ChangeFollower, Client, ClientError};
 use crate::engine::EngineHandle;
+use crate::feed::changes::{Delivery, FeedError, Follower};
+use crate::types::changes::{Changes, EventLine};
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 use crate::types::{Command, CommandError, ItemId, Record, Reply};
 
@@ -128,20 +129,21 @@ impl Source {
         }
     }
 
-    /// The last `n` records up to `seq`, oldest first.
-    pub async fn recent(&self, seq: u64, n: usize) -> Result<Vec<Record>, SourceError> {
+    /// The last `n` records up to `seq` as log lines, oldest first.
+    pub async fn recent(&self, seq: u64, n: usize) -> Result<Vec<EventLine>, SourceError> {
         let after = seq.saturating_sub(n as u64);
-        match self {
-            Source::Embedded(h) => Ok(h.audit(None, after, n).await?),
+        let records = match self {
+            Source::Embedded(h) => h.audit(None, after, n).await?,
             Source::Remote(c) => {
                 let query = crate::api::AuditQuery {
                     item: None,
                     after,
                     limit: Some(n),
                 };
-                Ok(c.audit(&query).await?)
+                c.audit(&query).await?
             }
-        }
+        };
+        Ok(records.iter().map(EventLine::of).collect())
     }
 
     /// Apply one command as `actor`.
@@ -152,33 +154,61 @@ impl Source {
         })
     }
 
-    /// Records committed after `after`, in order, for as long as the source lives.
-    pub fn follow(&self, after: u64, stopping: watch::Receiver<bool>) -> Feed {
+    /// The change feed after journal position `after`, for as long as the source lives.
+    pub fn changes(&self, after: u64, stopping: watch::Receiver<bool>) -> ChangeFeed {
         match self {
-            Source::Embedded(h) => Feed::Embedded(Follow::new(h.clone(), None, after, stopping)),
-            Source::Remote(c) => Feed::Remote(c.follow(None, after)),
+            Source::Embedded(h) => ChangeFeed::Embedded {
+                handle: h.clone(),
+                after,
+                stopping,
+                follower: None,
+            },
+            Source::Remote(c) => ChangeFeed::Remote(c.follow_changes(after)),
         }
     }
 }
 
-/// A resumable stream of records.
-pub enum Feed {
-    Embedded(Follow),
-    Remote(Follower),
+/// Batches of changes, in order; `Resync` when only a fresh snapshot can go on.
+pub enum ChangeFeed {
+    Embedded {
+        handle: EngineHandle,
+        after: u64,
+        stopping: watch::Receiver<bool>,
+        follower: Option<Follower>,
+    },
+    Remote(ChangeFollower),
 }
 
-impl Feed {
-    /// The next record; an error when the stream has ended for good.
-    pub async fn next(&mut self) -> Result<Arc<Record>, SourceError> {
+impl ChangeFeed {
+    pub async fn next(&mut self) -> Result<Arc<Changes>, SourceError> {
         match self {
-            Feed::Embedded(f) => match f.next().await {
-                Some(rec) => Ok(rec),
-                None => Err(match f.gap() {
-                    Some(message) => SourceError::Resync(message),
-                    None => SourceError::Unavailable("the engine has stopped".into()),
-                }),
-            },
-            Feed::Remote(f) => Ok(Arc::new(f.next().await?)),
+            ChangeFeed::Embedded {
+                handle,
+                after,
+                stopping,
+                follower,
+            } => {
+                let f = match follower {
+                    Some(f) => f,
+                    None => follower.insert(
+                        Follower::new(handle.clone(), *after, stopping.clone())
+                            .await
+                            .map_err(from_feed)?,
+                    ),
+                };
+                match &*f.next().await.map_err(from_feed)? {
+                    Delivery::Batch { changes, .. } => Ok(changes.clone()),
+                    Delivery::Resync(message) => Err(SourceError::Resync(message.clone())),
+                }
+            }
+            ChangeFeed::Remote(f) => Ok(Arc::new(f.next().await?)),
         }
+    }
+}
+
+fn from_feed(e: FeedError) -> SourceError {
+    match e {
+        FeedError::Resync(m) => SourceError::Resync(m),
+        FeedError::Unavailable(m) => SourceError::Unavailable(m),
     }
 }

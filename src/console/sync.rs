@@ -1,8 +1,7 @@
 //! The background task that keeps the console's model current: a snapshot on connect,
-//! then the record stream, coalesced into one small delta per interval, so input never
-//! waits on the engine or the network.
+//! then the engine's change feed (batches of what changed, never whole listings), so
+//! input never waits on the engine or the network.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,20 +9,15 @@ use tokio::sync::{mpsc, watch};
 
 use super::model::{ENDED_KEPT, Update};
 use super::source::{Source, SourceError};
-use crate::types::view::{IdList, ItemFilter, ItemSummary};
-use crate::types::{Event, ItemId, Record};
+use crate::types::ItemId;
+use crate::types::changes::Changes;
+use crate::types::view::ItemFilter;
 
-/// How often changes are gathered into one update.
-const FLUSH: Duration = Duration::from_millis(250);
-/// How often the counters are read even when nothing changed.
-const METRICS: Duration = Duration::from_secs(1);
 /// Records shown in the events pane right after connecting.
 const RECENT: usize = 200;
-/// Ids per items lookup.
-const CHUNK: usize = 500;
-/// After a reconnect the stream resumes where it stopped, unless it fell this far behind
+/// After a reconnect the feed resumes where it stopped, unless it fell this far behind
 /// (the fresh snapshot already holds the state; only the events pane misses lines).
-const RESUME_LIMIT: u64 = 50_000;
+const RESUME_LIMIT: u64 = crate::feed::changes::RESUME_LIMIT;
 
 /// What the app asks of the sync task.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,29 +45,6 @@ pub fn spawn(source: Source, out: mpsc::UnboundedSender<Update>) -> Sync {
         control,
         _stop: stop,
     }
-}
-
-fn touches_tasks(e: &Event) -> bool {
-    matches!(
-        e,
-        Event::TaskCreated { .. }
-            | Event::TaskClaimed { .. }
-            | Event::TaskReassigned { .. }
-            | Event::TaskEscalated { .. }
-            | Event::TaskDecided { .. }
-            | Event::TaskCancelled { .. }
-            | Event::TaskOverdue { .. }
-    )
-}
-
-/// Changes seen since the last flush.
-#[derive(Default)]
-struct Pending {
-    items: HashSet<ItemId>,
-    records: Vec<Arc<Record>>,
-    tasks: bool,
-    metrics: bool,
-    detail: bool,
 }
 
 async fn run(
@@ -113,34 +84,23 @@ async fn run(
             _ => seq,
         };
         let feed = Feeder::spawn(&source, resume, stopping.clone());
-        let mut records = feed.rx;
-        let mut pending = Pending::default();
-        let mut flush = tokio::time::interval(FLUSH);
-        let mut metrics = tokio::time::interval(METRICS);
-        // Leaves with the error that broke the stream, or None when asked to resync.
+        let mut batches = feed.rx;
+        // Leaves with the error that broke the feed, or None when asked to resync.
         let broke: Option<SourceError> = loop {
             tokio::select! {
-                rec = records.recv() => match rec.unwrap_or_else(|| Err(ended())) {
-                    Ok(rec) => {
-                        last_seen = Some(rec.seq);
-                        if let Some(item) = rec.item {
-                            pending.items.insert(item);
-                            pending.detail |= detail == Some(item);
+                got = batches.recv() => match got.unwrap_or_else(|| Err(ended())) {
+                    Ok(changes) => {
+                        last_seen = Some(changes.seq);
+                        let touched = detail.filter(|id| changes.items.iter().any(|i| i.id == *id));
+                        if out.send(Update::Changes(changes)).is_err() {
+                            return;
                         }
-                        pending.tasks |= touches_tasks(&rec.event);
-                        pending.records.push(rec);
+                        if let Some(id) = touched {
+                            send_detail(&source, &out, id).await;
+                        }
                     }
                     Err(e) => break Some(e),
                 },
-                _ = flush.tick() => {
-                    let p = std::mem::take(&mut pending);
-                    match send_delta(&source, &out, p, detail).await {
-                        Ok(true) => {}
-                        Ok(false) => return,
-                        Err(e) => break Some(e),
-                    }
-                }
-                _ = metrics.tick() => pending.metrics = true,
                 c = control.recv() => match c {
                     Some(Control::Detail(id)) => {
                         detail = id;
@@ -180,22 +140,22 @@ fn ended() -> SourceError {
     SourceError::Unavailable("the event stream ended".into())
 }
 
-/// The record stream on its own task: opening a stream (an HTTP request for `attach`)
-/// must not be cancelled and restarted each time the flush timer fires.
+/// The change feed on its own task: opening it (an HTTP request for `attach`) must
+/// not be cancelled and restarted each time another branch of the loop wins.
 struct Feeder {
-    rx: mpsc::Receiver<Result<Arc<Record>, SourceError>>,
+    rx: mpsc::Receiver<Result<Arc<Changes>, SourceError>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Feeder {
     fn spawn(source: &Source, after: u64, stopping: watch::Receiver<bool>) -> Feeder {
-        let (tx, rx) = mpsc::channel(4096);
-        let mut feed = source.follow(after, stopping);
+        let (tx, rx) = mpsc::channel(64);
+        let mut feed = source.changes(after, stopping);
         let task = tokio::spawn(async move {
             loop {
-                let rec = feed.next().await;
-                let last = rec.is_err();
-                if tx.send(rec).await.is_err() || last {
+                let got = feed.next().await;
+                let last = got.is_err();
+                if tx.send(got).await.is_err() || last {
                     return;
                 }
             }
@@ -230,56 +190,9 @@ async fn snapshot(source: &Source) -> Result<(Update, u64), SourceError> {
         tasks,
         metrics,
         workflows,
-        recent: recent.into_iter().map(Arc::new).collect(),
+        recent,
     };
     Ok((update, seq))
-}
-
-async fn lookup(source: &Source, ids: HashSet<ItemId>) -> Result<Vec<ItemSummary>, SourceError> {
-    let ids: Vec<ItemId> = ids.into_iter().collect();
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        let filter = ItemFilter {
-            ids: Some(IdList(chunk.to_vec())),
-            ..Default::default()
-        };
-        out.extend(source.items(filter).await?);
-    }
-    Ok(out)
-}
-
-/// Read what `p` says changed and send it; `Ok(false)` when the app has gone.
-async fn send_delta(
-    source: &Source,
-    out: &mpsc::UnboundedSender<Update>,
-    p: Pending,
-    detail: Option<ItemId>,
-) -> Result<bool, SourceError> {
-    if p.items.is_empty() && p.records.is_empty() && !p.tasks && !p.metrics {
-        return Ok(true);
-    }
-    let items = lookup(source, p.items).await?;
-    let tasks = match p.tasks {
-        true => Some(source.open_tasks().await?),
-        false => None,
-    };
-    let metrics = match p.metrics || !p.records.is_empty() {
-        true => Some(source.metrics().await?),
-        false => None,
-    };
-    let update = Update::Delta {
-        items,
-        tasks,
-        metrics,
-        records: p.records,
-    };
-    if out.send(update).is_err() {
-        return Ok(false);
-    }
-    if let (true, Some(id)) = (p.detail, detail) {
-        send_detail(source, out, id).await;
-    }
-    Ok(true)
 }
 
 async fn send_detail(source: &Source, out: &mpsc::UnboundedSender<Update>, id: ItemId) {

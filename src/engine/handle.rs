@@ -1,6 +1,7 @@
 //! The engine's interface for everything outside it (API server, CLI in-process, console):
 //! commands that act, queries that read a consistent snapshot, and a resumable event stream.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::definition::Workflow;
 use crate::engine::core::{Core, refuse_ended};
+use crate::feed::{self, Committed};
 use crate::store::{self, Reader};
 use crate::types::command::{Command, CommandError, Reply};
 use crate::types::event::{ItemId, Phase, Record, StepError, TaskId};
@@ -36,6 +38,12 @@ pub(crate) enum Request {
     Metrics {
         reply: oneshot::Sender<Metrics>,
     },
+    /// The latest state of some items and tasks, and the counters, in one turn.
+    Changed {
+        items: Vec<ItemId>,
+        tasks: Vec<TaskId>,
+        reply: oneshot::Sender<Changed>,
+    },
     Workflows {
         reply: oneshot::Sender<Vec<(String, u32)>>,
     },
@@ -55,12 +63,17 @@ pub(crate) enum Request {
     },
 }
 
+/// What the engine holds of some changed items and tasks, and the counters.
+pub(crate) type Changed = (Vec<ItemSummary>, Vec<TaskView>, Metrics);
+
 /// A cheap, cloneable handle on a running engine.
 #[derive(Clone)]
 pub struct EngineHandle {
     pub(crate) tx: mpsc::Sender<Request>,
-    pub(crate) events: broadcast::Sender<Arc<Record>>,
+    pub(crate) events: broadcast::Sender<Arc<Committed>>,
     pub(crate) data_dir: PathBuf,
+    /// What all watchers of this engine share: the change feed, the catch-up reader.
+    pub(crate) feed: Arc<feed::Shared>,
 }
 
 fn gone() -> CommandError {
@@ -75,7 +88,7 @@ impl EngineHandle {
     }
 
     /// Run a read of the journal on a blocking thread.
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Reader) -> Result<T, store::StoreError> + Send + 'static,
     ) -> Result<T, CommandError> {
@@ -254,6 +267,52 @@ impl EngineHandle {
         Ok(live)
     }
 
+    /// The latest state of these items and tasks (ended ones from the journal's index,
+    /// unknown ids left out) and the counters: what a batch of changes carries.
+    pub async fn changed(
+        &self,
+        items: Vec<ItemId>,
+        tasks: Vec<TaskId>,
+    ) -> Result<Changed, CommandError> {
+        let (want_items, want_tasks) = (items.clone(), tasks.clone());
+        let (mut found_items, mut found_tasks, metrics) = self
+            .ask(|reply| Request::Changed {
+                items,
+                tasks,
+                reply,
+            })
+            .await
+            .ok_or_else(gone)?;
+        let have: HashSet<ItemId> = found_items.iter().map(|i| i.id).collect();
+        let missing_items: Vec<ItemId> = want_items
+            .into_iter()
+            .filter(|i| !have.contains(i))
+            .collect();
+        let have: HashSet<TaskId> = found_tasks.iter().map(|t| t.id).collect();
+        let missing_tasks: Vec<TaskId> = want_tasks
+            .into_iter()
+            .filter(|t| !have.contains(t))
+            .collect();
+        if !missing_items.is_empty() || !missing_tasks.is_empty() {
+            let (items, tasks) = self
+                .read(move |r| {
+                    let mut items = Vec::new();
+                    for id in missing_items {
+                        items.extend(r.ended_item(id)?.map(|row| row.summary));
+                    }
+                    let mut tasks = Vec::new();
+                    for id in missing_tasks {
+                        tasks.extend(r.ended_task(id)?);
+                    }
+                    Ok((items, tasks))
+                })
+                .await?;
+            found_items.extend(items);
+            found_tasks.extend(tasks);
+        }
+        Ok((found_items, found_tasks, metrics))
+    }
+
     pub async fn metrics(&self) -> Result<Metrics, CommandError> {
         self.ask(|reply| Request::Metrics { reply })
             .await
@@ -296,7 +355,7 @@ impl EngineHandle {
 
     /// Live records as they commit. Use `audit(None, last_seen, ..)` first to catch up;
     /// subscribe before reading the backlog so nothing falls in between.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Record>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
         self.events.subscribe()
     }
 }

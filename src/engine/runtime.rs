@@ -19,10 +19,12 @@ use super::retention::Retention;
 use super::snapshots::{self, Snapshotter};
 use crate::definition;
 use crate::exec::{Executor, Executors, Spawned};
+use crate::feed::{self, Committed};
 use crate::store::{Journal, Store, StoreError};
 use crate::types::event::Record;
 use crate::types::view::EndedItem;
 use crate::types::view::Metrics;
+use crate::types::view::{IdList, ItemFilter};
 
 /// Where the engine gets the time from; tests pass a manual clock.
 pub trait Clock: Send + Sync {
@@ -99,6 +101,8 @@ pub struct EngineConfig {
     pub retention: Option<std::time::Duration>,
     /// How often retention looks for items past the window.
     pub retention_check: std::time::Duration,
+    /// How long the change feed gathers changes into one batch.
+    pub feed_flush: std::time::Duration,
     /// Where retention moves records before removing them (None: they are only removed).
     pub archive: Option<PathBuf>,
     /// Seeds the engine's randomness (retry jitter); from the OS when absent.
@@ -121,6 +125,7 @@ impl EngineConfig {
             snapshot_interval: std::time::Duration::from_secs(600),
             retention: None,
             retention_check: std::time::Duration::from_secs(5),
+            feed_flush: feed::changes::FLUSH,
             archive: None,
             seed: None,
             executor: None,
@@ -251,7 +256,9 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         tx,
         events: events.clone(),
         data_dir: config.data_dir.clone(),
+        feed: feed::Shared::new(core.state.seq),
     };
+    feed::changes::spawn(handle.clone(), config.feed_flush);
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(2);
     let snapshotter = Snapshotter::spawn(
         config.data_dir.clone(),
@@ -483,6 +490,22 @@ fn handle_request(
             let m: Metrics = core.metrics(now);
             later(after, reply, m)
         }
+        Request::Changed {
+            items,
+            tasks,
+            reply,
+        } => {
+            let filter = ItemFilter {
+                ids: Some(IdList(items)),
+                ..Default::default()
+            };
+            let changed = (
+                core.items(&filter),
+                core.tasks_by_id(&tasks),
+                core.metrics(now),
+            );
+            later(after, reply, changed)
+        }
         Request::Workflows { reply } => later(after, reply, core.workflows()),
         Request::Workflow {
             name,
@@ -505,7 +528,7 @@ struct Writer {
     snapshotter: Snapshotter,
     snapshot_every: u64,
     since_snapshot: u64,
-    events: broadcast::Sender<Arc<Record>>,
+    events: broadcast::Sender<Arc<Committed>>,
     done: mpsc::UnboundedSender<Done>,
     executor: Arc<dyn Executor>,
     stats: Arc<Mutex<RuntimeStats>>,
@@ -538,7 +561,7 @@ impl Writer {
                 reply();
             }
             for rec in batch.records {
-                let _ = self.events.send(Arc::new(rec));
+                let _ = self.events.send(Committed::new(rec));
             }
             for d in batch.dispatch {
                 self.dispatch(d);

@@ -2,6 +2,7 @@
 //! read models, and rendered jobs. Engine, store, API and console all import from here,
 //! so data flows one way.
 
+pub mod changes;
 pub mod command;
 pub mod event;
 pub mod job;

@@ -1,15 +1,14 @@
 //! The rows each list pane shows, derived from the model, the filter, the sort and the
 //! inbox scope; rebuilt only when one of those changes.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 
 use super::{App, Options, Pane, Scope, Sort};
 use crate::console::filter::Filter;
 use crate::console::model::Model;
+use crate::types::ItemId;
+use crate::types::changes::EventLine;
 use crate::types::view::{ItemStatus, ItemSummary, TaskView};
-use crate::types::{ItemId, Record};
 
 #[derive(Debug, Default)]
 pub(super) struct Views {
@@ -130,7 +129,7 @@ impl App {
     }
 
     /// Events newest first.
-    pub fn record_at(&self, row: usize) -> Option<&Arc<Record>> {
+    pub fn record_at(&self, row: usize) -> Option<&EventLine> {
         let n = self.model.events.len();
         self.model.events.get(n.checked_sub(row + 1)?)
     }

@@ -18,12 +18,14 @@ fn new_items_above_the_cursor_do_not_move_the_selection() {
     fresh.id = 10_000;
     fresh.status = ItemStatus::Running;
     fresh.started_at = now();
-    a.update(crate::console::app::Msg::Update(Update::Delta {
-        items: vec![fresh],
-        tasks: None,
-        metrics: None,
-        records: vec![],
-    }));
+    let metrics = a.model.metrics.clone();
+    a.update(crate::console::app::Msg::Update(Update::Changes(
+        std::sync::Arc::new(crate::types::changes::Changes {
+            items: vec![fresh],
+            metrics,
+            ..Default::default()
+        }),
+    )));
     assert_eq!(
         a.item_at(Pane::Items, 0).map(|i| i.id),
         Some(10_000),

@@ -12,6 +12,7 @@ use crate::console::app::{App, Msg, Options};
 use crate::console::keymap::Keymap;
 use crate::console::model::Update;
 use crate::console::theme::{ColorDepth, Theme};
+use crate::types::changes::{Changes, EventLine};
 use crate::types::event::{Phase, StepError, StepErrorKind, TaskKind, WaitOn};
 use crate::types::view::{
     ItemDetail, ItemStatus, ItemSummary, Metrics, StepStatus, StepView, TaskStatus, TaskView,
@@ -71,15 +72,13 @@ pub fn feed(app: &mut App) {
         t += Duration::seconds(secs);
         steps += grown;
         app.update(Msg::Tick(t));
-        app.update(Msg::Update(Update::Delta {
-            items: vec![],
-            tasks: None,
-            metrics: Some(Metrics {
+        app.update(Msg::Update(Update::Changes(Arc::new(Changes {
+            metrics: Metrics {
                 steps_succeeded: steps,
                 ..metrics()
-            }),
-            records: vec![],
-        }));
+            },
+            ..Changes::default()
+        }))));
     }
     assert_eq!(t, now(), "the history ends now");
     assert_eq!(steps, metrics().steps_succeeded);
@@ -122,7 +121,7 @@ pub fn snapshot() -> Update {
             "incident-response".into(),
             "invoice-approval".into(),
         ],
-        recent: records().into_iter().map(Arc::new).collect(),
+        recent: records().iter().map(EventLine::of).collect(),
     }
 }
 

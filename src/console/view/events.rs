@@ -8,22 +8,15 @@ use ratatui::widgets::{Cell, Row, Table};
 use super::{block, window};
 use crate::console::app::{App, Pane};
 use crate::console::theme::Role;
-use crate::types::Event;
 
 /// Failures and incidents stand out; the rest is quiet.
-fn role(e: &Event) -> Role {
-    match e {
-        Event::IncidentRaised { .. } | Event::ItemFailed { .. } | Event::SlaBreached { .. } => {
-            Role::Incident
-        }
-        Event::StepFailed { .. } | Event::SlaWarning { .. } | Event::SlaEscalated { .. } => {
-            Role::SlaWarning
-        }
-        Event::ItemCompleted { .. } => Role::Completed,
-        Event::TaskCreated { .. } | Event::StepWaiting { .. } => Role::Waiting,
-        Event::TaskDecided { .. } | Event::TaskClaimed { .. } | Event::TaskReassigned { .. } => {
-            Role::Accent
-        }
+fn role(kind: &str) -> Role {
+    match kind {
+        "incident_raised" | "item_failed" | "sla_breached" => Role::Incident,
+        "step_failed" | "sla_warning" | "sla_escalated" => Role::SlaWarning,
+        "item_completed" => Role::Completed,
+        "task_created" | "step_waiting" => Role::Waiting,
+        "task_decided" | "task_claimed" | "task_reassigned" => Role::Accent,
         _ => Role::Base,
     }
 }
@@ -32,7 +25,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let list = app.list(Pane::Events);
     let len = app.len(Pane::Events);
     let focused = app.focus == Pane::Events && app.detail.is_none();
-    let block = block(app, format!("Events (last {len})"), focused);
+    let title = match app.model.events_skipped {
+        0 => format!("Events (last {len})"),
+        n => format!("Events (last {len}; {n} not sent while busy)"),
+    };
+    let block = block(app, title, focused);
     let inner = block.inner(area);
     let range = window(list, len, inner.height as usize);
     let t = &app.theme;
@@ -46,8 +43,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     t.style(Role::Dim),
                 )),
                 Cell::from(r.item.map_or_else(|| "-".into(), |i| i.to_string())),
-                Cell::from(Span::styled(r.event.name(), t.style(role(&r.event)))),
-                Cell::from(r.event.detail()),
+                Cell::from(Span::styled(r.kind.as_str(), t.style(role(&r.kind)))),
+                Cell::from(r.detail.as_str()),
                 Cell::from(Span::styled(r.actor.clone(), t.style(Role::Dim))),
             ])
         })

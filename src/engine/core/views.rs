@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::Core;
 use super::state::{Item, Status, Task};
 use crate::definition::Workflow;
-use crate::types::event::{ItemId, WaitOn};
+use crate::types::event::{ItemId, TaskId, WaitOn};
 use crate::types::view::{
     ItemDetail, ItemFilter, ItemStatus, ItemSummary, Metrics, StepView, TaskFilter, TaskStatus,
     TaskView,
@@ -157,6 +157,15 @@ impl Core {
                 }
             })
             .take(f.limit.unwrap_or(usize::MAX))
+            .map(|t| task_view(self.state.items.get(&t.item), t))
+            .collect()
+    }
+
+    /// These tasks (any status) as the inbox shows them; ids the engine no longer
+    /// holds are left out.
+    pub fn tasks_by_id(&self, ids: &[TaskId]) -> Vec<TaskView> {
+        ids.iter()
+            .filter_map(|id| self.state.tasks.get(id))
             .map(|t| task_view(self.state.items.get(&t.item), t))
             .collect()
     }

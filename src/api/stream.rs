@@ -1,0 +1,132 @@
+//! The API's server-sent event streams: every committed record (`/api/events`) and the
+//! change feed consoles follow (`/api/changes`). Each event is encoded once for every
+//! client, and what is ready goes out in one chunk.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use bytes::BytesMut;
+
+use super::server::{ApiError, AppState, Q, header_text};
+use super::{ChangesQuery, EventsQuery};
+use crate::feed::changes::{Delivery, FeedError, Follower};
+use crate::feed::records::Follow;
+
+/// A comment line sent when nothing else was, so proxies keep the connection open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Bytes gathered into one chunk at most.
+const CHUNK: usize = 256 * 1024;
+
+/// Where a stream resumes: `Last-Event-ID` wins over `?after=`.
+fn position(headers: &HeaderMap, after: Option<u64>) -> Result<u64, ApiError> {
+    match header_text(headers, "last-event-id") {
+        Some(id) => id.parse::<u64>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("Last-Event-ID: not a sequence number: {id}"),
+            )
+        }),
+        None => Ok(after.unwrap_or(0)),
+    }
+}
+
+fn resync(message: String) -> ApiError {
+    ApiError::new(StatusCode::GONE, "resync", message)
+}
+
+fn sse(body: Body) -> Response {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    );
+    resp
+}
+
+fn keep_alive() -> Bytes {
+    Bytes::from_static(b":\n\n")
+}
+
+/// `GET /api/events?after=SEQ[&item=ID]`: every record committed after `SEQ`.
+pub async fn events(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Q(q): Q<EventsQuery>,
+) -> Result<Response, ApiError> {
+    let after = position(&headers, q.after)?;
+    if let Some(message) = st.handle.gap_after(after).await {
+        return Err(resync(message));
+    }
+    let follow = Follow::new(st.handle.clone(), q.item, after, st.stopping.clone());
+    let stream = futures_util::stream::unfold(follow, |mut f| async move {
+        let first = match tokio::time::timeout(KEEP_ALIVE, f.next()).await {
+            Ok(first) => first?,
+            Err(_) => return Some((Ok::<_, Infallible>(keep_alive()), f)),
+        };
+        let mut chunk = BytesMut::from(&first.sse()[..]);
+        while chunk.len() < CHUNK {
+            match f.ready() {
+                Some(rec) => chunk.extend_from_slice(rec.sse()),
+                None => break,
+            }
+        }
+        Some((Ok(chunk.freeze()), f))
+    });
+    Ok(sse(Body::from_stream(stream)))
+}
+
+/// `GET /api/changes?after=SEQ`: batches of what changed after `SEQ` (`event: changes`),
+/// or one `event: resync` when the client must read items and tasks afresh.
+pub async fn changes(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Q(q): Q<ChangesQuery>,
+) -> Result<Response, ApiError> {
+    let after = position(&headers, q.after)?;
+    if let Some(message) = st.handle.gap_after(after).await {
+        return Err(resync(message));
+    }
+    let follower = match Follower::new(st.handle.clone(), after, st.stopping.clone()).await {
+        Ok(f) => f,
+        Err(FeedError::Resync(message)) => return Err(resync(message)),
+        Err(FeedError::Unavailable(message)) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                message,
+            ));
+        }
+    };
+    let stream = futures_util::stream::unfold(Some(follower), |f| async move {
+        let mut f = f?;
+        let got = match tokio::time::timeout(KEEP_ALIVE, f.next()).await {
+            Ok(got) => got,
+            Err(_) => return Some((Ok::<_, Infallible>(keep_alive()), Some(f))),
+        };
+        match got {
+            Ok(d) => match &*d {
+                Delivery::Batch { sse, .. } => Some((Ok(sse.clone()), Some(f))),
+                Delivery::Resync(message) => Some((Ok(resync_event(message)), None)),
+            },
+            Err(FeedError::Resync(message)) => Some((Ok(resync_event(&message)), None)),
+            Err(FeedError::Unavailable(_)) => None,
+        }
+    });
+    Ok(sse(Body::from_stream(stream)))
+}
+
+/// The last event of a stream whose client must resync.
+fn resync_event(message: &str) -> Bytes {
+    let data = serde_json::json!({ "error": "resync", "message": message }).to_string();
+    crate::feed::message(Some("resync"), 0, &data)
+}
