@@ -400,12 +400,12 @@ async fn a_lagging_stream_rereads_the_gap_from_the_journal() {
     let more: Vec<_> = (4..=8).map(record).collect();
     journal.append(&more).unwrap();
     for r in more {
-        let _ = events.send(Committed::new(r));
+        let _ = events.send(Arc::from(vec![Committed::new(r)]));
     }
     for _ in 0..6 {
         if seqs.len() == 7 {
             journal.append(&[record(9)]).unwrap();
-            let _ = events.send(Committed::new(record(9)));
+            let _ = events.send(Arc::from(vec![Committed::new(record(9))]));
         }
         match tokio::time::timeout(soon, follow.next()).await {
             Ok(Some(rec)) => seqs.push(rec.record.seq),

@@ -209,7 +209,11 @@ async fn measure(o: &WatchersOptions, dir: &Path) -> anyhow::Result<WatchersRepo
     std::fs::write(wf.join("hold.yaml"), HOLD)?;
     std::fs::write(wf.join("task.yaml"), TASK)?;
     std::fs::write(wf.join("flow.yaml"), FLOW)?;
-    let config = EngineConfig::new(dir.join("data"), Some(wf));
+    let mut config = EngineConfig::new(dir.join("data"), Some(wf));
+    // A background snapshot of 100,000 items landing in one rate window and not another
+    // would be measured as the subscribers' cost.
+    config.snapshot_every = u64::MAX;
+    config.snapshot_interval = Duration::from_secs(86_400);
     let run = runtime::start(config)
         .await
         .context("starting the bench engine")?;
@@ -521,25 +525,42 @@ async fn rate(run: &Running, secs: u64) -> anyhow::Result<f64> {
     Ok((to - from) as f64 * FLOW_STEPS / elapsed)
 }
 
-/// Event-stream clients that read and count, as a script or a console would follow.
+/// Event-stream clients that read and count, as scripts or consoles would follow: on a
+/// thread of their own, as another process would be, not on the daemon's runtime.
 struct Subscribers {
-    joins: Vec<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
     records: Arc<AtomicU64>,
 }
 
 impl Subscribers {
     fn start(url: &str, n: usize, after: u64) -> Subscribers {
         let records = Arc::new(AtomicU64::new(0));
-        let joins = (0..n)
-            .map(|_| {
-                let url = format!("{url}/api/events?after={after}");
-                let records = records.clone();
-                tokio::spawn(async move {
-                    let _ = follow(&url, &records).await;
-                })
-            })
-            .collect();
-        Subscribers { joins, records }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let url = format!("{url}/api/events?after={after}");
+        let count = records.clone();
+        let thread = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                for _ in 0..n {
+                    let (url, count) = (url.clone(), count.clone());
+                    tokio::spawn(async move {
+                        let _ = follow(&url, &count).await;
+                    });
+                }
+                let _ = stopped.await;
+            });
+        });
+        Subscribers {
+            stop,
+            thread,
+            records,
+        }
     }
 
     fn records(&self) -> u64 {
@@ -547,9 +568,8 @@ impl Subscribers {
     }
 
     fn stop(self) {
-        for j in self.joins {
-            j.abort();
-        }
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
     }
 }
 
@@ -564,9 +584,10 @@ async fn follow(url: &str, records: &AtomicU64) -> anyhow::Result<()> {
     let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
-        // Messages end with a blank line (keep-alives are rare enough to count too).
-        let n = chunk.windows(2).filter(|w| w == b"\n\n").count();
+        // Each record is three lines (`id:`, `data:`, blank).
+        let n = chunk.iter().filter(|b| **b == b'\n').count() / 3;
         records.fetch_add(n as u64, Ordering::Relaxed);
     }
     Ok(())
 }
+

@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::definition::Workflow;
 use crate::engine::core::{Core, refuse_ended};
-use crate::feed::{self, Committed};
+use crate::feed::{self, Commit};
 use crate::store::{self, Reader};
 use crate::types::command::{Command, CommandError, Reply};
 use crate::types::event::{ItemId, Phase, Record, StepError, TaskId};
@@ -70,7 +70,7 @@ pub(crate) type Changed = (Vec<ItemSummary>, Vec<TaskView>, Metrics);
 #[derive(Clone)]
 pub struct EngineHandle {
     pub(crate) tx: mpsc::Sender<Request>,
-    pub(crate) events: broadcast::Sender<Arc<Committed>>,
+    pub(crate) events: broadcast::Sender<Commit>,
     pub(crate) data_dir: PathBuf,
     /// What all watchers of this engine share: the change feed, the catch-up reader.
     pub(crate) feed: Arc<feed::Shared>,
@@ -355,7 +355,7 @@ impl EngineHandle {
 
     /// Live records as they commit. Use `audit(None, last_seen, ..)` first to catch up;
     /// subscribe before reading the backlog so nothing falls in between.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Commit> {
         self.events.subscribe()
     }
 }

@@ -19,7 +19,7 @@ use super::retention::Retention;
 use super::snapshots::{self, Snapshotter};
 use crate::definition;
 use crate::exec::{Executor, Executors, Spawned};
-use crate::feed::{self, Committed};
+use crate::feed::{self, Commit, Committed};
 use crate::store::{Journal, Store, StoreError};
 use crate::types::event::Record;
 use crate::types::view::EndedItem;
@@ -251,7 +251,8 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     };
     let (tx, rx) = mpsc::channel(4096);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
-    let (events, _) = broadcast::channel(65_536);
+    // Commits, not records: a watcher this far behind catches up from the journal.
+    let (events, _) = broadcast::channel(1024);
     let handle = EngineHandle {
         tx,
         events: events.clone(),
@@ -528,7 +529,7 @@ struct Writer {
     snapshotter: Snapshotter,
     snapshot_every: u64,
     since_snapshot: u64,
-    events: broadcast::Sender<Arc<Committed>>,
+    events: broadcast::Sender<Commit>,
     done: mpsc::UnboundedSender<Done>,
     executor: Arc<dyn Executor>,
     stats: Arc<Mutex<RuntimeStats>>,
@@ -560,8 +561,9 @@ impl Writer {
             for reply in batch.after {
                 reply();
             }
-            for rec in batch.records {
-                let _ = self.events.send(Committed::new(rec));
+            if !batch.records.is_empty() {
+                let commit: Commit = batch.records.into_iter().map(Committed::new).collect();
+                let _ = self.events.send(commit);
             }
             for d in batch.dispatch {
                 self.dispatch(d);

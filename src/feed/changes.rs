@@ -100,7 +100,7 @@ pub fn spawn(handle: EngineHandle, flush: Duration) {
 
 async fn feed(
     handle: EngineHandle,
-    mut records: broadcast::Receiver<Arc<super::Committed>>,
+    mut records: broadcast::Receiver<super::Commit>,
     flush: Duration,
 ) {
     let shared = handle.feed.clone();
@@ -111,7 +111,7 @@ async fn feed(
     loop {
         tokio::select! {
             got = records.recv() => match got {
-                Ok(c) => gather.add(&c.record),
+                Ok(commit) => commit.iter().for_each(|c| gather.add(&c.record)),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     gather = Gather::default();
                     let message = format!("the change feed fell {n} records behind the journal; resync");

@@ -7,6 +7,10 @@ use bytes::Bytes;
 
 use crate::types::Record;
 
+/// The records of one commit, as one message to every watcher (a wake-up per commit,
+/// not per record).
+pub type Commit = Arc<[Arc<Committed>]>;
+
 pub struct Committed {
     pub record: Record,
     sse: OnceLock<Bytes>,

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicU64;
 
 use tokio::sync::broadcast;
 
-pub use frame::{Committed, message};
+pub use frame::{Commit, Committed, message};
 pub use pages::PAGE;
 
 /// What every watcher of one engine shares.

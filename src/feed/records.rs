@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, watch};
 
-use super::Committed;
+use super::{Commit, Committed};
 use crate::engine::EngineHandle;
 use crate::types::ItemId;
 
 pub struct Follow {
     handle: EngineHandle,
-    rx: broadcast::Receiver<Arc<Committed>>,
+    rx: broadcast::Receiver<Commit>,
     item: Option<ItemId>,
     last: u64,
     backlog: VecDeque<Arc<Committed>>,
@@ -77,12 +77,7 @@ impl Follow {
                 got = self.rx.recv() => got,
             };
             match got {
-                Ok(rec) => {
-                    if self.wanted(&rec) {
-                        self.last = rec.record.seq;
-                        return Some(rec);
-                    }
-                }
+                Ok(commit) => self.take(&commit),
                 Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
@@ -91,22 +86,20 @@ impl Follow {
 
     /// The next record if one is at hand, without waiting.
     pub fn ready(&mut self) -> Option<Arc<Committed>> {
-        while let Some(rec) = self.backlog.pop_front() {
-            if rec.record.seq > self.last {
-                self.last = rec.record.seq;
-                return Some(rec);
-            }
+        if let Some(rec) = self.pop() {
+            return Some(rec);
         }
         if self.catching_up {
             return None;
         }
         loop {
             match self.rx.try_recv() {
-                Ok(rec) if self.wanted(&rec) => {
-                    self.last = rec.record.seq;
-                    return Some(rec);
+                Ok(commit) => {
+                    self.take(&commit);
+                    if let Some(rec) = self.pop() {
+                        return Some(rec);
+                    }
                 }
-                Ok(_) => {}
                 Err(broadcast::error::TryRecvError::Lagged(_)) => {
                     self.catching_up = true;
                     return None;
@@ -116,8 +109,23 @@ impl Follow {
         }
     }
 
-    fn wanted(&self, rec: &Committed) -> bool {
-        rec.record.seq > self.last && (self.item.is_none() || rec.record.item == self.item)
+    fn pop(&mut self) -> Option<Arc<Committed>> {
+        while let Some(rec) = self.backlog.pop_front() {
+            if rec.record.seq > self.last {
+                self.last = rec.record.seq;
+                return Some(rec);
+            }
+        }
+        None
+    }
+
+    /// Queue the records of a live commit this stream wants.
+    fn take(&mut self, commit: &Commit) {
+        let wanted = |c: &&Arc<Committed>| {
+            c.record.seq > self.last && (self.item.is_none() || c.record.item == self.item)
+        };
+        let keep: Vec<Arc<Committed>> = commit.iter().filter(wanted).cloned().collect();
+        self.backlog.extend(keep);
     }
 
     /// Fill the backlog from the journal; `false` when the stream must end.
