@@ -305,6 +305,17 @@ async fn serve(
 ) -> anyhow::Result<std::net::SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    serve_on(listener, run, token, stopping);
+    Ok(addr)
+}
+
+/// Serve the API of `run` on `listener` until `stopping`.
+pub fn serve_on(
+    listener: TcpListener,
+    run: &Running,
+    token: &str,
+    stopping: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
     let app = crate::api::server::router(run.handle.clone(), token.to_string(), stopping.clone());
     let mut drained = stopping;
     tokio::spawn(
@@ -313,57 +324,77 @@ async fn serve(
                 let _ = drained.wait_for(|s| *s).await;
             })
             .into_future(),
-    );
-    Ok(addr)
+    )
 }
 
-/// A loopback TCP proxy counting the bytes the server sends to its clients.
-struct Proxy {
-    url: String,
+/// A loopback TCP proxy counting the bytes the server sends to its clients, and able
+/// to cut every connection through it (as a flaky network would).
+pub struct Proxy {
+    pub url: String,
     received: Arc<AtomicU64>,
+    cuts: watch::Sender<u64>,
 }
 
 impl Proxy {
-    async fn start(server: std::net::SocketAddr) -> anyhow::Result<Proxy> {
+    pub async fn start(server: std::net::SocketAddr) -> anyhow::Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let received = Arc::new(AtomicU64::new(0));
+        let (cuts, cut) = watch::channel(0);
         let count = received.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let count = count.clone();
+                let (count, mut cut) = (count.clone(), cut.clone());
+                cut.mark_unchanged();
                 tokio::spawn(async move {
                     if let Ok(upstream) = TcpStream::connect(server).await {
-                        pipe(client, upstream, count).await;
+                        tokio::select! {
+                            _ = pipe(client, upstream, count) => {}
+                            _ = cut.changed() => {}
+                        }
                     }
                 });
             }
         });
-        Ok(Proxy { url, received })
+        Ok(Proxy {
+            url,
+            received,
+            cuts,
+        })
     }
 
-    fn received(&self) -> u64 {
+    pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
+    }
+
+    /// Drop every connection open now.
+    pub fn cut(&self) {
+        self.cuts.send_modify(|n| *n += 1);
     }
 }
 
 async fn pipe(client: TcpStream, upstream: TcpStream, count: Arc<AtomicU64>) {
     let (mut cr, mut cw) = client.into_split();
     let (mut ur, mut uw) = upstream.into_split();
-    let up = tokio::spawn(async move { tokio::io::copy(&mut cr, &mut uw).await });
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match ur.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                count.fetch_add(n as u64, Ordering::Relaxed);
-                if cw.write_all(&buf[..n]).await.is_err() {
-                    break;
+    let up = async move { tokio::io::copy(&mut cr, &mut uw).await };
+    let down = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match ur.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    count.fetch_add(n as u64, Ordering::Relaxed);
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
                 }
             }
         }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
     }
-    up.abort();
 }
 
 /// Attach a console through the proxy, time it, then decide tasks and count the bytes.
@@ -590,4 +621,3 @@ async fn follow(url: &str, records: &AtomicU64) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

@@ -166,7 +166,7 @@ impl Feeder {
 
 /// Counters first: their journal position is where the record stream resumes, so
 /// anything that changes while the rest is read arrives as a record.
-async fn snapshot(source: &Source) -> Result<(Update, u64), SourceError> {
+pub(crate) async fn snapshot(source: &Source) -> Result<(Update, u64), SourceError> {
     let metrics = source.metrics().await?;
     let seq = metrics.journal_seq;
     let mut items = source

@@ -1,6 +1,7 @@
 //! Console tests: snapshots of every pane and layout, and key presses against a real
 //! embedded engine.
 
+mod converge;
 mod cursor;
 mod fixture;
 mod keys;
