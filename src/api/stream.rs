@@ -78,17 +78,8 @@ pub async fn events(
             Err(_) => return Some((Ok::<_, Infallible>(keep_alive()), f)),
         };
         let mut chunk = BytesMut::from(&first.sse()[..]);
-        let mut lingered = false;
-        while chunk.len() < CHUNK {
-            match f.ready() {
-                Some(rec) => chunk.extend_from_slice(rec.sse()),
-                None if lingered => break,
-                None => {
-                    tokio::time::sleep(LINGER).await;
-                    lingered = true;
-                }
-            }
-        }
+        tokio::time::sleep(LINGER).await;
+        f.fill(&mut chunk, CHUNK);
         Some((Ok(chunk.freeze()), f))
     });
     Ok(sse(Body::from_stream(stream)))

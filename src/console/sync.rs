@@ -169,22 +169,25 @@ impl Feeder {
 pub(crate) async fn snapshot(source: &Source) -> Result<(Update, u64), SourceError> {
     let metrics = source.metrics().await?;
     let seq = metrics.journal_seq;
-    let mut items = source
-        .items(ItemFilter {
-            active: true,
-            ..Default::default()
-        })
-        .await?;
-    let ended = source
-        .items(ItemFilter {
-            limit: Some(ENDED_KEPT),
-            ..Default::default()
-        })
-        .await?;
-    items.extend(ended.into_iter().filter(|i| i.status.is_final()));
-    let tasks = source.open_tasks().await?;
-    let workflows = source.workflows().await?;
-    let recent = source.recent(seq, RECENT).await?;
+    // Side by side: the engine answers some while the journal answers others, and the
+    // answers parse on both cores.
+    let active = ItemFilter {
+        active: true,
+        ..Default::default()
+    };
+    let ended = ItemFilter {
+        ended: true,
+        limit: Some(ENDED_KEPT),
+        ..Default::default()
+    };
+    let (mut items, ended, tasks, workflows, recent) = tokio::try_join!(
+        spawned(source, move |s| async move { s.items(active).await }),
+        spawned(source, move |s| async move { s.items(ended).await }),
+        spawned(source, |s| async move { s.open_tasks().await }),
+        source.workflows(),
+        source.recent(seq, RECENT),
+    )?;
+    items.extend(ended);
     let update = Update::Snapshot {
         items,
         tasks,
@@ -193,6 +196,17 @@ pub(crate) async fn snapshot(source: &Source) -> Result<(Update, u64), SourceErr
         recent,
     };
     Ok((update, seq))
+}
+
+/// A read on a task of its own, so its answer is parsed beside the others.
+async fn spawned<T, F>(source: &Source, read: impl FnOnce(Source) -> F) -> Result<T, SourceError>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, SourceError>> + Send + 'static,
+{
+    tokio::spawn(read(source.clone()))
+        .await
+        .map_err(|e| SourceError::Unavailable(e.to_string()))?
 }
 
 async fn send_detail(source: &Source, out: &mpsc::UnboundedSender<Update>, id: ItemId) {

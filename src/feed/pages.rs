@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OnceCell, Semaphore};
 
-use super::Committed;
+use super::{Commit, Committed};
 use crate::engine::EngineHandle;
 use crate::store::{Reader, StoreError};
 use crate::types::{CommandError, ItemId, Record};
@@ -25,7 +25,7 @@ const REST_MAX: Duration = Duration::from_millis(200);
 
 /// Records after a watcher's position, up to the end of the page it is in.
 pub struct Page {
-    pub records: Vec<Arc<Committed>>,
+    pub records: Commit,
     /// Records up to this seq may have been removed by retention when the page was read.
     pub pruned_through: u64,
     /// The page's last seq, when the journal's head had passed it (no more can come).
@@ -162,7 +162,7 @@ impl Pages {
 }
 
 /// Records with their events encoded, on the reading thread, so the work is paced.
-fn encoded(records: Vec<Record>) -> Vec<Arc<Committed>> {
+fn encoded(records: Vec<Record>) -> Commit {
     records
         .into_iter()
         .map(|r| {

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use tokio::sync::{broadcast, watch};
 
 use super::{Commit, Committed};
@@ -15,7 +16,9 @@ pub struct Follow {
     rx: broadcast::Receiver<Commit>,
     item: Option<ItemId>,
     last: u64,
-    backlog: VecDeque<Arc<Committed>>,
+    /// Commits and pages to send, the first from `at` on.
+    backlog: VecDeque<Commit>,
+    at: usize,
     catching_up: bool,
     stopping: watch::Receiver<bool>,
     /// Set when the stream ended because retention removed records after `last`.
@@ -32,6 +35,11 @@ pub fn gap(after: u64, pruned_through: u64) -> Option<String> {
     })
 }
 
+/// Whether a stream of `item` (or all) at `last` sends `c`.
+fn wants(item: Option<ItemId>, last: u64, c: &Committed) -> bool {
+    c.record.seq > last && (item.is_none() || c.record.item == item)
+}
+
 impl Follow {
     /// Subscribes now, so nothing committed while the backlog is read is missed.
     pub fn new(
@@ -46,6 +54,7 @@ impl Follow {
             item,
             last: after,
             backlog: VecDeque::new(),
+            at: 0,
             catching_up: true,
             stopping,
             gap: None,
@@ -77,7 +86,7 @@ impl Follow {
                 got = self.rx.recv() => got,
             };
             match got {
-                Ok(commit) => self.take(&commit),
+                Ok(commit) => self.backlog.push_back(commit),
                 Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
@@ -86,46 +95,73 @@ impl Follow {
 
     /// The next record if one is at hand, without waiting.
     pub fn ready(&mut self) -> Option<Arc<Committed>> {
-        if let Some(rec) = self.pop() {
-            return Some(rec);
-        }
-        if self.catching_up {
-            return None;
-        }
         loop {
-            match self.rx.try_recv() {
-                Ok(commit) => {
-                    self.take(&commit);
-                    if let Some(rec) = self.pop() {
-                        return Some(rec);
-                    }
+            if let Some(rec) = self.pop() {
+                return Some(rec);
+            }
+            if !self.receive() {
+                return None;
+            }
+        }
+    }
+
+    /// Append the events of the records at hand to `out`, up to about `max` bytes,
+    /// without waiting (and without a reference count per record).
+    pub fn fill(&mut self, out: &mut BytesMut, max: usize) {
+        while out.len() < max {
+            let Some(front) = self.backlog.front().cloned() else {
+                if !self.receive() {
+                    return;
                 }
-                Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                    self.catching_up = true;
-                    return None;
+                continue;
+            };
+            while self.at < front.len() && out.len() < max {
+                let rec = &front[self.at];
+                self.at += 1;
+                if wants(self.item, self.last, rec) {
+                    self.last = rec.record.seq;
+                    out.extend_from_slice(rec.sse());
                 }
-                Err(_) => return None,
+            }
+            if self.at == front.len() {
+                self.backlog.pop_front();
+                self.at = 0;
             }
         }
     }
 
     fn pop(&mut self) -> Option<Arc<Committed>> {
-        while let Some(rec) = self.backlog.pop_front() {
-            if rec.record.seq > self.last {
-                self.last = rec.record.seq;
-                return Some(rec);
+        while let Some(front) = self.backlog.front() {
+            while self.at < front.len() {
+                let rec = &front[self.at];
+                self.at += 1;
+                if wants(self.item, self.last, rec) {
+                    self.last = rec.record.seq;
+                    return Some(rec.clone());
+                }
             }
+            self.backlog.pop_front();
+            self.at = 0;
         }
         None
     }
 
-    /// Queue the records of a live commit this stream wants.
-    fn take(&mut self, commit: &Commit) {
-        let wanted = |c: &&Arc<Committed>| {
-            c.record.seq > self.last && (self.item.is_none() || c.record.item == self.item)
-        };
-        let keep: Vec<Arc<Committed>> = commit.iter().filter(wanted).cloned().collect();
-        self.backlog.extend(keep);
+    /// Queue a live commit if one has arrived; `false` when none is at hand.
+    fn receive(&mut self) -> bool {
+        if self.catching_up {
+            return false;
+        }
+        match self.rx.try_recv() {
+            Ok(commit) => {
+                self.backlog.push_back(commit);
+                true
+            }
+            Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                self.catching_up = true;
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     /// Fill the backlog from the journal; `false` when the stream must end.
@@ -159,7 +195,9 @@ impl Follow {
                 _ => self.catching_up = false,
             }
         }
-        self.backlog.extend(after.iter().cloned());
+        if !after.is_empty() {
+            self.backlog.push_back(page.records.clone());
+        }
         true
     }
 }

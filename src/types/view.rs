@@ -174,6 +174,9 @@ pub struct ItemFilter {
     /// Only items still in flight.
     #[serde(default)]
     pub active: bool,
+    /// Only items that have ended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ended: bool,
     /// At most this many, newest first (all when absent).
     #[serde(default)]
     pub limit: Option<usize>,

@@ -98,6 +98,7 @@ impl Core {
             .rev()
             .filter(|it| f.workflow.as_ref().is_none_or(|w| &it.wf.name == w))
             .filter(|it| !f.active || !it.is_final())
+            .filter(|it| !f.ended || it.is_final())
             .filter(|it| f.status.is_none_or(|s| it.status() == s))
             .take(limit)
             .map(summary)
