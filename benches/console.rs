@@ -1,6 +1,7 @@
 //! `cargo bench --bench console`: the console budgets of `tempi bench --console-only`
 //! (frame time with 100,000 items, bytes per countdown tick, key-to-screen latency at
-//! 10,000 events/s), printed as text.
+//! 10,000 events/s, attach and console traffic at scale, event-stream subscribers),
+//! printed as text.
 
 use tempi::console::bench::{ConsoleOptions, run};
 

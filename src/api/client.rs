@@ -409,6 +409,25 @@ impl EventStream {
     }
 }
 
+/// Open a stream, waiting out a daemon that is briefly unreachable (a restart): up to
+/// ten tries, half a second apart.
+async fn open_retrying<F, Fut>(open: F) -> Result<EventStream, ClientError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<EventStream, ClientError>>,
+{
+    let mut failures = 0;
+    loop {
+        match open().await {
+            Err(e) if e.is_unreachable() && failures < 10 => {
+                failures += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A resumable stream: reconnects with `after = last seen` when the connection drops.
 pub struct Follower {
     client: Client,
@@ -420,7 +439,6 @@ pub struct Follower {
 impl Follower {
     /// The next record, reconnecting as needed; an error once the daemon stays unreachable.
     pub async fn next(&mut self) -> Result<Record, ClientError> {
-        let mut failures = 0u32;
         loop {
             let stream = match &mut self.stream {
                 Some(s) => s,
@@ -429,15 +447,9 @@ impl Follower {
                         item: self.item,
                         after: Some(self.last),
                     };
-                    match self.client.events(&query).await {
-                        Ok(s) => self.stream.insert(s),
-                        Err(e) if e.is_unreachable() && failures < 10 => {
-                            failures += 1;
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    }
+                    let client = &self.client;
+                    self.stream
+                        .insert(open_retrying(|| client.events(&query)).await?)
                 }
             };
             match stream.next().await {
@@ -464,19 +476,14 @@ pub struct ChangeFollower {
 
 impl ChangeFollower {
     pub async fn next(&mut self) -> Result<Changes, ClientError> {
-        let mut failures = 0u32;
         loop {
             let stream = match &mut self.stream {
                 Some(s) => s,
-                None => match self.client.changes(self.last).await {
-                    Ok(s) => self.stream.insert(s),
-                    Err(e) if e.is_unreachable() && failures < 10 => {
-                        failures += 1;
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                },
+                None => {
+                    let (client, last) = (&self.client, self.last);
+                    self.stream
+                        .insert(open_retrying(|| client.changes(last)).await?)
+                }
             };
             match stream.message().await {
                 Some(Ok(msg)) if msg.event.as_deref() == Some("resync") => {

@@ -224,8 +224,8 @@ async fn measure(o: &WatchersOptions, dir: &Path) -> anyhow::Result<WatchersRepo
 
 async fn with_engine(o: &WatchersOptions, run: &Running) -> anyhow::Result<WatchersReport> {
     let tasks = o.open_tasks.min(o.in_flight);
-    start(run, "watch-task", tasks).await?;
-    start(run, "watch-hold", o.in_flight - tasks).await?;
+    super::start_items(run, "watch-task", tasks, 256).await?;
+    super::start_items(run, "watch-hold", o.in_flight - tasks, 256).await?;
     settle(run, o.in_flight, tasks).await?;
 
     let (stop, stopping) = watch::channel(false);
@@ -242,33 +242,6 @@ async fn with_engine(o: &WatchersOptions, run: &Running) -> anyhow::Result<Watch
     rates(o, run, server, &mut report).await?;
     let _ = stop.send(true);
     Ok(report)
-}
-
-async fn start(run: &Running, workflow: &str, n: u64) -> anyhow::Result<()> {
-    let workers = 256;
-    let mut joins = Vec::new();
-    for w in 0..workers {
-        let h = run.handle.clone();
-        let workflow = workflow.to_string();
-        joins.push(tokio::spawn(async move {
-            let mut i = w;
-            while i < n {
-                let cmd = Command::Start {
-                    workflow: workflow.clone(),
-                    version: None,
-                    input: serde_json::json!({ "n": i }),
-                    priority: 0,
-                };
-                h.command("bench", None, cmd).await?;
-                i += workers;
-            }
-            Ok::<_, anyhow::Error>(())
-        }));
-    }
-    for j in joins {
-        j.await??;
-    }
-    Ok(())
 }
 
 /// Wait until every item is parked: nothing running, every task open.

@@ -285,7 +285,8 @@ pub enum Cmd {
         /// With --soak: how long ended items are kept
         #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_retention, requires = "soak")]
         retention: std::time::Duration,
-        /// Only the console: frame time, bytes per tick, key-to-screen latency
+        /// Only the console: frame time, bytes per tick, key-to-screen latency, attach at
+        /// scale, bytes per decided task, what event-stream subscribers cost the engine
         #[arg(long, conflicts_with = "engine_only")]
         console_only: bool,
         /// Only the engine: throughput, step latency, restart, memory
