@@ -619,3 +619,92 @@ async fn ended_items_and_their_records_page_through_the_cli() {
     let o = d.cli(&["items", "--limit", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_stream_positions_leave_the_daemon_answering() {
+    let d = Daemon::start();
+    // More than 384 records: a position near u64::MAX once wrapped around to there.
+    for _ in 0..80 {
+        d.start_item("order").await;
+    }
+    let (_, m) = d.call(reqwest::Method::GET, "/api/metrics", None).await;
+    let head = m["journal_seq"].as_u64().unwrap();
+    assert!(head > 384, "{m}");
+    let journal = m["journal_id"].as_str().unwrap().to_string();
+    assert_eq!(journal.len(), 16, "{m}");
+    let far = u64::MAX.to_string();
+    let stuck: Vec<_> = (0..2)
+        .map(|_| {
+            d.http()
+                .get(format!("{}/api/events?after={far}", d.url))
+                .bearer_auth(&d.token)
+                .send()
+        })
+        .collect();
+    let stuck = futures_util::future::join_all(stuck).await;
+    assert!(
+        stuck
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.status() == 200))
+    );
+    let t = Instant::now();
+    let (status, _) = d.call(reqwest::Method::GET, "/api/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // The change feed refuses positions it cannot resume: past the head, or in
+    // another journal.
+    let (status, body) = d
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/changes?after={far}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (410, Some("resync")),
+        "{body}"
+    );
+    let other = format!("/api/changes?after={head}&journal=0123456789abcdef");
+    let (status, body) = d.call(reqwest::Method::GET, &other, None).await;
+    assert_eq!(status, 410, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("another data dir"),
+        "{body}"
+    );
+    // On an idle daemon a follower still gets the counters once a second.
+    let resp = d
+        .http()
+        .get(format!(
+            "{}/api/changes?after={head}&journal={journal}",
+            d.url
+        ))
+        .bearer_auth(&d.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.bytes_stream();
+    let mut parser = sse::Parser::default();
+    let quiet = tokio::time::timeout(Duration::from_secs(5), async {
+        use futures_util::StreamExt;
+        loop {
+            let chunk = body.next().await.unwrap().unwrap();
+            for msg in parser.push(&chunk) {
+                assert_eq!(msg.event.as_deref(), Some("changes"), "{msg:?}");
+                let batch: Value = serde_json::from_str(&msg.data).unwrap();
+                if batch["lines"] == json!([]) {
+                    return batch;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a quiet batch within seconds");
+    assert_eq!(quiet["metrics"]["journal_id"], journal.as_str());
+    assert_eq!(quiet["items"], json!([]));
+    drop(stuck);
+}

@@ -336,8 +336,11 @@ impl Client {
     }
 
     /// Open `GET /api/changes` after `after`.
-    async fn changes(&self, after: u64) -> Result<EventStream, ClientError> {
-        let query = super::ChangesQuery { after: Some(after) };
+    async fn changes(&self, after: u64, journal: &str) -> Result<EventStream, ClientError> {
+        let query = super::ChangesQuery {
+            after: Some(after),
+            journal: Some(journal.to_string()).filter(|j| !j.is_empty()),
+        };
         self.stream(
             self.request(Method::GET, "/api/changes", None)
                 .query(&query),
@@ -345,11 +348,13 @@ impl Client {
         .await
     }
 
-    /// Follow the change feed for ever, reconnecting from the last batch seen.
-    pub fn follow_changes(&self, after: u64) -> ChangeFollower {
+    /// Follow the change feed of journal `journal` for ever, reconnecting from the last
+    /// batch seen (and told to resync if the daemon now has another journal).
+    pub fn follow_changes(&self, after: u64, journal: &str) -> ChangeFollower {
         ChangeFollower {
             client: self.clone(),
             last: after,
+            journal: journal.to_string(),
             stream: None,
         }
     }
@@ -471,6 +476,7 @@ impl Follower {
 pub struct ChangeFollower {
     client: Client,
     last: u64,
+    journal: String,
     stream: Option<EventStream>,
 }
 
@@ -480,9 +486,9 @@ impl ChangeFollower {
             let stream = match &mut self.stream {
                 Some(s) => s,
                 None => {
-                    let (client, last) = (&self.client, self.last);
+                    let (client, last, journal) = (&self.client, self.last, &self.journal);
                     self.stream
-                        .insert(open_retrying(|| client.changes(last)).await?)
+                        .insert(open_retrying(|| client.changes(last, journal)).await?)
                 }
             };
             match stream.message().await {

@@ -117,6 +117,9 @@ pub struct EventsQuery {
 pub struct ChangesQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<u64>,
+    /// The `journal_id` the position is in; another journal's answer is `410 resync`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<String>,
 }
 
 /// One loaded workflow, from `GET /api/workflows`.

@@ -96,6 +96,12 @@ pub async fn changes(
     if let Some(message) = st.handle.gap_after(after).await {
         return Err(resync(message));
     }
+    let mine = &st.handle.journal_id;
+    if let Some(theirs) = q.journal.as_deref().filter(|j| *j != &**mine) {
+        return Err(resync(format!(
+            "position {after} is in journal {theirs}, and this daemon's journal is {mine} (another data dir); resync"
+        )));
+    }
     let follower = match Follower::new(st.handle.clone(), after, st.stopping.clone()).await {
         Ok(f) => f,
         Err(FeedError::Resync(message)) => return Err(resync(message)),
@@ -128,5 +134,7 @@ pub async fn changes(
 /// The last event of a stream whose client must resync.
 fn resync_event(message: &str) -> Bytes {
     let data = serde_json::json!({ "error": "resync", "message": message }).to_string();
-    crate::feed::message(Some("resync"), 0, &data)
+    // No id: a client that reconnects on its own resumes from its last batch, and is
+    // told again if that is no longer possible.
+    crate::feed::message(Some("resync"), None, &data)
 }

@@ -108,6 +108,7 @@ fn fake_engine() -> (EngineHandle, Seen) {
         events,
         data_dir: empty_journal(),
         feed: crate::feed::Shared::new(0),
+        journal_id: "test".into(),
     };
     (handle, seen)
 }
@@ -385,6 +386,7 @@ async fn a_lagging_stream_rereads_the_gap_from_the_journal() {
         events: events.clone(),
         data_dir: dir.path().into(),
         feed: crate::feed::Shared::new(0),
+        journal_id: "test".into(),
     };
     let (_stop, stopping) = watch::channel(false);
     let mut follow = Follow::new(handle, None, 1, stopping);

@@ -216,7 +216,12 @@ fn journal_files_bytes(dir: &Path) -> u64 {
 }
 
 /// Start `n` items of `workflow` from `workers` concurrent clients.
-pub(crate) async fn start_items(run: &Running, workflow: &str, n: u64, workers: u64) -> anyhow::Result<()> {
+pub(crate) async fn start_items(
+    run: &Running,
+    workflow: &str,
+    n: u64,
+    workers: u64,
+) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for w in 0..workers {
         let h = run.handle.clone();

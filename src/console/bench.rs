@@ -389,7 +389,7 @@ pub fn snapshot(e: Estate, now: DateTime<Utc>) -> Update {
     Update::Snapshot {
         items,
         tasks,
-        metrics,
+        metrics: Box::new(metrics),
         workflows: WORKFLOWS.iter().map(|w| w.to_string()).collect(),
         recent,
     }

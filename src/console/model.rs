@@ -25,7 +25,7 @@ pub enum Update {
     Snapshot {
         items: Vec<ItemSummary>,
         tasks: Vec<TaskView>,
-        metrics: Metrics,
+        metrics: Box<Metrics>,
         workflows: Vec<String>,
         recent: Vec<EventLine>,
     },
@@ -106,7 +106,7 @@ impl Model {
                 self.workflows = workflows;
                 self.events.clear();
                 self.push_lines(recent);
-                self.set_metrics(metrics, now);
+                self.set_metrics(*metrics, now);
                 self.link = Link::Up;
                 self.trim_ended();
             }
@@ -283,7 +283,7 @@ mod tests {
             Update::Snapshot {
                 items,
                 tasks: vec![],
-                metrics: Metrics::default(),
+                metrics: Box::default(),
                 workflows: vec![],
                 recent: vec![],
             },

@@ -154,8 +154,14 @@ impl Source {
         })
     }
 
-    /// The change feed after journal position `after`, for as long as the source lives.
-    pub fn changes(&self, after: u64, stopping: watch::Receiver<bool>) -> ChangeFeed {
+    /// The change feed after position `after` in journal `journal`, for as long as the
+    /// source lives.
+    pub fn changes(
+        &self,
+        after: u64,
+        journal: &str,
+        stopping: watch::Receiver<bool>,
+    ) -> ChangeFeed {
         match self {
             Source::Embedded(h) => ChangeFeed::Embedded {
                 handle: h.clone(),
@@ -163,7 +169,7 @@ impl Source {
                 stopping,
                 follower: None,
             },
-            Source::Remote(c) => ChangeFeed::Remote(c.follow_changes(after)),
+            Source::Remote(c) => ChangeFeed::Remote(c.follow_changes(after, journal)),
         }
     }
 }

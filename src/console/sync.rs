@@ -56,14 +56,15 @@ async fn run(
     let mut detail: Option<ItemId> = None;
     let mut backoff = Duration::from_millis(250);
     let mut last_seen: Option<u64> = None;
+    let mut last_journal = String::new();
     loop {
-        let seq = match snapshot(&source).await {
-            Ok((update, seq)) => {
+        let (seq, journal) = match snapshot(&source).await {
+            Ok((update, seq, journal)) => {
                 if out.send(update).is_err() {
                     return;
                 }
                 backoff = Duration::from_millis(250);
-                seq
+                (seq, journal)
             }
             Err(error) => {
                 let fatal = matches!(error, SourceError::Unauthorized(_));
@@ -79,11 +80,14 @@ async fn run(
             send_detail(&source, &out, id).await;
         }
         let resume = match last_seen {
-            // A journal that went backwards (a new data dir) starts over.
-            Some(last) if last <= seq && seq - last <= RESUME_LIMIT => last,
+            // Another journal (a new data dir) starts over.
+            Some(last) if journal == last_journal && last <= seq && seq - last <= RESUME_LIMIT => {
+                last
+            }
             _ => seq,
         };
-        let feed = Feeder::spawn(&source, resume, stopping.clone());
+        last_journal = journal.clone();
+        let feed = Feeder::spawn(&source, resume, &journal, stopping.clone());
         let mut batches = feed.rx;
         // Leaves with the error that broke the feed, or None when asked to resync.
         let broke: Option<SourceError> = loop {
@@ -148,9 +152,14 @@ struct Feeder {
 }
 
 impl Feeder {
-    fn spawn(source: &Source, after: u64, stopping: watch::Receiver<bool>) -> Feeder {
+    fn spawn(
+        source: &Source,
+        after: u64,
+        journal: &str,
+        stopping: watch::Receiver<bool>,
+    ) -> Feeder {
         let (tx, rx) = mpsc::channel(64);
-        let mut feed = source.changes(after, stopping);
+        let mut feed = source.changes(after, journal, stopping);
         let task = tokio::spawn(async move {
             loop {
                 let got = feed.next().await;
@@ -166,9 +175,9 @@ impl Feeder {
 
 /// Counters first: their journal position is where the record stream resumes, so
 /// anything that changes while the rest is read arrives as a record.
-pub(crate) async fn snapshot(source: &Source) -> Result<(Update, u64), SourceError> {
+pub(crate) async fn snapshot(source: &Source) -> Result<(Update, u64, String), SourceError> {
     let metrics = source.metrics().await?;
-    let seq = metrics.journal_seq;
+    let (seq, journal) = (metrics.journal_seq, metrics.journal_id.clone());
     // Side by side: the engine answers some while the journal answers others, and the
     // answers parse on both cores.
     let active = ItemFilter {
@@ -191,11 +200,11 @@ pub(crate) async fn snapshot(source: &Source) -> Result<(Update, u64), SourceErr
     let update = Update::Snapshot {
         items,
         tasks,
-        metrics,
+        metrics: Box::new(metrics),
         workflows,
         recent,
     };
-    Ok((update, seq))
+    Ok((update, seq, journal))
 }
 
 /// A read on a task of its own, so its answer is parsed beside the others.

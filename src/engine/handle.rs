@@ -74,6 +74,8 @@ pub struct EngineHandle {
     pub(crate) data_dir: PathBuf,
     /// What all watchers of this engine share: the change feed, the catch-up reader.
     pub(crate) feed: Arc<feed::Shared>,
+    /// The journal's id, for `Metrics::journal_id`.
+    pub(crate) journal_id: Arc<str>,
 }
 
 fn gone() -> CommandError {
@@ -275,7 +277,7 @@ impl EngineHandle {
         tasks: Vec<TaskId>,
     ) -> Result<Changed, CommandError> {
         let (want_items, want_tasks) = (items.clone(), tasks.clone());
-        let (mut found_items, mut found_tasks, metrics) = self
+        let (mut found_items, mut found_tasks, mut metrics) = self
             .ask(|reply| Request::Changed {
                 items,
                 tasks,
@@ -310,13 +312,17 @@ impl EngineHandle {
             found_items.extend(items);
             found_tasks.extend(tasks);
         }
+        metrics.journal_id = self.journal_id.to_string();
         Ok((found_items, found_tasks, metrics))
     }
 
     pub async fn metrics(&self) -> Result<Metrics, CommandError> {
-        self.ask(|reply| Request::Metrics { reply })
+        let mut m = self
+            .ask(|reply| Request::Metrics { reply })
             .await
-            .ok_or_else(gone)
+            .ok_or_else(gone)?;
+        m.journal_id = self.journal_id.to_string();
+        Ok(m)
     }
 
     /// Loaded workflows as (name, version), sorted.

@@ -258,6 +258,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         events: events.clone(),
         data_dir: config.data_dir.clone(),
         feed: feed::Shared::new(core.state.seq),
+        journal_id: journal.id().into(),
     };
     feed::changes::spawn(handle.clone(), config.feed_flush);
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(2);

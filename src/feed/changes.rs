@@ -84,7 +84,7 @@ impl Gather {
 fn delivery(changes: Changes) -> Arc<Delivery> {
     let data = serde_json::to_string(&changes)
         .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string());
-    let sse = super::message(Some("changes"), changes.seq, &data);
+    let sse = super::message(Some("changes"), Some(changes.seq), &data);
     Arc::new(Delivery::Batch {
         changes: Arc::new(changes),
         sse,
@@ -108,12 +108,22 @@ async fn feed(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut gather = Gather::default();
     let mut last_sent = Instant::now();
+    let mut lagged = false;
     loop {
         tokio::select! {
             got = records.recv() => match got {
-                Ok(commit) => commit.iter().for_each(|c| gather.add(&c.record)),
+                Ok(commit) => {
+                    if let Some(first) = commit.first().filter(|_| lagged) {
+                        // What fell between is for newcomers to read from the journal.
+                        let before = first.record.seq.saturating_sub(1);
+                        shared.position.fetch_max(before, Ordering::SeqCst);
+                        lagged = false;
+                    }
+                    commit.iter().for_each(|c| gather.add(&c.record));
+                }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     gather = Gather::default();
+                    lagged = true;
                     let message = format!("the change feed fell {n} records behind the journal; resync");
                     tracing::warn!("{message}");
                     let _ = shared.changes.send(Arc::new(Delivery::Resync(message)));
@@ -137,7 +147,15 @@ async fn feed(
                         let _ = shared.changes.send(delivery(changes));
                         last_sent = Instant::now();
                     }
-                    Err(_) => return stopped_feed(&shared),
+                    Err(_) if handle.tx.is_closed() => return stopped_feed(&shared),
+                    // What this batch touched is lost to the feed, not to the followers:
+                    // they read everything afresh.
+                    Err(e) => {
+                        let message = format!("the change feed could not read a batch ({e}); resync");
+                        tracing::warn!("{message}");
+                        let _ = shared.changes.send(Arc::new(Delivery::Resync(message)));
+                        last_sent = Instant::now();
+                    }
                 }
             }
         }
@@ -217,7 +235,12 @@ impl Follower {
             };
             match got {
                 Ok(d) => match &*d {
-                    Delivery::Batch { changes, .. } if changes.seq <= self.covered => continue,
+                    // Covered by the catch-up, unless it only carries the counters.
+                    Delivery::Batch { changes, .. }
+                        if changes.seq <= self.covered && !changes.lines.is_empty() =>
+                    {
+                        continue;
+                    }
                     Delivery::Batch { .. } => return Ok(d),
                     Delivery::Resync(message) => return Err(FeedError::Resync(message.clone())),
                 },
@@ -248,7 +271,7 @@ async fn catch_up(handle: &EngineHandle, after: u64, to: u64) -> Result<Changes,
         let page = handle
             .feed
             .pages
-            .after(handle, at)
+            .for_feed(handle, at)
             .await
             .map_err(unavailable)?;
         if let Some(message) = gap(after, page.pruned_through) {
@@ -260,8 +283,8 @@ async fn catch_up(handle: &EngineHandle, after: u64, to: u64) -> Result<Changes,
         }
         at = match (records.last(), page.finished) {
             (Some(last), _) => last.record.seq,
-            (None, Some(end)) => end,
-            (None, None) => break,
+            (None, Some(end)) if end > at => end,
+            (None, _) => break,
         };
     }
     gather.read(handle, to).await.map_err(unavailable)

@@ -30,22 +30,26 @@ impl Committed {
             let data = serde_json::to_string(&self.record).unwrap_or_else(|e| {
                 serde_json::json!({ "seq": self.record.seq, "error": e.to_string() }).to_string()
             });
-            message(None, self.record.seq, &data)
+            message(None, Some(self.record.seq), &data)
         })
     }
 }
 
 /// One server-sent event. `data` is one line: JSON text never holds a raw newline.
-pub fn message(event: Option<&str>, id: u64, data: &str) -> Bytes {
+/// Without an `id`, a client keeps the last one it had.
+pub fn message(event: Option<&str>, id: Option<u64>, data: &str) -> Bytes {
     let mut out = String::with_capacity(data.len() + 40);
     if let Some(event) = event {
         out.push_str("event: ");
         out.push_str(event);
         out.push('\n');
     }
-    out.push_str("id: ");
-    out.push_str(&id.to_string());
-    out.push_str("\ndata: ");
+    if let Some(id) = id {
+        out.push_str("id: ");
+        out.push_str(&id.to_string());
+        out.push('\n');
+    }
+    out.push_str("data: ");
     out.push_str(data);
     out.push_str("\n\n");
     Bytes::from(out)

@@ -41,8 +41,10 @@ impl Page {
 }
 
 pub struct Pages {
-    /// One reader at a time; held through its rest.
+    /// One reader at a time for the event streams; held through its rest.
     gate: Semaphore,
+    /// And one for the change feed's catch-ups.
+    feed_gate: Semaphore,
     kept: Mutex<Kept>,
 }
 
@@ -50,6 +52,7 @@ impl Default for Pages {
     fn default() -> Self {
         Pages {
             gate: Semaphore::new(1),
+            feed_gate: Semaphore::new(1),
             kept: Mutex::new(Kept::default()),
         }
     }
@@ -92,24 +95,12 @@ impl Pages {
         after: u64,
     ) -> Result<Arc<Page>, CommandError> {
         let k = after / PAGE;
+        // Saturating: a position near u64::MAX must not wrap to an early page.
+        let (start, end) = (k * PAGE, (k + 1).saturating_mul(PAGE));
         let cell = self.kept().cell(k);
         let page = cell
             .get_or_try_init(|| async {
-                let page = self
-                    .read(handle, move |r| {
-                        let mut records = r.records(None, k * PAGE, PAGE as usize)?;
-                        records.retain(|rec| rec.seq <= (k + 1) * PAGE);
-                        let pruned_through = r.floors()?.pruned_through;
-                        let records = encoded(records);
-                        let end = (k + 1) * PAGE;
-                        let finished = (r.head()? >= end).then_some(end);
-                        Ok(Page {
-                            records,
-                            pruned_through,
-                            finished,
-                        })
-                    })
-                    .await?;
+                let page = self.read(&self.gate, handle, read_page(start, end)).await?;
                 // A page the head is still in grows: it is not kept.
                 if page.finished.is_none() {
                     self.kept().forget(k);
@@ -120,6 +111,16 @@ impl Pages {
         Ok(page.clone())
     }
 
+    /// The same page for the change feed's catch-up: through a gate of its own and not
+    /// kept, so however many event streams are reading, a console that reconnects does
+    /// not wait behind them.
+    pub async fn for_feed(&self, handle: &EngineHandle, after: u64) -> Result<Page, CommandError> {
+        let k = after / PAGE;
+        let (start, end) = (k * PAGE, (k + 1).saturating_mul(PAGE));
+        self.read(&self.feed_gate, handle, read_page(start, end))
+            .await
+    }
+
     /// One item's records after `after`, a page at most, read through the gate.
     pub async fn of_item(
         &self,
@@ -127,7 +128,7 @@ impl Pages {
         item: ItemId,
         after: u64,
     ) -> Result<Page, CommandError> {
-        self.read(handle, move |r| {
+        self.read(&self.gate, handle, move |r| {
             let records = encoded(r.records(Some(item), after, PAGE as usize)?);
             let pruned_through = r.floors()?.pruned_through;
             Ok(Page {
@@ -143,14 +144,14 @@ impl Pages {
         self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A read of the journal as the only reader, then the rest it earned.
+    /// A read of the journal as the only reader of its gate, then the rest it earned.
     async fn read<T: Send + 'static>(
         &self,
+        gate: &Semaphore,
         handle: &EngineHandle,
         f: impl FnOnce(&Reader) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CommandError> {
-        let _turn = self
-            .gate
+        let _turn = gate
             .acquire()
             .await
             .map_err(|_| CommandError::Unavailable("the journal reader has stopped".into()))?;
@@ -158,6 +159,22 @@ impl Pages {
         let out = handle.read(f).await;
         tokio::time::sleep((started.elapsed() * REST).min(REST_MAX)).await;
         out
+    }
+}
+
+/// Read the page `(start, end]`.
+fn read_page(start: u64, end: u64) -> impl FnOnce(&Reader) -> Result<Page, StoreError> + Send {
+    move |r| {
+        let mut records = r.records(None, start, PAGE as usize)?;
+        records.retain(|rec| rec.seq <= end);
+        let pruned_through = r.floors()?.pruned_through;
+        let records = encoded(records);
+        let finished = (r.head()? >= end).then_some(end);
+        Ok(Page {
+            records,
+            pruned_through,
+            finished,
+        })
     }
 }
 

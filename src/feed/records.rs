@@ -191,7 +191,7 @@ impl Follow {
         if after.is_empty() {
             match page.finished {
                 // Retention removed the rest of this page: on to the next.
-                Some(end) if self.item.is_none() => self.last = self.last.max(end),
+                Some(end) if self.item.is_none() && end > self.last => self.last = end,
                 _ => self.catching_up = false,
             }
         }

@@ -39,6 +39,8 @@ pub struct Journal {
     buf: Vec<u8>,
     /// The events table has schema 1's `at` and `kind` columns.
     v1_columns: bool,
+    /// Made when the journal was created; a copy of the file keeps it.
+    id: String,
     _lock: EngineLock,
 }
 
@@ -131,14 +133,25 @@ impl Journal {
             .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'kind'")
             .and_then(|mut s| s.exists([]))
             .map_err(sql_err(&path, "read the events table's columns"))?;
+        let id: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'journal_id'", [], |r| {
+                r.get(0)
+            })
+            .map_err(sql_err(&path, "read the journal's id"))?;
         Ok(Journal {
             conn,
             path,
             last_seq,
             buf: Vec::with_capacity(1024),
             v1_columns,
+            id,
             _lock: lock,
         })
+    }
+
+    /// Which journal this is: made at its creation, never changed.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The journal file's path.
@@ -484,6 +497,16 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             }
         }
     }
+    // Which journal this is, so a watcher resuming a position can tell it is the same.
+    let id = {
+        use rand::{Rng, SeedableRng};
+        format!("{:016x}", rand::rngs::StdRng::from_os_rng().random::<u64>())
+    };
+    tx.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('journal_id', ?1)",
+        [id],
+    )
+    .map_err(sql_err(path, "record the journal's id"))?;
     tx.commit().map_err(sql_err(path, "commit the schema"))
 }
 

@@ -251,6 +251,9 @@ pub struct Metrics {
     pub steps_succeeded: u64,
     pub steps_failed: u64,
     pub journal_seq: u64,
+    /// Which journal `journal_seq` is a position in (see `GET /api/changes`).
+    #[serde(default)]
+    pub journal_id: String,
     pub commits: u64,
 }
 

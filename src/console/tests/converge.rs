@@ -226,7 +226,7 @@ async fn converges(ops: Vec<Op>) -> Result<(), TestCaseError> {
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         drain(&mut rx, &mut model);
-        let Ok((snapshot, seq)) = sync::snapshot(&direct).await else {
+        let Ok((snapshot, seq, _)) = sync::snapshot(&direct).await else {
             continue;
         };
         let mut fresh = Model::default();

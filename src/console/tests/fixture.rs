@@ -107,6 +107,7 @@ pub fn metrics() -> Metrics {
         steps_succeeded: 15_230,
         steps_failed: 212,
         journal_seq: 48_211,
+        journal_id: "fixture".into(),
         commits: 9_120,
     }
 }
@@ -115,7 +116,7 @@ pub fn snapshot() -> Update {
     Update::Snapshot {
         items: items(),
         tasks: tasks(),
-        metrics: metrics(),
+        metrics: Box::new(metrics()),
         workflows: vec![
             "customer-onboarding".into(),
             "incident-response".into(),
