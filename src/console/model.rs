@@ -29,6 +29,8 @@ pub enum Update {
         workflows: Vec<String>,
         recent: Vec<EventLine>,
     },
+    /// The rest of a snapshot's items in flight, after its first update.
+    Loaded(Vec<ItemSummary>),
     /// What changed since the last update, from the change feed.
     Changes(Arc<Changes>),
     Detail(ItemId, Result<Box<(ItemDetail, Vec<Record>)>, SourceError>),
@@ -127,6 +129,11 @@ impl Model {
                 self.push_lines(c.lines);
                 self.link = Link::Up;
                 self.trim_ended();
+            }
+            Update::Loaded(items) => {
+                for it in items {
+                    self.upsert(it);
+                }
             }
             Update::Found(items) => {
                 self.found.clear();

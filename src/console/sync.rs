@@ -15,6 +15,8 @@ use crate::types::view::ItemFilter;
 
 /// Records shown in the events pane right after connecting.
 const RECENT: usize = 200;
+/// Items in flight in the first update of a snapshot (the newest); the rest follow.
+const FIRST_PAGE: usize = 2000;
 /// After a reconnect the feed resumes where it stopped, unless it fell this far behind
 /// (the fresh snapshot already holds the state; only the events pane misses lines).
 const RESUME_LIMIT: u64 = crate::feed::changes::RESUME_LIMIT;
@@ -58,13 +60,10 @@ async fn run(
     let mut last_seen: Option<u64> = None;
     let mut last_journal = String::new();
     loop {
-        let (seq, journal) = match snapshot(&source).await {
-            Ok((update, seq, journal)) => {
-                if out.send(update).is_err() {
-                    return;
-                }
+        let (seq, journal) = match snapshot(&source, &out).await {
+            Ok(at) => {
                 backoff = Duration::from_millis(250);
-                (seq, journal)
+                at
             }
             Err(error) => {
                 let fatal = matches!(error, SourceError::Unauthorized(_));
@@ -173,15 +172,20 @@ impl Feeder {
     }
 }
 
-/// Counters first: their journal position is where the record stream resumes, so
-/// anything that changes while the rest is read arrives as a record.
-pub(crate) async fn snapshot(source: &Source) -> Result<(Update, u64, String), SourceError> {
+/// Counters first: their journal position is where the change feed starts, so anything
+/// that changes while the rest is read arrives as a batch. The newest items in flight
+/// come with the first update, so the first frame does not wait for the rest.
+pub(crate) async fn snapshot(
+    source: &Source,
+    out: &mpsc::UnboundedSender<Update>,
+) -> Result<(u64, String), SourceError> {
     let metrics = source.metrics().await?;
     let (seq, journal) = (metrics.journal_seq, metrics.journal_id.clone());
     // Side by side: the engine answers some while the journal answers others, and the
     // answers parse on both cores.
     let active = ItemFilter {
         active: true,
+        limit: Some(FIRST_PAGE),
         ..Default::default()
     };
     let ended = ItemFilter {
@@ -196,6 +200,7 @@ pub(crate) async fn snapshot(source: &Source) -> Result<(Update, u64, String), S
         source.workflows(),
         source.recent(seq, RECENT),
     )?;
+    let rest_after = (items.len() == FIRST_PAGE).then(|| items.last().map(|i| i.id));
     items.extend(ended);
     let update = Update::Snapshot {
         items,
@@ -204,7 +209,18 @@ pub(crate) async fn snapshot(source: &Source) -> Result<(Update, u64, String), S
         workflows,
         recent,
     };
-    Ok((update, seq, journal))
+    let gone = || SourceError::Unavailable("the console has closed".into());
+    out.send(update).map_err(|_| gone())?;
+    if let Some(after) = rest_after.flatten() {
+        let rest = ItemFilter {
+            active: true,
+            after: Some(after),
+            ..Default::default()
+        };
+        let items = source.items(rest).await?;
+        out.send(Update::Loaded(items)).map_err(|_| gone())?;
+    }
+    Ok((seq, journal))
 }
 
 /// A read on a task of its own, so its answer is parsed beside the others.

@@ -226,11 +226,12 @@ async fn converges(ops: Vec<Op>) -> Result<(), TestCaseError> {
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         drain(&mut rx, &mut model);
-        let Ok((snapshot, seq, _)) = sync::snapshot(&direct).await else {
+        let (tx, mut fresh_rx) = mpsc::unbounded_channel();
+        let Ok((seq, _)) = sync::snapshot(&direct, &tx).await else {
             continue;
         };
         let mut fresh = Model::default();
-        fresh.apply(snapshot, Utc::now());
+        drain(&mut fresh_rx, &mut fresh);
         let caught_up = model.metrics.journal_seq == seq;
         if caught_up && model.items == fresh.items && model.tasks == fresh.tasks {
             break;
