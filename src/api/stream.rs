@@ -20,9 +20,9 @@ use crate::feed::records::Follow;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Bytes gathered into one chunk at most.
 const CHUNK: usize = 256 * 1024;
-/// How long a chunk waits for more records after its first: a write and a wake-up per
-/// commit for each of 20 clients cost the engine a third of its rate; this costs each
-/// record at most this much latency.
+/// How long a small chunk waits for more records: a write and a wake-up per commit for
+/// each of 20 clients cost the engine a third of its rate; this costs each record at
+/// most this much latency.
 const LINGER: Duration = Duration::from_millis(20);
 
 /// Where a stream resumes: `Last-Event-ID` wins over `?after=`.
@@ -78,8 +78,13 @@ pub async fn events(
             Err(_) => return Some((Ok::<_, Infallible>(keep_alive()), f)),
         };
         let mut chunk = BytesMut::from(&first.sse()[..]);
-        tokio::time::sleep(LINGER).await;
         f.fill(&mut chunk, CHUNK);
+        // Only a small chunk waits for more: a client reading a busy journal must never
+        // be held to a chunk per linger, or it falls behind and reads from the journal.
+        if chunk.len() < CHUNK / 4 {
+            tokio::time::sleep(LINGER).await;
+            f.fill(&mut chunk, CHUNK);
+        }
         Some((Ok(chunk.freeze()), f))
     });
     Ok(sse(Body::from_stream(stream)))
