@@ -52,7 +52,7 @@ pub fn live_bytes() -> isize {
 }
 
 /// Five `pass` steps: a fan-out and a fan-in, mapping data only.
-const FLOW: &str = r#"name: bench-flow
+pub(crate) const FLOW: &str = r#"name: bench-flow
 version: 1
 steps:
   - id: a
@@ -77,7 +77,7 @@ steps:
 "#;
 
 /// One step, then a long wait: items that stay in flight for the restart measurement.
-const HOLD: &str = r#"name: bench-hold
+pub(crate) const HOLD: &str = r#"name: bench-hold
 version: 1
 steps:
   - id: prep
@@ -89,7 +89,7 @@ steps:
     duration: 24h
 "#;
 
-const FLOW_STEPS: u64 = 5;
+pub(crate) const FLOW_STEPS: u64 = 5;
 
 /// What to run.
 #[derive(Debug, Clone)]

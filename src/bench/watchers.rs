@@ -21,19 +21,6 @@ use crate::engine::runtime::{self, EngineConfig, Running};
 use crate::types::command::Command;
 use crate::types::view::{ItemFilter, ItemStatus, TaskFilter};
 
-/// One pass step, then a long wait: items that stay in flight.
-const HOLD: &str = r#"name: watch-hold
-version: 1
-steps:
-  - id: prep
-    kind: pass
-    output: { n: "{{ input.n }}" }
-  - id: hold
-    kind: wait
-    needs: [prep]
-    duration: 24h
-"#;
-
 /// One pass step, then a task for a group, then one more step.
 const TASK: &str = r#"name: watch-task
 version: 1
@@ -54,32 +41,6 @@ steps:
     needs: [approve]
     output: { decision: "{{ steps.approve.decision }}" }
 "#;
-
-/// Five pass steps, for the engine's rate.
-const FLOW: &str = r#"name: watch-flow
-version: 1
-steps:
-  - id: a
-    kind: pass
-    output: { n: "{{ input.n }}" }
-  - id: b
-    kind: pass
-    needs: [a]
-    output: { left: "{{ steps.a.output.n }}" }
-  - id: c
-    kind: pass
-    needs: [a]
-    output: { right: "{{ steps.a.output.n }}" }
-  - id: d
-    kind: pass
-    needs: [b, c]
-    output: { both: true }
-  - id: e
-    kind: pass
-    needs: [d]
-    output: { done: true }
-"#;
-const FLOW_STEPS: f64 = 5.0;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -206,9 +167,9 @@ pub async fn run(o: &WatchersOptions) -> anyhow::Result<WatchersReport> {
 async fn measure(o: &WatchersOptions, dir: &Path) -> anyhow::Result<WatchersReport> {
     let wf = dir.join("workflows");
     std::fs::create_dir_all(&wf)?;
-    std::fs::write(wf.join("hold.yaml"), HOLD)?;
+    std::fs::write(wf.join("hold.yaml"), super::HOLD)?;
     std::fs::write(wf.join("task.yaml"), TASK)?;
-    std::fs::write(wf.join("flow.yaml"), FLOW)?;
+    std::fs::write(wf.join("flow.yaml"), super::FLOW)?;
     let mut config = EngineConfig::new(dir.join("data"), Some(wf));
     // A background snapshot of 100,000 items landing in one rate window and not another
     // would be measured as the subscribers' cost.
@@ -225,7 +186,7 @@ async fn measure(o: &WatchersOptions, dir: &Path) -> anyhow::Result<WatchersRepo
 async fn with_engine(o: &WatchersOptions, run: &Running) -> anyhow::Result<WatchersReport> {
     let tasks = o.open_tasks.min(o.in_flight);
     super::start_items(run, "watch-task", tasks, 256).await?;
-    super::start_items(run, "watch-hold", o.in_flight - tasks, 256).await?;
+    super::start_items(run, "bench-hold", o.in_flight - tasks, 256).await?;
     settle(run, o.in_flight, tasks).await?;
 
     let (stop, stopping) = watch::channel(false);
@@ -495,7 +456,7 @@ async fn rates(
     Ok(())
 }
 
-/// Steps per second of `watch-flow` items started as fast as the engine takes them.
+/// Steps per second of `bench-flow` items started as fast as the engine takes them.
 async fn rate(run: &Running, secs: u64) -> anyhow::Result<f64> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut joins = Vec::new();
@@ -505,7 +466,7 @@ async fn rate(run: &Running, secs: u64) -> anyhow::Result<f64> {
         joins.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let cmd = Command::Start {
-                    workflow: "watch-flow".into(),
+                    workflow: "bench-flow".into(),
                     version: None,
                     input: serde_json::json!({ "n": 1 }),
                     priority: 0,
@@ -526,7 +487,7 @@ async fn rate(run: &Running, secs: u64) -> anyhow::Result<f64> {
     for j in joins {
         let _ = j.await;
     }
-    Ok((to - from) as f64 * FLOW_STEPS / elapsed)
+    Ok((to - from) as f64 * super::FLOW_STEPS as f64 / elapsed)
 }
 
 /// Event-stream clients that read and count, as scripts or consoles would follow: on a

@@ -124,7 +124,7 @@ async fn feed(
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     gather = Gather::default();
                     lagged = true;
-                    let message = format!("the change feed fell {n} records behind the journal; resync");
+                    let message = format!("the change feed fell {n} commits behind the journal; resync");
                     tracing::warn!("{message}");
                     let _ = shared.changes.send(Arc::new(Delivery::Resync(message)));
                 }
