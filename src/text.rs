@@ -1,4 +1,27 @@
-//! Text helpers every layer shares: clipping for narrow columns.
+//! Text helpers every layer shares: clipping for narrow columns, and making data safe
+//! to print to a terminal.
+
+use std::borrow::Cow;
+
+/// `text` with its control characters (ESC and the rest of C0, DEL, the C1 range) shown
+/// as spaces, so data printed to a terminal can never move its cursor, clear its screen
+/// or forge a line of output.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    shown(text, |_| false)
+}
+
+/// The same, keeping line breaks: for text of several lines.
+pub fn printable_lines(text: &str) -> Cow<'_, str> {
+    shown(text, |c| c == '\n')
+}
+
+fn shown(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let bad = |c: char| c.is_control() && !keep(c);
+    if !text.chars().any(bad) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.chars().map(|c| if bad(c) { ' ' } else { c }).collect())
+}
 
 /// Cut long text to `max` characters with an ellipsis.
 pub fn clip(text: &str, max: usize) -> String {
@@ -8,4 +31,19 @@ pub fn clip(text: &str, max: usize) -> String {
     let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
     s.push('…');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_a_terminal() {
+        let evil = "ok\u{1b}[2J\u{1b}]0;owned\u{7}\r\ttail\u{9b}31m\u{7f}";
+        let shown = printable(evil);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.starts_with("ok [2J ]0;owned"));
+        assert_eq!(printable_lines("a\nb\u{1b}c"), "a\nb c");
+        assert!(matches!(printable("plain"), Cow::Borrowed(_)));
+    }
 }

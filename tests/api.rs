@@ -708,3 +708,39 @@ async fn hostile_stream_positions_leave_the_daemon_answering() {
     assert_eq!(quiet["items"], json!([]));
     drop(stuck);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_never_prints_terminal_escapes_that_came_with_data() {
+    let d = Daemon::start();
+    let evil = "\u{1b}[2J\u{1b}]0;owned\u{7}\r\nforged line";
+    let input = json!({ "n": evil }).to_string();
+    let o = d.cli(&["start", "order", "--input", &input]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let items = d.cli_json(&["items", "--json"]);
+    let item = items[0]["id"].as_u64().unwrap();
+    let task = d.open_task_of(item).await;
+    // JSON keeps the data exactly; it is escaped by the encoding.
+    let tasks = d.cli_json(&["tasks", "--json"]);
+    assert_eq!(tasks[0]["title"], format!("Approve order {evil}").as_str());
+    let comment = format!("fine{evil}");
+    let o = d.cli(&["approve", &task.to_string(), "--comment", &comment]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for args in [
+        vec!["tasks", "--all"],
+        vec!["items", "--all"],
+        vec!["audit"],
+        vec!["item", &item.to_string()],
+    ] {
+        let o = d.cli(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            !out.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?} printed a control character: {out:?}"
+        );
+        assert!(
+            !out.lines().any(|l| l.starts_with("forged line")),
+            "{args:?} let data start a line of its own: {out}"
+        );
+    }
+}

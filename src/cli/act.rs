@@ -162,7 +162,7 @@ pub async fn run(g: &Globals, cmd: Cmd) -> anyhow::Result<()> {
         other => anyhow::bail!("internal: {other:?} is not an acting verb"),
     };
     let reply = reply.map_err(|e| daemon.explain(e))?;
-    println!("{}", reply.message);
+    println!("{}", crate::text::printable(&reply.message));
     Ok(())
 }
 

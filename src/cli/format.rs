@@ -1,7 +1,7 @@
 //! Text for humans: aligned tables, relative times ("3m ago") and SLA countdowns
 //! ("in 12m", "breached 3m ago").
 
-pub use crate::text::clip;
+pub use crate::text::{clip, printable};
 use chrono::{DateTime, Utc};
 
 /// A compact span: `45s`, `12m`, `3h05m`, `2d04h`.
@@ -35,8 +35,14 @@ pub fn countdown(now: DateTime<Utc>, due: DateTime<Utc>) -> String {
     }
 }
 
-/// Left-aligned columns separated by two spaces; the last column is not padded.
+/// Left-aligned columns separated by two spaces; the last column is not padded. Cells
+/// are data: their control characters are shown as spaces.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable(c).into_owned()).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -94,5 +100,7 @@ mod tests {
             ],
         );
         assert_eq!(t, "ID   STATUS   NAME\n1    running  a\n100  ok       b\n");
+        let t = table(&["T"], &[vec!["x\u{1b}[2Jy\nz".into()]]);
+        assert_eq!(t, "T\nx [2Jy z\n");
     }
 }

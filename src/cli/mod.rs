@@ -347,7 +347,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match runtime.block_on(dispatch(cli.command, &globals)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::text::printable_lines(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::daemon::Daemon;
-use super::format::{ago, clip, countdown, table};
+use super::format::{ago, clip, countdown, printable, table};
 use super::{Globals, Page};
 use crate::api::AuditQuery;
 use crate::types::view::{ItemFilter, ItemStatus, ItemSummary, TaskFilter, TaskView};
@@ -116,22 +116,23 @@ pub async fn item(g: &Globals, id: ItemId, json: bool) -> anyhow::Result<()> {
     }
     let now = Utc::now();
     let s = &detail.summary;
-    println!(
+    let line = format!(
         "item {}  {} v{}  {}",
         s.id,
         s.workflow,
         s.version,
         s.status.name()
     );
+    println!("{}", printable(&line));
     println!(
         "priority {}  started {}  sla {}",
         s.priority,
         ago(now, s.started_at),
         sla(now, s)
     );
-    println!("input {}", clip(&detail.input.to_string(), 100));
+    println!("input {}", printable(&clip(&detail.input.to_string(), 100)));
     if let Some((step, err)) = &detail.incident {
-        println!("INCIDENT at {step}: {err}");
+        println!("{}", printable(&format!("INCIDENT at {step}: {err}")));
     }
     println!();
     let rows: Vec<Vec<String>> = detail
@@ -278,7 +279,7 @@ pub async fn audit(
         if json {
             println!("{}", serde_json::to_string(&rec)?);
         } else {
-            println!("{}", audit_row(&rec).join("  ").trim_end());
+            println!("{}", printable(audit_row(&rec).join("  ").trim_end()));
         }
     }
 }

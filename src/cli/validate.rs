@@ -16,7 +16,7 @@ pub fn run(paths: &[PathBuf]) -> ExitCode {
             ok += valid.len();
             problems += diags.len();
             for d in diags {
-                eprintln!("{d}");
+                eprintln!("{}", crate::text::printable_lines(&d.to_string()));
             }
             if empty {
                 eprintln!("{}: no workflow files (*.yaml, *.yml)", path.display());
@@ -27,7 +27,7 @@ pub fn run(paths: &[PathBuf]) -> ExitCode {
                 Err(diags) => {
                     problems += diags.len().max(1);
                     for d in diags {
-                        eprintln!("{d}");
+                        eprintln!("{}", crate::text::printable_lines(&d.to_string()));
                     }
                 }
             }
