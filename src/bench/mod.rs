@@ -268,15 +268,27 @@ fn percentile(sorted: &[f32], p: f64) -> f64 {
     f64::from(sorted[k.min(sorted.len() - 1)])
 }
 
+/// A fresh `<scratch>/<name>-<pid>` dir for one measurement, removed when dropped.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(scratch: &Path, name: &str) -> Scratch {
+        let dir = scratch.join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Run the benchmark in a fresh temporary data dir under `options.scratch`.
 pub async fn run(options: &BenchOptions) -> anyhow::Result<BenchReport> {
-    let dir = options
-        .scratch
-        .join(format!("tempi-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let result = measure(options, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir = Scratch::new(&options.scratch, "tempi-bench");
+    measure(options, &dir.0).await
 }
 
 /// Bytes of the journal's pages in use (what a reader sees, WAL included).

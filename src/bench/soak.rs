@@ -46,11 +46,8 @@ fn rss_bytes() -> u64 {
 }
 
 pub async fn run(o: &SoakOptions) -> anyhow::Result<Vec<Sample>> {
-    let dir = o.scratch.join(format!("tempi-soak-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let result = soak(o, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir = super::Scratch::new(&o.scratch, "tempi-soak");
+    soak(o, &dir.0).await
 }
 
 async fn soak(o: &SoakOptions, dir: &Path) -> anyhow::Result<Vec<Sample>> {

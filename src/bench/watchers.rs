@@ -155,13 +155,8 @@ impl std::fmt::Display for WatchersReport {
 
 /// Run the measurement in a fresh data dir under `o.scratch`.
 pub async fn run(o: &WatchersOptions) -> anyhow::Result<WatchersReport> {
-    let dir = o
-        .scratch
-        .join(format!("tempi-bench-watchers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let result = measure(o, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir = super::Scratch::new(&o.scratch, "tempi-bench-watchers");
+    measure(o, &dir.0).await
 }
 
 async fn measure(o: &WatchersOptions, dir: &Path) -> anyhow::Result<WatchersReport> {

@@ -616,13 +616,8 @@ pub async fn run(o: &ConsoleOptions) -> anyhow::Result<ConsoleReport> {
 
 /// Key-to-screen latency under load, in a fresh data dir under `o.scratch`.
 pub async fn key_latency(o: &ConsoleOptions) -> anyhow::Result<LatencyReport> {
-    let dir = o
-        .scratch
-        .join(format!("tempi-console-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let result = live(o, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir = crate::bench::Scratch::new(&o.scratch, "tempi-console-bench");
+    live(o, &dir.0).await
 }
 
 async fn live(o: &ConsoleOptions, dir: &Path) -> anyhow::Result<LatencyReport> {

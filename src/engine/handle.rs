@@ -346,17 +346,11 @@ impl EngineHandle {
     /// retention: the reason, for the stream to answer "resync" instead of a gap.
     /// (Unreadable floors count as none.)
     pub async fn gap_after(&self, after: u64) -> Option<String> {
-        // A stream from 0 asks for what is kept, not to resume: it has no gap to fear.
         if after == 0 {
             return None;
         }
         let floors = self.read(|r| r.floors()).await.ok()?;
-        (after < floors.pruned_through).then(|| {
-            format!(
-                "records up to seq {} were removed by retention; resync: read items and tasks afresh, then follow from the journal_seq of /api/metrics",
-                floors.pruned_through
-            )
-        })
+        feed::records::gap(after, floors.pruned_through)
     }
 
     /// Live records as they commit. Use `audit(None, last_seen, ..)` first to catch up;

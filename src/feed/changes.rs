@@ -11,11 +11,11 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use super::Shared;
 use super::records::gap;
+use super::{Committed, Shared};
 use crate::engine::EngineHandle;
 use crate::types::changes::{Changes, EventLine, LINES_MAX};
-use crate::types::{CommandError, ItemId, Record, TaskId};
+use crate::types::{CommandError, ItemId, TaskId};
 
 /// How long changes gather before they are read and sent as one batch.
 pub const FLUSH: Duration = Duration::from_millis(250);
@@ -35,18 +35,20 @@ pub enum Delivery {
     Resync(String),
 }
 
-/// Items, tasks and lines touched since the last batch.
+/// Items, tasks and the newest records touched since the last batch. Lines are made
+/// only when a batch is read, so a feed nobody follows formats nothing.
 #[derive(Default)]
 struct Gather {
     items: BTreeSet<ItemId>,
     tasks: BTreeSet<TaskId>,
-    lines: VecDeque<EventLine>,
+    lines: VecDeque<Arc<Committed>>,
     skipped: u64,
     seq: u64,
 }
 
 impl Gather {
-    fn add(&mut self, rec: &Record) {
+    fn add(&mut self, c: &Arc<Committed>) {
+        let rec = &c.record;
         self.seq = self.seq.max(rec.seq);
         if let Some(item) = rec.item {
             self.items.insert(item);
@@ -58,7 +60,7 @@ impl Gather {
             self.lines.pop_front();
             self.skipped += 1;
         }
-        self.lines.push_back(EventLine::of(rec));
+        self.lines.push_back(c.clone());
     }
 
     fn is_empty(&self) -> bool {
@@ -75,7 +77,11 @@ impl Gather {
             items,
             tasks,
             metrics,
-            lines: self.lines.into(),
+            lines: self
+                .lines
+                .iter()
+                .map(|c| EventLine::of(&c.record))
+                .collect(),
             lines_skipped: self.skipped,
         })
     }
@@ -119,7 +125,7 @@ async fn feed(
                         shared.position.fetch_max(before, Ordering::SeqCst);
                         lagged = false;
                     }
-                    commit.iter().for_each(|c| gather.add(&c.record));
+                    commit.iter().for_each(|c| gather.add(c));
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     gather = Gather::default();
@@ -279,7 +285,7 @@ async fn catch_up(handle: &EngineHandle, after: u64, to: u64) -> Result<Changes,
         }
         let records = page.after(at);
         for c in records.iter().take_while(|c| c.record.seq <= to) {
-            gather.add(&c.record);
+            gather.add(c);
         }
         at = match (records.last(), page.finished) {
             (Some(last), _) => last.record.seq,
