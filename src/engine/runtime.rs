@@ -107,6 +107,8 @@ pub struct EngineConfig {
     pub archive: Option<PathBuf>,
     /// Seeds the engine's randomness (retry jitter); from the OS when absent.
     pub seed: Option<u64>,
+    /// How long an attempt may run when its step names no `timeout`.
+    pub step_timeouts: crate::types::job::StepTimeouts,
     /// Runs the jobs; the real executors when absent.
     pub executor: Option<Arc<dyn Executor>>,
     /// Wraps the journal (tests only).
@@ -128,6 +130,7 @@ impl EngineConfig {
             feed_flush: feed::changes::FLUSH,
             archive: None,
             seed: None,
+            step_timeouts: Default::default(),
             executor: None,
             wrap_store: None,
         }

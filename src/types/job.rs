@@ -4,6 +4,25 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// How long an attempt of each kind of step may run when its step names no `timeout`
+/// (human tasks and signal waits keep their own due times).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepTimeouts {
+    pub http: Duration,
+    pub shell: Duration,
+    pub agent: Duration,
+}
+
+impl Default for StepTimeouts {
+    fn default() -> Self {
+        StepTimeouts {
+            http: Duration::from_secs(5 * 60),
+            shell: Duration::from_secs(60 * 60),
+            agent: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
 /// One attempt of a step, rendered from its templates by the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
