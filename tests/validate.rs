@@ -466,3 +466,84 @@ fn reads_far_up_a_long_chain_are_checked() {
         )]
     );
 }
+
+/// What `validate` must say of each poison fixture (files that once crashed, hung or
+/// exhausted `validate` or `serve`); `None` for the ones that are valid and only fail
+/// when an item runs them (their runtime tests are in the engine's core).
+const POISON: &[(&str, Option<&str>)] = &[
+    (
+        "alias-bomb",
+        Some("8:32: too many YAML aliases (`*name`): at most 32 are allowed per file"),
+    ),
+    ("bom", None),
+    (
+        "chain-when",
+        Some(
+            "7:11: invalid `when` expression: an expression has 1999 operators; at most 64 are allowed (split it into steps, or compute the value in a step's output)",
+        ),
+    ),
+    (
+        "deep-nesting",
+        Some(
+            "53:97: nested deeper than 48 levels of mappings and lists; a workflow needs far fewer",
+        ),
+    ),
+    (
+        "deep-when",
+        Some(
+            "7:11: invalid `when` expression: the text is 59 KiB; a template or expression may be at most 16 KiB",
+        ),
+    ),
+    ("grow", None),
+    (
+        "huge-timeout",
+        Some("8:14: `timeout`: `300000years` is longer than the limit of 10 years (3650d)"),
+    ),
+    ("loops", None),
+    (
+        "nul",
+        Some(
+            "3:11: control character U+0000 (NUL) is not allowed in a workflow file; the file must be YAML text",
+        ),
+    ),
+];
+
+#[test]
+fn poison_fixtures_are_refused_with_what_validate_must_say() {
+    for (name, wanted) in POISON {
+        let path = format!("tests/fixtures/poison/{name}.yaml");
+        let got = diags(&path);
+        let wanted: Vec<String> = wanted.iter().map(|w| format!("{path}:{w}")).collect();
+        assert_eq!(got, wanted, "diagnostics of {name}");
+    }
+    let all = std::fs::read_dir("tests/fixtures/poison").unwrap().count();
+    assert_eq!(
+        all,
+        POISON.len() + 1,
+        "every poison fixture has its expectation"
+    );
+}
+
+#[test]
+fn unknown_filters_tests_functions_and_statements_are_named_where_they_are() {
+    expect_at(
+        "tests/fixtures/poison/unknown-filter.yaml",
+        &[
+            "8:10: invalid template in `output`: unknown filter `nosuchfilter`",
+            "9:10: invalid template in `output`: unknown test `nosuchtest`",
+            "10:10: invalid template in `output`: unknown function `nosuchfunction()` (templates may call: range, dict)",
+            "11:10: invalid template in `output`: `{% macro %}` is not allowed in workflow templates (allowed: if, elif, else, endif, for, endfor, set, endset, with, endwith, filter, endfilter)",
+            "12:10: invalid template in `output`: unknown function `namespace()` (templates may call: range, dict)",
+        ],
+    );
+    let ok = "name: t\nversion: 1\nsteps:\n  - id: a\n    kind: pass\n    output: { x: \"{{ input | tojson }}\" }\n";
+    assert!(
+        parse_str("t.yaml", ok).is_ok(),
+        "`tojson` is documented and exists"
+    );
+}
+
+fn expect_at(path: &str, wanted: &[&str]) {
+    let wanted: Vec<String> = wanted.iter().map(|w| format!("{path}:{w}")).collect();
+    assert_eq!(diags(path), wanted, "diagnostics of {path}");
+}

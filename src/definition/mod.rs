@@ -3,8 +3,10 @@
 
 pub mod model;
 pub mod parse;
+pub mod source;
 mod step;
 pub mod template;
+pub mod template_limits;
 mod validate;
 mod yaml;
 

@@ -226,9 +226,10 @@ fn when(ctx: &mut Ctx, node: &Node, refs: &mut Refs) -> Option<String> {
         );
         return None;
     }
+    // Kept even when invalid, like templates: the diagnostic refuses a new file, and a
+    // journaled one still builds a model whose step fails with the same message.
     if let Err(e) = check_expression(&s) {
         ctx.at(node, format!("invalid `when` expression: {e}"));
-        return None;
     }
     refs.push(node, &s);
     Some(s)

@@ -6,25 +6,35 @@
 
 use std::sync::OnceLock;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
+
+use super::template_limits::{Kind, Names, scan};
+
+/// Instructions one render may run: far more than any workflow template needs, few
+/// enough that a runaway loop stops within milliseconds.
+pub const FUEL: u64 = 50_000;
+/// Text one render may produce (all the string leaves of one value together).
+pub const MAX_RENDERED_BYTES: usize = 1024 * 1024;
+
+fn configure(behavior: UndefinedBehavior) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(behavior);
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(32);
+    env.remove_global("namespace");
+    env.remove_global("debug");
+    env
+}
 
 fn strict() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env
-    })
+    ENV.get_or_init(|| configure(UndefinedBehavior::Strict))
 }
 
 fn lenient() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Chainable);
-        env
-    })
+    ENV.get_or_init(|| configure(UndefinedBehavior::Chainable))
 }
 
 /// Whether a string holds template syntax at all (plain strings skip the engine).
@@ -39,68 +49,166 @@ fn sole_expression(s: &str) -> Option<&str> {
     (!inner.contains("{{") && !inner.contains("}}")).then_some(inner.trim())
 }
 
-/// Compile a template; the error says what is wrong with it.
+/// Check a template's limits and names and compile it; the error says what is wrong.
 pub fn check_template(src: &str) -> Result<(), String> {
     if !is_template(src) {
         return Ok(());
     }
+    known_names(&scan(src, Kind::Template)?)?;
     strict()
         .template_from_str(src)
         .map(|_| ())
         .map_err(|e| describe(&e))
 }
 
-/// Compile a `when:` expression.
+/// Check and compile a `when:` expression.
 pub fn check_expression(src: &str) -> Result<(), String> {
+    known_names(&scan(src, Kind::Expression)?)?;
     lenient()
         .compile_expression(src)
         .map(|_| ())
         .map_err(|e| describe(&e))
 }
 
+/// Every filter and test a text names must exist (minijinja itself would only notice
+/// when the text is rendered, on some item, at some step).
+fn known_names(names: &Names) -> Result<(), String> {
+    let fails_with = |probe: String, kind: ErrorKind| {
+        strict()
+            .render_str(&probe, ())
+            .is_err_and(|e| e.kind() == kind)
+    };
+    for name in &names.filters {
+        if fails_with(format!("{{{{ none | {name} }}}}"), ErrorKind::UnknownFilter) {
+            return Err(format!("unknown filter `{name}`"));
+        }
+    }
+    for name in &names.tests {
+        if fails_with(format!("{{{{ none is {name} }}}}"), ErrorKind::UnknownTest) {
+            return Err(format!("unknown test `{name}`"));
+        }
+    }
+    Ok(())
+}
+
+/// Output that stops at a byte limit.
+struct Capped {
+    text: Vec<u8>,
+    room: usize,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.room {
+            self.over = true;
+            return Err(std::io::Error::other("rendered text too large"));
+        }
+        self.room -= buf.len();
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn too_large() -> String {
+    format!(
+        "the rendered value exceeds {} KiB, the limit of one render",
+        MAX_RENDERED_BYTES / 1024
+    )
+}
+
 /// Render a string template to text.
 pub fn render_string(src: &str, scope: &Value) -> Result<String, String> {
+    let mut room = MAX_RENDERED_BYTES;
+    render_capped(src, scope, &mut room)
+}
+
+fn render_capped(src: &str, scope: &Value, room: &mut usize) -> Result<String, String> {
     if !is_template(src) {
+        *room = room.checked_sub(src.len()).ok_or_else(too_large)?;
         return Ok(src.to_string());
     }
-    strict()
-        .render_str(src, scope)
-        .map_err(|e| format!("`{src}`: {}", describe(&e)))
+    scan(src, Kind::Template)?;
+    let template = strict()
+        .template_from_str(src)
+        .map_err(|e| format!("`{src}`: {}", describe(&e)))?;
+    let mut out = Capped {
+        text: Vec::new(),
+        room: *room,
+        over: false,
+    };
+    match template.render_captured_to(scope, &mut out) {
+        Ok(_) => {}
+        Err(_) if out.over => return Err(format!("`{}`: {}", clip(src), too_large())),
+        Err(e) => return Err(format!("`{}`: {}", clip(src), describe(&e))),
+    }
+    *room = out.room;
+    String::from_utf8(out.text).map_err(|e| e.to_string())
+}
+
+/// A template quoted in a message: its first 200 characters.
+pub fn clip(src: &str) -> String {
+    match src.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &src[..at]),
+        None => src.to_string(),
+    }
 }
 
 /// Render every string leaf of a JSON value. A leaf that is exactly one `{{ expr }}`
 /// becomes the JSON value of `expr` (an object stays an object); others become text.
+/// All leaves together may produce at most `MAX_RENDERED_BYTES`.
 pub fn render_value(v: &Value, scope: &Value) -> Result<Value, String> {
+    let mut room = MAX_RENDERED_BYTES;
+    render_leaves(v, scope, &mut room)
+}
+
+fn render_leaves(v: &Value, scope: &Value, room: &mut usize) -> Result<Value, String> {
     match v {
         Value::String(s) if is_template(s) => match sole_expression(s) {
-            Some(expr) => eval_value(expr, scope),
-            None => render_string(s, scope).map(Value::String),
+            Some(expr) => eval_value(expr, scope, room),
+            None => render_capped(s, scope, room).map(Value::String),
         },
-        Value::Array(a) => a.iter().map(|x| render_value(x, scope)).collect(),
+        Value::Array(a) => a.iter().map(|x| render_leaves(x, scope, room)).collect(),
         Value::Object(o) => o
             .iter()
-            .map(|(k, x)| Ok((k.clone(), render_value(x, scope)?)))
+            .map(|(k, x)| Ok((k.clone(), render_leaves(x, scope, room)?)))
             .collect::<Result<serde_json::Map<_, _>, String>>()
             .map(Value::Object),
         other => Ok(other.clone()),
     }
 }
 
-fn eval_value(expr: &str, scope: &Value) -> Result<Value, String> {
+fn eval_value(expr: &str, scope: &Value, room: &mut usize) -> Result<Value, String> {
+    scan(expr, Kind::Expression)?;
     let compiled = strict()
         .compile_expression(expr)
         .map_err(|e| describe(&e))?;
     let out = compiled
         .eval(scope)
-        .map_err(|e| format!("`{{{{ {expr} }}}}`: {}", describe(&e)))?;
+        .map_err(|e| format!("`{{{{ {} }}}}`: {}", clip(expr), describe(&e)))?;
     if out.is_undefined() {
-        return Err(format!("`{{{{ {expr} }}}}` is undefined"));
+        return Err(format!("`{{{{ {} }}}}` is undefined", clip(expr)));
     }
-    serde_json::to_value(&out).map_err(|e| e.to_string())
+    // Measure before building: the JSON text of the value, stopping at the room left.
+    let mut sized = Capped {
+        text: Vec::new(),
+        room: *room,
+        over: false,
+    };
+    if serde_json::to_writer(&mut sized, &out).is_err() && sized.over {
+        return Err(format!("`{{{{ {} }}}}`: {}", clip(expr), too_large()));
+    }
+    *room = sized.room;
+    serde_json::from_slice(&sized.text).map_err(|e| e.to_string())
 }
 
 /// Evaluate a `when:` expression; undefined values count as false.
 pub fn eval_when(expr: &str, scope: &Value) -> Result<bool, String> {
+    scan(expr, Kind::Expression)?;
     let compiled = lenient()
         .compile_expression(expr)
         .map_err(|e| describe(&e))?;

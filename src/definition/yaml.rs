@@ -18,14 +18,13 @@ const MAX_DEPTH: usize = 64;
 
 /// Load the single document of `source`. `Ok(None)` means the file holds no document.
 pub(crate) fn load<'i>(ctx: &mut Ctx, source: &'i str) -> Option<Node<'i>> {
-    if let Some((line, col)) = too_many_aliases(source) {
-        ctx.at_pos(
-            line,
-            col,
-            format!("too many YAML aliases (`*name`): at most {MAX_ALIASES} are allowed per file"),
-        );
-        return None;
-    }
+    let source = match super::source::check(source) {
+        Ok(text) => text,
+        Err(refused) => {
+            ctx.at_pos(refused.line, refused.col, refused.message);
+            return None;
+        }
+    };
     match MarkedYaml::load_from_str(source) {
         Ok(mut docs) => {
             if let Some(extra) = docs.get(1) {
@@ -47,43 +46,6 @@ pub(crate) fn load<'i>(ctx: &mut Ctx, source: &'i str) -> Option<Node<'i>> {
             None
         }
     }
-}
-
-/// The loader copies the anchored node at every alias, so nested aliases can expand a
-/// small file exponentially ("billion laughs"); a few aliases are all a workflow needs.
-const MAX_ALIASES: usize = 32;
-
-/// The position of the first alias over the limit, found by a rough scan that skips
-/// comments and quoted text (over-counting only makes the limit stricter).
-fn too_many_aliases(source: &str) -> Option<(usize, usize)> {
-    let mut count = 0;
-    for (n, line) in source.lines().enumerate() {
-        let mut quote: Option<char> = None;
-        let mut prev = ' ';
-        let chars: Vec<char> = line.chars().collect();
-        for (i, &c) in chars.iter().enumerate() {
-            match quote {
-                Some(q) if c == q => quote = None,
-                Some(_) => {}
-                None if c == '#' && prev.is_whitespace() => break,
-                None if c == '"' || c == '\'' => quote = Some(c),
-                None if c == '*'
-                    && (prev.is_whitespace() || matches!(prev, '[' | '{' | ',' | ':'))
-                    && chars
-                        .get(i + 1)
-                        .is_some_and(|x| x.is_alphanumeric() || matches!(x, '_' | '-')) =>
-                {
-                    count += 1;
-                    if count > MAX_ALIASES {
-                        return Some((n + 1, i + 1));
-                    }
-                }
-                None => {}
-            }
-            prev = c;
-        }
-    }
-    None
 }
 
 /// Collects diagnostics for one file.
@@ -378,6 +340,10 @@ pub(crate) fn number_in(
     }
 }
 
+/// The longest duration a workflow may name (a timeout, deadline, SLA, delay...):
+/// every instant computed from one stays far inside what the clock can represent.
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 24 * 3600);
+
 /// A duration such as `30s`, `2h`, `1d` or `1h 30m`.
 pub(crate) fn duration(ctx: &mut Ctx, node: &Node, what: &str) -> Option<Duration> {
     let s = match scalar(node) {
@@ -401,6 +367,13 @@ pub(crate) fn duration(ctx: &mut Ctx, node: &Node, what: &str) -> Option<Duratio
         }
     };
     match humantime::parse_duration(s.trim()) {
+        Ok(d) if d > MAX_DURATION => {
+            ctx.at(
+                node,
+                format!("{what}: `{s}` is longer than the limit of 10 years (3650d)"),
+            );
+            None
+        }
         Ok(d) => Some(d),
         Err(e) => {
             ctx.at(

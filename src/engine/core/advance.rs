@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::state::{CompStatus, Status, to_chrono};
+use super::state::{CompStatus, Status};
 use super::{Core, Ctx};
-use crate::definition::template::{eval_when, render_string};
+use crate::definition::template::{clip, eval_when, render_string};
 use crate::definition::{OnFailure, StepKind, WaitSpec};
 use crate::types::event::{Event, ItemId, Phase, StepError, StepErrorKind, TaskKind, WaitOn};
 use crate::types::view::TaskStatus;
@@ -212,10 +212,10 @@ impl Core {
             },
             Some(expr) => match eval_when(expr, &self.scope_of(item, i)) {
                 Ok(true) => Readiness::Run,
-                Ok(false) => Readiness::Skip(format!("when `{expr}` was false")),
+                Ok(false) => Readiness::Skip(format!("when `{}` was false", clip(expr))),
                 Err(e) => Readiness::Broken(StepError::new(
                     StepErrorKind::Template,
-                    format!("when `{expr}`: {e}"),
+                    format!("when `{}`: {e}", clip(expr)),
                 )),
             },
         }
@@ -266,7 +266,7 @@ impl Core {
     ) {
         let def = self.state.items[&item].wf.steps[i].clone();
         let step = def.id.clone();
-        let timeout_at = def.timeout.map(|t| ctx.now + to_chrono(t));
+        let timeout_at = def.timeout.map(|t| super::state::later(ctx.now, t));
         let kind = match phase {
             Phase::Run => def.kind.clone(),
             Phase::Compensate => match def.compensate.as_deref() {
@@ -331,7 +331,7 @@ impl Core {
     ) -> Result<(), StepError> {
         let on = match w {
             WaitSpec::Duration(d) => WaitOn::Timer {
-                until: ctx.now + to_chrono(*d),
+                until: super::state::later(ctx.now, *d),
             },
             WaitSpec::Until(t) => {
                 let text = render_string(t, &self.scope_of(item, i))
@@ -348,7 +348,7 @@ impl Core {
             }
             WaitSpec::Signal { name, timeout: t } => WaitOn::Signal {
                 name: name.clone(),
-                until: t.or(timeout).map(|t| ctx.now + to_chrono(t)),
+                until: t.or(timeout).map(|t| super::state::later(ctx.now, t)),
             },
         };
         self.emit(
@@ -414,7 +414,7 @@ impl Core {
                 group: spec.group,
                 assignee: spec.assignee,
                 options: spec.options,
-                due: spec.due.map(|d| ctx.now + to_chrono(d)),
+                due: spec.due.map(|d| super::state::later(ctx.now, d)),
             },
         );
         self.emit(
@@ -531,9 +531,9 @@ impl Core {
             .iter()
             .any(|n| n == error.kind.name() || Some(n) == code.as_ref());
         if retryable && used < policy.attempts {
-            let at = ctx.now + to_chrono(policy.delay(attempt + 1, (ctx.rng)()));
+            let at = super::state::later(ctx.now, policy.delay(attempt + 1, (ctx.rng)()));
             let within_deadline = match (def.deadline, first_started) {
-                (Some(d), Some(f)) => at < f + to_chrono(d),
+                (Some(d), Some(f)) => at < super::state::later(f, d),
                 _ => true,
             };
             if within_deadline {

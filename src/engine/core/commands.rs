@@ -213,10 +213,7 @@ impl Core {
             _ => return Err(CommandError::Invalid("input must be a JSON object".into())),
         };
         let item = self.state.next_item.max(1);
-        let sla_due = wf
-            .sla
-            .as_ref()
-            .map(|s| ctx.now + super::state::to_chrono(s.due));
+        let sla_due = wf.sla.as_ref().map(|s| super::state::later(ctx.now, s.due));
         self.emit(
             ctx,
             Event::ItemStarted {

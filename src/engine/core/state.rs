@@ -49,6 +49,15 @@ pub fn to_chrono(d: std::time::Duration) -> ChronoDuration {
     ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
 }
 
+/// `at + d`, saturating at the end of year 9999: durations are bounded when a workflow
+/// is validated, but an instant must never overflow inside the engine, whatever the
+/// definition or the clock says.
+pub fn later(at: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    let end = DateTime::<Utc>::from_timestamp(253_402_300_799, 0).unwrap_or(at);
+    at.checked_add_signed(to_chrono(d))
+        .map_or(end, |t| t.min(end))
+}
+
 /// One step of one item.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StepState {
@@ -496,7 +505,7 @@ impl State {
                 }
                 if let Some(first) = self.task_escalations(&t).first() {
                     self.arm(
-                        at + to_chrono(first.after),
+                        later(at, first.after),
                         Timer::Escalate {
                             task: *task,
                             level: 1,
@@ -720,7 +729,7 @@ impl State {
             );
         }
         if first && let Some(d) = deadline {
-            self.arm(at + to_chrono(d), Timer::Deadline { item, step });
+            self.arm(later(at, d), Timer::Deadline { item, step });
         }
     }
 
@@ -857,8 +866,8 @@ impl State {
         let next = levels.get(level as usize).map(|e| (e.after, level + 1));
         let repeat = levels.last().and_then(|e| e.repeat);
         let when = match (next, repeat) {
-            (Some((after, n)), _) => Some((t.created_at + to_chrono(after), n)),
-            (None, Some(r)) if !levels.is_empty() => Some((at + to_chrono(r), level + 1)),
+            (Some((after, n)), _) => Some((later(t.created_at, after), n)),
+            (None, Some(r)) if !levels.is_empty() => Some((later(at, r), level + 1)),
             _ => None,
         };
         if let Some((w, n)) = when {
@@ -966,7 +975,7 @@ pub fn next_sla_moment(it: &Item) -> Option<DateTime<Utc>> {
         next = next.min(it.started_at + total * i32::from(*p) / 100);
     }
     if let Some(e) = sla.escalate.get(it.sla_escalations as usize) {
-        next = next.min(it.started_at + to_chrono(e.after));
+        next = next.min(later(it.started_at, e.after));
     }
     Some(next)
 }

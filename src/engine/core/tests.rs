@@ -4,6 +4,7 @@
 //! dispatches the runtime would still have to carry out. `H::replayed` rebuilds a fresh
 //! core from the log and checks that every view agrees with the live core.
 
+mod poison;
 mod prop;
 mod scenarios;
 

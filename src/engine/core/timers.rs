@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::state::{CompStatus, Status, Timer, to_chrono};
+use super::state::{CompStatus, Status, Timer};
 use super::{Core, Ctx};
 use crate::types::event::{Event, ItemId, Phase, StepError, StepErrorKind, TaskId, WaitOn};
 
@@ -121,7 +121,9 @@ impl Core {
         let it = &self.state.items[&item];
         let deadline = it.wf.steps[i].deadline.unwrap_or_default();
         // A stale timer: an operator retry restarted the step's clock.
-        let due = it.steps[i].first_started.map(|f| f + to_chrono(deadline));
+        let due = it.steps[i]
+            .first_started
+            .map(|f| super::state::later(f, deadline));
         if due.is_none_or(|d| d > ctx.now) {
             return;
         }
@@ -190,7 +192,7 @@ impl Core {
             self.emit(ctx, Event::SlaWarning { item, percent });
         }
         for (k, e) in sla.escalate.iter().enumerate().skip(fired) {
-            if started + to_chrono(e.after) > ctx.now {
+            if super::state::later(started, e.after) > ctx.now {
                 break;
             }
             self.emit(
