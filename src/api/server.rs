@@ -69,6 +69,7 @@ impl From<CommandError> for ApiError {
             CommandError::Conflict(_) => "conflict",
             CommandError::Invalid(_) => "invalid",
             CommandError::Unavailable(_) => "unavailable",
+            CommandError::Internal(_) => "internal",
         };
         ApiError::new(status, kind, e.to_string())
     }

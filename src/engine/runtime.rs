@@ -485,7 +485,17 @@ fn handle_request(
             cmd,
             reply,
         } => {
-            let r = core.command(ctx, &actor, reason, &cmd);
+            let r = core
+                .contained(ctx, cmd.item(), |core, ctx| {
+                    core.command(ctx, &actor, reason, &cmd)
+                })
+                .unwrap_or_else(|| {
+                    Err(crate::types::CommandError::Internal(
+                        "the engine failed while handling this command; the item it concerned \
+                         was stopped as an incident (see the daemon's log)"
+                            .into(),
+                    ))
+                });
             later(after, reply, r);
         }
         Request::Items { filter, reply } => later(after, reply, core.items(&filter)),
@@ -523,7 +533,11 @@ fn handle_request(
             attempt,
             phase,
             result,
-        } => core.step_done(ctx, item, &step, attempt, phase, result),
+        } => {
+            core.contained(ctx, Some(item), |core, ctx| {
+                core.step_done(ctx, item, &step, attempt, phase, result)
+            });
+        }
     }
 }
 

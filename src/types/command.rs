@@ -120,6 +120,10 @@ pub enum CommandError {
     /// The engine is shutting down or its journal cannot be written.
     #[error("{0}")]
     Unavailable(String),
+    /// The engine failed while handling the command (a bug, contained: the item it
+    /// concerned was stopped as an incident).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl CommandError {
@@ -130,6 +134,7 @@ impl CommandError {
             CommandError::Conflict(_) => 409,
             CommandError::Invalid(_) => 422,
             CommandError::Unavailable(_) => 503,
+            CommandError::Internal(_) => 500,
         }
     }
 }

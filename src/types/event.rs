@@ -91,6 +91,10 @@ pub enum StepErrorKind {
     Template,
     /// A wait for a signal timed out.
     Signal,
+    /// A value past one of the engine's limits (an output too large to journal).
+    Limit,
+    /// The engine itself failed while deciding for the item (a bug, contained).
+    Internal,
 }
 
 impl StepErrorKind {
@@ -105,10 +109,12 @@ impl StepErrorKind {
             StepErrorKind::Spawn => "spawn",
             StepErrorKind::Template => "template",
             StepErrorKind::Signal => "signal",
+            StepErrorKind::Limit => "limit",
+            StepErrorKind::Internal => "internal",
         }
     }
 
-    pub const ALL: [StepErrorKind; 9] = [
+    pub const ALL: [StepErrorKind; 11] = [
         StepErrorKind::Timeout,
         StepErrorKind::Deadline,
         StepErrorKind::Connect,
@@ -118,6 +124,8 @@ impl StepErrorKind {
         StepErrorKind::Spawn,
         StepErrorKind::Template,
         StepErrorKind::Signal,
+        StepErrorKind::Limit,
+        StepErrorKind::Internal,
     ];
 }
 

@@ -525,7 +525,10 @@ impl Core {
             .map(|c| format!("{}:{c}", error.kind.name()));
         let retryable = !matches!(
             error.kind,
-            StepErrorKind::Template | StepErrorKind::Deadline
+            StepErrorKind::Template
+                | StepErrorKind::Deadline
+                | StepErrorKind::Limit
+                | StepErrorKind::Internal
         ) && !policy
             .non_retryable
             .iter()

@@ -4,6 +4,7 @@
 
 mod advance;
 mod commands;
+pub mod guard;
 mod scope;
 pub mod snapshot;
 pub mod state;
@@ -210,6 +211,18 @@ impl Core {
         if it.is_final() || !current {
             return;
         }
+        let result = result.and_then(|output| {
+            if guard::larger_than(&output, guard::MAX_OUTPUT_BYTES) {
+                return Err(StepError::new(
+                    crate::types::event::StepErrorKind::Limit,
+                    format!(
+                        "the output is larger than {} MiB, the most the engine journals",
+                        guard::MAX_OUTPUT_BYTES >> 20
+                    ),
+                ));
+            }
+            Ok(output)
+        });
         match result {
             Ok(output) => self.succeed(ctx, item, i, attempt, phase, output),
             Err(error) => self.fail(ctx, item, i, attempt, phase, error),

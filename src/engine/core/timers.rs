@@ -23,7 +23,17 @@ impl Core {
             }
             self.state.timers.pop_first();
             ctx.as_engine();
-            self.fire(ctx, timer);
+            let item = match timer {
+                Timer::Escalate { task, .. } | Timer::TaskDue { task } => {
+                    self.state.tasks.get(&task).map(|t| t.item)
+                }
+                Timer::Start { item, .. }
+                | Timer::AttemptTimeout { item, .. }
+                | Timer::Deadline { item, .. }
+                | Timer::Wait { item, .. }
+                | Timer::Sla { item } => Some(item),
+            };
+            self.contained(ctx, item, |core, ctx| core.fire(ctx, timer));
         }
     }
 

@@ -115,3 +115,41 @@ fn times_past_the_calendar_saturate_instead_of_overflowing() {
     assert_eq!(h.status(item), ItemStatus::Running);
     h.replayed();
 }
+
+#[test]
+fn a_panic_while_deciding_stops_only_its_item() {
+    let wf = workflow("w", vec![http("x", &[]), http("y", &["x"])]);
+    let mut h = H::new(vec![wf]);
+    let bad = h.start("w", json!({}));
+    let good = h.start("w", json!({}));
+    let (out, _) = h.turn(|c, ctx| c.contained(ctx, Some(bad), |_, _| -> u32 { panic!("boom") }));
+    assert_eq!(out, None);
+    let message = incident(&h, bad);
+    assert!(message.contains("boom"), "{message}");
+    let (_, error) = h.detail(bad).unwrap().incident.unwrap();
+    assert_eq!(error.kind, StepErrorKind::Internal);
+    h.complete_on(good, "x", Ok(json!({})));
+    h.complete_on(good, "y", Ok(json!({})));
+    assert_eq!(h.status(good), ItemStatus::Completed);
+    h.replayed();
+}
+
+#[test]
+fn an_output_too_large_to_journal_fails_its_step_without_retry() {
+    let wf = workflow(
+        "w",
+        vec![with(http("x", &[]), |s| s.retry = retry(5, 1, 1.0))],
+    );
+    let mut h = H::new(vec![wf]);
+    let item = h.start("w", json!({}));
+    let huge = json!({ "blob": "x".repeat(3 << 20) });
+    h.complete_on(item, "x", Ok(huge));
+    let message = incident(&h, item);
+    assert!(message.contains("larger than 2 MiB"), "{message}");
+    assert!(
+        h.log
+            .iter()
+            .all(|r| serde_json::to_vec(r).unwrap().len() < 4096)
+    );
+    h.replayed();
+}
