@@ -256,3 +256,57 @@ fn audit_reads_an_archive_without_a_daemon() {
         stderr(&o)
     );
 }
+
+#[test]
+fn validate_refuses_a_fifo_without_reading_it_and_an_empty_dir_is_a_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.yaml");
+    let made = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo only reads the path string.
+    assert_eq!(unsafe { libc::mkfifo(made.as_ptr(), 0o600) }, 0);
+    let o = tempi(dir.path(), &["validate", fifo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("pipe.yaml:1:1: not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = tempi(dir.path(), &["validate", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no workflow files"), "{}", stderr(&o));
+}
+
+#[test]
+fn serve_refuses_a_workflows_dir_that_does_not_exist_and_says_each_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = tempi(
+        dir.path(),
+        &[
+            "--workflows",
+            "/does-not-exist",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the workflows directory /does-not-exist does not exist"));
+    let wf = dir.path().join("wf");
+    std::fs::create_dir(&wf).unwrap();
+    std::fs::write(wf.join("bad.yaml"), "name: x\nversion: 1\u{0}\nsteps: []\n").unwrap();
+    let o = tempi(
+        dir.path(),
+        &[
+            "--workflows",
+            wf.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.matches("U+0000").count(), 1, "{err}");
+}

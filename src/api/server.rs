@@ -201,7 +201,34 @@ pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<boo
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(read_body_first))
         .with_state(state)
+}
+
+/// Read the whole request body before anything answers. A response sent while the
+/// body was still arriving (a 401, a 404) made the server close the kept-alive
+/// connection without saying so, and the client's next request on it got no answer.
+/// A body past the limit is refused with `connection: close`.
+async fn read_body_first(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+            next.run(req).await
+        }
+        Err(_) => {
+            let message = format!(
+                "the request body could not be read or is larger than {MAX_BODY_BYTES} bytes"
+            );
+            let mut response =
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message).into_response();
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            response
+        }
+    }
 }
 
 /// Compares in time independent of where the first difference is.

@@ -416,3 +416,70 @@ async fn a_lagging_stream_rereads_the_gap_from_the_journal() {
     }
     assert_eq!(seqs, vec![2, 3, 4, 5, 6, 7, 8, 9]);
 }
+
+/// Read one HTTP/1.1 response from `conn`: (status, headers in lower case), or None
+/// when the connection closed first.
+async fn read_response(
+    conn: &mut tokio::io::BufReader<tokio::net::TcpStream>,
+) -> Option<(u16, String)> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if conn.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+    }
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |n| n.trim().parse().unwrap_or(0));
+    let mut body = vec![0; length];
+    conn.read_exact(&mut body).await.ok()?;
+    Some((status, head))
+}
+
+#[tokio::test]
+async fn a_refused_request_with_an_unread_body_never_breaks_its_kept_alive_connection() {
+    use tokio::io::AsyncWriteExt;
+    let f = serve_fake().await;
+    let addr = f.url.trim_start_matches("http://").to_string();
+    let body = vec![b' '; 256 * 1024];
+    let mut conn = tokio::io::BufReader::new(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    for round in 0..200 {
+        let head = format!(
+            "POST /api/items HTTP/1.1\r\nhost: x\r\nauthorization: Bearer wrong\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let stream = conn.get_mut();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // The body arrives in pieces, after the server could have answered.
+        for piece in body.chunks(64 * 1024) {
+            if stream.write_all(piece).await.is_err() {
+                break;
+            }
+        }
+        let (status, headers) = read_response(&mut conn)
+            .await
+            .unwrap_or_else(|| panic!("round {round}: closed with no response"));
+        assert_eq!(status, 401);
+        if headers.contains("connection: close") {
+            conn = tokio::io::BufReader::new(tokio::net::TcpStream::connect(&addr).await.unwrap());
+            continue;
+        }
+        let next = "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n";
+        conn.get_mut().write_all(next.as_bytes()).await.unwrap();
+        let answered = read_response(&mut conn).await;
+        assert_eq!(
+            answered.map(|(s, _)| s),
+            Some(200),
+            "round {round}: a kept-alive connection closed without answering"
+        );
+    }
+}

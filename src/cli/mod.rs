@@ -347,10 +347,26 @@ pub fn run(cli: Cli) -> ExitCode {
     match runtime.block_on(dispatch(cli.command, &globals)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", crate::text::printable_lines(&format!("{e:#}")));
+            eprintln!("error: {}", crate::text::printable_lines(&chain(&e)));
             ExitCode::from(1)
         }
     }
+}
+
+/// An error and its causes as one message, each cause once: many errors already say
+/// their source's text, and printing the chain again repeated it two or three times.
+pub fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {

@@ -19,6 +19,7 @@ pub fn run(paths: &[PathBuf]) -> ExitCode {
                 eprintln!("{}", crate::text::printable_lines(&d.to_string()));
             }
             if empty {
+                problems += 1;
                 eprintln!("{}: no workflow files (*.yaml, *.yml)", path.display());
             }
         } else if path.exists() {

@@ -64,12 +64,12 @@ pub fn parse_recorded(source: &str) -> Result<(Workflow, Vec<Diagnostic>), Vec<D
 /// Read and parse one file.
 pub fn parse_file(path: &Path) -> Result<(Workflow, String), Vec<Diagnostic>> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = read_bounded(path).map_err(|message| {
         vec![Diagnostic {
             file: file.clone(),
             line: 1,
             col: 1,
-            message: format!("cannot read the file: {e}"),
+            message,
         }]
     })?;
     let source = String::from_utf8(bytes).map_err(|e| {
@@ -84,6 +84,38 @@ pub fn parse_file(path: &Path) -> Result<(Workflow, String), Vec<Diagnostic>> {
         }]
     })?;
     parse_str(&file, &source).map(|w| (w, source))
+}
+
+/// A regular file's bytes, refusing (without reading) a FIFO, a device or a file past
+/// the size limit: reading those could block forever or fill memory.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read the file: {e}");
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err("not a regular file (a workflow is a YAML file)".to_string());
+    }
+    let max = super::source::MAX_SOURCE_BYTES;
+    let too_big = |len: u64| {
+        format!(
+            "the file is {} KiB; a workflow file may be at most {} KiB",
+            len.div_ceil(1024),
+            max / 1024
+        )
+    };
+    if meta.len() > max as u64 + 3 {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    // The file may have grown since: read one byte past the limit at most.
+    file.take(max as u64 + 4)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() > max + 3 {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// Every `*.yaml`/`*.yml` file in a directory: the valid workflows with their source

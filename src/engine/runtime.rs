@@ -250,7 +250,16 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
             }
             wfs
         }
-        _ => Vec::new(),
+        Some(d) => {
+            let why = if d.exists() {
+                "is not a directory"
+            } else {
+                "does not exist"
+            };
+            let message = format!("the workflows directory {} {why}", d.display());
+            return Err(StartError::Workflows(message));
+        }
+        None => Vec::new(),
     };
     let (tx, rx) = mpsc::channel(4096);
     let (done_tx, done_rx) = mpsc::unbounded_channel();

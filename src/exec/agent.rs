@@ -15,6 +15,14 @@ pub async fn run(client: &reqwest::Client, job: &HttpJob) -> Result<Value, StepE
 /// An answer is a JSON object with a string `decision` and a `confidence` in `0..=1`;
 /// every other field (`reason`, ...) passes through untouched.
 pub fn validate(answer: Value) -> Result<Value, StepError> {
+    // A body that is not JSON reaches here as text; say why when it meant to be JSON
+    // (a number out of range such as `1e999`, a missing brace).
+    if let Value::String(text) = &answer
+        && text.trim_start().starts_with(['{', '['])
+        && let Err(e) = serde_json::from_str::<Value>(text)
+    {
+        return Err(decode(format!("agent answer is not valid JSON: {e}")));
+    }
     let Value::Object(fields) = &answer else {
         return Err(decode(format!(
             "agent answer must be a JSON object, got {}",
@@ -105,6 +113,10 @@ mod tests {
     fn rejects_bad_shapes_with_decode_errors() {
         let cases = [
             (json!([1, 2]), "JSON object, got an array"),
+            (
+                json!("{\"decision\": \"ok\", \"confidence\": 1e999}"),
+                "not valid JSON: number out of range at line 1 column 38",
+            ),
             (json!("approve"), "got a string"),
             (json!({"confidence": 0.5}), "no `decision`"),
             (
