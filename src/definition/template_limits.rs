@@ -53,6 +53,13 @@ pub fn scan(src: &str, kind: Kind) -> Result<Names<'_>, String> {
     let mut names = Names::default();
     match kind {
         Kind::Expression => {
+            // minijinja's lexer panics ("empty lexer stack") on a stray `}}` or `%}`
+            // in an expression compiled on its own.
+            for close in ["}}", "%}"] {
+                if find_outside_strings(src, close).is_some() {
+                    return Err(format!("an expression cannot contain `{close}`"));
+                }
+            }
             expression(src, &mut names)?;
         }
         Kind::Template => {
@@ -124,7 +131,7 @@ fn find_outside_strings(s: &str, needle: &str) -> Option<usize> {
             Some(q) if b == q => quote = None,
             Some(_) => {}
             None if b == b'"' || b == b'\'' => quote = Some(b),
-            None if s[i..].starts_with(needle) => return Some(i),
+            None if bytes[i..].starts_with(needle.as_bytes()) => return Some(i),
             None => {}
         }
         i += 1;
@@ -293,6 +300,14 @@ mod tests {
             assert!(scan(src, Kind::Template).is_err(), "{src}");
         }
         assert!(scan("{% raw %}{% macro %}{% endraw %}", Kind::Template).is_ok());
+    }
+
+    #[test]
+    fn a_stray_closing_tag_in_an_expression_is_refused_not_panicked_on() {
+        // Found by tests/fuzz_workflows.rs: minijinja panics compiling this.
+        let e = scan("''\"\"}}*a", Kind::Expression).unwrap_err();
+        assert!(e.contains("cannot contain `}}`"), "{e}");
+        assert!(scan("x == '}}'", Kind::Expression).is_ok());
     }
 
     #[test]
