@@ -80,7 +80,9 @@ fn alive(pid: i32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
-    let state = stat.rfind(')').and_then(|k| stat[k + 1..].trim().chars().next());
+    let state = stat
+        .rfind(')')
+        .and_then(|k| stat[k + 1..].trim().chars().next());
     !matches!(state, Some('Z' | 'X') | None)
 }
 
@@ -138,7 +140,12 @@ async fn start(run: &Running, workflow: &str, input: Value) -> u64 {
         input,
         priority: 0,
     };
-    run.handle.command("op", None, cmd).await.unwrap().item.unwrap()
+    run.handle
+        .command("op", None, cmd)
+        .await
+        .unwrap()
+        .item
+        .unwrap()
 }
 
 async fn status(run: &Running, item: u64) -> ItemStatus {
@@ -159,9 +166,11 @@ async fn started_group(run: &Running, workflow: &str, dir: &Path) -> (u64, Vec<i
 }
 
 fn all_gone(group: &[i32]) {
-    wait_for("the whole process group to end", Duration::from_secs(5), || {
-        group.iter().all(|&p| !alive(p))
-    });
+    wait_for(
+        "the whole process group to end",
+        Duration::from_secs(5),
+        || group.iter().all(|&p| !alive(p)),
+    );
 }
 
 fn records(data: &Path) -> Vec<PathBuf> {
@@ -183,7 +192,10 @@ async fn cancel_ends_the_steps_whole_process_group() {
     run.handle.command("op", None, cmd).await.unwrap();
     all_gone(&group);
     until("the attempt to leave", async || run.attempts.is_empty()).await;
-    assert!(records(&tmp.path().join("data")).is_empty(), "record removed");
+    assert!(
+        records(&tmp.path().join("data")).is_empty(),
+        "record removed"
+    );
     assert_eq!(status(&run, item).await, ItemStatus::Cancelled);
     run.shutdown().await;
 }
@@ -316,7 +328,14 @@ async fn a_shell_step_gets_only_path_home_lang_and_its_own_env() {
         .lines()
         .filter_map(|l| l.split('=').next())
         .collect();
-    let allowed = ["PATH", "HOME", "LANG", "MINE", "TEMPI_IDEMPOTENCY_KEY", "PWD"];
+    let allowed = [
+        "PATH",
+        "HOME",
+        "LANG",
+        "MINE",
+        "TEMPI_IDEMPOTENCY_KEY",
+        "PWD",
+    ];
     assert!(names.iter().all(|n| allowed.contains(n)), "{names:?}");
     assert!(names.contains(&"MINE") && names.contains(&"TEMPI_IDEMPOTENCY_KEY"));
 }
@@ -380,13 +399,20 @@ fn a_daemon_killed_mid_step_leaves_nothing_running_and_nothing_runs_twice() {
     );
 
     let mut second = serve(&data, &wf);
-    wait_for("the steps to run again", Duration::from_secs(20), running(4));
+    wait_for(
+        "the steps to run again",
+        Duration::from_secs(20),
+        running(4),
+    );
     // The new daemon ended the old groups before it dispatched again: by the time the
     // new copies run, the old ones are gone (their pids gone, or reused by processes
     // that started later).
     all_gone(&old);
     let now: Vec<i32> = files.iter().flat_map(|f| pids(f)[2..].to_vec()).collect();
-    assert!(now.iter().all(|&p| alive(p)), "the re-dispatched copies run");
+    assert!(
+        now.iter().all(|&p| alive(p)),
+        "the re-dispatched copies run"
+    );
     let recs = records(&data);
     assert_eq!(recs.len(), 2, "only the new groups are recorded: {recs:?}");
     for r in &recs {

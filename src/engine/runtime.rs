@@ -388,7 +388,9 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
 }
 
 /// Open the records of process groups and end those a predecessor left running.
-fn sweep_groups(data_dir: &std::path::Path) -> Result<Arc<crate::exec::groups::Groups>, StartError> {
+fn sweep_groups(
+    data_dir: &std::path::Path,
+) -> Result<Arc<crate::exec::groups::Groups>, StartError> {
     let groups = crate::exec::groups::Groups::open(data_dir).map_err(|e| {
         let dir = crate::exec::groups::dir(data_dir);
         StartError::Internal(format!("cannot open {}: {e}", dir.display()))

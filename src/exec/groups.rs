@@ -60,11 +60,7 @@ impl Groups {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let label: String = label.chars().filter(|c| !c.is_control()).collect();
         let head = format!("{}\n{label}\n", self.boot_id).into_bytes();
-        Ok(Reserved {
-            path,
-            c_path,
-            head,
-        })
+        Ok(Reserved { path, c_path, head })
     }
 
     /// Kill every recorded group whose leader is the very process recorded (same boot,
@@ -223,9 +219,15 @@ mod tests {
             })
             .collect();
         let moved = format!("{} (t) {}", stat.pid, fields.join(" "));
-        assert_eq!(groups.live_group(&format!("{}\nt\n{moved}", groups.boot_id)), None);
+        assert_eq!(
+            groups.live_group(&format!("{}\nt\n{moved}", groups.boot_id)),
+            None
+        );
         assert_eq!(groups.live_group(&format!("other-boot\nt\n{own}")), None);
-        let mode = std::fs::metadata(dir(tmp.path())).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir(tmp.path()))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700);
     }
 }

@@ -6,8 +6,8 @@ mod advance;
 mod commands;
 mod scope;
 pub mod snapshot;
-mod supersede;
 pub mod state;
+mod supersede;
 mod timers;
 mod views;
 

@@ -242,7 +242,10 @@ impl H {
             self.dispatched.insert(attempt_of(d));
         }
         for a in &aborted {
-            assert!(self.dispatched.contains(a), "aborted {a:?}, never dispatched");
+            assert!(
+                self.dispatched.contains(a),
+                "aborted {a:?}, never dispatched"
+            );
         }
         self.aborted.extend(aborted);
         self.pending.extend(dispatch);

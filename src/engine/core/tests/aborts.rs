@@ -97,7 +97,10 @@ fn skip_ends_the_running_attempt_and_moves_on() {
     .unwrap();
     assert_eq!(aborted(&h), [run("x", 1)]);
     assert_eq!(step_status(&h, item, "x"), StepStatus::Skipped);
-    assert!(h.deliver(&x, Ok(json!({}))).is_empty(), "late answer dropped");
+    assert!(
+        h.deliver(&x, Ok(json!({}))).is_empty(),
+        "late answer dropped"
+    );
     // y needed x, which was skipped: the item completes.
     assert_eq!(h.status(item), ItemStatus::Completed);
 }
@@ -202,7 +205,12 @@ fn steps_without_a_timeout_run_under_the_default_of_their_kind() {
     let mut h = H::new(vec![wf]);
     h.start("def", json!({}));
     let d = StepTimeouts::default();
-    for (step, limit) in [("h", d.http), ("s", d.shell), ("g", d.agent), ("own", secs(7))] {
+    for (step, limit) in [
+        ("h", d.http),
+        ("s", d.shell),
+        ("g", d.agent),
+        ("own", secs(7)),
+    ] {
         let k = h.pending.iter().position(|p| &*p.step == step).unwrap();
         assert_eq!(job_timeout(&h.pending[k]), Some(limit), "{step}");
         let at = started_timeout_at(&h, step, 1);
