@@ -1,6 +1,7 @@
 //! The orchestrator: a pure core (state + events + decisions) wrapped by a runtime
 //! that owns the journal, timers and executors.
 
+pub mod attempts;
 pub mod core;
 pub mod handle;
 pub mod retention;

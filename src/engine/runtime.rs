@@ -13,7 +13,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::core::{Core, Ctx, Dispatch, Work};
+use super::attempts::Attempts;
+use super::core::{Attempt, Core, Ctx, Dispatch, Work};
 use super::handle::{EngineHandle, Request};
 use super::retention::Retention;
 use super::snapshots::{self, Snapshotter};
@@ -167,6 +168,8 @@ pub struct RuntimeStats {
 pub struct Running {
     pub handle: EngineHandle,
     pub stats: Arc<Mutex<RuntimeStats>>,
+    /// The attempts executors are running now.
+    pub attempts: Arc<Attempts>,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -190,6 +193,8 @@ struct Batch {
     records: Vec<Record>,
     ended: Vec<EndedItem>,
     dispatch: Vec<Dispatch>,
+    /// Attempts the core moved on without their answer: their work ends.
+    abort: Vec<Attempt>,
     after: Vec<Box<dyn FnOnce() + Send>>,
     /// When the oldest input of this turn arrived.
     oldest: Instant,
@@ -236,6 +241,10 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     if let Some(why) = &core.state.broken {
         return Err(StartError::Replay(why.clone()));
     }
+    let mut core = core;
+    core.set_step_timeouts(config.step_timeouts);
+    // What a crashed predecessor left running ends before anything is dispatched again.
+    let groups = sweep_groups(&config.data_dir)?;
     let stats = Arc::new(Mutex::new(RuntimeStats {
         replay_ms: began.elapsed().as_secs_f64() * 1000.0,
         replayed,
@@ -287,10 +296,14 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     let executor: Arc<dyn Executor> = match &config.executor {
         Some(e) => e.clone(),
         None => Arc::new(Spawned {
-            executors: Executors::new(),
+            executors: Executors {
+                groups: Some(groups),
+                ..Executors::new()
+            },
             rt: tokio::runtime::Handle::current(),
         }),
     };
+    let attempts = Arc::new(Attempts::default());
     let writer = Writer {
         journal,
         snapshotter,
@@ -299,6 +312,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         events,
         done: done_tx,
         executor,
+        attempts: attempts.clone(),
         stats: stats.clone(),
     };
     let writer_thread = std::thread::Builder::new()
@@ -331,6 +345,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         records: ctx.records,
         ended: ctx.ended,
         dispatch: ctx.dispatch,
+        abort: ctx.abort,
         after: Vec::new(),
         oldest: Instant::now(),
     };
@@ -375,9 +390,29 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     Ok(Running {
         handle,
         stats,
+        attempts,
         stop,
         task,
     })
+}
+
+/// Open the records of process groups and end those a predecessor left running.
+fn sweep_groups(
+    data_dir: &std::path::Path,
+) -> Result<Arc<crate::exec::groups::Groups>, StartError> {
+    let groups = crate::exec::groups::Groups::open(data_dir).map_err(|e| {
+        let dir = crate::exec::groups::dir(data_dir);
+        StartError::Internal(format!("cannot open {}: {e}", dir.display()))
+    })?;
+    let swept = groups.sweep();
+    if !swept.killed.is_empty() {
+        tracing::warn!(
+            "ended {} process group(s) a previous daemon left running: {:?}",
+            swept.killed.len(),
+            swept.killed
+        );
+    }
+    Ok(Arc::new(groups))
 }
 
 /// The engine task: owns the core.
@@ -465,6 +500,7 @@ impl Loop {
             records: ctx.records,
             ended: ctx.ended,
             dispatch: ctx.dispatch,
+            abort: ctx.abort,
             after,
             oldest,
         }
@@ -559,6 +595,7 @@ struct Writer {
     events: broadcast::Sender<Commit>,
     done: mpsc::UnboundedSender<Done>,
     executor: Arc<dyn Executor>,
+    attempts: Arc<Attempts>,
     stats: Arc<Mutex<RuntimeStats>>,
 }
 
@@ -591,6 +628,9 @@ impl Writer {
             if !batch.records.is_empty() {
                 let commit: Commit = batch.records.into_iter().map(Committed::new).collect();
                 let _ = self.events.send(commit);
+            }
+            for a in &batch.abort {
+                self.attempts.abort(a);
             }
             for d in batch.dispatch {
                 self.dispatch(d);
@@ -633,7 +673,20 @@ impl Writer {
         } = d;
         let done = self.done.clone();
         let name = step.clone();
+        let key = Attempt {
+            item,
+            step: step.clone(),
+            attempt,
+            phase,
+        };
+        let ticket = match &work {
+            Work::Job(_) => Some(self.attempts.enter(key.clone())),
+            Work::Immediate(_) => None,
+        };
+        let id = ticket.as_ref().map_or(0, |t| t.id());
         let back = move |result| {
+            // Held until the answer is dropped: then the attempt leaves the registry.
+            let _held = &ticket;
             let _ = done.send(Done {
                 request: Request::StepDone {
                     item,
@@ -650,10 +703,15 @@ impl Writer {
             Work::Job(job) => {
                 // An executor that panics must not take the journal writer with it; the
                 // attempt's timeout then treats it as a lost answer.
-                let start =
-                    std::panic::AssertUnwindSafe(|| self.executor.start(job, Box::new(back)));
-                if std::panic::catch_unwind(start).is_err() {
-                    tracing::error!("the executor panicked starting item {item} step {name}");
+                let start = std::panic::AssertUnwindSafe(|| {
+                    self.executor.start_abortable(job, Box::new(back))
+                });
+                match std::panic::catch_unwind(start) {
+                    Ok(Some(handle)) => self.attempts.started(&key, id, handle),
+                    Ok(None) => {}
+                    Err(_) => {
+                        tracing::error!("the executor panicked starting item {item} step {name}")
+                    }
                 }
             }
         }

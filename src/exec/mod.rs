@@ -1,11 +1,14 @@
 //! Executors at the edge: they take a fully rendered `Job` and do the outside work
 //! (an HTTP call, a program, an agent call), answering with an output or a `StepError`.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::types::event::StepError;
 
 pub mod agent;
+pub mod groups;
 pub mod http;
 pub mod shell;
 
@@ -19,18 +22,29 @@ pub type Answer = Box<dyn Fn(Result<Value, StepError>) + Send + Sync>;
 pub trait Executor: Send + Sync {
     /// Start one attempt; its result goes to `answer`.
     fn start(&self, job: Job, answer: Answer);
+
+    /// `start`, handing back what ends the attempt early: aborting the task drops its
+    /// work (the shell executor kills the process group, an HTTP request is closed).
+    /// `None` when the attempt cannot be ended (the default, for test doubles).
+    fn start_abortable(&self, job: Job, answer: Answer) -> Option<tokio::task::AbortHandle> {
+        self.start(job, answer);
+        None
+    }
 }
 
 /// Shared resources the executors need (one HTTP client with its connection pool).
 #[derive(Clone)]
 pub struct Executors {
     pub client: reqwest::Client,
+    /// Where shell steps record their process groups (none: not recorded).
+    pub groups: Option<Arc<groups::Groups>>,
 }
 
 impl Executors {
     pub fn new() -> Self {
         Executors {
             client: http::client(),
+            groups: None,
         }
     }
 
@@ -38,7 +52,7 @@ impl Executors {
     pub async fn run(&self, job: Job) -> Result<Value, StepError> {
         match job {
             Job::Http(j) => http::run(&self.client, &j).await,
-            Job::Shell(j) => shell::run(&j).await,
+            Job::Shell(j) => shell::run_recorded(&j, self.groups.as_deref()).await,
             Job::Agent(j) => agent::run(&self.client, &j).await,
         }
     }
@@ -52,10 +66,15 @@ pub struct Spawned {
 
 impl Executor for Spawned {
     fn start(&self, job: Job, answer: Answer) {
+        self.start_abortable(job, answer);
+    }
+
+    fn start_abortable(&self, job: Job, answer: Answer) -> Option<tokio::task::AbortHandle> {
         let executors = self.executors.clone();
-        self.rt.spawn(async move {
+        let task = self.rt.spawn(async move {
             answer(executors.run(job).await);
         });
+        Some(task.abort_handle())
     }
 }
 

@@ -4,6 +4,7 @@
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -12,8 +13,12 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use super::ShellJob;
+use super::groups::{Groups, Reserved};
 use crate::types::event::{StepError, StepErrorKind};
 
+/// The daemon's own variables a program gets (besides the step's `env` and
+/// `TEMPI_IDEMPOTENCY_KEY`).
+pub const INHERITED: [&str; 3] = ["PATH", "HOME", "LANG"];
 /// How much of stdout and of stderr is kept; the rest is read and dropped.
 pub const MAX_CAPTURE: usize = 64 * 1024;
 /// How much of stderr's tail goes into an `Exit` error message.
@@ -24,9 +29,38 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// Run one attempt: spawn, capture, wait (or kill on timeout), judge the exit status.
 pub async fn run(job: &ShellJob) -> Result<Value, StepError> {
+    run_recorded(job, None).await
+}
+
+/// `run`, with the process group recorded in `groups` from before the program runs
+/// until the group has ended (so a daemon that restarts after a crash can end it).
+pub async fn run_recorded(job: &ShellJob, groups: Option<&Groups>) -> Result<Value, StepError> {
     let mut command = command(job)?;
-    let mut child = command.spawn().map_err(|e| spawn_error(job, &e))?;
-    let group = GroupGuard::new(&child);
+    let record = match groups {
+        Some(g) => Some(Arc::new(g.reserve(&job.idempotency_key).map_err(|e| {
+            let message = format!("cannot record the process group: {e}");
+            StepError::new(StepErrorKind::Spawn, message)
+        })?)),
+        None => None,
+    };
+    if let Some(r) = &record {
+        let r = r.clone();
+        // SAFETY: the hook runs between fork and exec and makes only async-signal-safe
+        // calls on buffers prepared before the fork.
+        unsafe {
+            command.pre_exec(move || r.write_from_child());
+        }
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            if let Some(r) = &record {
+                r.remove();
+            }
+            return Err(spawn_error(job, &e));
+        }
+    };
+    let group = GroupGuard::new(&child, record);
     let stdout = child.stdout.take().map(capture);
     let stderr = child.stderr.take().map(capture);
     let waited = wait(&mut child, &group, job.timeout).await;
@@ -69,6 +103,13 @@ fn command(job: &ShellJob) -> Result<Command, StepError> {
         }
         command.current_dir(dir);
     }
+    // Only what the step is given, never the daemon's whole environment.
+    command.env_clear();
+    for name in INHERITED {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
     command
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .env("TEMPI_IDEMPOTENCY_KEY", &job.idempotency_key)
@@ -99,18 +140,19 @@ fn spawn_error(job: &ShellJob, error: &io::Error) -> StepError {
     StepError::new(StepErrorKind::Spawn, message)
 }
 
-/// Kills the child's whole process group (SIGKILL) when dropped.
+/// Kills the child's whole process group (SIGKILL) when dropped, then forgets its record.
 struct GroupGuard {
     pgid: Option<libc::pid_t>,
+    record: Option<Arc<Reserved>>,
 }
 
 impl GroupGuard {
-    fn new(child: &Child) -> Self {
+    fn new(child: &Child, record: Option<Arc<Reserved>>) -> Self {
         let pgid = child
             .id()
             .and_then(|id| libc::pid_t::try_from(id).ok())
             .filter(|&id| id > 0);
-        GroupGuard { pgid }
+        GroupGuard { pgid, record }
     }
 
     fn kill(&self) {
@@ -127,6 +169,9 @@ impl GroupGuard {
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         self.kill();
+        if let Some(r) = &self.record {
+            r.remove();
+        }
     }
 }
 

@@ -266,14 +266,12 @@ impl Core {
     ) {
         let def = self.state.items[&item].wf.steps[i].clone();
         let step = def.id.clone();
-        let timeout_at = def.timeout.map(|t| super::state::later(ctx.now, t));
-        let kind = match phase {
-            Phase::Run => def.kind.clone(),
-            Phase::Compensate => match def.compensate.as_deref() {
-                Some(k) => k.clone(),
-                None => return,
-            },
+        let Some(kind) = Self::phase_kind(&def, phase).cloned() else {
+            return;
         };
+        let timeout_at = self
+            .attempt_timeout(&def, &kind)
+            .map(|t| super::state::later(ctx.now, t));
         let executor = matches!(
             kind,
             StepKind::Http(_) | StepKind::Shell(_) | StepKind::Agent(_) | StepKind::Pass(_)
@@ -569,6 +567,7 @@ impl Core {
             OnFailure::Compensate => self.begin_compensation(ctx, item),
             OnFailure::Fail => {
                 self.close_tasks(ctx, item);
+                self.abort_item(ctx, item);
                 self.emit(
                     ctx,
                     Event::ItemFailed {

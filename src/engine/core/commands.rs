@@ -139,6 +139,7 @@ impl Core {
             Command::Cancel { item } => {
                 self.live_item(*item)?;
                 self.close_tasks(ctx, *item);
+                self.abort_item(ctx, *item);
                 ctx.as_actor(actor, ctx.reason.clone());
                 self.emit(ctx, Event::ItemCancelled { item: *item });
                 Ok((Some(*item), None, format!("item {item} cancelled")))
@@ -401,20 +402,20 @@ impl Core {
             .ok_or_else(|| not_found(format!("item {item} has no step {step}")))?;
         let s = &it.steps[i];
         let comp_incident = s.comp == CompStatus::Failed;
+        if !comp_incident && matches!(s.status, Status::Succeeded | Status::Skipped) {
+            return Err(CommandError::Conflict(format!(
+                "step {step} of item {item} has already finished"
+            )));
+        }
+        if it.compensating && s.status == Status::Running {
+            return Err(CommandError::Conflict(format!(
+                "step {step} of item {item} is running while the item is compensated; \
+                 wait for it or cancel the item"
+            )));
+        }
+        // A running attempt is ended: its answer would be dropped anyway.
         if !comp_incident {
-            match s.status {
-                Status::Running => {
-                    return Err(CommandError::Conflict(format!(
-                        "step {step} of item {item} is running; it cannot be skipped now"
-                    )));
-                }
-                Status::Succeeded | Status::Skipped => {
-                    return Err(CommandError::Conflict(format!(
-                        "step {step} of item {item} has already finished"
-                    )));
-                }
-                _ => {}
-            }
+            self.abort_attempt(ctx, item, i, super::Phase::Run);
         }
         if let Some(task) = s
             .task

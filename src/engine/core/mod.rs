@@ -8,6 +8,7 @@ pub mod guard;
 mod scope;
 pub mod snapshot;
 pub mod state;
+mod supersede;
 mod timers;
 mod views;
 
@@ -18,7 +19,7 @@ use serde_json::Value;
 
 use crate::definition::{self, Workflow};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError};
-use crate::types::job::Job;
+use crate::types::job::{Job, StepTimeouts};
 use crate::types::view::{EndedItem, ItemDetail};
 
 pub use commands::refuse_ended;
@@ -42,6 +43,17 @@ pub enum Work {
     Immediate(Value),
 }
 
+/// A running attempt the core has moved on without its answer (timed out, past its
+/// deadline, skipped, its item ended): the runtime ends its work once the records that
+/// say so are committed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Attempt {
+    pub item: ItemId,
+    pub step: Arc<str>,
+    pub attempt: u32,
+    pub phase: Phase,
+}
+
 /// One turn of the core: the time, the actor, randomness, and what was produced.
 pub struct Ctx<'a> {
     pub now: DateTime<Utc>,
@@ -50,6 +62,8 @@ pub struct Ctx<'a> {
     rng: &'a mut dyn FnMut() -> f64,
     pub records: Vec<Record>,
     pub dispatch: Vec<Dispatch>,
+    /// Attempts whose work must end (after the commit).
+    pub abort: Vec<Attempt>,
     /// Items that ended this turn, for the store to keep beside the records.
     pub ended: Vec<EndedItem>,
 }
@@ -63,6 +77,7 @@ impl<'a> Ctx<'a> {
             rng,
             records: Vec::new(),
             dispatch: Vec::new(),
+            abort: Vec::new(),
             ended: Vec::new(),
         }
     }
@@ -82,10 +97,12 @@ impl<'a> Ctx<'a> {
 /// The actor of the engine's own decisions.
 pub const ENGINE: &str = "engine";
 
-/// The state plus what decisions need besides it (the template `env`).
+/// The state plus what decisions need besides it (the template `env`, the default
+/// attempt timeouts).
 pub struct Core {
     pub state: State,
     env: Value,
+    timeouts: StepTimeouts,
 }
 
 /// How a journaled workflow source becomes a model again during replay: as it was
@@ -116,7 +133,13 @@ impl Core {
         Core {
             state: State::default(),
             env,
+            timeouts: StepTimeouts::default(),
         }
+    }
+
+    /// How long attempts of steps that name no `timeout` may run (the defaults until set).
+    pub fn set_step_timeouts(&mut self, timeouts: StepTimeouts) {
+        self.timeouts = timeouts;
     }
 
     /// Replay one journal record. Items it ends leave memory; the store already has them.

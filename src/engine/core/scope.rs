@@ -182,15 +182,13 @@ impl Core {
         };
         let scope = scope(it, &self.env, it.wf.reads(i));
         let key = idempotency_key(it, &def.id, phase);
+        let timeout = self.attempt_timeout(def, kind);
         let work = match kind {
-            StepKind::Http(h) => Work::Job(Job::Http(render_http(h, &scope, key, def.timeout)?)),
-            StepKind::Agent(a) => Work::Job(Job::Agent(render_http(
-                &a.request,
-                &scope,
-                key,
-                def.timeout,
-            )?)),
-            StepKind::Shell(s) => Work::Job(Job::Shell(render_shell(s, &scope, key, def.timeout)?)),
+            StepKind::Http(h) => Work::Job(Job::Http(render_http(h, &scope, key, timeout)?)),
+            StepKind::Agent(a) => {
+                Work::Job(Job::Agent(render_http(&a.request, &scope, key, timeout)?))
+            }
+            StepKind::Shell(s) => Work::Job(Job::Shell(render_shell(s, &scope, key, timeout)?)),
             StepKind::Pass(p) => Work::Immediate(
                 render_value(&p.output, &scope).map_err(|e| template_error("output", e))?,
             ),

@@ -4,6 +4,7 @@
 //! dispatches the runtime would still have to carry out. `H::replayed` rebuilds a fresh
 //! core from the log and checks that every view agrees with the live core.
 
+mod aborts;
 mod poison;
 mod prop;
 mod scenarios;
@@ -16,14 +17,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 
 use super::state::{State, Timer};
-use super::{Core, Ctx, Dispatch, Work};
+use super::{Attempt, Core, Ctx, Dispatch, Work};
 use crate::definition::{
     AgentSpec, Escalation, HttpSpec, HumanSpec, OnFailure, RetryPolicy, ReviewSpec, Sla, Step,
     StepKind, WaitSpec, Workflow,
 };
 use crate::types::command::{Command, CommandError, Reply};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError, StepErrorKind};
-use crate::types::job::Job;
+use crate::types::job::{Job, StepTimeouts};
 use crate::types::view::{EndedItem, ItemDetail, ItemFilter, ItemStatus, TaskFilter, TaskView};
 
 pub fn t0() -> DateTime<Utc> {
@@ -157,11 +158,25 @@ pub struct H {
     seed: u64,
     pub log: Vec<Record>,
     pub pending: Vec<Dispatch>,
+    /// Attempts the core said to end, in order.
+    pub aborted: Vec<Attempt>,
+    /// Every attempt ever dispatched (an abort must name one of them).
+    dispatched: std::collections::HashSet<Attempt>,
+    timeouts: StepTimeouts,
     /// Items the core let go of, as the store would keep them.
     pub ended: BTreeMap<ItemId, EndedItem>,
     /// The latest snapshot and how much of the log it covers.
     pub snapshot: Option<(Vec<u8>, usize)>,
     wfs: Vec<(Arc<Workflow>, Arc<str>)>,
+}
+
+pub fn attempt_of(d: &Dispatch) -> Attempt {
+    Attempt {
+        item: d.item,
+        step: d.step.clone(),
+        attempt: d.attempt,
+        phase: d.phase,
+    }
 }
 
 fn env() -> Value {
@@ -176,6 +191,9 @@ impl H {
             seed: 0x5eed,
             log: Vec::new(),
             pending: Vec::new(),
+            aborted: Vec::new(),
+            dispatched: Default::default(),
+            timeouts: StepTimeouts::default(),
             ended: BTreeMap::new(),
             snapshot: None,
             wfs: Vec::new(),
@@ -203,6 +221,7 @@ impl H {
         let r = f(&mut self.core, &mut ctx);
         let records = std::mem::take(&mut ctx.records);
         let dispatch = std::mem::take(&mut ctx.dispatch);
+        let aborted = std::mem::take(&mut ctx.abort);
         let ended = std::mem::take(&mut ctx.ended);
         drop(ctx);
         for e in ended {
@@ -220,8 +239,24 @@ impl H {
             self.ended.insert(e.summary.id, e);
         }
         self.log.extend(records.iter().cloned());
+        for d in &dispatch {
+            self.dispatched.insert(attempt_of(d));
+        }
+        for a in &aborted {
+            assert!(
+                self.dispatched.contains(a),
+                "aborted {a:?}, never dispatched"
+            );
+        }
+        self.aborted.extend(aborted);
         self.pending.extend(dispatch);
         (r, records)
+    }
+
+    /// Default attempt timeouts of this core (and of the cores that replace it).
+    pub fn set_timeouts(&mut self, t: StepTimeouts) {
+        self.timeouts = t;
+        self.core.set_step_timeouts(t);
     }
 
     /// An operator command; a refused one must emit nothing.
@@ -443,6 +478,7 @@ impl H {
     /// dispatches are recover's).
     pub fn crash(&mut self) -> Vec<Record> {
         self.core = self.restored();
+        self.core.set_step_timeouts(self.timeouts);
         self.pending.clear();
         let (_, mut recs) = self.turn(|c, ctx| c.recover(ctx));
         recs.extend(self.turn(|c, ctx| c.fire_timers(ctx)).1);
@@ -541,6 +577,7 @@ pub fn assert_same(live: &Core, rep: &Core, now: DateTime<Utc>) {
                 ..State::default()
             },
             env: Value::Null,
+            timeouts: Default::default(),
         };
         // Timers of items that left are swept at moments that differ between the two.
         c.state.sweep_timers();

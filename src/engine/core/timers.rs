@@ -104,9 +104,11 @@ impl Core {
         } else {
             return;
         };
-        let timeout = self.state.items[&item].wf.steps[i]
-            .timeout
+        let def = &self.state.items[&item].wf.steps[i];
+        let timeout = Self::phase_kind(def, phase)
+            .and_then(|kind| self.attempt_timeout(def, kind))
             .unwrap_or_default();
+        self.abort_attempt(ctx, item, i, phase);
         let err = StepError::new(
             StepErrorKind::Timeout,
             format!(
@@ -143,6 +145,7 @@ impl Core {
         {
             self.emit(ctx, Event::TaskCancelled { task });
         }
+        self.abort_attempt(ctx, item, i, Phase::Run);
         let err = StepError::new(
             StepErrorKind::Deadline,
             format!(

@@ -169,6 +169,22 @@ fn check(h: &H) {
     for (k, r) in h.log.iter().enumerate() {
         assert_eq!(r.seq, k as u64 + 1, "record seqs are dense and increasing");
     }
+    // Work in flight that the core moved on from was named for the runtime to end.
+    for d in &h.pending {
+        let current = h.core.state.items.get(&d.item).is_some_and(|it| {
+            let i = it.wf.step_index(&d.step).unwrap();
+            let s = &it.steps[i];
+            match d.phase {
+                Phase::Run => s.status == Status::Running && s.attempt == d.attempt,
+                Phase::Compensate => s.comp == CompStatus::Running && s.comp_attempt == d.attempt,
+            }
+        });
+        let a = super::attempt_of(d);
+        assert!(
+            current || h.aborted.contains(&a),
+            "{a:?} was moved on without an abort"
+        );
+    }
     // Per item: nothing starts after the end; compensations follow reverse completion.
     let mut ended: BTreeSet<ItemId> = BTreeSet::new();
     let mut done: BTreeMap<ItemId, Vec<String>> = BTreeMap::new();

@@ -360,6 +360,13 @@ fn human_tasks_claims_decisions_escalations() {
         ],
     );
     let mut h = H::new(vec![wf]);
+    // The waits below outlast the default http timeout; this test is about tasks.
+    let day = secs(86_400);
+    h.set_timeouts(crate::types::job::StepTimeouts {
+        http: day,
+        shell: day,
+        agent: day,
+    });
     let item = h.start("hum", json!({}));
     let created = h
         .events()
@@ -834,16 +841,6 @@ fn cancel_and_command_refusals() {
     let mut h = H::new(vec![wf]);
     let item = h.start("can", json!({}));
     let task = h.core.tasks(&TaskFilter::default())[0].id;
-    assert!(matches!(
-        h.cmd(
-            "op",
-            Command::Skip {
-                item,
-                step: "x".into()
-            }
-        ),
-        Err(CommandError::Conflict(_))
-    ));
     let x = h.take(None, "x", Phase::Run);
     h.cmd("op", Command::Cancel { item }).unwrap();
     assert_eq!(h.status(item), ItemStatus::Cancelled);
