@@ -411,7 +411,7 @@ async fn metrics_are_exported_for_prometheus() {
         .send()
         .await
         .unwrap();
-    assert_eq!(health.text().await.unwrap(), "ok");
+    assert_eq!(health.text().await.unwrap(), r#"{"state":"running"}"#);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,6 +3,7 @@
 
 pub mod core;
 pub mod handle;
+mod replay;
 pub mod retention;
 pub mod runtime;
 pub mod snapshots;
