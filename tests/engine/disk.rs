@@ -296,3 +296,105 @@ async fn a_failed_fsync_stops_the_engine_with_the_reason() {
         .count();
     assert_eq!(started, 1, "only the acknowledged item is in the journal");
 }
+
+/// A small tmpfs, unmounted on drop; None where mounting is not allowed (not root).
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// Fill the file system of `path` until a write fails with ENOSPC.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    loop {
+        match f.write_all(&chunk) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+    // Room for small writes may remain in partly used blocks: take that too.
+    while f.write_all(&[7u8; 512]).is_ok() {}
+    let _ = f.sync_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_full_tmpfs_refuses_work_then_resumes_once_space_is_freed() {
+    let Some(fs) = Tmpfs::mount("8m") else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let s = Setup::new();
+    let data = fs.0.path().join("data");
+    let mut config = EngineConfig::new(data.clone(), Some(s.wf.clone()));
+    config.clock = s.clock.clone();
+    let exec = Arc::new(Held::default());
+    config.executor = Some(Arc::new(Exec(exec.clone())));
+    let run = runtime::start(config).await.unwrap();
+    let h = run.handle.clone();
+    h.command("op", None, start_cmd(0)).await.unwrap();
+    let filler = fs.0.path().join("filler");
+    fill(&filler);
+    // SQLite may still fit a few commits in pages it has: go on until one fails.
+    let big = "x".repeat(64 * 1024);
+    let mut refused = None;
+    let mut acknowledged = 1;
+    for n in 0..200 {
+        let cmd = Command::Start {
+            workflow: "f".into(),
+            version: None,
+            input: json!({ "n": n, "pad": big }),
+            priority: 0,
+        };
+        match h.command("op", None, cmd).await {
+            Ok(_) => acknowledged += 1,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a commit failed on the full tmpfs");
+    assert!(refused.to_string().contains("the disk is full at"), "{refused}");
+    assert!(
+        refused.to_string().contains(&data.display().to_string()),
+        "{refused}"
+    );
+    until("refusing", || matches!(h.health(), Health::Refusing(_))).await;
+    let listed = h.items(ItemFilter::default()).await.unwrap();
+    assert_eq!(listed.len(), acknowledged, "reads show what was acknowledged");
+
+    std::fs::remove_file(&filler).unwrap();
+    until("running again", || h.health() == Health::Running).await;
+    h.command("op", None, start_cmd(1)).await.unwrap();
+    let listed = h.items(ItemFilter::default()).await.unwrap();
+    assert_eq!(listed.len(), acknowledged + 1);
+    run.shutdown().await;
+    let records = tempi::store::read_records(&data, None, 0, usize::MAX).unwrap();
+    let started = records
+        .iter()
+        .filter(|r| matches!(r.event, Event::ItemStarted { .. }))
+        .count();
+    assert_eq!(started, acknowledged + 1, "the journal holds exactly the acknowledged items");
+}

@@ -8,6 +8,7 @@
 //! one answer per attempt in flight. Timers simply fire after resume.
 
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -57,23 +58,31 @@ pub(super) fn copy_answer(req: &Request) -> Option<Request> {
     }
 }
 
-fn disk_full_reason(e: &StoreError, dir: &std::path::Path) -> String {
-    let path = e.path().unwrap_or(dir);
+/// What the store said, without the path the messages below name themselves.
+fn detail(e: &StoreError) -> String {
+    match std::error::Error::source(e) {
+        Some(source) => source.to_string(),
+        None => e.to_string(),
+    }
+}
+
+fn disk_full_reason(e: &StoreError, dir: &Path) -> String {
     format!(
-        "the disk is full at {}: {e}; new work is refused until a write succeeds again \
+        "the disk is full at {} ({}); new work is refused until a write succeeds again \
          (tried every second), reads still work",
-        path.display()
+        e.path().unwrap_or(dir).display(),
+        detail(e)
     )
 }
 
-fn stop_reason(e: &StoreError, dir: &std::path::Path) -> String {
+fn stop_reason(e: &StoreError, dir: &Path) -> String {
     if e.is_io_failure() {
-        let path = e.path().unwrap_or(dir);
         format!(
-            "the journal at {} could not be written: {e}; the page cache can no longer be \
+            "the journal at {} could not be written ({}); the page cache can no longer be \
              trusted, so the engine stopped (everything acknowledged is in the journal); \
              check the disk, then restart tempi",
-            path.display()
+            e.path().unwrap_or(dir).display(),
+            detail(e)
         )
     } else {
         format!("the journal could not be written: {e}; the engine stopped")
@@ -99,8 +108,8 @@ impl Writer {
 
     /// Stop for good: say why everywhere an operator looks, fail the batch's callers.
     fn stop(&mut self, why: String, batch: Batch) {
+        // Not to stderr: a console may own the screen; `serve` prints it as it exits.
         tracing::error!("{why}");
-        eprintln!("tempi: {why}");
         self.health.send_replace(Health::Stopped(why.clone()));
         let err = CommandError::Unavailable(why);
         for reply in batch.after {
