@@ -814,12 +814,18 @@ async fn serve_exits_non_zero_with_the_reason_when_a_journal_fsync_fails() {
     assert_eq!(post.status(), 503);
     let body: Value = post.json().await.unwrap();
     let message = body["message"].as_str().unwrap();
-    assert!(message.contains("page cache can no longer be trusted"), "{body}");
+    assert!(
+        message.contains("page cache can no longer be trusted"),
+        "{body}"
+    );
     let status = wait_exit(&mut child, Duration::from_secs(15));
     assert!(!status.success(), "{status:?}");
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    assert!(stderr.contains("page cache can no longer be trusted"), "{stderr}");
+    assert!(
+        stderr.contains("page cache can no longer be trusted"),
+        "{stderr}"
+    );
     assert!(stderr.contains("journal.db"), "the path is named: {stderr}");
     assert!(!data.join("daemon.json").exists(), "daemon.json removed");
 }
@@ -841,7 +847,13 @@ async fn serve_on_a_full_disk_answers_healthz_503_refuses_work_and_keeps_serving
             .unwrap();
         assert_eq!(post.status(), 503);
         let body: Value = post.json().await.unwrap();
-        assert!(body["message"].as_str().unwrap().contains("the disk is full at"), "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("the disk is full at"),
+            "{body}"
+        );
     }
     let health = http.get(format!("{url}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 503);

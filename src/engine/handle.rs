@@ -11,8 +11,8 @@ use crate::definition::Workflow;
 use crate::engine::core::{Core, refuse_ended};
 use crate::feed::{self, Commit};
 use crate::store::{self, Reader};
-use crate::types::command::{Command, CommandError, Reply};
 use crate::types::Health;
+use crate::types::command::{Command, CommandError, Reply};
 use crate::types::event::{ItemId, Phase, Record, StepError, TaskId};
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 

@@ -83,10 +83,12 @@ impl Faults {
     /// Wraps a store so it obeys this switch.
     pub fn wrapper(&self) -> impl Fn(Box<dyn Store>) -> Box<dyn Store> + Send + Sync + 'static {
         let f = self.clone();
-        move |inner| Box::new(Failing {
-            inner,
-            faults: f.clone(),
-        })
+        move |inner| {
+            Box::new(Failing {
+                inner,
+                faults: f.clone(),
+            })
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Plan> {

@@ -46,7 +46,12 @@ impl tempi::exec::Executor for Exec {
 
 impl Held {
     fn urls(&self) -> Vec<String> {
-        self.jobs.lock().unwrap().iter().map(|j| j.0.clone()).collect()
+        self.jobs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|j| j.0.clone())
+            .collect()
     }
 
     fn answer(&self, n: usize) {
@@ -153,7 +158,10 @@ async fn a_full_disk_refuses_work_with_the_path_keeps_reads_and_resumes_by_itsel
         panic!("{refused:?}");
     };
     let journal = s.journal().display().to_string();
-    assert!(why.contains("the disk is full") && why.contains(&journal), "{why}");
+    assert!(
+        why.contains("the disk is full") && why.contains(&journal),
+        "{why}"
+    );
     assert_eq!(h.health().reason(), Some(why.as_str()));
 
     // /healthz says so; reads are served from the state the journal holds.
@@ -161,7 +169,10 @@ async fn a_full_disk_refuses_work_with_the_path_keeps_reads_and_resumes_by_itsel
     assert_eq!(health.status(), 503);
     let body: serde_json::Value = health.json().await.unwrap();
     assert_eq!(body["state"], "refusing");
-    assert!(body["reason"].as_str().unwrap().contains(&journal), "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().contains(&journal),
+        "{body}"
+    );
     let post = http
         .post(format!("{url}/api/items"))
         .bearer_auth(&token)
@@ -171,7 +182,10 @@ async fn a_full_disk_refuses_work_with_the_path_keeps_reads_and_resumes_by_itsel
         .unwrap();
     assert_eq!(post.status(), 503);
     let body: serde_json::Value = post.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("disk is full"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("disk is full"),
+        "{body}"
+    );
     let list = http
         .get(format!("{url}/api/items"))
         .bearer_auth(&token)
@@ -227,7 +241,11 @@ async fn a_full_disk_refuses_work_with_the_path_keeps_reads_and_resumes_by_itsel
             _ => None,
         })
         .collect();
-    assert_eq!(started, vec![item, second.item.unwrap()], "only acknowledged items");
+    assert_eq!(
+        started,
+        vec![item, second.item.unwrap()],
+        "only acknowledged items"
+    );
 
     // A restart replays the same state.
     let again = s.start(&Arc::new(Held::default()), None).await;
@@ -278,7 +296,8 @@ async fn a_failed_fsync_stops_the_engine_with_the_reason() {
     faults.fail(Fault::Fsync);
     let err = h.command("op", None, start_cmd(2)).await.unwrap_err();
     assert!(
-        err.to_string().contains("the page cache can no longer be trusted"),
+        err.to_string()
+            .contains("the page cache can no longer be trusted"),
         "{err}"
     );
     let why = tokio::time::timeout(Duration::from_secs(5), h.stopped())
@@ -376,14 +395,21 @@ async fn a_real_full_tmpfs_refuses_work_then_resumes_once_space_is_freed() {
         }
     }
     let refused = refused.expect("a commit failed on the full tmpfs");
-    assert!(refused.to_string().contains("the disk is full at"), "{refused}");
+    assert!(
+        refused.to_string().contains("the disk is full at"),
+        "{refused}"
+    );
     assert!(
         refused.to_string().contains(&data.display().to_string()),
         "{refused}"
     );
     until("refusing", || matches!(h.health(), Health::Refusing(_))).await;
     let listed = h.items(ItemFilter::default()).await.unwrap();
-    assert_eq!(listed.len(), acknowledged, "reads show what was acknowledged");
+    assert_eq!(
+        listed.len(),
+        acknowledged,
+        "reads show what was acknowledged"
+    );
 
     std::fs::remove_file(&filler).unwrap();
     until("running again", || h.health() == Health::Running).await;
@@ -396,5 +422,9 @@ async fn a_real_full_tmpfs_refuses_work_then_resumes_once_space_is_freed() {
         .iter()
         .filter(|r| matches!(r.event, Event::ItemStarted { .. }))
         .count();
-    assert_eq!(started, acknowledged + 1, "the journal holds exactly the acknowledged items");
+    assert_eq!(
+        started,
+        acknowledged + 1,
+        "the journal holds exactly the acknowledged items"
+    );
 }
