@@ -411,7 +411,7 @@ async fn metrics_are_exported_for_prometheus() {
         .send()
         .await
         .unwrap();
-    assert_eq!(health.text().await.unwrap(), "ok");
+    assert_eq!(health.text().await.unwrap(), r#"{"state":"running"}"#);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -743,4 +743,135 @@ async fn the_cli_never_prints_terminal_escapes_that_came_with_data() {
             "{args:?} let data start a line of its own: {out}"
         );
     }
+}
+
+/// `tempi serve` with the debug build's `TEMPI_TEST_FAULT` (the journal fails from the
+/// N-th commit on): (child with piped stderr, url, token).
+fn spawn_faulty(data: &Path, wf: &Path, fault: &str) -> (Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tempi"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .arg("--workflows")
+        .arg(wf)
+        .env("TEMPI_TEST_FAULT", fault)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = std::fs::read_to_string(data.join("daemon.json")).ok();
+        let info: Option<Value> = info.and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(info) = info.filter(|i| i["pid"] == child.id()) {
+            let token = std::fs::read_to_string(data.join("token")).unwrap();
+            let url = info["url"].as_str().unwrap().to_string();
+            return (child, url, token.trim().to_string());
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("daemon did not come up");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn faulty_dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let wf = tmp.path().join("wf");
+    std::fs::create_dir_all(&wf).unwrap();
+    std::fs::write(wf.join("order.yaml"), FLOW).unwrap();
+    let data = tmp.path().join("data");
+    (tmp, data, wf)
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("tempi serve still running after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_exits_non_zero_with_the_reason_when_a_journal_fsync_fails() {
+    let (_tmp, data, wf) = faulty_dirs();
+    let (mut child, url, token) = spawn_faulty(&data, &wf, "fsync@2");
+    let http = reqwest::Client::new();
+    let post = http
+        .post(format!("{url}/api/items"))
+        .bearer_auth(&token)
+        .json(&json!({ "workflow": "order" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 503);
+    let body: Value = post.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("page cache can no longer be trusted"),
+        "{body}"
+    );
+    let status = wait_exit(&mut child, Duration::from_secs(15));
+    assert!(!status.success(), "{status:?}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("page cache can no longer be trusted"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("journal.db"), "the path is named: {stderr}");
+    assert!(!data.join("daemon.json").exists(), "daemon.json removed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_on_a_full_disk_answers_healthz_503_refuses_work_and_keeps_serving_reads() {
+    let (_tmp, data, wf) = faulty_dirs();
+    let (mut child, url, token) = spawn_faulty(&data, &wf, "full@2");
+    let http = reqwest::Client::new();
+    let health = http.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    for _ in 0..2 {
+        let post = http
+            .post(format!("{url}/api/items"))
+            .bearer_auth(&token)
+            .json(&json!({ "workflow": "order" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(post.status(), 503);
+        let body: Value = post.json().await.unwrap();
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("the disk is full at"),
+            "{body}"
+        );
+    }
+    let health = http.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+    let body: Value = health.json().await.unwrap();
+    assert_eq!(body["state"], "refusing", "{body}");
+    for path in ["/api/items", "/api/tasks", "/api/metrics", "/api/workflows"] {
+        let read = http
+            .get(format!("{url}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.status(), 200, "{path}");
+    }
+    assert!(child.try_wait().unwrap().is_none(), "still serving");
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = wait_exit(&mut child, Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
 }

@@ -948,3 +948,6 @@ async fn an_executor_that_panics_hurts_only_its_attempt() {
     assert!(run.handle.command("op", None, cmd).await.is_ok());
     run.shutdown().await;
 }
+
+#[path = "engine/disk.rs"]
+mod disk;

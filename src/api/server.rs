@@ -190,7 +190,7 @@ pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<boo
         .route("/metrics", get(metrics_text))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
@@ -229,6 +229,18 @@ async fn read_body_first(req: Request, next: Next) -> Response {
             response
         }
     }
+}
+
+/// 200 while the engine takes work, 503 while it refuses it (a full disk) or has
+/// stopped; the body says which, and why.
+async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
+    let health = st.handle.health();
+    let status = if health.is_running() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(health))
 }
 
 /// Compares in time independent of where the first difference is.
@@ -469,6 +481,9 @@ pub enum ServeError {
     Signal(std::io::Error),
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
+    /// The engine ended while serving (a journal that can no longer be written).
+    #[error("{0}")]
+    EngineStopped(String),
 }
 
 /// The address clients should use: a wildcard listen address is reached on loopback.
@@ -487,12 +502,28 @@ pub async fn serve(opts: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), S
     let mut config = EngineConfig::new(opts.data_dir.clone(), opts.workflows_dir.clone());
     config.retention = opts.retention;
     config.archive = opts.archive.clone();
+    #[cfg(debug_assertions)]
+    test_faults(&mut config);
     let running = runtime::start(config).await?;
     let result = serve_engine(&opts, running.handle.clone(), ready).await;
     running.shutdown().await;
     let removed = store::remove_daemon_info(&opts.data_dir);
     result?;
     removed.map_err(ServeError::from)
+}
+
+/// Debug builds only: `TEMPI_TEST_FAULT=full@N` or `fsync@N` fails the journal from its
+/// N-th commit on, so tests of the binary can watch a full disk or a failed fsync.
+#[cfg(debug_assertions)]
+fn test_faults(config: &mut EngineConfig) {
+    let Ok(spec) = std::env::var("TEMPI_TEST_FAULT") else {
+        return;
+    };
+    let journal = config.data_dir.join(store::JOURNAL_FILE);
+    match store::faults::Faults::from_spec(&journal, &spec) {
+        Some(f) => config.wrap_store = Some(Arc::new(f.wrapper())),
+        None => tracing::warn!("TEMPI_TEST_FAULT={spec} not understood (full@N or fsync@N)"),
+    }
 }
 
 async fn serve_engine(
@@ -518,7 +549,7 @@ async fn serve_engine(
     };
     store::write_daemon_info(&opts.data_dir, &info)?;
     let (stop, stopping) = watch::channel(false);
-    let app = router(handle, token, stopping.clone());
+    let app = router(handle.clone(), token, stopping.clone());
     let mut drained = stopping;
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = drained.wait_for(|s| *s).await;
@@ -529,6 +560,12 @@ async fn serve_engine(
         _ = term.recv() => None,
         _ = int.recv() => None,
         ended = &mut server => Some(ended),
+        why = handle.stopped() => {
+            // Lingering would only answer "the engine has stopped": exit and say why.
+            let _ = stop.send(true);
+            let _ = tokio::time::timeout(DRAIN, &mut server).await;
+            return Err(ServeError::EngineStopped(why));
+        }
     };
     let _ = stop.send(true);
     let ended = match early {

@@ -109,6 +109,7 @@ fn fake_engine() -> (EngineHandle, Seen) {
         data_dir: empty_journal(),
         feed: crate::feed::Shared::new(0),
         journal_id: "test".into(),
+        health: watch::channel(Default::default()).1,
     };
     (handle, seen)
 }
@@ -387,6 +388,7 @@ async fn a_lagging_stream_rereads_the_gap_from_the_journal() {
         data_dir: dir.path().into(),
         feed: crate::feed::Shared::new(0),
         journal_id: "test".into(),
+        health: watch::channel(Default::default()).1,
     };
     let (_stop, stopping) = watch::channel(false);
     let mut follow = Follow::new(handle, None, 1, stopping);

@@ -5,12 +5,13 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::definition::Workflow;
 use crate::engine::core::{Core, refuse_ended};
 use crate::feed::{self, Commit};
 use crate::store::{self, Reader};
+use crate::types::Health;
 use crate::types::command::{Command, CommandError, Reply};
 use crate::types::event::{ItemId, Phase, Record, StepError, TaskId};
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
@@ -76,17 +77,55 @@ pub struct EngineHandle {
     pub(crate) feed: Arc<feed::Shared>,
     /// The journal's id, for `Metrics::journal_id`.
     pub(crate) journal_id: Arc<str>,
+    /// Running, refusing work (a full disk), or stopped; set by the journal writer.
+    pub(crate) health: watch::Receiver<Health>,
 }
 
-fn gone() -> CommandError {
-    CommandError::Unavailable("the engine has stopped".into())
-}
+/// How often a read whose answer was dropped (its batch failed to commit) is asked again.
+const READ_TRIES: usize = 3;
 
 impl EngineHandle {
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.ok()?;
         rx.await.ok()
+    }
+
+    /// A read: asked again when its answer was dropped because the batch it waited on
+    /// did not commit (the engine then rebuilds its state and answers from that).
+    async fn query<T>(&self, make: impl Fn(oneshot::Sender<T>) -> Request) -> Option<T> {
+        for _ in 0..READ_TRIES {
+            let (tx, rx) = oneshot::channel();
+            self.tx.send(make(tx)).await.ok()?;
+            if let Ok(answer) = rx.await {
+                return Some(answer);
+            }
+        }
+        None
+    }
+
+    /// Whether the engine takes work, and if not why.
+    pub fn health(&self) -> Health {
+        self.health.borrow().clone()
+    }
+
+    /// Waits until the engine has stopped for good; returns why.
+    pub async fn stopped(&self) -> String {
+        let mut rx = self.health.clone();
+        let _ = rx.wait_for(|h| matches!(h, Health::Stopped(_))).await;
+        match &*rx.borrow() {
+            Health::Stopped(why) => why.clone(),
+            _ => "the engine task ended unexpectedly (see the log under the data dir)".into(),
+        }
+    }
+
+    /// Why a request got no answer: the engine's own reason when it has one.
+    fn gone(&self) -> CommandError {
+        CommandError::Unavailable(match self.health() {
+            Health::Running => "the engine has stopped".into(),
+            Health::Refusing(why) => why,
+            Health::Stopped(why) => format!("the engine has stopped: {why}"),
+        })
     }
 
     /// Run a read of the journal on a blocking thread.
@@ -118,7 +157,7 @@ impl EngineHandle {
                 reply,
             })
             .await
-            .unwrap_or_else(|| Err(gone()));
+            .unwrap_or_else(|| Err(self.gone()));
         match answer {
             Err(e @ CommandError::NotFound(_)) => Err(self.explain_missing(target, e).await),
             answer => answer,
@@ -158,14 +197,13 @@ impl EngineHandle {
     /// first, merged.
     pub async fn items(&self, filter: ItemFilter) -> Result<Vec<ItemSummary>, CommandError> {
         let wants_ended = !filter.active && filter.status.is_none_or(|s| s.is_final());
-        let live_filter = filter.clone();
         let live = self
-            .ask(|reply| Request::Items {
-                filter: live_filter,
+            .query(|reply| Request::Items {
+                filter: filter.clone(),
                 reply,
             })
             .await
-            .ok_or_else(gone)?;
+            .ok_or_else(|| self.gone())?;
         if !wants_ended {
             return Ok(live);
         }
@@ -208,9 +246,9 @@ impl EngineHandle {
     /// One item: in flight from the engine, ended rebuilt from its own records.
     pub async fn item(&self, id: ItemId) -> Result<Option<ItemDetail>, CommandError> {
         if let Some(live) = self
-            .ask(|reply| Request::Item { id, reply })
+            .query(|reply| Request::Item { id, reply })
             .await
-            .ok_or_else(gone)?
+            .ok_or_else(|| self.gone())?
         {
             return Ok(Some(live));
         }
@@ -219,13 +257,13 @@ impl EngineHandle {
         };
         let (name, version) = (row.summary.workflow.clone(), row.summary.version);
         let Some((wf, source)) = self
-            .ask(|reply| Request::Workflow {
-                name,
+            .query(|reply| Request::Workflow {
+                name: name.clone(),
                 version,
                 reply,
             })
             .await
-            .ok_or_else(gone)?
+            .ok_or_else(|| self.gone())?
         else {
             return Ok(None);
         };
@@ -234,11 +272,13 @@ impl EngineHandle {
 
     /// Tasks of items in flight, and with `all` those of ended items too, by id.
     pub async fn tasks(&self, filter: TaskFilter) -> Result<Vec<TaskView>, CommandError> {
-        let f = filter.clone();
         let mut live = self
-            .ask(|reply| Request::Tasks { filter: f, reply })
+            .query(|reply| Request::Tasks {
+                filter: filter.clone(),
+                reply,
+            })
             .await
-            .ok_or_else(gone)?;
+            .ok_or_else(|| self.gone())?;
         if !filter.all {
             return Ok(live);
         }
@@ -278,13 +318,13 @@ impl EngineHandle {
     ) -> Result<Changed, CommandError> {
         let (want_items, want_tasks) = (items.clone(), tasks.clone());
         let (mut found_items, mut found_tasks, mut metrics) = self
-            .ask(|reply| Request::Changed {
-                items,
-                tasks,
+            .query(|reply| Request::Changed {
+                items: items.clone(),
+                tasks: tasks.clone(),
                 reply,
             })
             .await
-            .ok_or_else(gone)?;
+            .ok_or_else(|| self.gone())?;
         let have: HashSet<ItemId> = found_items.iter().map(|i| i.id).collect();
         let missing_items: Vec<ItemId> = want_items
             .into_iter()
@@ -318,18 +358,18 @@ impl EngineHandle {
 
     pub async fn metrics(&self) -> Result<Metrics, CommandError> {
         let mut m = self
-            .ask(|reply| Request::Metrics { reply })
+            .query(|reply| Request::Metrics { reply })
             .await
-            .ok_or_else(gone)?;
+            .ok_or_else(|| self.gone())?;
         m.journal_id = self.journal_id.to_string();
         Ok(m)
     }
 
     /// Loaded workflows as (name, version), sorted.
     pub async fn workflows(&self) -> Result<Vec<(String, u32)>, CommandError> {
-        self.ask(|reply| Request::Workflows { reply })
+        self.query(|reply| Request::Workflows { reply })
             .await
-            .ok_or_else(gone)
+            .ok_or_else(|| self.gone())
     }
 
     /// The committed journal records of one item (or all) with `seq > after`, in order.

@@ -4,6 +4,7 @@
 pub mod attempts;
 pub mod core;
 pub mod handle;
+mod replay;
 pub mod retention;
 pub mod runtime;
 pub mod snapshots;

@@ -11,7 +11,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::attempts::Attempts;
 use super::core::{Attempt, Core, Ctx, Dispatch, Work};
@@ -22,10 +22,15 @@ use crate::definition;
 use crate::exec::{Executor, Executors, Spawned};
 use crate::feed::{self, Commit, Committed};
 use crate::store::{Journal, Store, StoreError};
+use crate::types::Health;
+use crate::types::command::CommandError;
 use crate::types::event::Record;
 use crate::types::view::EndedItem;
 use crate::types::view::Metrics;
 use crate::types::view::{IdList, ItemFilter};
+
+mod refusal;
+use refusal::FromWriter;
 
 /// Where the engine gets the time from; tests pass a manual clock.
 pub trait Clock: Send + Sync {
@@ -188,6 +193,18 @@ struct Done {
     sent: Instant,
 }
 
+/// Run after a batch: answers a caller, with the error instead when the batch failed.
+type After = Box<dyn FnOnce(Option<&CommandError>) + Send>;
+
+/// What the loop hands the writer thread.
+enum ToWriter {
+    Batch(Batch),
+    /// The loop has stopped sending batches built on what failed: rebuild the core.
+    Rebuild,
+    /// See whether the journal can be written again.
+    Probe,
+}
+
 /// What the writer thread commits, then acts on.
 struct Batch {
     records: Vec<Record>,
@@ -195,7 +212,10 @@ struct Batch {
     dispatch: Vec<Dispatch>,
     /// Attempts the core moved on without their answer: their work ends.
     abort: Vec<Attempt>,
-    after: Vec<Box<dyn FnOnce() + Send>>,
+    after: Vec<After>,
+    /// Copies of the executor answers applied in this batch, to apply again should its
+    /// commit fail (the attempts are still running in the rebuilt state).
+    answers: Vec<Request>,
     /// When the oldest input of this turn arrived.
     oldest: Instant,
 }
@@ -223,17 +243,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
             return Ok((journal, core, n));
         }
         let floors = journal.floors()?;
-        let (mut core, from) =
-            snapshots::restore(&dir, &env, journal.last_seq(), floors.pruned_through);
-        journal.replay(from, &mut |rec| {
-            core.replay(&rec);
-            n += 1;
-        })?;
-        // Ids of items retention removed are never handed out again.
-        let st = &mut core.state;
-        st.next_item = st.next_item.max(floors.next_item);
-        st.next_task = st.next_task.max(floors.next_task);
-        st.seq = st.seq.max(journal.last_seq());
+        let (core, n) = super::replay::rebuild(&dir, &env, &journal, &floors)?;
         Ok::<_, StoreError>((journal, core, n))
     })
     .await
@@ -271,6 +281,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         None => Vec::new(),
     };
     let (tx, rx) = mpsc::channel(4096);
+    let (health, health_rx) = watch::channel(Health::Running);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     // Commits, not records: a watcher this far behind catches up from the journal.
     let (events, _) = broadcast::channel(1024);
@@ -280,9 +291,11 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         data_dir: config.data_dir.clone(),
         feed: feed::Shared::new(core.state.seq),
         journal_id: journal.id().into(),
+        health: health_rx,
     };
     feed::changes::spawn(handle.clone(), config.feed_flush);
-    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(2);
+    let (batch_tx, batch_rx) = mpsc::channel::<ToWriter>(2);
+    let (reports_tx, reports) = mpsc::unbounded_channel();
     let snapshotter = Snapshotter::spawn(
         config.data_dir.clone(),
         env_json.clone(),
@@ -314,6 +327,13 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         executor,
         attempts: attempts.clone(),
         stats: stats.clone(),
+        health,
+        reports: reports_tx,
+        refusing: None,
+        held: Vec::new(),
+        committed_any: false,
+        data_dir: config.data_dir.clone(),
+        env: env_json.clone(),
     };
     let writer_thread = std::thread::Builder::new()
         .name("tempi-journal".into())
@@ -329,6 +349,8 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         clock: config.clock.clone(),
         rng,
         batches: batch_tx,
+        reports,
+        loaded: Vec::new(),
     };
     let now = engine.clock.now();
     let mut draw = || startup_rng.random::<f64>();
@@ -341,12 +363,14 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     }
     engine.core.recover(&mut ctx);
     engine.core.fire_timers(&mut ctx);
+    engine.loaded = loaded;
     let first = Batch {
         records: ctx.records,
         ended: ctx.ended,
         dispatch: ctx.dispatch,
         abort: ctx.abort,
         after: Vec::new(),
+        answers: Vec::new(),
         oldest: Instant::now(),
     };
     let (stop, stop_rx) = oneshot::channel();
@@ -365,7 +389,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         None => None,
     };
     let task = tokio::spawn(async move {
-        if engine.batches.send(first).await.is_ok() {
+        if engine.batches.send(ToWriter::Batch(first)).await.is_ok() {
             engine.run(rx, done_rx, stop_rx).await;
         }
         let Loop { core, batches, .. } = engine;
@@ -420,7 +444,11 @@ struct Loop {
     core: Core,
     clock: Arc<dyn Clock>,
     rng: rand::rngs::StdRng,
-    batches: mpsc::Sender<Batch>,
+    batches: mpsc::Sender<ToWriter>,
+    /// From the writer: a commit failed on a full disk, the rebuilt core, probe results.
+    reports: mpsc::UnboundedReceiver<FromWriter>,
+    /// The workflow files loaded at start, loaded again should their records be lost.
+    loaded: Vec<(definition::Workflow, String)>,
 }
 
 /// Most inputs folded into one turn (and so into one commit).
@@ -444,6 +472,16 @@ impl Loop {
             let mut oldest = tokio::select! {
                 biased;
                 _ = &mut stop => return,
+                r = self.reports.recv() => match r {
+                    Some(FromWriter::Refused(why)) => {
+                        match self.refuse(why, &mut rx, &mut stop, &jumps).await {
+                            std::ops::ControlFlow::Continue(()) => continue,
+                            std::ops::ControlFlow::Break(()) => return,
+                        }
+                    }
+                    Some(_) => continue,
+                    None => return,
+                },
                 Some(d) = done.recv() => { inputs.push(d.request); d.sent }
                 r = rx.recv() => match r {
                     Some(r) => { inputs.push(r); Instant::now() }
@@ -468,9 +506,7 @@ impl Loop {
                 }
             }
             let batch = self.turn(inputs, oldest);
-            if (!batch.records.is_empty() || !batch.after.is_empty())
-                && self.batches.send(batch).await.is_err()
-            {
+            if !self.send(batch).await {
                 return;
             }
         }
@@ -485,14 +521,35 @@ impl Loop {
         tokio::time::sleep(wait.min(std::time::Duration::from_secs(1)))
     }
 
+    /// Hand a batch to the writer (unless it holds nothing); false once the writer is gone.
+    async fn send(&mut self, batch: Batch) -> bool {
+        if batch.records.is_empty() && batch.after.is_empty() {
+            return true;
+        }
+        self.batches.send(ToWriter::Batch(batch)).await.is_ok()
+    }
+
     /// One turn: apply every input, fire due timers, and package the outcome.
     fn turn(&mut self, inputs: Vec<Request>, oldest: Instant) -> Batch {
+        self.turn_after(inputs, oldest, |_, _| {})
+    }
+
+    /// A turn that lets `first` act on the core before the inputs are applied.
+    fn turn_after(
+        &mut self,
+        inputs: Vec<Request>,
+        oldest: Instant,
+        first: impl FnOnce(&mut Core, &mut Ctx),
+    ) -> Batch {
         let now = self.clock.now();
         let rng = &mut self.rng;
         let mut draw = || rng.random::<f64>();
         let mut ctx = Ctx::new(now, &mut draw);
-        let mut after: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+        first(&mut self.core, &mut ctx);
+        let mut after: Vec<After> = Vec::new();
+        let mut answers = Vec::new();
         for input in inputs {
+            answers.extend(refusal::copy_answer(&input));
             handle_request(&mut self.core, &mut ctx, input, now, &mut after);
         }
         self.core.fire_timers(&mut ctx);
@@ -502,6 +559,7 @@ impl Loop {
             dispatch: ctx.dispatch,
             abort: ctx.abort,
             after,
+            answers,
             oldest,
         }
     }
@@ -512,15 +570,14 @@ fn handle_request(
     ctx: &mut Ctx,
     req: Request,
     now: DateTime<Utc>,
-    after: &mut Vec<Box<dyn FnOnce() + Send>>,
+    after: &mut Vec<After>,
 ) {
-    fn later<T: Send + 'static>(
-        after: &mut Vec<Box<dyn FnOnce() + Send>>,
-        reply: oneshot::Sender<T>,
-        value: T,
-    ) {
-        after.push(Box::new(move || {
-            let _ = reply.send(value);
+    // A read whose batch failed is dropped unanswered: the handle asks again.
+    fn later<T: Send + 'static>(after: &mut Vec<After>, reply: oneshot::Sender<T>, value: T) {
+        after.push(Box::new(move |failed| {
+            if failed.is_none() {
+                let _ = reply.send(value);
+            }
         }));
     }
     match req {
@@ -535,13 +592,19 @@ fn handle_request(
                     core.command(ctx, &actor, reason, &cmd)
                 })
                 .unwrap_or_else(|| {
-                    Err(crate::types::CommandError::Internal(
+                    Err(CommandError::Internal(
                         "the engine failed while handling this command; the item it concerned \
                          was stopped as an incident (see the daemon's log)"
                             .into(),
                     ))
                 });
-            later(after, reply, r);
+            // A command whose batch failed is told why, never "ok".
+            after.push(Box::new(move |failed| {
+                let _ = reply.send(match failed {
+                    None => r,
+                    Some(e) => Err(e.clone()),
+                });
+            }));
         }
         Request::Items { filter, reply } => later(after, reply, core.items(&filter)),
         Request::Item { id, reply } => later(after, reply, core.item(id)),
@@ -597,45 +660,72 @@ struct Writer {
     executor: Arc<dyn Executor>,
     attempts: Arc<Attempts>,
     stats: Arc<Mutex<RuntimeStats>>,
+    /// What `/healthz` reports; the writer is the one that knows.
+    health: watch::Sender<Health>,
+    reports: mpsc::UnboundedSender<FromWriter>,
+    /// Set while the disk is full: batches are failed, not committed.
+    refusing: Option<CommandError>,
+    /// Executor answers of failed batches, for the loop to apply again.
+    held: Vec<Request>,
+    /// Whether the start's own batch (workflows, re-dispatches) was committed.
+    committed_any: bool,
+    data_dir: PathBuf,
+    env: Value,
 }
 
 impl Writer {
     /// Commit batches until the loop stops; returns the journal's head, after the
     /// background snapshot in progress (if any) has finished.
-    fn run(mut self, mut batches: mpsc::Receiver<Batch>) -> u64 {
+    fn run(mut self, mut batches: mpsc::Receiver<ToWriter>) -> u64 {
         self.commit_all(&mut batches);
         let head = self.journal.head();
         self.snapshotter.stop();
         head
     }
 
-    fn commit_all(&mut self, batches: &mut mpsc::Receiver<Batch>) {
-        while let Some(batch) = batches.blocking_recv() {
-            let head = batch.records.first().map_or(0, |r| r.seq.saturating_sub(1));
-            if !batch.records.is_empty()
-                && let Err(e) = self.journal.commit(head, &batch.records, &batch.ended)
-            {
-                // Nothing of this batch was acknowledged; stop before acting on it.
-                tracing::error!("journal write failed, engine stopping: {e}");
-                eprintln!("tempi: journal write failed, engine stopping: {e}");
+    fn commit_all(&mut self, batches: &mut mpsc::Receiver<ToWriter>) {
+        while let Some(msg) = batches.blocking_recv() {
+            let go_on = match msg {
+                ToWriter::Batch(batch) if self.refusing.is_some() => {
+                    self.discard(batch);
+                    true
+                }
+                ToWriter::Batch(batch) => self.commit(batch),
+                ToWriter::Rebuild => self.rebuild(),
+                ToWriter::Probe => self.probe(),
+            };
+            if !go_on {
                 return;
             }
-            self.record_stats(&batch);
-            self.maybe_snapshot(batch.records.len() as u64);
-            for reply in batch.after {
-                reply();
-            }
-            if !batch.records.is_empty() {
-                let commit: Commit = batch.records.into_iter().map(Committed::new).collect();
-                let _ = self.events.send(commit);
-            }
-            for a in &batch.abort {
-                self.attempts.abort(a);
-            }
-            for d in batch.dispatch {
-                self.dispatch(d);
-            }
         }
+    }
+
+    /// Commit one batch and act on it; false when the engine must stop.
+    fn commit(&mut self, batch: Batch) -> bool {
+        let head = batch.records.first().map_or(0, |r| r.seq.saturating_sub(1));
+        if !batch.records.is_empty()
+            && let Err(e) = self.journal.commit(head, &batch.records, &batch.ended)
+        {
+            // Nothing of this batch was acknowledged: no reply says ok, nothing runs.
+            return self.failed(batch, e);
+        }
+        self.committed_any = true;
+        self.record_stats(&batch);
+        self.maybe_snapshot(batch.records.len() as u64);
+        for reply in batch.after {
+            reply(None);
+        }
+        if !batch.records.is_empty() {
+            let commit: Commit = batch.records.into_iter().map(Committed::new).collect();
+            let _ = self.events.send(commit);
+        }
+        for a in &batch.abort {
+            self.attempts.abort(a);
+        }
+        for d in batch.dispatch {
+            self.dispatch(d);
+        }
+        true
     }
 
     fn maybe_snapshot(&mut self, committed: u64) {

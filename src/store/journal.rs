@@ -235,6 +235,24 @@ impl Journal {
         Ok(())
     }
 
+    /// Write a page's worth into the journal and take it back, in one durable
+    /// transaction: whether a commit can succeed again after the disk was full.
+    pub fn probe(&mut self) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sql_err(path, "begin a probe"))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?1)",
+            [" ".repeat(4096)],
+        )
+        .map_err(sql_err(path, "write a probe"))?;
+        tx.execute("DELETE FROM meta WHERE key = 'probe'", [])
+            .map_err(sql_err(path, "remove a probe"))?;
+        tx.commit().map_err(sql_err(path, "commit a probe"))
+    }
+
     /// Whether the ended-items index still has to be filled from a replay (a journal
     /// migrated from schema 1).
     pub fn needs_backfill(&self) -> Result<bool, StoreError> {

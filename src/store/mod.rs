@@ -6,6 +6,8 @@ pub mod archive;
 mod body;
 mod datadir;
 mod ended;
+pub mod faults;
+mod full;
 mod journal;
 mod lock;
 mod reader;
@@ -41,6 +43,11 @@ pub trait Store: Send {
     ) -> Result<(), StoreError>;
     /// Every record after `after`, in order. Returns the last seq seen.
     fn replay(&self, after: u64, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError>;
+    /// A small durable write that changes no record: whether a commit could succeed
+    /// again after a full disk. (A store that cannot tell says yes; the next commit will.)
+    fn probe(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 impl Store for Journal {
@@ -66,6 +73,10 @@ impl Store for Journal {
 
     fn replay(&self, after: u64, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError> {
         Journal::replay(self, after, f)
+    }
+
+    fn probe(&mut self) -> Result<(), StoreError> {
+        Journal::probe(self)
     }
 }
 pub use lock::LOCK_FILE;

@@ -5,8 +5,10 @@
 pub mod changes;
 pub mod command;
 pub mod event;
+pub mod health;
 pub mod job;
 pub mod view;
 
 pub use command::{Command, CommandError, Reply};
 pub use event::{Event, ItemId, Record, TaskId};
+pub use health::Health;

@@ -142,6 +142,12 @@ impl Core {
         self.timeouts = timeouts;
     }
 
+    /// Take `rebuilt`'s state, keeping this core's settings (what is not journaled): a
+    /// core rebuilt from the journal after a failed commit replaces this one.
+    pub fn replace_state(&mut self, rebuilt: Core) {
+        self.state = rebuilt.state;
+    }
+
     /// Replay one journal record. Items it ends leave memory; the store already has them.
     pub fn replay(&mut self, rec: &Record) {
         self.state.apply(rec, &parse_source);
