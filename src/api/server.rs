@@ -424,6 +424,10 @@ pub struct ServeOptions {
     pub retention: Option<Duration>,
     /// Where removed records are archived first.
     pub archive: Option<PathBuf>,
+    /// What templates see as `env.*` and `secrets.*`, and the default step timeouts.
+    pub env: std::collections::BTreeMap<String, String>,
+    pub secrets: crate::types::secrets::Secrets,
+    pub step_timeouts: crate::types::job::StepTimeouts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -459,6 +463,9 @@ pub async fn serve(opts: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), S
     let mut config = EngineConfig::new(opts.data_dir.clone(), opts.workflows_dir.clone());
     config.retention = opts.retention;
     config.archive = opts.archive.clone();
+    config.env = opts.env.clone();
+    config.secrets = opts.secrets.clone();
+    config.step_timeouts = opts.step_timeouts;
     let running = runtime::start(config).await?;
     let result = serve_engine(&opts, running.handle.clone(), ready).await;
     running.shutdown().await;

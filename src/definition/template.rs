@@ -63,9 +63,9 @@ pub fn render_string(src: &str, scope: &Value) -> Result<String, String> {
     if !is_template(src) {
         return Ok(src.to_string());
     }
-    strict()
-        .render_str(src, scope)
-        .map_err(|e| format!("`{src}`: {}", describe(&e)))
+    strict().render_str(src, scope).map_err(|e| {
+        unpassed_env(src, scope).unwrap_or_else(|| format!("`{src}`: {}", describe(&e)))
+    })
 }
 
 /// Render every string leaf of a JSON value. A leaf that is exactly one `{{ expr }}`
@@ -90,11 +90,13 @@ fn eval_value(expr: &str, scope: &Value) -> Result<Value, String> {
     let compiled = strict()
         .compile_expression(expr)
         .map_err(|e| describe(&e))?;
-    let out = compiled
-        .eval(scope)
-        .map_err(|e| format!("`{{{{ {expr} }}}}`: {}", describe(&e)))?;
+    let out = compiled.eval(scope).map_err(|e| {
+        unpassed_env(expr, scope).unwrap_or_else(|| format!("`{{{{ {expr} }}}}`: {}", describe(&e)))
+    })?;
     if out.is_undefined() {
-        return Err(format!("`{{{{ {expr} }}}}` is undefined"));
+        return Err(
+            unpassed_env(expr, scope).unwrap_or_else(|| format!("`{{{{ {expr} }}}}` is undefined"))
+        );
     }
     serde_json::to_value(&out).map_err(|e| e.to_string())
 }
@@ -108,6 +110,42 @@ pub fn eval_when(expr: &str, scope: &Value) -> Result<bool, String> {
         .eval(scope)
         .map(|v| v.is_true())
         .map_err(|e| describe(&e))
+}
+
+/// When `src` reads `env.NAME` (or `env["NAME"]`) and the scope's `env` has no NAME:
+/// the message that says how to pass it. The daemon's environment is private unless
+/// passed, so "undefined" alone would send the author looking in the wrong place.
+fn unpassed_env(src: &str, scope: &Value) -> Option<String> {
+    let env = scope.get("env")?.as_object()?;
+    let name = env_names(src).find(|n| !env.contains_key(*n))?;
+    Some(format!(
+        "env.{name} is not passed to workflows: start serve with --pass-env {name} \
+         or add it to pass_env in the data dir's config.toml"
+    ))
+}
+
+/// The names a template reads from `env`, as `env.NAME`, `env["NAME"]` or `env['NAME']`.
+fn env_names(src: &str) -> impl Iterator<Item = &str> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    src.match_indices("env").filter_map(move |(at, _)| {
+        if src[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| ident(c) || c == '.')
+        {
+            return None;
+        }
+        let rest = &src[at + 3..];
+        let (name, _) = if let Some(r) = rest.strip_prefix('.') {
+            r.split_at(r.find(|c: char| !ident(c)).unwrap_or(r.len()))
+        } else {
+            let r = rest.strip_prefix('[')?.trim_start();
+            let quote = r.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+            let r = &r[1..];
+            r.split_at(r.find(quote)?)
+        };
+        (!name.is_empty()).then_some(name)
+    })
 }
 
 fn describe(e: &minijinja::Error) -> String {
@@ -153,6 +191,28 @@ mod tests {
     fn when_treats_missing_as_false() {
         assert!(!eval_when("steps.approve.decision == 'approved'", &scope()).unwrap());
         assert!(eval_when("input.amount > 100", &scope()).unwrap());
+    }
+
+    #[test]
+    fn an_env_variable_not_passed_names_the_flag() {
+        let scope = json!({ "env": { "OCR_URL": "http://ocr" } });
+        assert_eq!(
+            render_string("{{ env.OCR_URL }}/x", &scope).unwrap(),
+            "http://ocr/x"
+        );
+        let want = "env.BANK_URL is not passed to workflows: start serve with --pass-env \
+                    BANK_URL or add it to pass_env in the data dir's config.toml";
+        for src in [
+            "{{ env.BANK_URL }}/pay",
+            "{{ env.OCR_URL }}{{ env['BANK_URL'] }}",
+        ] {
+            assert_eq!(render_string(src, &scope).unwrap_err(), want, "{src}");
+        }
+        let v = render_value(&json!("{{ env.BANK_URL }}"), &scope).unwrap_err();
+        assert_eq!(v, want);
+        // Something else undefined keeps its own message.
+        let e = render_string("{{ myenv.X }}{{ input.nope }}", &scope).unwrap_err();
+        assert!(e.contains("undefined"), "{e}");
     }
 
     #[test]

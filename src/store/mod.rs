@@ -8,8 +8,10 @@ mod datadir;
 mod ended;
 mod journal;
 mod lock;
+pub mod private;
 mod reader;
 pub mod retention;
+pub mod secrets;
 pub mod snapshots;
 
 use std::path::PathBuf;

@@ -6,6 +6,7 @@ pub mod changes;
 pub mod command;
 pub mod event;
 pub mod job;
+pub mod secrets;
 pub mod view;
 
 pub use command::{Command, CommandError, Reply};
