@@ -143,10 +143,12 @@ pub struct Private {
     pub secrets: crate::types::secrets::Secrets,
 }
 
-/// Ready `data_dir` for an engine: umask 077 from now on, the dir tightened if it is
-/// ours, then config.toml, secrets.toml and the environment to pass (the config's
-/// `pass_env` plus `more`, the `--pass-env` flags).
+/// Ready `data_dir` for an engine: secrets.toml read (and refused if others could read
+/// it: tightening it now would not take back what was read), umask 077 from now on, the
+/// dir tightened if it is ours, then config.toml and the environment to pass (the
+/// config's `pass_env` plus `more`, the `--pass-env` flags).
 pub fn open_private(data_dir: &Path, more: &[String]) -> anyhow::Result<(Config, Private)> {
+    let secrets = crate::store::secrets::load(data_dir)?;
     crate::store::private::restrict_umask();
     crate::store::private::tighten(data_dir)?;
     let mut config = Config::load(data_dir)?;
@@ -156,7 +158,6 @@ pub fn open_private(data_dir: &Path, more: &[String]) -> anyhow::Result<(Config,
             config.pass_env.push(name.clone());
         }
     }
-    let secrets = crate::store::secrets::load(data_dir)?;
     let (env, unset) = passed_env(&config.pass_env);
     for name in unset {
         eprintln!("tempi: warning: {name} is passed to workflows but is not set here");

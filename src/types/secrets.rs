@@ -234,6 +234,7 @@ fn forms(value: &str) -> Vec<String> {
         lower_hex(&strict),
         strict.replace("%20", "+"),
         strict,
+        utf8_percent_encode(value, NON_ALPHANUMERIC).to_string(),
         utf8_percent_encode(value, PATH).to_string(),
         utf8_percent_encode(value, QUERY).to_string(),
     ];
