@@ -476,3 +476,21 @@ fn an_unknown_config_key_is_refused_naming_file_line_and_key() {
     let want = format!("{}:2:1: unknown field `retension`", file.display());
     assert!(err.contains(&want), "{err}");
 }
+
+#[test]
+fn validate_names_the_environment_the_workflows_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wf = workflows(tmp.path(), &[("peek", PASS), ("nope", NOPE)]);
+    let o = tempi(tmp.path(), &wf, &["validate"], &[])
+        .arg(&wf)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(
+            "note: they read env.NOPE; serve passes a variable only when told: --pass-env NOPE"
+        ),
+        "{out}"
+    );
+}

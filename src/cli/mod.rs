@@ -455,6 +455,20 @@ mod tests {
     }
 
     #[test]
+    fn pass_env_is_comma_separated_and_repeatable() {
+        let argv = ["tempi", "serve", "--pass-env", "A,B", "--pass-env", "C"];
+        match Cli::try_parse_from(argv).unwrap().command {
+            Cmd::Serve {
+                pass_env, listen, ..
+            } => {
+                assert_eq!(pass_env, ["A", "B", "C"]);
+                assert_eq!(listen, None, "unset, so config.toml can set it");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn approve_takes_an_option_and_a_reason() {
         let cli = Cli::try_parse_from([
             "tempi", "--as", "ann", "approve", "7", "--option", "net30", "--reason", "ok",

@@ -125,7 +125,7 @@ fn unpassed_env(src: &str, scope: &Value) -> Option<String> {
 }
 
 /// The names a template reads from `env`, as `env.NAME`, `env["NAME"]` or `env['NAME']`.
-fn env_names(src: &str) -> impl Iterator<Item = &str> {
+pub fn env_names(src: &str) -> impl Iterator<Item = &str> {
     let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     src.match_indices("env").filter_map(move |(at, _)| {
         if src[..at]
