@@ -274,7 +274,7 @@ fn base64_inner(engine: &impl Engine, bytes: &[u8], offset: usize) -> String {
     // Leading characters mixed with the bytes before: none, 2 or 3 of them.
     let skip = [0, 2, 3][offset];
     // Trailing characters mixed with the bytes after: the last of a partial group.
-    let drop = usize::from(padded.len() % 3 != 0);
+    let drop = usize::from(!padded.len().is_multiple_of(3));
     let end = text.len().saturating_sub(drop);
     text.get(skip..end).unwrap_or_default().to_string()
 }
