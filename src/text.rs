@@ -33,6 +33,15 @@ pub fn clip(text: &str, max: usize) -> String {
     s
 }
 
+/// The 1-based line and column (in characters) of a byte offset into `text`, for
+/// file:line:col messages.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -464,6 +464,10 @@ pub struct ServeOptions {
     pub retention: Option<Duration>,
     /// Where removed records are archived first.
     pub archive: Option<PathBuf>,
+    /// What templates see as `env.*` and `secrets.*`, and the default step timeouts.
+    pub env: std::collections::BTreeMap<String, String>,
+    pub secrets: crate::types::secrets::Secrets,
+    pub step_timeouts: crate::types::job::StepTimeouts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -504,6 +508,9 @@ pub async fn serve(opts: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), S
     config.archive = opts.archive.clone();
     #[cfg(debug_assertions)]
     test_faults(&mut config);
+    config.env = opts.env.clone();
+    config.secrets = opts.secrets.clone();
+    config.step_timeouts = opts.step_timeouts;
     let running = runtime::start(config).await?;
     let result = serve_engine(&opts, running.handle.clone(), ready).await;
     running.shutdown().await;

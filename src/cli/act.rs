@@ -13,12 +13,25 @@ use crate::api::server::{self, ServeOptions};
 use crate::api::{DecideRequest, SignalRequest, StartRequest};
 use crate::types::Reply;
 
-pub async fn serve(
-    g: &Globals,
-    listen: SocketAddr,
-    retention: std::time::Duration,
-    archive: Option<std::path::PathBuf>,
-) -> anyhow::Result<()> {
+/// What `tempi serve` was given on the command line (each overrides config.toml).
+pub struct ServeFlags {
+    pub listen: Option<SocketAddr>,
+    pub retention: Option<std::time::Duration>,
+    pub archive: Option<std::path::PathBuf>,
+    pub pass_env: Vec<String>,
+}
+
+const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7878);
+const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+pub async fn serve(g: &Globals, flags: ServeFlags) -> anyhow::Result<()> {
+    let (config, private) = super::config::open_private(&g.data_dir, &flags.pass_env)?;
+    let retention = flags
+        .retention
+        .or(config.retention)
+        .unwrap_or(DEFAULT_RETENTION);
+    let archive = flags.archive.or(config.archive);
     anyhow::ensure!(
         archive.is_none() || !retention.is_zero(),
         "--archive: nothing is removed with --retention 0, so nothing would be archived"
@@ -26,9 +39,12 @@ pub async fn serve(
     let opts = ServeOptions {
         data_dir: g.data_dir.clone(),
         workflows_dir: g.workflows_dir.clone(),
-        listen,
+        listen: flags.listen.or(config.listen).unwrap_or(DEFAULT_LISTEN),
         retention: (!retention.is_zero()).then_some(retention),
         archive,
+        env: private.env,
+        secrets: private.secrets,
+        step_timeouts: config.timeouts,
     };
     let data = g.data_dir.display().to_string();
     let _log = init_log(&g.data_dir);
@@ -48,7 +64,8 @@ pub(super) fn init_log(
 ) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::EnvFilter;
     let dir = data_dir.join("logs");
-    // The log files take the default mode; a private folder keeps them private.
+    // The log files take the process's umask (077 for an engine); a private folder
+    // keeps them private even where it is not.
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         std::fs::DirBuilder::new()

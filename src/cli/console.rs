@@ -44,6 +44,18 @@ fn config_dir() -> Option<PathBuf> {
         .map(|d| d.join("tempi"))
 }
 
+/// The console options with what config.toml's `[console]` sets where no flag did.
+fn with_settings(ui: &UiArgs, config: &super::config::Config) -> UiArgs {
+    let mut ui = ui.clone();
+    if ui.theme.is_none() {
+        ui.theme = config.theme.clone();
+    }
+    if ui.groups.is_empty() {
+        ui.groups = config.groups.clone();
+    }
+    ui
+}
+
 /// Build the app from the options; bad theme or key files stop here, before the screen
 /// is taken over, with their file:line:col.
 pub fn build_app(
@@ -88,9 +100,16 @@ pub fn build_app(
 
 /// `tempi console`: the engine runs in this process on `--data`.
 pub async fn embedded(g: &Globals, ui: &UiArgs) -> anyhow::Result<()> {
+    let (settings, private) = super::config::open_private(&g.data_dir, &[])?;
+    let ui = &with_settings(ui, &settings);
     let app = build_app(g, ui, format!("embedded {}", g.data_dir.display()), None)?;
     let _log = super::act::init_log(&g.data_dir);
-    let config = EngineConfig::new(g.data_dir.clone(), g.workflows_dir.clone());
+    let mut config = EngineConfig::new(g.data_dir.clone(), g.workflows_dir.clone());
+    config.env = private.env;
+    config.secrets = private.secrets;
+    config.step_timeouts = settings.timeouts;
+    config.retention = settings.retention.filter(|r| !r.is_zero());
+    config.archive = settings.archive;
     // The message alone: the error's source chain would repeat it.
     let running = runtime::start(config).await.map_err(|e| {
         anyhow::anyhow!(
@@ -110,6 +129,8 @@ pub async fn attach(
     url: Option<String>,
     token: Option<String>,
 ) -> anyhow::Result<()> {
+    let settings = super::config::Config::load(&g.data_dir)?;
+    let ui = &with_settings(ui, &settings);
     let daemon = Daemon::connect_to(g, url, token)?;
     let client = daemon.client.clone();
     let source = Source::Remote(client.clone());

@@ -3,6 +3,7 @@
 
 mod act;
 mod bench;
+mod config;
 mod console;
 mod daemon;
 pub(crate) mod format;
@@ -74,17 +75,25 @@ pub struct Page {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Run the engine as a headless daemon with its HTTP API
+    ///
+    /// Settings come from <data>/config.toml; these flags override it.
     Serve {
-        /// Address to listen on (port 0 picks a free one)
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
-        listen: SocketAddr,
-        /// Remove the records of items that ended longer ago than this (`0` keeps everything)
-        #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_retention)]
-        retention: std::time::Duration,
+        /// Address to listen on (port 0 picks a free one) [default: 127.0.0.1:7878]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Remove the records of items that ended longer ago than this (`0` keeps
+        /// everything) [default: 7d]
+        #[arg(long, value_name = "DURATION", value_parser = parse_retention)]
+        retention: Option<std::time::Duration>,
         /// Before removing them, append the records to compressed files in DIR
         /// (`tempi audit --archive DIR` reads them)
         #[arg(long, value_name = "DIR")]
         archive: Option<PathBuf>,
+        /// Environment variables workflows may read as `env.NAME` (exact names,
+        /// comma-separated, repeatable; added to `pass_env` of config.toml). No other
+        /// variable of the daemon's environment reaches a workflow.
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+        pass_env: Vec<String>,
     },
     /// Check workflow files (or every *.yaml in directories); errors as file:line:col
     Validate {
@@ -375,7 +384,16 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             listen,
             retention,
             archive,
-        } => act::serve(g, listen, retention, archive).await?,
+            pass_env,
+        } => {
+            let flags = act::ServeFlags {
+                listen,
+                retention,
+                archive,
+                pass_env,
+            };
+            act::serve(g, flags).await?
+        }
         Cmd::Validate { paths } => return Ok(validate::run(&paths)),
         Cmd::Bench {
             json,
@@ -443,11 +461,26 @@ mod tests {
         // Globals propagate only on use: parse every subcommand once.
         for args in [
             &["serve"][..],
+            &["serve", "--pass-env", "A,B", "--pass-env", "C"],
             &["signal", "1", "go", "{}"],
             &["start", "w", "--version", "2"],
         ] {
             let argv = std::iter::once("tempi").chain(args.iter().copied());
             assert!(Cli::try_parse_from(argv).is_ok(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn pass_env_is_comma_separated_and_repeatable() {
+        let argv = ["tempi", "serve", "--pass-env", "A,B", "--pass-env", "C"];
+        match Cli::try_parse_from(argv).unwrap().command {
+            Cmd::Serve {
+                pass_env, listen, ..
+            } => {
+                assert_eq!(pass_env, ["A", "B", "C"]);
+                assert_eq!(listen, None, "unset, so config.toml can set it");
+            }
+            other => panic!("{other:?}"),
         }
     }
 

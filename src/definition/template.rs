@@ -135,7 +135,7 @@ fn render_capped(src: &str, scope: &Value, room: &mut usize) -> Result<String, S
     scan(src, Kind::Template)?;
     let template = strict()
         .template_from_str(src)
-        .map_err(|e| format!("`{src}`: {}", describe(&e)))?;
+        .map_err(|e| format!("`{}`: {}", clip(src), describe(&e)))?;
     let mut out = Capped {
         text: Vec::new(),
         room: *room,
@@ -144,7 +144,10 @@ fn render_capped(src: &str, scope: &Value, room: &mut usize) -> Result<String, S
     match template.render_captured_to(scope, &mut out) {
         Ok(_) => {}
         Err(_) if out.over => return Err(format!("`{}`: {}", clip(src), too_large())),
-        Err(e) => return Err(format!("`{}`: {}", clip(src), describe(&e))),
+        Err(e) => {
+            return Err(unpassed_env(src, scope)
+                .unwrap_or_else(|| format!("`{}`: {}", clip(src), describe(&e))));
+        }
     }
     *room = out.room;
     String::from_utf8(out.text).map_err(|e| e.to_string())
@@ -187,11 +190,13 @@ fn eval_value(expr: &str, scope: &Value, room: &mut usize) -> Result<Value, Stri
     let compiled = strict()
         .compile_expression(expr)
         .map_err(|e| describe(&e))?;
-    let out = compiled
-        .eval(scope)
-        .map_err(|e| format!("`{{{{ {} }}}}`: {}", clip(expr), describe(&e)))?;
+    let out = compiled.eval(scope).map_err(|e| {
+        unpassed_env(expr, scope)
+            .unwrap_or_else(|| format!("`{{{{ {} }}}}`: {}", clip(expr), describe(&e)))
+    })?;
     if out.is_undefined() {
-        return Err(format!("`{{{{ {} }}}}` is undefined", clip(expr)));
+        return Err(unpassed_env(expr, scope)
+            .unwrap_or_else(|| format!("`{{{{ {} }}}}` is undefined", clip(expr))));
     }
     // Measure before building: the JSON text of the value, stopping at the room left.
     let mut sized = Capped {
@@ -216,6 +221,42 @@ pub fn eval_when(expr: &str, scope: &Value) -> Result<bool, String> {
         .eval(scope)
         .map(|v| v.is_true())
         .map_err(|e| describe(&e))
+}
+
+/// When `src` reads `env.NAME` (or `env["NAME"]`) and the scope's `env` has no NAME:
+/// the message that says how to pass it. The daemon's environment is private unless
+/// passed, so "undefined" alone would send the author looking in the wrong place.
+fn unpassed_env(src: &str, scope: &Value) -> Option<String> {
+    let env = scope.get("env")?.as_object()?;
+    let name = env_names(src).find(|n| !env.contains_key(*n))?;
+    Some(format!(
+        "env.{name} is not passed to workflows: start serve with --pass-env {name} \
+         or add it to pass_env in the data dir's config.toml"
+    ))
+}
+
+/// The names a template reads from `env`, as `env.NAME`, `env["NAME"]` or `env['NAME']`.
+pub fn env_names(src: &str) -> impl Iterator<Item = &str> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    src.match_indices("env").filter_map(move |(at, _)| {
+        if src[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| ident(c) || c == '.')
+        {
+            return None;
+        }
+        let rest = &src[at + 3..];
+        let (name, _) = if let Some(r) = rest.strip_prefix('.') {
+            r.split_at(r.find(|c: char| !ident(c)).unwrap_or(r.len()))
+        } else {
+            let r = rest.strip_prefix('[')?.trim_start();
+            let quote = r.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+            let r = &r[1..];
+            r.split_at(r.find(quote)?)
+        };
+        (!name.is_empty()).then_some(name)
+    })
 }
 
 fn describe(e: &minijinja::Error) -> String {
@@ -261,6 +302,28 @@ mod tests {
     fn when_treats_missing_as_false() {
         assert!(!eval_when("steps.approve.decision == 'approved'", &scope()).unwrap());
         assert!(eval_when("input.amount > 100", &scope()).unwrap());
+    }
+
+    #[test]
+    fn an_env_variable_not_passed_names_the_flag() {
+        let scope = json!({ "env": { "OCR_URL": "http://ocr" } });
+        assert_eq!(
+            render_string("{{ env.OCR_URL }}/x", &scope).unwrap(),
+            "http://ocr/x"
+        );
+        let want = "env.BANK_URL is not passed to workflows: start serve with --pass-env \
+                    BANK_URL or add it to pass_env in the data dir's config.toml";
+        for src in [
+            "{{ env.BANK_URL }}/pay",
+            "{{ env.OCR_URL }}{{ env['BANK_URL'] }}",
+        ] {
+            assert_eq!(render_string(src, &scope).unwrap_err(), want, "{src}");
+        }
+        let v = render_value(&json!("{{ env.BANK_URL }}"), &scope).unwrap_err();
+        assert_eq!(v, want);
+        // Something else undefined keeps its own message.
+        let e = render_string("{{ myenv.X }}{{ input.nope }}", &scope).unwrap_err();
+        assert!(e.contains("undefined"), "{e}");
     }
 
     #[test]

@@ -96,8 +96,11 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// Workflow files loaded (and recorded in the journal) at start.
     pub workflows_dir: Option<PathBuf>,
-    /// Values visible to templates as `env.*` (captured once at start).
+    /// Values visible to templates as `env.*`: only what the daemon was told to pass
+    /// (`serve --pass-env`, `pass_env` in config.toml); empty by default.
     pub env: BTreeMap<String, String>,
+    /// Values visible to templates as `secrets.*`, masked out of everything kept.
+    pub secrets: crate::types::secrets::Secrets,
     pub clock: Arc<dyn Clock>,
     /// A background snapshot is taken after this many committed records...
     pub snapshot_every: u64,
@@ -122,12 +125,13 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// A config with the process environment and the wall clock.
+    /// A config with no environment, no secrets and the wall clock.
     pub fn new(data_dir: PathBuf, workflows_dir: Option<PathBuf>) -> Self {
         EngineConfig {
             data_dir,
             workflows_dir,
-            env: std::env::vars().collect(),
+            env: BTreeMap::new(),
+            secrets: Default::default(),
             clock: Arc::new(SystemClock),
             snapshot_every: 250_000,
             snapshot_interval: std::time::Duration::from_secs(600),
@@ -255,6 +259,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     core.set_step_timeouts(config.step_timeouts);
     // What a crashed predecessor left running ends before anything is dispatched again.
     let groups = sweep_groups(&config.data_dir)?;
+    core.set_secrets(config.secrets.clone());
     let stats = Arc::new(Mutex::new(RuntimeStats {
         replay_ms: began.elapsed().as_secs_f64() * 1000.0,
         replayed,

@@ -10,8 +10,10 @@ pub mod faults;
 mod full;
 mod journal;
 mod lock;
+pub mod private;
 mod reader;
 pub mod retention;
+pub mod secrets;
 pub mod snapshots;
 
 use std::path::PathBuf;

@@ -7,6 +7,7 @@ pub mod command;
 pub mod event;
 pub mod health;
 pub mod job;
+pub mod secrets;
 pub mod view;
 
 pub use command::{Command, CommandError, Reply};

@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::definition::{self, Workflow};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError};
 use crate::types::job::{Job, StepTimeouts};
+use crate::types::secrets::Secrets;
 use crate::types::view::{EndedItem, ItemDetail};
 
 pub use commands::refuse_ended;
@@ -103,6 +104,10 @@ pub struct Core {
     pub state: State,
     env: Value,
     timeouts: StepTimeouts,
+    /// Read by templates as `secrets.*`, masked out of every event; never journaled.
+    secrets: Secrets,
+    /// `secrets` as the template scope holds it.
+    secrets_scope: Value,
 }
 
 /// How a journaled workflow source becomes a model again during replay: as it was
@@ -134,12 +139,20 @@ impl Core {
             state: State::default(),
             env,
             timeouts: StepTimeouts::default(),
+            secrets: Secrets::default(),
+            secrets_scope: Value::Object(Default::default()),
         }
     }
 
     /// How long attempts of steps that name no `timeout` may run (the defaults until set).
     pub fn set_step_timeouts(&mut self, timeouts: StepTimeouts) {
         self.timeouts = timeouts;
+    }
+
+    /// Give templates `secrets.*`, and mask those values out of every event from now on.
+    pub fn set_secrets(&mut self, secrets: Secrets) {
+        self.secrets_scope = secrets.scope_value();
+        self.secrets = secrets;
     }
 
     /// Take `rebuilt`'s state, keeping this core's settings (what is not journaled): a
@@ -162,6 +175,7 @@ impl Core {
     }
 
     fn emit(&mut self, ctx: &mut Ctx, event: Event) {
+        let (event, reason) = self.masked(event, ctx.reason.clone());
         let item = event.item().or_else(|| {
             let task = event.task()?;
             self.state.tasks.get(&task).map(|t| t.item)
@@ -171,12 +185,23 @@ impl Core {
             at: ctx.now,
             item,
             actor: ctx.actor.clone(),
-            reason: ctx.reason.clone(),
+            reason,
             event,
         };
         self.state.apply(&rec, &parse_source);
         ctx.records.push(rec);
         ctx.ended.append(&mut self.state.ended);
+    }
+
+    /// The event and reason with every secret masked, before they are applied and
+    /// journaled (so the state is what the journal says). A workflow's source is its
+    /// definition, not data: masking it would change the workflow.
+    fn masked(&self, event: Event, reason: Option<String>) -> (Event, Option<String>) {
+        if self.secrets.is_empty() || matches!(event, Event::WorkflowLoaded { .. }) {
+            return (event, reason);
+        }
+        let reason = reason.map(|r| self.secrets.mask_str(&r).into_owned());
+        (self.secrets.mask(event), reason)
     }
 
     /// Make a workflow version known (journaled unless the same source is already there).

@@ -1,5 +1,5 @@
-//! The template scope of an item (`input`, `steps`, `item`, `env`) and the rendering of a
-//! step's definition into the job an executor runs.
+//! The template scope of an item (`input`, `steps`, `item`, `env`, `secrets`) and the
+//! rendering of a step's definition into the job an executor runs.
 
 use serde_json::{Map, Value, json};
 
@@ -13,7 +13,7 @@ use crate::types::job::{HttpJob, Job, ShellJob};
 /// The values templates of an item may read; `reads` says which steps they can reach
 /// (a scope of every step, built for each render, made a chain's cost grow with the
 /// square of its length).
-pub fn scope(item: &Item, env: &Value, reads: &Reads) -> Value {
+pub fn scope(item: &Item, env: &Value, secrets: &Value, reads: &Reads) -> Value {
     let mut steps = Map::new();
     let mut add = |i: usize| {
         if let (Some(def), Some(s)) = (item.wf.steps.get(i), item.steps.get(i)) {
@@ -35,6 +35,7 @@ pub fn scope(item: &Item, env: &Value, reads: &Reads) -> Value {
             "started_at": item.started_at.to_rfc3339(),
         },
         "env": env,
+        "secrets": secrets,
     })
 }
 
@@ -156,7 +157,7 @@ impl Core {
     /// The scope for rendering step `i`'s templates.
     pub(super) fn scope_of(&self, item: ItemId, i: usize) -> Value {
         match self.state.items.get(&item) {
-            Some(it) => scope(it, &self.env, it.wf.reads(i)),
+            Some(it) => scope(it, &self.env, &self.secrets_scope, it.wf.reads(i)),
             None => Value::Null,
         }
     }
@@ -180,7 +181,7 @@ impl Core {
                 None => return Ok(None),
             },
         };
-        let scope = scope(it, &self.env, it.wf.reads(i));
+        let scope = scope(it, &self.env, &self.secrets_scope, it.wf.reads(i));
         let key = idempotency_key(it, &def.id, phase);
         let timeout = self.attempt_timeout(def, kind);
         let work = match kind {

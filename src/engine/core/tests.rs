@@ -569,15 +569,15 @@ pub fn assert_same(live: &Core, rep: &Core, now: DateTime<Utc>) {
     // Timers still ahead: replay arms every timer again, the live core only lost the
     // ones that fired, so the future ones must be the same.
     let ahead = |c: &Core| -> Vec<(DateTime<Utc>, Timer)> {
-        let mut c = Core {
-            state: State {
+        let mut c = {
+            let mut core = Core::new(Value::Null);
+            core.state = State {
                 items: c.state.items.clone(),
                 tasks: c.state.tasks.clone(),
                 timers: c.state.timers.clone(),
                 ..State::default()
-            },
-            env: Value::Null,
-            timeouts: Default::default(),
+            };
+            core
         };
         // Timers of items that left are swept at moments that differ between the two.
         c.state.sweep_timers();
