@@ -494,3 +494,34 @@ fn validate_names_the_environment_the_workflows_read() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn config_timeouts_apply_to_steps_that_name_none() {
+    // A service that accepts and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming() {
+            held.push(conn);
+        }
+    });
+    let hang = format!(
+        "name: hang\nversion: 1\nsteps:\n  - id: call\n    kind: http\n    retry: {{ attempts: 1 }}\n    request: {{ url: \"http://127.0.0.1:{port}/\" }}\n"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let wf = workflows(tmp.path(), &[("hang", &hang)]);
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("config.toml"), "[timeouts]\nhttp = \"1s\"\n").unwrap();
+    let d = Daemon::spawn(&data, &wf, &["--listen", "127.0.0.1:0"], &[]);
+    let detail = d.settled(d.start_item("hang").await).await;
+    assert_eq!(detail["summary"]["status"], "incident", "{detail}");
+    let error = &detail["steps"][0]["error"];
+    assert_eq!(error["kind"], "timeout", "{detail}");
+    assert!(
+        error["message"].as_str().unwrap().contains("1s"),
+        "{detail}"
+    );
+    d.stop();
+}
