@@ -49,11 +49,12 @@ pub fn to_chrono(d: std::time::Duration) -> ChronoDuration {
     ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
 }
 
-/// `at + d`, saturating at the end of year 9999: durations are bounded when a workflow
-/// is validated, but an instant must never overflow inside the engine, whatever the
+/// `at + d`, saturating at the start of year 2262 (snapshots keep instants as i64
+/// nanoseconds, which end in April 2262): durations are bounded when a workflow is
+/// validated, but an instant must never overflow inside the engine, whatever the
 /// definition or the clock says.
 pub fn later(at: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
-    let end = DateTime::<Utc>::from_timestamp(253_402_300_799, 0).unwrap_or(at);
+    let end = DateTime::<Utc>::from_timestamp(9_214_646_400, 0).unwrap_or(at);
     at.checked_add_signed(to_chrono(d))
         .map_or(end, |t| t.min(end))
 }
