@@ -257,9 +257,9 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     }
     let mut core = core;
     core.set_step_timeouts(config.step_timeouts);
+    core.set_secrets(config.secrets.clone());
     // What a crashed predecessor left running ends before anything is dispatched again.
     let groups = sweep_groups(&config.data_dir)?;
-    core.set_secrets(config.secrets.clone());
     let stats = Arc::new(Mutex::new(RuntimeStats {
         replay_ms: began.elapsed().as_secs_f64() * 1000.0,
         replayed,
