@@ -24,7 +24,88 @@ fn configure(behavior: UndefinedBehavior) -> Environment<'static> {
     env.set_recursion_limit(32);
     env.remove_global("namespace");
     env.remove_global("debug");
+    guard_sizes(&mut env);
     env
+}
+
+/// The largest count `slice` and `batch` may be given (what `range` allows) and the
+/// widest `tojson` indent. minijinja reserves memory for these numbers up front, and an
+/// allocation the system refuses aborts the whole daemon: no panic for the guard to catch.
+const MAX_COUNT: u64 = 100_000;
+const MAX_JSON_INDENT: u64 = 16;
+
+/// Wrap the builtin filters whose numeric argument sizes an allocation, refusing a
+/// number that would ask for more than a render may produce.
+fn guard_sizes(env: &mut Environment<'static>) {
+    use minijinja::{Value as V, filters as f};
+    type Check = fn(&[V]) -> Result<(), String>;
+    let guarded: [(&'static str, V, Check); 4] = [
+        ("slice", V::from_function(f::slice), |args| {
+            at_most(&args[1..], MAX_COUNT, "the count")
+        }),
+        ("batch", V::from_function(f::batch), |args| {
+            at_most(&args[1..], MAX_COUNT, "the count")
+        }),
+        ("tojson", V::from_function(f::tojson), |args| {
+            at_most(&args[1..], MAX_JSON_INDENT, "the indent")
+        }),
+        ("indent", V::from_function(f::indent), indent_fits),
+    ];
+    for (name, original, check) in guarded {
+        env.add_filter(
+            name,
+            move |state: &minijinja::State, args: minijinja::value::Rest<V>| {
+                check(&args).map_err(|msg| {
+                    minijinja::Error::new(ErrorKind::InvalidOperation, format!("{name}: {msg}"))
+                })?;
+                original.call(state, &args)
+            },
+        );
+    }
+}
+
+/// The numbers among `args`, keyword arguments included.
+fn numbers(args: &[minijinja::Value]) -> Vec<f64> {
+    let mut out = Vec::new();
+    for arg in args {
+        if arg.kind() == minijinja::value::ValueKind::Map {
+            let keys = arg.try_iter().into_iter().flatten();
+            out.extend(
+                keys.filter_map(|k| arg.get_item(&k).ok())
+                    .filter_map(number),
+            );
+        } else {
+            out.extend(number(arg.clone()));
+        }
+    }
+    out
+}
+
+fn number(v: minijinja::Value) -> Option<f64> {
+    v.is_number().then(|| f64::try_from(v).ok()).flatten()
+}
+
+fn at_most(args: &[minijinja::Value], max: u64, what: &str) -> Result<(), String> {
+    match numbers(args).into_iter().find(|n| *n > max as f64) {
+        Some(n) => Err(format!("{what} {n} is larger than {max}")),
+        None => Ok(()),
+    }
+}
+
+/// `indent` writes its width once per line: the lines times the width must fit a render.
+fn indent_fits(args: &[minijinja::Value]) -> Result<(), String> {
+    let lines = args
+        .first()
+        .and_then(|v| v.as_str())
+        .map_or(1, |s| s.matches('\n').count() + 1);
+    let width = numbers(&args[1..]).into_iter().fold(0.0, f64::max);
+    if width * lines as f64 > MAX_RENDERED_BYTES as f64 {
+        return Err(format!(
+            "a width of {width} on {lines} lines exceeds {} KiB, the limit of one render",
+            MAX_RENDERED_BYTES / 1024
+        ));
+    }
+    Ok(())
 }
 
 fn strict() -> &'static Environment<'static> {
@@ -324,6 +405,35 @@ mod tests {
         // Something else undefined keeps its own message.
         let e = render_string("{{ myenv.X }}{{ input.nope }}", &scope).unwrap_err();
         assert!(e.contains("undefined"), "{e}");
+    }
+
+    #[test]
+    fn size_arguments_that_would_abort_the_daemon_are_refused() {
+        // Each of these asked the allocator for 100 GB or more in one call; a refused
+        // allocation aborts the process, which no panic guard can catch.
+        for (src, want) in [
+            ("{{ [1] | slice(100000000000) }}", "slice: the count"),
+            ("{{ [1] | batch(100000000000) }}", "batch: the count"),
+            ("{{ 'a\\nb' | indent(100000000000) }}", "indent: a width of"),
+            (
+                "{{ 'a' | indent(width=100000000000) }}",
+                "indent: a width of",
+            ),
+            (
+                "{{ [1] | tojson(indent=100000000000) }}",
+                "tojson: the indent",
+            ),
+        ] {
+            let e = render_string(src, &scope()).unwrap_err();
+            assert!(e.contains(want), "{src}: {e}");
+        }
+        // Ordinary sizes still work, positional and keyword.
+        let ok = "{{ [1, 2, 3] | slice(2) | list | length }} {{ [1, 2, 3] | batch(2) | list | length }} \
+                  {{ 'a\\nb' | indent(2) }} {{ 'a' | indent(width=2, first=true) }}|{{ [1] | tojson(indent=2) }}";
+        assert_eq!(
+            render_string(ok, &scope()).unwrap(),
+            "2 2 a\n  b   a|[\n  1\n]"
+        );
     }
 
     #[test]

@@ -238,6 +238,7 @@ fn forms(value: &str) -> Vec<String> {
         utf8_percent_encode(value, PATH).to_string(),
         utf8_percent_encode(value, QUERY).to_string(),
     ];
+    out.extend(template_escaped(value));
     let engines = [
         base64::engine::general_purpose::STANDARD_NO_PAD,
         base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -249,6 +250,33 @@ fn forms(value: &str) -> Vec<String> {
         out.push(base64::engine::general_purpose::STANDARD.encode(value));
     }
     out
+}
+
+/// The spellings of a template's `| tojson` (JSON with `<>&'` as `\u00XX`, safe in
+/// HTML) and `| escape` (HTML entities): ordinary ways to put a value into a body.
+fn template_escaped(value: &str) -> Vec<String> {
+    let mut json = json_escaped(value).unwrap_or_else(|| value.to_string());
+    for (c, e) in [
+        ('<', "\\u003c"),
+        ('>', "\\u003e"),
+        ('&', "\\u0026"),
+        ('\'', "\\u0027"),
+    ] {
+        json = json.replace(c, e);
+    }
+    let mut html = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            '&' => html.push_str("&amp;"),
+            '"' => html.push_str("&quot;"),
+            '\'' => html.push_str("&#x27;"),
+            '/' => html.push_str("&#x2f;"),
+            c => html.push(c),
+        }
+    }
+    vec![json, html]
 }
 
 /// `%2f` for `%2F`: some encoders write lowercase hex.
@@ -311,6 +339,35 @@ mod tests {
         assert!(!masked.contains("s3cr3t"), "{masked}");
         assert!(!masked.contains(&b64), "{masked}");
         assert_eq!(masked.matches("[secret:API_KEY]").count(), 5, "{masked}");
+    }
+
+    #[test]
+    fn a_secret_through_tojson_or_escape_is_masked() {
+        // `{{ secrets.TOK | tojson }}` wrote p\u003ca\u0026ss\u0027w0rd into the journal,
+        // and `| escape` p&lt;a&amp;ss&#x27;w0rd: neither was a masked form.
+        let value = "p<a&ss'w0/rd\"";
+        let s = secrets(&[("TOK", value)]);
+        let env = minijinja::Environment::new();
+        for filter in ["tojson", "escape"] {
+            let out = env
+                .render_str(
+                    &format!("x{{{{ v | {filter} }}}}y"),
+                    minijinja::context! { v => value },
+                )
+                .unwrap();
+            let masked = s.mask_str(&out);
+            assert!(
+                masked.contains("[secret:TOK]"),
+                "{filter}: {out} -> {masked}"
+            );
+            assert!(!masked.contains("w0"), "{filter}: {masked}");
+            // And as the journal spells it, inside a JSON string.
+            let journaled = serde_json::to_string(&out).unwrap();
+            assert!(
+                !s.mask_str(&journaled).contains("w0"),
+                "{filter}: {journaled}"
+            );
+        }
     }
 
     #[test]

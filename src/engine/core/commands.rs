@@ -213,6 +213,9 @@ impl Core {
             Value::Object(_) => input.clone(),
             _ => return Err(CommandError::Invalid("input must be a JSON object".into())),
         };
+        if super::guard::deeper_than(&input, super::guard::MAX_DEPTH) {
+            return Err(CommandError::Invalid(super::guard::too_deep("the input")));
+        }
         let item = self.state.next_item.max(1);
         let sla_due = wf.sla.as_ref().map(|s| super::state::later(ctx.now, s.due));
         self.emit(
@@ -440,6 +443,11 @@ impl Core {
     }
 
     fn cmd_signal(&mut self, ctx: &mut Ctx, item: ItemId, name: &str, data: &Value) -> Outcome {
+        if super::guard::deeper_than(data, super::guard::MAX_DEPTH) {
+            return Err(CommandError::Invalid(super::guard::too_deep(
+                "the signal's data",
+            )));
+        }
         let it = self.live_item(item)?;
         let listens = it.wf.steps.iter().any(|s| {
             matches!(&s.kind, crate::definition::StepKind::Wait(crate::definition::WaitSpec::Signal { name: n, .. }) if n == name)

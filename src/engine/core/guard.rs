@@ -12,6 +12,10 @@ use crate::types::event::{Event, ItemId, Phase, StepError, StepErrorKind};
 
 /// The largest step output the engine journals (executors cap theirs at 1 MiB).
 pub const MAX_OUTPUT_BYTES: usize = 2 * 1024 * 1024;
+/// The deepest nesting of an input, signal data or step output the engine journals.
+/// A journal record wraps its value a few levels deeper, and the journal is read
+/// back with serde_json's limit of 128: a deeper record would stop every restart.
+pub const MAX_DEPTH: usize = 64;
 
 impl Core {
     /// Run `f` for `item`; if it panics, the item is stopped as an incident and `None`
@@ -130,10 +134,36 @@ pub fn larger_than(v: &Value, max: usize) -> bool {
     left < 0
 }
 
+/// Whether a value nests more than `max` arrays and objects deep.
+pub fn deeper_than(v: &Value, max: usize) -> bool {
+    let children: Box<dyn Iterator<Item = &Value>> = match v {
+        Value::Array(a) => Box::new(a.iter()),
+        Value::Object(o) => Box::new(o.values()),
+        _ => return false,
+    };
+    max == 0 || children.into_iter().any(|x| deeper_than(x, max - 1))
+}
+
+/// The error for a value nested deeper than the engine keeps.
+pub fn too_deep(what: &str) -> String {
+    format!(
+        "{what} nests more than {MAX_DEPTH} levels of arrays and objects, the most the engine journals"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn depth_is_counted_in_arrays_and_objects() {
+        let nested = |n: usize| (0..n).fold(json!(1), |v, _| json!({ "a": [v] }));
+        assert!(!deeper_than(&nested(32), MAX_DEPTH));
+        assert!(deeper_than(&nested(33), MAX_DEPTH));
+        assert!(!deeper_than(&json!("x"), 0));
+        assert!(deeper_than(&json!([]), 0));
+    }
 
     #[test]
     fn size_estimates_stop_past_the_limit() {

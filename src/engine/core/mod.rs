@@ -275,6 +275,12 @@ impl Core {
                     ),
                 ));
             }
+            if guard::deeper_than(&output, guard::MAX_DEPTH) {
+                return Err(StepError::new(
+                    crate::types::event::StepErrorKind::Limit,
+                    guard::too_deep("the output"),
+                ));
+            }
             Ok(output)
         });
         match result {

@@ -156,3 +156,47 @@ fn an_output_too_large_to_journal_fails_its_step_without_retry() {
     );
     h.replayed();
 }
+
+#[test]
+fn values_nested_deeper_than_the_journal_reads_are_refused() {
+    // `tempi start nest --input` with 125 levels of {"a": …}: each pass step wrapped the
+    // value three levels deeper, a record past serde_json's 128 was journaled, and every
+    // later `tempi serve` stopped with "record seq 12 is unreadable".
+    let wrap = |from: &str| {
+        let output = json!({ "x": { "y": { "z": format!("{{{{ {from} }}}}") } } });
+        StepKind::Pass(crate::definition::PassSpec { output })
+    };
+    let steps = vec![
+        step("a", wrap("input"), &[]),
+        step("b", wrap("steps.a.output"), &["a"]),
+    ];
+    let mut h = H::new(vec![workflow("nest", steps)]);
+    let nested = |n: usize| (0..n).fold(json!(1), |v, _| json!({ "a": v }));
+    let start = |input| Command::Start {
+        workflow: "nest".into(),
+        version: None,
+        input,
+        priority: 0,
+    };
+    let e = h.cmd("op", start(nested(100))).unwrap_err().to_string();
+    assert!(e.contains("the input nests more than 64 levels"), "{e}");
+    let item = h.start("nest", nested(60));
+    while let Some(d) = h.pending.pop() {
+        let Work::Immediate(output) = d.work.clone() else {
+            panic!("{} is not a pass step", d.step);
+        };
+        h.deliver(&d, Ok(output));
+    }
+    let message = incident(&h, item);
+    assert!(
+        message.contains("the output nests more than 64"),
+        "{message}"
+    );
+    let a = &h.detail(item).unwrap().steps[0];
+    assert_eq!(a.status, crate::types::view::StepStatus::Succeeded);
+    for r in &h.log {
+        let text = serde_json::to_string(r).unwrap();
+        serde_json::from_str::<Record>(&text).expect("every record reads back");
+    }
+    h.replayed();
+}
