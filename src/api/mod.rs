@@ -2,6 +2,7 @@
 //! client the CLI (and later the console) uses to talk to it.
 
 pub mod client;
+pub mod listen;
 pub mod metrics;
 pub mod server;
 pub mod sse;

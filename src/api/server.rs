@@ -557,11 +557,9 @@ async fn serve_engine(
     store::write_daemon_info(&opts.data_dir, &info)?;
     let (stop, stopping) = watch::channel(false);
     let app = router(handle.clone(), token, stopping.clone());
-    let mut drained = stopping;
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = drained.wait_for(|s| *s).await;
-    });
-    let mut server = tokio::spawn(server.into_future());
+    let drained = stopping;
+    let limits = super::listen::Limits::daemon();
+    let mut server = tokio::spawn(super::listen::serve(listener, app, limits, drained));
     ready(&url);
     let early = tokio::select! {
         _ = term.recv() => None,

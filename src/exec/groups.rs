@@ -72,7 +72,7 @@ impl Groups {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if let Ok(text) = std::fs::read_to_string(&path)
+            if let Some(text) = read_record(&path)
                 && let Some(pgid) = self.live_group(&text)
             {
                 // SAFETY: killpg only sends a signal; `pgid` leads the group recorded
@@ -97,10 +97,37 @@ impl Groups {
         if boot != self.boot_id || recorded.pgrp != recorded.pid || recorded.pid <= 1 {
             return None;
         }
+        // Never this daemon nor its own group, whatever a record says.
+        // SAFETY: getpid and getpgrp take no arguments and cannot fail.
+        let (own_pid, own_group) = unsafe { (libc::getpid(), libc::getpgrp()) };
+        if recorded.pid == own_pid || recorded.pgrp == own_group {
+            return None;
+        }
         let now = std::fs::read_to_string(format!("/proc/{}/stat", recorded.pid)).ok()?;
         let now = Stat::parse(&now)?;
         (now.start == recorded.start && now.pgrp == recorded.pgrp).then_some(recorded.pgrp)
     }
+}
+
+/// The longest record read; ours are a boot id, a label and one stat line.
+const MAX_RECORD: u64 = 8 * 1024;
+
+/// A record's text if it is a regular file (not a link, a FIFO or a device: opened
+/// without following links and without blocking), at most `MAX_RECORD` bytes of it.
+fn read_record(path: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(MAX_RECORD).read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 /// One spawn's record, prepared before the fork so the child needs no allocation.
@@ -229,5 +256,35 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn hostile_records_neither_block_nor_kill_and_are_cleared() {
+        let tmp = tempfile::tempdir().unwrap();
+        let groups = Groups::open(tmp.path()).unwrap();
+        let running = dir(tmp.path());
+        // A FIFO with no writer: a plain open would block the start forever.
+        let fifo = CString::new(running.join("fifo").as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        // A link to an endless device: a plain read would never end.
+        std::os::unix::fs::symlink("/dev/zero", running.join("zero")).unwrap();
+        // A huge file of garbage.
+        let big = std::fs::File::create(running.join("big")).unwrap();
+        big.set_len(1 << 32).unwrap();
+        std::fs::write(running.join("garbage"), b"\xff\xfe not a record").unwrap();
+        // A record naming pid 1 as the leader of its group.
+        let init = format!(
+            "{}\nx\n1 (init) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0",
+            groups.boot_id
+        );
+        std::fs::write(running.join("init"), init).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let swept = std::thread::spawn(move || tx.send(groups.sweep()).unwrap());
+        let swept_result = rx.recv_timeout(std::time::Duration::from_secs(10));
+        let result = swept_result.expect("the sweep blocked on a hostile record");
+        swept.join().unwrap();
+        assert_eq!(result.killed, Vec::<i32>::new());
+        assert_eq!(result.cleared, 5);
+        assert_eq!(std::fs::read_dir(&running).unwrap().count(), 0);
     }
 }
