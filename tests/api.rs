@@ -2,6 +2,8 @@
 //! auth, error answers, races, SSE resume, metrics, clean SIGTERM and a SIGKILL
 //! under load followed by a restart that completes every item.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -62,20 +64,8 @@ fn spawn(data: &Path, wf: &Path) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let info = std::fs::read_to_string(data.join("daemon.json")).ok();
-        let info: Option<Value> = info.and_then(|t| serde_json::from_str(&t).ok());
-        if let Some(info) = info.filter(|i| i["pid"] == child.id()) {
-            return (child, info["url"].as_str().unwrap().to_string());
-        }
-        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("daemon did not come up");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let up = common::wait_up(&mut child, data);
+    (child, up.url)
 }
 
 impl Daemon {
@@ -758,22 +748,8 @@ fn spawn_faulty(data: &Path, wf: &Path, fault: &str) -> (Child, String, String) 
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let info = std::fs::read_to_string(data.join("daemon.json")).ok();
-        let info: Option<Value> = info.and_then(|t| serde_json::from_str(&t).ok());
-        if let Some(info) = info.filter(|i| i["pid"] == child.id()) {
-            let token = std::fs::read_to_string(data.join("token")).unwrap();
-            let url = info["url"].as_str().unwrap().to_string();
-            return (child, url, token.trim().to_string());
-        }
-        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("daemon did not come up");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let up = common::wait_up(&mut child, data);
+    (child, up.url, up.token)
 }
 
 fn faulty_dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {

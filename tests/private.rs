@@ -2,6 +2,8 @@
 //! the environment that was passed, secrets that reach the services they are for and
 //! nothing else (journal, API, logs, snapshots), and the settings of config.toml.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -90,25 +92,8 @@ impl Daemon {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let info = std::fs::read_to_string(data.join("daemon.json")).ok();
-            let info: Option<Value> = info.and_then(|t| serde_json::from_str(&t).ok());
-            if let Some(info) = info.filter(|i| i["pid"] == child.id()) {
-                let token = std::fs::read_to_string(data.join("token")).unwrap();
-                return Daemon {
-                    child,
-                    url: info["url"].as_str().unwrap().to_string(),
-                    token: token.trim().to_string(),
-                };
-            }
-            if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("daemon did not come up");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let common::Up { url, token } = common::wait_up(&mut child, data);
+        Daemon { child, url, token }
     }
 
     async fn get(&self, path: &str) -> String {
