@@ -844,6 +844,20 @@ async fn serve_on_a_full_disk_answers_healthz_503_refuses_work_and_keeps_serving
             .unwrap();
         assert_eq!(read.status(), 200, "{path}");
     }
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tempi_engine_state{state=\"refusing\"} 1")
+            && metrics.contains("tempi_engine_state{state=\"running\"} 0"),
+        "{metrics}"
+    );
     assert!(child.try_wait().unwrap().is_none(), "still serving");
     let pid = child.id() as libc::pid_t;
     // SAFETY: signalling our own child process.

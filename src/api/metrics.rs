@@ -2,10 +2,12 @@
 
 use std::fmt::Write as _;
 
+use crate::types::health::Health;
 use crate::types::view::Metrics;
 
-/// The metrics in the Prometheus text exposition format.
-pub fn prometheus(m: &Metrics) -> String {
+/// The metrics in the Prometheus text exposition format, with whether the engine takes
+/// work (so an alert can fire on a full disk before anyone opens `/healthz`).
+pub fn prometheus(m: &Metrics, health: &Health) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -14,6 +16,23 @@ pub fn prometheus(m: &Metrics) -> String {
         }
     };
     let g = |v: u64| v as f64;
+    let is = |state: bool| if state { 1.0 } else { 0.0 };
+    metric(
+        "tempi_engine_state",
+        "gauge",
+        "1 for the engine's current state: running, refusing (new work refused while the journal's disk is full) or stopped.",
+        &[
+            ("{state=\"running\"}", is(matches!(health, Health::Running))),
+            (
+                "{state=\"refusing\"}",
+                is(matches!(health, Health::Refusing(_))),
+            ),
+            (
+                "{state=\"stopped\"}",
+                is(matches!(health, Health::Stopped(_))),
+            ),
+        ],
+    );
     metric(
         "tempi_items_in_flight",
         "gauge",

@@ -451,7 +451,7 @@ async fn metrics_text(State(st): State<AppState>) -> Result<impl IntoResponse, A
         header::CONTENT_TYPE,
         "text/plain; version=0.0.4; charset=utf-8",
     )];
-    Ok((ct, super::metrics::prometheus(&m)))
+    Ok((ct, super::metrics::prometheus(&m, &st.handle.health())))
 }
 
 /// How to run `tempi serve`.

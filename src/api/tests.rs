@@ -345,6 +345,8 @@ async fn metrics_are_prometheus_text() {
         "tempi_incidents",
         "tempi_items_at_risk",
         "tempi_items_breached",
+        "tempi_engine_state{state=\"running\"} 1",
+        "tempi_engine_state{state=\"refusing\"} 0",
     ] {
         assert!(text.contains(name), "{name} missing in\n{text}");
     }
