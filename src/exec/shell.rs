@@ -23,6 +23,8 @@ pub const INHERITED: [&str; 3] = ["PATH", "HOME", "LANG"];
 pub const MAX_CAPTURE: usize = 64 * 1024;
 /// How much of stderr's tail goes into an `Exit` error message.
 const TAIL_CHARS: usize = 200;
+/// How often a spawn whose group record found no space is tried again.
+const SPACE_RETRY: Duration = Duration::from_secs(1);
 /// After the group is killed, how long output readers may take to reach end of file
 /// (only a process that left the group, e.g. by `setsid`, could hold a pipe open longer).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -51,13 +53,30 @@ pub async fn run_recorded(job: &ShellJob, groups: Option<&Groups>) -> Result<Val
             command.pre_exec(move || r.write_from_child());
         }
     }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            if let Some(r) = &record {
-                r.remove();
+    let began = tokio::time::Instant::now();
+    let mut child = loop {
+        match command.spawn() {
+            Ok(child) => break child,
+            Err(e) => {
+                if let Some(r) = &record {
+                    r.remove();
+                }
+                // The record could not be written for want of space: the step is not at
+                // fault, so wait for space (within the attempt's timeout, and until the
+                // engine aborts the attempt) instead of failing it.
+                let no_space = matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT));
+                let time_left = job
+                    .timeout
+                    .is_none_or(|t| began.elapsed() + SPACE_RETRY < t);
+                if record.is_some() && no_space && time_left {
+                    tracing::warn!(
+                        "no space to record a shell step's process group; trying again in {SPACE_RETRY:?}"
+                    );
+                    tokio::time::sleep(SPACE_RETRY).await;
+                    continue;
+                }
+                return Err(spawn_error(job, &e));
             }
-            return Err(spawn_error(job, &e));
         }
     };
     let group = GroupGuard::new(&child, record);

@@ -428,3 +428,41 @@ async fn a_real_full_tmpfs_refuses_work_then_resumes_once_space_is_freed() {
         "the journal holds exactly the acknowledged items"
     );
 }
+
+#[tokio::test]
+async fn a_shell_step_on_a_full_disk_waits_for_space_to_record_its_group() {
+    use tempi::exec::ShellJob;
+    use tempi::exec::groups::Groups;
+    let Some(fs) = Tmpfs::mount("1m") else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let data = fs.0.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let groups = Groups::open(&data).unwrap();
+    let filler = fs.0.path().join("filler");
+    fill(&filler);
+    let job = ShellJob {
+        argv: vec!["echo".into(), "ran".into()],
+        script: None,
+        env: Vec::new(),
+        cwd: None,
+        ok_codes: Vec::new(),
+        timeout: Some(Duration::from_secs(30)),
+        idempotency_key: "k".into(),
+    };
+    let run =
+        tokio::spawn(async move { tempi::exec::shell::run_recorded(&job, Some(&groups)).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !run.is_finished(),
+        "the step failed instead of waiting for space"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("it ran once space returned")
+        .unwrap()
+        .expect("the step succeeded");
+    assert_eq!(out["stdout"], "ran\n", "{out}");
+}
