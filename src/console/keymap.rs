@@ -22,6 +22,11 @@ pub enum Action {
     Bottom,
     NextPane,
     PrevPane,
+    /// Focus a pane by its number in the tab bar (1 work items … 4 events).
+    FocusItems,
+    FocusSla,
+    FocusInbox,
+    FocusEvents,
     Detail,
     Back,
     Mark,
@@ -69,7 +74,7 @@ impl Section {
 
 impl Action {
     /// Every action, in declaration order (the order within a help section).
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 34] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -78,6 +83,10 @@ impl Action {
         Action::Bottom,
         Action::NextPane,
         Action::PrevPane,
+        Action::FocusItems,
+        Action::FocusSla,
+        Action::FocusInbox,
+        Action::FocusEvents,
         Action::Detail,
         Action::Back,
         Action::Mark,
@@ -133,6 +142,10 @@ impl Action {
             Action::Bottom => ("bottom", "go to the last row", Navigation),
             Action::NextPane => ("next_pane", "next pane", Navigation),
             Action::PrevPane => ("prev_pane", "previous pane", Navigation),
+            Action::FocusItems => ("focus_items", "the work items pane", Navigation),
+            Action::FocusSla => ("focus_sla", "the SLA board", Navigation),
+            Action::FocusInbox => ("focus_inbox", "the inbox", Navigation),
+            Action::FocusEvents => ("focus_events", "the events pane", Navigation),
             Action::Detail => ("detail", "open the detail", Navigation),
             Action::Back => ("back", "back / close", Navigation),
             Action::Mark => ("mark", "mark the row for a bulk action", Items),
@@ -332,14 +345,18 @@ fn default_bindings() -> BTreeMap<Action, Vec<Key>> {
     let c = |ch: char| Key::plain(Char(ch));
     let k = Key::plain;
     BTreeMap::from([
-        (Action::Up, vec![k(Up)]),
-        (Action::Down, vec![k(Down)]),
+        (Action::Up, vec![k(Up), c('k')]),
+        (Action::Down, vec![k(Down), c('j')]),
         (Action::PageUp, vec![k(PageUp)]),
         (Action::PageDown, vec![k(PageDown)]),
         (Action::Top, vec![k(Home), c('g')]),
         (Action::Bottom, vec![k(End), c('G')]),
         (Action::NextPane, vec![k(Tab)]),
         (Action::PrevPane, vec![k(BackTab)]),
+        (Action::FocusItems, vec![c('1')]),
+        (Action::FocusSla, vec![c('2')]),
+        (Action::FocusInbox, vec![c('3')]),
+        (Action::FocusEvents, vec![c('4')]),
         (Action::Detail, vec![k(Enter)]),
         (Action::Back, vec![k(Esc)]),
         (Action::Mark, vec![c(' ')]),
@@ -355,7 +372,8 @@ fn default_bindings() -> BTreeMap<Action, Vec<Key>> {
         (Action::Escalate, vec![c('e')]),
         (Action::Retry, vec![c('t')]),
         (Action::Skip, vec![c('s')]),
-        (Action::Cancel, vec![c('k')]),
+        // Destructive, so off the movement keys: ctrl-k, as k9s kills.
+        (Action::Cancel, vec![Key::ctrl('k')]),
         (Action::Compensate, vec![c('C')]),
         (Action::InboxScope, vec![c('i')]),
         (Action::Sort, vec![c('o')]),
@@ -608,7 +626,12 @@ mod tests {
             (plain('e'), Action::Escalate),
             (plain('t'), Action::Retry),
             (plain('s'), Action::Skip),
-            (plain('k'), Action::Cancel),
+            (
+                press(KeyCode::Char('k'), KeyModifiers::CONTROL),
+                Action::Cancel,
+            ),
+            (plain('1'), Action::FocusItems),
+            (plain('4'), Action::FocusEvents),
             (plain(' '), Action::Mark),
             (plain('/'), Action::Filter),
             (plain(':'), Action::Command),
@@ -644,10 +667,17 @@ mod tests {
     }
 
     #[test]
-    fn j_and_k_do_not_move() {
+    fn j_and_k_move_and_cancel_is_not_on_a_movement_key() {
         let km = Keymap::default();
-        assert_eq!(km.action(&plain('j')), None);
-        assert_eq!(km.action(&plain('k')), Some(Action::Cancel));
+        assert_eq!(km.action(&plain('j')), Some(Action::Down));
+        assert_eq!(km.action(&plain('k')), Some(Action::Up));
+        for movement in ['j', 'k', 'g', 'G', 'h', 'l'] {
+            assert_ne!(
+                km.action(&plain(movement)),
+                Some(Action::Cancel),
+                "{movement}"
+            );
+        }
     }
 
     #[test]
@@ -774,7 +804,7 @@ mod tests {
 
     #[test]
     fn conflict_with_a_default_names_both_actions() {
-        let msg = error_of("[keys]\ncancel = [\"k\", \"x\"]\n");
+        let msg = error_of("[keys]\ncancel = [\"D\", \"x\"]\n");
         assert!(
             msg.starts_with("keys.toml:2:16: key \"x\" is bound to both"),
             "{msg}"

@@ -212,7 +212,7 @@ impl App {
                 self.maybe_confirm(action, &who, p)
             }
             Action::Cancel => self.confirm(
-                format!("Cancel {who}? Running steps are abandoned and nothing is undone."),
+                format!("Cancel {who}? Running steps are stopped and nothing is undone."),
                 per_item(&items, |item| Command::Cancel { item }),
             ),
             Action::Compensate => self.confirm(

@@ -613,6 +613,15 @@ impl App {
                 self.focus = self.focus.step(by);
                 return self.close_detail();
             }
+            Action::FocusItems | Action::FocusSla | Action::FocusInbox | Action::FocusEvents => {
+                self.focus = match action {
+                    Action::FocusItems => Pane::Items,
+                    Action::FocusSla => Pane::Sla,
+                    Action::FocusInbox => Pane::Inbox,
+                    _ => Pane::Events,
+                };
+                return self.close_detail();
+            }
             Action::Detail => return self.open_detail(),
             Action::Back => return self.back(),
             Action::Mark => self.mark(),

@@ -76,3 +76,28 @@ fn the_events_pane_has_no_marks() {
     a.update(key(KeyCode::Char(' ')));
     assert!(a.list(Pane::Events).marks.is_empty());
 }
+
+#[test]
+fn j_and_k_move_like_the_arrows_and_digits_jump_to_panes() {
+    use super::fixture::ch;
+    let mut a = app();
+    a.update(ch('j'));
+    a.update(ch('j'));
+    assert_eq!(a.list(Pane::Items).cursor, 2);
+    a.update(ch('k'));
+    assert_eq!(
+        a.list(Pane::Items).cursor,
+        1,
+        "k moves up, it no longer cancels"
+    );
+    assert!(matches!(a.mode, crate::console::app::Mode::Normal));
+    for (digit, pane) in [
+        ('2', Pane::Sla),
+        ('3', Pane::Inbox),
+        ('4', Pane::Events),
+        ('1', Pane::Items),
+    ] {
+        a.update(ch(digit));
+        assert_eq!(a.focus, pane, "{digit}");
+    }
+}

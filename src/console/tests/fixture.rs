@@ -92,6 +92,10 @@ pub fn ch(c: char) -> Msg {
     key(KeyCode::Char(c))
 }
 
+pub fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
 pub fn metrics() -> Metrics {
     Metrics {
         in_flight: 17,

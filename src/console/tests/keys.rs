@@ -9,7 +9,7 @@ use serde_json::json;
 use tempfile::TempDir;
 use tokio::sync::mpsc;
 
-use super::fixture::{self, ch, key};
+use super::fixture::{self, ch, ctrl, key};
 use crate::console::app::{App, Effect, Mode, Msg, Options, Pane, ToastKind};
 use crate::console::model::Update;
 use crate::console::source::Source;
@@ -432,7 +432,7 @@ async fn cancel_asks_first() {
     let mut c = Console::new(fixture::options(), 1, 0).await;
     c.focus(Pane::Items);
     let item = c.app.cursor_item().expect("the item");
-    assert_eq!(c.press(ch('k')), vec![]);
+    assert_eq!(c.press(ctrl('k')), vec![]);
     assert!(matches!(c.app.mode, Mode::Confirm { .. }));
     assert_eq!(c.press(ch('n')), vec![]);
     assert_eq!(
@@ -441,7 +441,7 @@ async fn cancel_asks_first() {
         "still running"
     );
 
-    assert_eq!(c.press(ch('k')), vec![]);
+    assert_eq!(c.press(ctrl('k')), vec![]);
     let effects = c.press(ch('y'));
     assert_eq!(Console::acts(&effects), 1);
     c.run(effects).await;
@@ -493,12 +493,20 @@ async fn read_only_refuses_every_action_without_sending() {
     let before_tasks = all_tasks(&c.h).await;
     let before_items = c.h.items(ItemFilter::default()).await.unwrap();
     c.focus(Pane::Inbox);
-    let mut presses = vec![(Pane::Inbox, 'a'), (Pane::Inbox, 'x'), (Pane::Inbox, 'c')];
-    presses.extend([(Pane::Items, 'k'), (Pane::Items, 't'), (Pane::Items, 's')]);
-    for (pane, k) in presses {
+    let mut presses = vec![
+        (Pane::Inbox, ch('a'), 'a'),
+        (Pane::Inbox, ch('x'), 'x'),
+        (Pane::Inbox, ch('c'), 'c'),
+    ];
+    presses.extend([
+        (Pane::Items, ctrl('k'), 'k'),
+        (Pane::Items, ch('t'), 't'),
+        (Pane::Items, ch('s'), 's'),
+    ]);
+    for (pane, press, k) in presses {
         c.focus(pane);
         c.app.toasts.clear();
-        let effects = c.press(ch(k));
+        let effects = c.press(press);
         assert_eq!(effects, vec![], "'{k}' sends nothing");
         assert!(matches!(c.app.mode, Mode::Normal), "'{k}' opens no dialog");
         let (kind, text) = c.last_toast();

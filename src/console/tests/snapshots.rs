@@ -6,7 +6,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::{Color, Modifier};
 
-use super::fixture::{self, ch, key};
+use super::fixture::{self, ch, ctrl, key};
 use crate::console::app::{App, Effect, Mode, Msg, Options, Pane};
 use crate::console::source::SourceError;
 use crate::console::theme::{ColorDepth, Theme};
@@ -168,7 +168,7 @@ fn confirm_cancel() {
     let mut app = fixture::app();
     let target = app.cursor_item().expect("an item under the cursor");
     assert_eq!(
-        app.update(ch('k')),
+        app.update(ctrl('k')),
         vec![],
         "nothing is sent before the answer"
     );
@@ -244,7 +244,7 @@ fn read_only_refusal() {
         read_only: true,
         ..fixture::options()
     });
-    assert_eq!(app.update(ch('k')), vec![]);
+    assert_eq!(app.update(ctrl('k')), vec![]);
     let s = snap("read_only_refusal", &app, 80, 24);
     assert!(s.contains("read-only: cancel is disabled"));
 }

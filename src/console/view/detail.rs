@@ -1,6 +1,7 @@
 //! An item's timeline: its steps with attempts, errors and outputs, the open incident,
 //! its input, and the audit trail from the journal.
 
+use crate::console::keymap::Action;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -108,10 +109,22 @@ fn timeline<'a>(app: &App, item: &ItemDetail, trail: &[Record], width: usize) ->
         for rest in parts {
             lines.push(Line::from(format!("{:10}{rest}", "")));
         }
-        lines.push(Line::from(Span::styled(
-            "  t retry · s skip the step · C compensate · k cancel the item",
-            dim,
-        )));
+        // The keys as bound (a keymap file may move them).
+        let key = |a: Action| {
+            app.keymap
+                .keys_for(a)
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+        };
+        let hint = format!(
+            "  {} retry · {} skip the step · {} compensate · {} cancel the item",
+            key(Action::Retry),
+            key(Action::Skip),
+            key(Action::Compensate),
+            key(Action::Cancel)
+        );
+        lines.push(Line::from(Span::styled(hint, dim)));
     }
     lines.push(Line::default());
     lines.push(Line::from(Span::styled(
