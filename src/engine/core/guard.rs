@@ -136,12 +136,26 @@ pub fn larger_than(v: &Value, max: usize) -> bool {
 
 /// Whether a value nests more than `max` arrays and objects deep.
 pub fn deeper_than(v: &Value, max: usize) -> bool {
-    let children: Box<dyn Iterator<Item = &Value>> = match v {
-        Value::Array(a) => Box::new(a.iter()),
-        Value::Object(o) => Box::new(o.values()),
-        _ => return false,
+    match v {
+        Value::Array(a) => max == 0 || a.iter().any(|x| deeper_than(x, max - 1)),
+        Value::Object(o) => max == 0 || o.values().any(|x| deeper_than(x, max - 1)),
+        _ => false,
+    }
+}
+
+/// Why an executor's output cannot be journaled (too large or too deep), if it cannot.
+pub fn output_refused(output: &Value) -> Option<StepError> {
+    let why = if larger_than(output, MAX_OUTPUT_BYTES) {
+        format!(
+            "the output is larger than {} MiB, the most the engine journals",
+            MAX_OUTPUT_BYTES >> 20
+        )
+    } else if deeper_than(output, MAX_DEPTH) {
+        too_deep("the output")
+    } else {
+        return None;
     };
-    max == 0 || children.into_iter().any(|x| deeper_than(x, max - 1))
+    Some(StepError::new(StepErrorKind::Limit, why))
 }
 
 /// The error for a value nested deeper than the engine keeps.

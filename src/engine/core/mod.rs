@@ -265,23 +265,9 @@ impl Core {
         if it.is_final() || !current {
             return;
         }
-        let result = result.and_then(|output| {
-            if guard::larger_than(&output, guard::MAX_OUTPUT_BYTES) {
-                return Err(StepError::new(
-                    crate::types::event::StepErrorKind::Limit,
-                    format!(
-                        "the output is larger than {} MiB, the most the engine journals",
-                        guard::MAX_OUTPUT_BYTES >> 20
-                    ),
-                ));
-            }
-            if guard::deeper_than(&output, guard::MAX_DEPTH) {
-                return Err(StepError::new(
-                    crate::types::event::StepErrorKind::Limit,
-                    guard::too_deep("the output"),
-                ));
-            }
-            Ok(output)
+        let result = result.and_then(|output| match guard::output_refused(&output) {
+            Some(refused) => Err(refused),
+            None => Ok(output),
         });
         match result {
             Ok(output) => self.succeed(ctx, item, i, attempt, phase, output),
