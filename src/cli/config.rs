@@ -29,22 +29,8 @@ pub struct Config {
     pub groups: Vec<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}:{line}:{col}: {message}", path.display())]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        col: usize,
-        message: String,
-    },
-}
+/// What is wrong with `config.toml`: unreadable, or wrong at a line and column.
+pub type ConfigError = crate::store::settings::SettingsError;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,13 +72,7 @@ impl Config {
     /// Parse config TOML; `path` names the file in errors, `data_dir` anchors relative paths.
     pub fn parse(path: &Path, text: &str, data_dir: &Path) -> Result<Config, ConfigError> {
         let invalid = |span: std::ops::Range<usize>, message: String| {
-            let (line, col) = crate::text::line_col(text, span.start);
-            ConfigError::Invalid {
-                path: path.to_path_buf(),
-                line,
-                col,
-                message,
-            }
+            ConfigError::at(path, text, span.start, message)
         };
         let file: File = toml::from_str(text)
             .map_err(|e| invalid(e.span().unwrap_or(0..0), e.message().trim_end().to_string()))?;

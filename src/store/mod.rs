@@ -14,6 +14,7 @@ pub mod private;
 mod reader;
 pub mod retention;
 pub mod secrets;
+pub mod settings;
 pub mod snapshots;
 
 use std::path::PathBuf;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
+use super::settings::SettingsError;
 use crate::types::secrets::{SecretError, Secrets};
 
 /// The secrets file's name inside the data dir.
@@ -20,27 +21,18 @@ pub enum SecretsError {
         path.display()
     )]
     Exposed { path: PathBuf, mode: u32 },
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}:{line}:{col}: {message}", path.display())]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        col: usize,
-        message: String,
-    },
+    #[error(transparent)]
+    File(#[from] SettingsError),
 }
 
 /// The secrets of `data_dir`; none when it has no secrets file.
 pub fn load(data_dir: &Path) -> Result<Secrets, SecretsError> {
     let path = data_dir.join(SECRETS_FILE);
-    let read = |source| SecretsError::Read {
-        path: path.clone(),
-        source,
+    let read = |source| {
+        SecretsError::from(SettingsError::Read {
+            path: path.clone(),
+            source,
+        })
     };
     let meta = match std::fs::metadata(&path) {
         Ok(meta) => meta,
@@ -58,13 +50,7 @@ pub fn load(data_dir: &Path) -> Result<Secrets, SecretsError> {
 /// Parse secrets TOML; `path` only names the file in errors.
 pub fn parse(path: &Path, text: &str) -> Result<Secrets, SecretsError> {
     let invalid = |span: std::ops::Range<usize>, message: String| {
-        let (line, col) = crate::text::line_col(text, span.start);
-        SecretsError::Invalid {
-            path: path.to_path_buf(),
-            line,
-            col,
-            message,
-        }
+        SecretsError::from(SettingsError::at(path, text, span.start, message))
     };
     let doc = DeTable::parse(text).map_err(|e| {
         let message = format!("TOML syntax: {}", e.message().trim_end());
