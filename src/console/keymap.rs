@@ -46,6 +46,8 @@ pub enum Action {
     Compensate,
     InboxScope,
     Sort,
+    SortPrev,
+    Chatter,
     RateUp,
     RateDown,
     Refresh,
@@ -74,7 +76,7 @@ impl Section {
 
 impl Action {
     /// Every action, in declaration order (the order within a help section).
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 36] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -106,6 +108,8 @@ impl Action {
         Action::Compensate,
         Action::InboxScope,
         Action::Sort,
+        Action::SortPrev,
+        Action::Chatter,
         Action::RateUp,
         Action::RateDown,
         Action::Refresh,
@@ -161,7 +165,9 @@ impl Action {
             Action::Escalate => ("escalate", "escalate the task", Tasks),
             Action::InboxScope => ("inbox_scope", "inbox: mine / my groups / all", Tasks),
             Action::Filter => ("filter", "filter (status:failed wf:NAME sla<30m)", General),
-            Action::Sort => ("sort", "change the sort order", General),
+            Action::Sort => ("sort", "sort the pane by the next column", General),
+            Action::SortPrev => ("sort_prev", "sort the pane by the previous column", General),
+            Action::Chatter => ("chatter", "events: show or hide step progress", General),
             Action::Command => ("command", "command mode", General),
             Action::Refresh => ("refresh", "refresh now", General),
             Action::RateUp => ("rate_up", "demo: more load", General),
@@ -376,7 +382,9 @@ fn default_bindings() -> BTreeMap<Action, Vec<Key>> {
         (Action::Cancel, vec![Key::ctrl('k')]),
         (Action::Compensate, vec![c('C')]),
         (Action::InboxScope, vec![c('i')]),
-        (Action::Sort, vec![c('o')]),
+        (Action::Sort, vec![c('o'), c('>')]),
+        (Action::SortPrev, vec![c('<')]),
+        (Action::Chatter, vec![c('v')]),
         (Action::RateUp, vec![c('+')]),
         (Action::RateDown, vec![c('-')]),
         (Action::Refresh, vec![Key::ctrl('r')]),

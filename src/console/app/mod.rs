@@ -5,6 +5,7 @@ mod actions;
 mod command;
 pub mod input;
 mod lists;
+pub mod sort;
 
 use std::cell::Cell;
 use std::collections::{BTreeSet, VecDeque};
@@ -16,6 +17,7 @@ use crossterm::event::{KeyEvent, KeyEventKind};
 pub use self::actions::Pending;
 pub use self::command::COMMANDS;
 use self::input::{Edit, Input};
+use self::sort::Order;
 use super::filter::Filter;
 use super::keymap::{Action, Keymap};
 use super::model::{Model, Update};
@@ -76,35 +78,6 @@ impl Scope {
     }
 }
 
-/// The order of the work items pane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sort {
-    Newest,
-    Priority,
-    Status,
-    Updated,
-}
-
-impl Sort {
-    pub fn name(self) -> &'static str {
-        match self {
-            Sort::Newest => "newest",
-            Sort::Priority => "priority",
-            Sort::Status => "status",
-            Sort::Updated => "updated",
-        }
-    }
-
-    fn next(self) -> Sort {
-        match self {
-            Sort::Newest => Sort::Priority,
-            Sort::Priority => Sort::Status,
-            Sort::Status => Sort::Updated,
-            Sort::Updated => Sort::Newest,
-        }
-    }
-}
-
 /// Cursor, scroll offset and marks of one list pane.
 #[derive(Debug, Default)]
 pub struct List {
@@ -112,6 +85,11 @@ pub struct List {
     /// First visible row; the view keeps the cursor on screen.
     pub offset: Cell<usize>,
     pub marks: BTreeSet<u64>,
+    /// The highest row key (item id, task id, record seq) there was when the cursor
+    /// was last on the first row: rows with higher keys are new since.
+    pub seen: u64,
+    /// Rows that arrived while the cursor was away from the first row.
+    pub new: usize,
 }
 
 /// The item whose timeline is open.
@@ -250,7 +228,10 @@ pub struct App {
     pub mode: Mode,
     pub filter: Filter,
     pub scope: Scope,
-    pub sort: Sort,
+    /// The order of the items pane, the SLA board and the inbox.
+    pub orders: [Order; 3],
+    /// The events pane shows the engine's own progress records too.
+    pub chatter: bool,
     pub toasts: VecDeque<Toast>,
     pub quit: bool,
     /// Something visible changed since the last frame.
@@ -276,7 +257,8 @@ impl App {
             mode: Mode::Normal,
             filter: Filter::default(),
             scope: Scope::All,
-            sort: Sort::Newest,
+            orders: [Pane::Items, Pane::Sla, Pane::Inbox].map(Order::default_for),
+            chatter: false,
             toasts: VecDeque::new(),
             quit: false,
             dirty: true,
@@ -346,11 +328,11 @@ impl App {
         self.refresh_keeping(keys);
     }
 
-    /// What each pane's cursor is on (item, task or record), before the rows change.
+    /// What each pane's cursor is on (item, task or record), before the rows change. A
+    /// cursor on the first row follows the top, so new rows arrive in sight.
     fn cursor_keys(&self) -> [Option<u64>; 4] {
-        Pane::ALL.map(|p| match p {
-            // The events log follows the newest record while the cursor is at the top.
-            Pane::Events if self.list(p).cursor == 0 => None,
+        Pane::ALL.map(|p| match self.list(p).cursor {
+            0 => None,
             _ => self.cursor_key(p),
         })
     }
@@ -361,7 +343,11 @@ impl App {
         self.views.refresh(
             &self.model,
             &self.filter,
-            (self.sort, self.scope),
+            lists::Shape {
+                orders: self.orders,
+                scope: self.scope,
+                chatter: self.chatter,
+            },
             &self.opts,
             self.now,
         );
@@ -370,6 +356,20 @@ impl App {
             let len = self.len(pane);
             let l = self.list_mut(pane);
             l.cursor = row.unwrap_or(l.cursor).min(len.saturating_sub(1));
+            self.count_new(pane);
+        }
+    }
+
+    /// Keep a pane's count of rows that arrived out of sight: none while its cursor is
+    /// on the first row (the list follows the top), else those newer than it saw there.
+    fn count_new(&mut self, pane: Pane) {
+        let (max, newer) = self.keys_over(pane, self.list(pane).seen);
+        let l = self.list_mut(pane);
+        if l.cursor == 0 {
+            l.seen = l.seen.max(max);
+            l.new = 0;
+        } else {
+            l.new = newer;
         }
     }
 
@@ -647,16 +647,56 @@ impl App {
                 self.refresh_views();
                 self.toast(ToastKind::Ok, format!("inbox: {}", self.scope.name()));
             }
-            Action::Sort => {
-                self.sort = self.sort.next();
+            Action::Sort => self.step_order(1),
+            Action::SortPrev => self.step_order(-1),
+            Action::Chatter => {
+                self.chatter = !self.chatter;
                 self.refresh_views();
-                self.toast(ToastKind::Ok, format!("items by {}", self.sort.name()));
+                let what = if self.chatter { "shown" } else { "hidden" };
+                self.toast(ToastKind::Ok, format!("events: engine chatter {what}"));
             }
             Action::RateUp | Action::RateDown => return self.step_rate(action == Action::RateUp),
             Action::Refresh => return vec![Effect::Refresh],
             act => return self.act(act),
         }
         vec![]
+    }
+
+    /// The order of a list pane; the events log is the journal's order.
+    pub fn order(&self, pane: Pane) -> Option<Order> {
+        match pane {
+            Pane::Items => Some(self.orders[0]),
+            Pane::Sla => Some(self.orders[1]),
+            Pane::Inbox => Some(self.orders[2]),
+            Pane::Events => None,
+        }
+    }
+
+    /// Set a pane's order; the cursors keep their rows' items.
+    pub(super) fn set_order(&mut self, pane: Pane, order: Order) {
+        let slot = match pane {
+            Pane::Items => 0,
+            Pane::Sla => 1,
+            Pane::Inbox => 2,
+            Pane::Events => return,
+        };
+        self.orders[slot] = order;
+        self.refresh_views();
+        self.toast(
+            ToastKind::Ok,
+            format!("{} by {}", pane.title().to_lowercase(), order.label()),
+        );
+    }
+
+    fn step_order(&mut self, by: isize) {
+        let pane = self.focus;
+        match self.order(pane) {
+            Some(o) if self.detail.is_none() => self.set_order(pane, o.step(pane, by)),
+            _ => self.toast(
+                ToastKind::Error,
+                "nothing to sort here: the events log is in the journal's order",
+            ),
+        }
     }
 
     fn refresh_views(&mut self) {
@@ -719,6 +759,9 @@ impl App {
         let l = self.list_mut(self.focus);
         let max = len.saturating_sub(1) as isize;
         l.cursor = (l.cursor as isize + by).clamp(0, max) as usize;
+        if l.cursor == 0 && l.new > 0 {
+            self.count_new(self.focus);
+        }
     }
 
     fn open_detail(&mut self) -> Vec<Effect> {

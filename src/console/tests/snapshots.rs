@@ -95,7 +95,11 @@ fn tabs_events() {
     let mut app = fixture::app();
     focus(&mut app, Pane::Events);
     let s = snap("tabs_events", &app, 80, 24);
-    assert!(s.contains("Events (last 30)"));
+    assert!(s.contains("Events (21) · step progress hidden: v shows"), "{s}");
+    assert!(!s.contains("step_started"), "{s}");
+    app.update(ch('v'));
+    let s = snap("tabs_events_chatter", &app, 80, 24);
+    assert!(s.contains("Events (30)") && s.contains("step_started"), "{s}");
 }
 
 /// The inbox at full height shows the selected task's context, here the agent review.
