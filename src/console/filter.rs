@@ -273,6 +273,7 @@ mod tests {
             sla_due: due_in.map(|m| now + chrono::Duration::minutes(m)),
             sla_warned: 0,
             sla_breached: false,
+            incident: None,
         }
     }
 

@@ -181,6 +181,8 @@ impl It {
             sla_due: Some(started + Duration::seconds(sla(self.wf))),
             sla_warned: self.warned,
             sla_breached: self.breached,
+            incident: (self.status == ItemStatus::Incident)
+                .then(|| format!("{}: connect: connection refused (bank)", self.current)),
         }
     }
 }
