@@ -33,6 +33,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("start WORKFLOW [JSON]", "start a work item"),
     ("theme [NAME]", "switch theme (no name: pick one)"),
     ("rate N", "demo load in items per minute"),
+    ("messages", "every message and bulk result so far"),
     ("help", "keys and commands"),
     ("quit | q", "leave the console"),
 ];
@@ -77,6 +78,10 @@ impl App {
                 };
                 self.refresh_views();
                 self.focus = Pane::Inbox;
+                vec![]
+            }
+            "messages" | "msgs" => {
+                self.mode = super::Mode::Messages { scroll: 0 };
                 vec![]
             }
             "sort" => {

@@ -28,6 +28,8 @@ use crate::types::{ItemId, Record, Reply, TaskId};
 
 /// How long a toast stays up, in seconds.
 const TOAST_SECS: i64 = 4;
+/// Messages kept for `:messages`, newest last.
+pub const MESSAGES_KEPT: usize = 500;
 
 /// The panes an operator moves between with Tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,6 +116,14 @@ pub struct Toast {
     pub until: DateTime<Utc>,
 }
 
+/// A line of the message log: every toast, and every result of a bulk action.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub at: DateTime<Utc>,
+    pub kind: ToastKind,
+    pub text: String,
+}
+
 /// What a picker's choice is for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PickFor {
@@ -171,6 +181,10 @@ pub enum Mode {
     },
     Picker(Picker),
     Help {
+        scroll: usize,
+    },
+    /// The message log, newest at the bottom; `scroll` counts lines up from there.
+    Messages {
         scroll: usize,
     },
 }
@@ -233,6 +247,7 @@ pub struct App {
     /// The events pane shows the engine's own progress records too.
     pub chatter: bool,
     pub toasts: VecDeque<Toast>,
+    pub messages: VecDeque<Message>,
     pub quit: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
@@ -260,6 +275,7 @@ impl App {
             orders: [Pane::Items, Pane::Sla, Pane::Inbox].map(Order::default_for),
             chatter: false,
             toasts: VecDeque::new(),
+            messages: VecDeque::new(),
             quit: false,
             dirty: true,
             scroll_max: Cell::new(usize::MAX),
@@ -375,44 +391,52 @@ impl App {
 
     /// Show a message for a few seconds.
     pub fn toast(&mut self, kind: ToastKind, text: impl Into<String>) {
+        let text = text.into();
+        self.log(kind, text.clone());
         let until = self.now + chrono::Duration::seconds(TOAST_SECS);
-        self.toasts.push_back(Toast {
-            text: text.into(),
-            kind,
-            until,
-        });
+        self.toasts.push_back(Toast { text, kind, until });
         while self.toasts.len() > 3 {
             self.toasts.pop_front();
         }
     }
 
-    fn acted(&mut self, results: Vec<(String, Result<Reply, SourceError>)>) {
-        let failed: Vec<String> = results
-            .iter()
-            .filter_map(|(label, r)| r.as_ref().err().map(|e| format!("{label}: {e}")))
-            .collect();
-        let done: Vec<String> = results
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().ok().map(|r| r.message.clone()))
-            .collect();
-        // One toast for the failures and one for the rest, so none is pushed out.
-        match failed.as_slice() {
-            [] => {}
-            [one] => self.toast(ToastKind::Error, one.clone()),
-            many => self.toast(
-                ToastKind::Error,
-                format!(
-                    "{} of {} failed: {}",
-                    many.len(),
-                    results.len(),
-                    many.join("; ")
-                ),
-            ),
+    /// Keep a line for `:messages` without showing a toast.
+    fn log(&mut self, kind: ToastKind, text: String) {
+        let at = self.now;
+        self.messages.push_back(Message { at, kind, text });
+        while self.messages.len() > MESSAGES_KEPT {
+            self.messages.pop_front();
         }
-        match done.len() {
-            0 => {}
-            1 => self.toast(ToastKind::Ok, done[0].clone()),
-            n => self.toast(ToastKind::Ok, format!("{n} done: {}", done.join("; "))),
+    }
+
+    /// Every result goes to the message log; the toasts sum them up (one for the
+    /// failures, one for the rest, so none is pushed out) and point there for more.
+    fn acted(&mut self, results: Vec<(String, Result<Reply, SourceError>)>) {
+        let mut failed = Vec::new();
+        let mut done = Vec::new();
+        for (label, r) in &results {
+            match r {
+                Err(e) => failed.push(format!("{label}: {e}")),
+                Ok(r) => done.push(r.message.clone()),
+            }
+        }
+        let n = results.len();
+        if let [one] = failed.as_slice() {
+            self.toast(ToastKind::Error, one.clone());
+        } else if let Some(first) = failed.first() {
+            let sum = format!("{} of {n} failed, first {first}; :messages lists all", failed.len());
+            self.toast(ToastKind::Error, sum);
+            for f in failed {
+                self.log(ToastKind::Error, f);
+            }
+        }
+        if let [one] = done.as_slice() {
+            self.toast(ToastKind::Ok, one.clone());
+        } else if !done.is_empty() {
+            self.toast(ToastKind::Ok, format!("{} of {n} done; :messages lists them", done.len()));
+            for d in done {
+                self.log(ToastKind::Ok, d);
+            }
         }
     }
 
@@ -476,6 +500,24 @@ impl App {
                 }
             },
             Mode::Picker(p) => self.picker_key(p, key),
+            Mode::Messages { scroll } => {
+                let up = |by: isize| (scroll as isize).saturating_add(by).max(0) as usize;
+                let scroll = match self.keymap.action(&key) {
+                    Some(Action::Up) => up(1),
+                    Some(Action::Down) => up(-1),
+                    Some(Action::PageUp) => up(10),
+                    Some(Action::PageDown) => up(-10),
+                    Some(Action::Top) => self.messages.len(),
+                    Some(Action::Bottom) => 0,
+                    Some(Action::Back | Action::Quit | Action::Help) => return vec![],
+                    _ if key.code == crossterm::event::KeyCode::Esc => return vec![],
+                    _ => scroll,
+                };
+                self.mode = Mode::Messages {
+                    scroll: scroll.min(self.messages.len().saturating_sub(1)),
+                };
+                vec![]
+            }
             Mode::Help { scroll } => {
                 let scroll = match self.keymap.action(&key) {
                     Some(Action::Down) => self.scrolled(scroll, 1),

@@ -242,6 +242,41 @@ fn toast_after_acted() {
     assert!(s.contains("✗ task 3: task 3 is already decided by bob"));
 }
 
+/// Ten retries, nine refused: the toast sums them up without running off the screen,
+/// and `:messages` holds every result.
+#[test]
+fn bulk_results_and_the_message_log() {
+    let mut app = fixture::app();
+    let results = (1..=10)
+        .map(|k| {
+            let label = format!("item {k}");
+            let r = match k {
+                1 => Ok(Reply {
+                    item: Some(1),
+                    task: None,
+                    message: "item 1: step pay retried".into(),
+                    seq: 48_212,
+                }),
+                _ => Err(SourceError::Refused(format!(
+                    "item {k} has no incident to retry; it is waiting on a human task"
+                ))),
+            };
+            (label, r)
+        })
+        .collect();
+    app.update(Msg::Acted(results));
+    let s = snap("bulk_results_toast", &app, 80, 24);
+    assert!(s.contains("9 of 10 failed"), "{s}");
+    assert!(s.contains(":messages"), "{s}");
+    typed(&mut app, ":messages");
+    app.update(key(KeyCode::Enter));
+    let s = snap("message_log", &app, 100, 30);
+    for k in 2..=10 {
+        assert!(s.contains(&format!("item {k}: item {k} has no incident")), "{k}: {s}");
+    }
+    assert!(s.contains("item 1: step pay retried"), "{s}");
+}
+
 #[test]
 fn read_only_refusal() {
     let mut app = fixture::app_with(Options {

@@ -6,6 +6,7 @@ mod events;
 mod header;
 mod inbox;
 mod items;
+mod messages;
 mod overlay;
 mod sla;
 
