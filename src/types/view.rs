@@ -117,6 +117,9 @@ pub struct StepView {
     pub status: StepStatus,
     pub attempts: u32,
     pub needs: Vec<String>,
+    /// Its `when:` condition, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub next_attempt_at: Option<DateTime<Utc>>,

@@ -319,12 +319,7 @@ impl App {
                 self.toast(ToastKind::Error, format!("item {item} has no step to skip"));
                 vec![]
             }
-            [step] => self.confirm(
-                format!(
-                    "Skip step {step} of item {item}? Steps that need it are skipped too, unless they have a `when`."
-                ),
-                skip(*item, step),
-            ),
+            [step] => self.plan_skip(vec![*item], step.clone()),
             _ => self.pick(
                 format!("Skip which step of item {item}"),
                 steps,

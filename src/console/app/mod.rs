@@ -5,6 +5,7 @@ mod actions;
 mod command;
 pub mod input;
 mod lists;
+mod skip;
 pub mod sort;
 
 use std::cell::Cell;
@@ -248,6 +249,8 @@ pub struct App {
     pub chatter: bool,
     pub toasts: VecDeque<Toast>,
     pub messages: VecDeque<Message>,
+    /// A skip waiting for its item's detail, to say what goes with it.
+    skip_plan: Option<skip::SkipPlan>,
     pub quit: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
@@ -276,6 +279,7 @@ impl App {
             chatter: false,
             toasts: VecDeque::new(),
             messages: VecDeque::new(),
+            skip_plan: None,
             quit: false,
             dirty: true,
             scroll_max: Cell::new(usize::MAX),
@@ -334,6 +338,15 @@ impl App {
                     d.error = None;
                 }
                 Err(e) => d.error = Some(e.to_string()),
+            }
+            if self.skip_plan.as_ref().and_then(|p| p.items.first()) == Some(id) {
+                match got {
+                    Ok(data) => self.skip_planned(&data.0),
+                    Err(e) => {
+                        self.skip_plan = None;
+                        self.toast(ToastKind::Error, format!("skip: item {id}: {e}"));
+                    }
+                }
             }
         }
         if let Update::Lost { error, fatal: true } = &u {
@@ -602,10 +615,7 @@ impl App {
                 self.clear_marks();
                 vec![Effect::Act(actions::decide(&tasks, &choice, None))]
             }
-            PickFor::Skip(item) => self.confirm(
-                format!("Skip step {choice} of item {item}?"),
-                actions::skip(item, &choice),
-            ),
+            PickFor::Skip(item) => self.plan_skip(vec![item], choice),
             PickFor::Theme => {
                 self.set_theme(&choice);
                 vec![]
@@ -826,6 +836,7 @@ impl App {
     }
 
     fn close_detail(&mut self) -> Vec<Effect> {
+        self.skip_plan = None;
         match self.detail.take() {
             Some(_) => vec![Effect::Detail(None)],
             None => vec![],

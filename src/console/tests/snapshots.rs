@@ -133,6 +133,46 @@ fn detail_wide() {
     assert!(s.contains("audit trail (7 records)"));
 }
 
+/// `s` on an incident names every step skipped with it, and those left to a `when`.
+#[test]
+fn skip_confirm_lists_what_goes_with_it() {
+    let mut app = fixture::app();
+    open_detail(&mut app);
+    assert_eq!(app.update(ch('s')), vec![]);
+    let s = snap("skip_confirm", &app, 120, 30);
+    assert!(s.contains("Skip step crm_record of item 118?"), "{s}");
+    let Mode::Confirm { question, .. } = &app.mode else {
+        panic!("expected the skip confirm, got {:?}", app.mode);
+    };
+    assert_eq!(
+        question,
+        "Skip step crm_record of item 118? Skipped with it, as they need it: \
+         provision, activation. Left to their `when`: welcome."
+    );
+}
+
+/// From a list the detail is fetched first, then the same question.
+#[test]
+fn skip_from_a_list_asks_once_the_detail_is_in() {
+    let mut app = fixture::app();
+    while app.cursor_item() != Some(fixture::DETAIL_ITEM) {
+        app.update(key(KeyCode::Down));
+    }
+    assert_eq!(
+        app.update(ch('s')),
+        vec![Effect::Detail(Some(fixture::DETAIL_ITEM))]
+    );
+    assert!(matches!(app.mode, Mode::Normal), "nothing to ask yet");
+    app.update(Msg::Update(fixture::detail_update()));
+    match &app.mode {
+        Mode::Confirm { question, actions } => {
+            assert!(question.contains("provision, activation"), "{question}");
+            assert_eq!(actions.len(), 1);
+        }
+        other => panic!("expected the skip confirm, got {other:?}"),
+    }
+}
+
 #[test]
 fn detail_tabs() {
     let mut app = fixture::app();

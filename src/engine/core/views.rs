@@ -130,6 +130,7 @@ impl Core {
                 status: it.step_status(i),
                 attempts: s.attempt,
                 needs: d.needs.clone(),
+                when: d.when.clone(),
                 started_at: s.first_started,
                 ended_at: s.ended_at,
                 next_attempt_at: s.next_at,
