@@ -109,7 +109,11 @@ mod tests {
             ["connect:", "connection", "refused by", "bank"]
         );
         assert_eq!(wrap("a\nb c", 10), ["a", "b c"]);
-        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"], "a long word is cut");
+        assert_eq!(
+            wrap("abcdefghij", 4),
+            ["abcd", "efgh", "ij"],
+            "a long word is cut"
+        );
         assert_eq!(wrap("ab abcdefgh", 4), ["ab", "abcd", "efgh"]);
         assert_eq!(wrap("", 5), [""]);
         for line in wrap("the quick brown fox jumps over the lazy dog again", 7) {

@@ -48,6 +48,7 @@ pub enum Action {
     Sort,
     SortPrev,
     Chatter,
+    Incidents,
     RateUp,
     RateDown,
     Refresh,
@@ -76,7 +77,7 @@ impl Section {
 
 impl Action {
     /// Every action, in declaration order (the order within a help section).
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 37] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -110,6 +111,7 @@ impl Action {
         Action::Sort,
         Action::SortPrev,
         Action::Chatter,
+        Action::Incidents,
         Action::RateUp,
         Action::RateDown,
         Action::Refresh,
@@ -168,6 +170,7 @@ impl Action {
             Action::Sort => ("sort", "sort the pane by the next column", General),
             Action::SortPrev => ("sort_prev", "sort the pane by the previous column", General),
             Action::Chatter => ("chatter", "events: show or hide step progress", General),
+            Action::Incidents => ("incidents", "incidents grouped by cause", Items),
             Action::Command => ("command", "command mode", General),
             Action::Refresh => ("refresh", "refresh now", General),
             Action::RateUp => ("rate_up", "demo: more load", General),
@@ -385,6 +388,7 @@ fn default_bindings() -> BTreeMap<Action, Vec<Key>> {
         (Action::Sort, vec![c('o'), c('>')]),
         (Action::SortPrev, vec![c('<')]),
         (Action::Chatter, vec![c('v')]),
+        (Action::Incidents, vec![c('I')]),
         (Action::RateUp, vec![c('+')]),
         (Action::RateDown, vec![c('-')]),
         (Action::Refresh, vec![Key::ctrl('r')]),

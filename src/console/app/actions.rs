@@ -65,7 +65,7 @@ fn refusal(action: Action, it: &ItemSummary) -> Option<&'static str> {
     }
 }
 
-fn per_item(items: &[ItemId], make: impl Fn(ItemId) -> Command) -> Vec<Pending> {
+pub(super) fn per_item(items: &[ItemId], make: impl Fn(ItemId) -> Command) -> Vec<Pending> {
     items
         .iter()
         .map(|&item| Pending {

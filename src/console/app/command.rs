@@ -14,7 +14,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("items | sla | inbox | events", "focus a pane"),
     ("filter TEXT", "filter the lists (same as /)"),
     ("mine | groups | all", "whose tasks the inbox shows"),
-    ("sort [-]COLUMN", "sort the focused pane (- reverses); no column lists them"),
+    (
+        "sort [-]COLUMN",
+        "sort the focused pane (- reverses); no column lists them",
+    ),
     (
         "approve [OPTION] | reject [COMMENT]",
         "decide the selected tasks",
@@ -34,6 +37,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("theme [NAME]", "switch theme (no name: pick one)"),
     ("rate N", "demo load in items per minute"),
     ("messages", "every message and bulk result so far"),
+    ("incidents", "incidents grouped by cause, to act on a group"),
     ("help", "keys and commands"),
     ("quit | q", "leave the console"),
 ];
@@ -78,6 +82,10 @@ impl App {
                 };
                 self.refresh_views();
                 self.focus = Pane::Inbox;
+                vec![]
+            }
+            "incidents" => {
+                self.open_incidents();
                 vec![]
             }
             "messages" | "msgs" => {
@@ -320,7 +328,11 @@ impl App {
             Some(key) => self.set_order(pane, Order { key, reverse }),
             None if name.is_empty() => self.toast(
                 ToastKind::Ok,
-                format!("{} sorts by {}", pane.title().to_lowercase(), names.join(", ")),
+                format!(
+                    "{} sorts by {}",
+                    pane.title().to_lowercase(),
+                    names.join(", ")
+                ),
             ),
             None => self.toast(
                 ToastKind::Error,

@@ -136,18 +136,26 @@ impl App {
     /// scans of ids, since this runs on every update.
     pub(super) fn keys_over(&self, pane: Pane, seen: u64) -> (u64, usize) {
         fn over(keys: impl Iterator<Item = u64>, seen: u64) -> (u64, usize) {
-            keys.fold((0, 0), |(max, n), k| (max.max(k), n + usize::from(k > seen)))
+            keys.fold((0, 0), |(max, n), k| {
+                (max.max(k), n + usize::from(k > seen))
+            })
         }
         match pane {
             Pane::Items => over(self.views.items.iter().copied(), seen),
             Pane::Sla => over(self.views.sla.iter().copied(), seen),
             Pane::Inbox => over(
-                self.views.inbox.iter().filter_map(|&k| self.model.tasks.get(k).map(|t| t.id)),
+                self.views
+                    .inbox
+                    .iter()
+                    .filter_map(|&k| self.model.tasks.get(k).map(|t| t.id)),
                 seen,
             ),
             Pane::Events => {
                 let ev = &self.views.events;
-                (ev.first().copied().unwrap_or(0), ev.partition_point(|s| *s > seen))
+                (
+                    ev.first().copied().unwrap_or(0),
+                    ev.partition_point(|s| *s > seen),
+                )
             }
         }
     }

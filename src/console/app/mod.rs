@@ -3,6 +3,7 @@
 
 mod actions;
 mod command;
+pub mod incidents;
 pub mod input;
 mod lists;
 mod skip;
@@ -184,6 +185,10 @@ pub enum Mode {
     Help {
         scroll: usize,
     },
+    /// Incidents grouped by cause (`App::groups`), one selected.
+    Incidents {
+        cursor: usize,
+    },
     /// The message log, newest at the bottom; `scroll` counts lines up from there.
     Messages {
         scroll: usize,
@@ -249,6 +254,8 @@ pub struct App {
     pub chatter: bool,
     pub toasts: VecDeque<Toast>,
     pub messages: VecDeque<Message>,
+    /// The incident groups while their view is open (kept current with the model).
+    pub groups: Vec<incidents::Group>,
     /// A skip waiting for its item's detail, to say what goes with it.
     skip_plan: Option<skip::SkipPlan>,
     pub quit: bool,
@@ -280,6 +287,7 @@ impl App {
             toasts: VecDeque::new(),
             messages: VecDeque::new(),
             skip_plan: None,
+            groups: Vec::new(),
             quit: false,
             dirty: true,
             scroll_max: Cell::new(usize::MAX),
@@ -355,6 +363,10 @@ impl App {
         let keys = self.cursor_keys();
         self.model.apply(u, self.now);
         self.refresh_keeping(keys);
+        if let Mode::Incidents { cursor } = &mut self.mode {
+            self.groups = incidents::groups(&self.model);
+            *cursor = (*cursor).min(self.groups.len().saturating_sub(1));
+        }
     }
 
     /// What each pane's cursor is on (item, task or record), before the rows change. A
@@ -437,7 +449,10 @@ impl App {
         if let [one] = failed.as_slice() {
             self.toast(ToastKind::Error, one.clone());
         } else if let Some(first) = failed.first() {
-            let sum = format!("{} of {n} failed, first {first}; :messages lists all", failed.len());
+            let sum = format!(
+                "{} of {n} failed, first {first}; :messages lists all",
+                failed.len()
+            );
             self.toast(ToastKind::Error, sum);
             for f in failed {
                 self.log(ToastKind::Error, f);
@@ -446,7 +461,10 @@ impl App {
         if let [one] = done.as_slice() {
             self.toast(ToastKind::Ok, one.clone());
         } else if !done.is_empty() {
-            self.toast(ToastKind::Ok, format!("{} of {n} done; :messages lists them", done.len()));
+            self.toast(
+                ToastKind::Ok,
+                format!("{} of {n} done; :messages lists them", done.len()),
+            );
             for d in done {
                 self.log(ToastKind::Ok, d);
             }
@@ -513,6 +531,7 @@ impl App {
                 }
             },
             Mode::Picker(p) => self.picker_key(p, key),
+            Mode::Incidents { cursor } => self.incidents_key(cursor, key),
             Mode::Messages { scroll } => {
                 let up = |by: isize| (scroll as isize).saturating_add(by).max(0) as usize;
                 let scroll = match self.keymap.action(&key) {
@@ -701,6 +720,7 @@ impl App {
             }
             Action::Sort => self.step_order(1),
             Action::SortPrev => self.step_order(-1),
+            Action::Incidents => self.open_incidents(),
             Action::Chatter => {
                 self.chatter = !self.chatter;
                 self.refresh_views();

@@ -80,7 +80,10 @@ pub struct Order {
 impl Order {
     pub fn default_for(pane: Pane) -> Order {
         Order {
-            key: SortKey::choices(pane).first().copied().unwrap_or(SortKey::Newest),
+            key: SortKey::choices(pane)
+                .first()
+                .copied()
+                .unwrap_or(SortKey::Newest),
             reverse: false,
         }
     }
@@ -124,12 +127,14 @@ impl Order {
             SortKey::Status => {
                 items.sort_unstable_by_key(|i| (status_rank(i.status), Reverse(i.id)))
             }
-            SortKey::Updated => items.sort_unstable_by_key(|i| (Reverse(i.updated_at), Reverse(i.id))),
+            SortKey::Updated => {
+                items.sort_unstable_by_key(|i| (Reverse(i.updated_at), Reverse(i.id)))
+            }
             SortKey::Due => items.sort_unstable_by_key(|i| (due(i), Reverse(i.id))),
             SortKey::Risk => items.sort_unstable_by_key(|i| (!at_risk(i), due(i), Reverse(i.id))),
-            SortKey::Workflow => items.sort_unstable_by(|a, b| {
-                a.workflow.cmp(&b.workflow).then(b.id.cmp(&a.id))
-            }),
+            SortKey::Workflow => {
+                items.sort_unstable_by(|a, b| a.workflow.cmp(&b.workflow).then(b.id.cmp(&a.id)))
+            }
         }
         if self.reverse {
             items.reverse();
@@ -144,8 +149,11 @@ impl Order {
             SortKey::Age => a.created_at.cmp(&b.created_at),
             SortKey::Workflow => a.workflow.cmp(&b.workflow).then(due(a).cmp(&due(b))),
             SortKey::Newest => b.id.cmp(&a.id),
-            _ => (!a.overdue, due(a), Reverse(a.priority))
-                .cmp(&(!b.overdue, due(b), Reverse(b.priority))),
+            _ => (!a.overdue, due(a), Reverse(a.priority)).cmp(&(
+                !b.overdue,
+                due(b),
+                Reverse(b.priority),
+            )),
         };
         self.directed(o.then(a.id.cmp(&b.id)))
     }

@@ -43,7 +43,11 @@ fn new_items_above_the_cursor_do_not_move_the_selection() {
     assert_eq!(a.list(Pane::Items).new, 2);
     assert_eq!(a.cursor_item(), Some(before));
     a.update(ch('g'));
-    assert_eq!(a.list(Pane::Items).new, 0, "seen once the cursor is back on top");
+    assert_eq!(
+        a.list(Pane::Items).new,
+        0,
+        "seen once the cursor is back on top"
+    );
     assert_eq!(a.cursor_item(), Some(10_001));
 }
 
@@ -65,7 +69,11 @@ fn o_sorts_the_focused_pane_and_angle_brackets_step_through_its_columns() {
     let items_before = a.order(Pane::Items);
     a.update(ch('o'));
     assert_eq!(a.order(Pane::Inbox).map(|o| o.key), Some(SortKey::Priority));
-    assert_eq!(a.order(Pane::Items), items_before, "o in the inbox sorts the inbox");
+    assert_eq!(
+        a.order(Pane::Items),
+        items_before,
+        "o in the inbox sorts the inbox"
+    );
     let prios: Vec<i32> = (0..a.len(Pane::Inbox))
         .filter_map(|r| a.task_at(r).map(|t| t.priority))
         .collect();
@@ -82,14 +90,24 @@ fn o_sorts_the_focused_pane_and_angle_brackets_step_through_its_columns() {
     let prios: Vec<i32> = (0..a.len(Pane::Items))
         .filter_map(|r| a.item_at(Pane::Items, r).map(|i| i.priority))
         .collect();
-    assert!(prios.windows(2).all(|w| w[0] <= w[1]), "lowest first: {prios:?}");
+    assert!(
+        prios.windows(2).all(|w| w[0] <= w[1]),
+        "lowest first: {prios:?}"
+    );
     for c in ":sort speed".chars() {
         a.update(ch(c));
     }
     a.update(key(KeyCode::Enter));
-    assert_eq!(a.order(Pane::Items), Some(o), "a bad column changes nothing");
+    assert_eq!(
+        a.order(Pane::Items),
+        Some(o),
+        "a bad column changes nothing"
+    );
     let said = a.toasts.back().map(|t| t.text.clone()).unwrap_or_default();
-    assert!(said.contains("cannot sort by 'speed'") && said.contains("priority"), "{said}");
+    assert!(
+        said.contains("cannot sort by 'speed'") && said.contains("priority"),
+        "{said}"
+    );
 }
 
 #[test]

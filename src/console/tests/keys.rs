@@ -381,7 +381,10 @@ async fn bulk_retry_sends_only_to_incidents_and_logs_every_result() {
     c.press(ctrl('a'));
     assert_eq!(c.app.list(Pane::Items).marks.len(), 4);
     c.press(ctrl('a'));
-    assert!(c.app.list(Pane::Items).marks.is_empty(), "ctrl-a again unmarks");
+    assert!(
+        c.app.list(Pane::Items).marks.is_empty(),
+        "ctrl-a again unmarks"
+    );
     c.press(ctrl('a'));
     assert_eq!(c.press(ch('t')), vec![], "bulk asks first");
     let (question, actions) = match &c.app.mode {
@@ -398,7 +401,10 @@ async fn bulk_retry_sends_only_to_incidents_and_logs_every_result() {
     c.run(effects).await;
     assert_eq!(
         c.last_toast(),
-        (ToastKind::Ok, "2 of 2 done; :messages lists them".to_string())
+        (
+            ToastKind::Ok,
+            "2 of 2 done; :messages lists them".to_string()
+        )
     );
     let retried: Vec<&str> = c
         .app
@@ -415,6 +421,40 @@ async fn bulk_retry_sends_only_to_incidents_and_logs_every_result() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_incidents_is_retried_at_once_after_a_confirm() {
+    let mut c = Console::new(fixture::options(), 1, 3).await;
+    c.press(ch('I'));
+    assert_eq!(c.app.groups.len(), 1, "one cause: {:?}", c.app.groups);
+    assert_eq!(c.app.groups[0].items.len(), 3);
+    assert_eq!(c.press(ch('t')), vec![]);
+    let Mode::Confirm { question, actions } = &c.app.mode else {
+        panic!("expected a confirm, got {:?}", c.app.mode);
+    };
+    assert!(
+        question.starts_with("Retry 3 incidents of call-out at step call ("),
+        "{question}"
+    );
+    assert_eq!(actions.len(), 3);
+    let effects = c.press(ch('y'));
+    c.run(effects).await;
+    assert_eq!(c.last_toast().0, ToastKind::Ok, "{:?}", c.last_toast());
+    let items: Vec<ItemId> = c.app.groups[0].items.clone();
+    for item in items {
+        let audit =
+            c.h.audit(Some(item), 0, 1000)
+                .await
+                .expect("the audit trail");
+        assert!(
+            audit
+                .iter()
+                .any(|r| matches!(&r.event, Event::ItemRetried { .. })),
+            "item {item} was retried"
+        );
+    }
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_cancel_of_only_ended_items_sends_nothing_and_says_why() {
     let (mut c, _) = Console::with_one_ended_item().await;
     let h = c.h.clone();
@@ -422,13 +462,21 @@ async fn bulk_cancel_of_only_ended_items_sends_nothing_and_says_why() {
     c.sync_until("the second item", |app| app.model.items.len() == 2)
         .await;
     let decide = Command::Decide {
-        task: all_tasks(&h).await.iter().find(|t| t.item == more[0]).unwrap().id,
+        task: all_tasks(&h)
+            .await
+            .iter()
+            .find(|t| t.item == more[0])
+            .unwrap()
+            .id,
         decision: "approved".into(),
         comment: None,
     };
     h.command("alice", None, decide).await.unwrap();
     c.sync_until("both to complete", |app| {
-        app.model.items.values().all(|i| i.status == ItemStatus::Completed)
+        app.model
+            .items
+            .values()
+            .all(|i| i.status == ItemStatus::Completed)
     })
     .await;
     c.focus(Pane::Items);

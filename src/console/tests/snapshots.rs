@@ -95,11 +95,17 @@ fn tabs_events() {
     let mut app = fixture::app();
     focus(&mut app, Pane::Events);
     let s = snap("tabs_events", &app, 80, 24);
-    assert!(s.contains("Events (21) · step progress hidden: v shows"), "{s}");
+    assert!(
+        s.contains("Events (21) · step progress hidden: v shows"),
+        "{s}"
+    );
     assert!(!s.contains("step_started"), "{s}");
     app.update(ch('v'));
     let s = snap("tabs_events_chatter", &app, 80, 24);
-    assert!(s.contains("Events (30)") && s.contains("step_started"), "{s}");
+    assert!(
+        s.contains("Events (30)") && s.contains("step_started"),
+        "{s}"
+    );
 }
 
 /// The inbox at full height shows the selected task's context, here the agent review.
@@ -171,6 +177,53 @@ fn skip_from_a_list_asks_once_the_detail_is_in() {
         }
         other => panic!("expected the skip confirm, got {other:?}"),
     }
+}
+
+/// Incidents grouped by cause: numbers in the error do not split a group.
+#[test]
+fn incident_groups() {
+    let mut app = fixture::app();
+    let base = app.model.items[&109].clone();
+    let more: Vec<_> = [(130, 3), (131, 4)]
+        .into_iter()
+        .map(|(id, tries)| {
+            let mut it = base.clone();
+            it.id = id;
+            it.incident = Some(format!(
+                "pay: connect: connection refused (bank) after {tries} tries"
+            ));
+            it
+        })
+        .collect();
+    let metrics = app.model.metrics.clone();
+    app.update(Msg::Update(crate::console::model::Update::Changes(
+        std::sync::Arc::new(crate::types::changes::Changes {
+            items: more,
+            metrics,
+            ..Default::default()
+        }),
+    )));
+    app.update(ch('I'));
+    assert!(matches!(app.mode, Mode::Incidents { cursor: 0 }));
+    let s = snap("incident_groups", &app, 120, 30);
+    assert!(s.contains("Incidents by cause (5 in 4 groups)"), "{s}");
+    let g = &app.groups[0];
+    assert_eq!(
+        (g.items.len(), g.step.as_str()),
+        (2, "pay"),
+        "{:?}",
+        app.groups
+    );
+    app.update(key(KeyCode::Enter));
+    assert_eq!(
+        app.filter.text,
+        "status:incident wf:invoice-approval step:pay"
+    );
+    assert_eq!(
+        app.len(Pane::Items),
+        3,
+        "the group's items and 109, same step and workflow"
+    );
 }
 
 #[test]
@@ -312,7 +365,10 @@ fn bulk_results_and_the_message_log() {
     app.update(key(KeyCode::Enter));
     let s = snap("message_log", &app, 100, 30);
     for k in 2..=10 {
-        assert!(s.contains(&format!("item {k}: item {k} has no incident")), "{k}: {s}");
+        assert!(
+            s.contains(&format!("item {k}: item {k} has no incident")),
+            "{k}: {s}"
+        );
     }
     assert!(s.contains("item 1: step pay retried"), "{s}");
 }

@@ -34,7 +34,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         }
     }
     if app.model.events_skipped > 0 {
-        title.push_str(&format!(" · {} not sent while busy", app.model.events_skipped));
+        title.push_str(&format!(
+            " · {} not sent while busy",
+            app.model.events_skipped
+        ));
     }
     let block = block(app, title, focused);
     let inner = block.inner(area);

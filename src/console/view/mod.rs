@@ -5,6 +5,7 @@ mod detail;
 mod events;
 mod header;
 mod inbox;
+mod incidents;
 mod items;
 mod messages;
 mod overlay;

@@ -132,7 +132,9 @@ const TOAST_LINES: usize = 3;
 /// (at most [`TOAST_LINES`], the full text being in `:messages`).
 fn toasts(f: &mut Frame, app: &App, footer: Rect) {
     let mut y = footer.y;
-    let max_w = (footer.width as usize * 3 / 4).max(40).min(footer.width as usize);
+    let max_w = (footer.width as usize * 3 / 4)
+        .max(40)
+        .min(footer.width as usize);
     for toast in app.toasts.iter().rev() {
         let (role, mark) = match toast.kind {
             ToastKind::Ok => (Role::ToastOk, "✓"),
@@ -192,6 +194,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     match &app.mode {
         Mode::Help { scroll } => help(f, app, area, *scroll),
         Mode::Messages { scroll } => super::messages::draw(f, app, area, *scroll),
+        Mode::Incidents { cursor } => super::incidents::draw(f, app, area, *cursor),
         Mode::Confirm { question, actions } => {
             let body = vec![
                 Line::from(question.clone()),

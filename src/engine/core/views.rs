@@ -9,8 +9,8 @@ use super::state::{CompStatus, Item, Status, Task};
 use crate::definition::Workflow;
 use crate::types::event::{ItemId, TaskId, WaitOn};
 use crate::types::view::{
-    INCIDENT_MAX, ItemDetail, ItemFilter, ItemStatus, ItemSummary, Metrics, StepView, TaskFilter, TaskStatus,
-    TaskView,
+    INCIDENT_MAX, ItemDetail, ItemFilter, ItemStatus, ItemSummary, Metrics, StepView, TaskFilter,
+    TaskStatus, TaskView,
 };
 
 pub(super) fn summary(it: &Item) -> ItemSummary {
@@ -50,7 +50,10 @@ fn incident_cause(it: &Item) -> Option<String> {
         .iter()
         .zip(&it.wf.steps)
         .find(|(s, _)| s.status == Status::Failed || s.comp == CompStatus::Failed)?;
-    let why = s.error.as_ref().map_or_else(|| "failed".to_string(), |e| e.to_string());
+    let why = s
+        .error
+        .as_ref()
+        .map_or_else(|| "failed".to_string(), |e| e.to_string());
     Some(crate::text::clip(&format!("{}: {why}", d.id), INCIDENT_MAX))
 }
 
