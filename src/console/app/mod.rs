@@ -3,6 +3,7 @@
 
 mod actions;
 mod command;
+mod detail;
 pub mod incidents;
 pub mod input;
 mod lists;
@@ -18,6 +19,7 @@ use crossterm::event::{KeyEvent, KeyEventKind};
 
 pub use self::actions::Pending;
 pub use self::command::COMMANDS;
+pub use self::detail::{Detail, Reveal};
 use self::input::{Edit, Input};
 use self::sort::Order;
 use super::filter::Filter;
@@ -25,8 +27,7 @@ use super::keymap::{Action, Keymap};
 use super::model::{Model, Update};
 use super::source::SourceError;
 use super::theme::{ColorDepth, Theme};
-use crate::types::view::ItemDetail;
-use crate::types::{ItemId, Record, Reply, TaskId};
+use crate::types::{ItemId, Reply, TaskId};
 
 /// How long a toast stays up, in seconds.
 const TOAST_SECS: i64 = 4;
@@ -94,15 +95,6 @@ pub struct List {
     pub seen: u64,
     /// Rows that arrived while the cursor was away from the first row.
     pub new: usize,
-}
-
-/// The item whose timeline is open.
-#[derive(Debug)]
-pub struct Detail {
-    pub id: ItemId,
-    pub data: Option<Box<(ItemDetail, Vec<Record>)>>,
-    pub error: Option<String>,
-    pub scroll: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +177,11 @@ pub enum Mode {
     Help {
         scroll: usize,
     },
+    /// Searching the open detail; it applies as typed, Esc goes back to `before`.
+    Search {
+        input: Input,
+        before: String,
+    },
     /// Incidents grouped by cause (`App::groups`), one selected.
     Incidents {
         cursor: usize,
@@ -204,6 +201,8 @@ pub enum Effect {
     Detail(Option<ItemId>),
     /// Ask the engine for the items a filter may match beyond the mirror's window.
     Find(crate::types::view::ItemFilter),
+    /// Put this text on the operator's clipboard (OSC 52).
+    Copy(String),
     /// Set the demo's load (items per minute).
     Rate(f64),
     Refresh,
@@ -532,6 +531,10 @@ impl App {
             },
             Mode::Picker(p) => self.picker_key(p, key),
             Mode::Incidents { cursor } => self.incidents_key(cursor, key),
+            Mode::Search { input, before } => {
+                self.search_key(input, before, &key);
+                vec![]
+            }
             Mode::Messages { scroll } => {
                 let up = |by: isize| (scroll as isize).saturating_add(by).max(0) as usize;
                 let scroll = match self.keymap.action(&key) {
@@ -672,6 +675,9 @@ impl App {
             self.idle_key = true;
             return vec![];
         };
+        if let Some(effects) = self.detail_key(action) {
+            return effects;
+        }
         match action {
             Action::Up => self.move_cursor(-1),
             Action::Down => self.move_cursor(1),
@@ -721,6 +727,8 @@ impl App {
             Action::Sort => self.step_order(1),
             Action::SortPrev => self.step_order(-1),
             Action::Incidents => self.open_incidents(),
+            Action::Copy => return self.copy(),
+            Action::NextHit | Action::PrevHit => self.idle_key = true,
             Action::Chatter => {
                 self.chatter = !self.chatter;
                 self.refresh_views();
@@ -820,13 +828,6 @@ impl App {
     }
 
     fn move_cursor(&mut self, by: isize) {
-        if let Some(d) = &mut self.detail {
-            d.scroll = (d.scroll as isize)
-                .saturating_add(by)
-                .clamp(0, self.scroll_max.get().min(isize::MAX as usize) as isize)
-                as usize;
-            return;
-        }
         let len = self.len(self.focus);
         let l = self.list_mut(self.focus);
         let max = len.saturating_sub(1) as isize;
@@ -846,12 +847,7 @@ impl App {
 
     /// Open the detail of `id` (it need not be in the mirror).
     pub(super) fn show_detail(&mut self, id: ItemId) -> Vec<Effect> {
-        self.detail = Some(Detail {
-            id,
-            data: None,
-            error: None,
-            scroll: 0,
-        });
+        self.detail = Some(Detail::new(id));
         vec![Effect::Detail(Some(id))]
     }
 

@@ -226,6 +226,54 @@ fn incident_groups() {
     );
 }
 
+/// A step opened with Enter: its whole error, its records, wrapped at words; `/` finds
+/// text in the detail and says which hit is current.
+#[test]
+fn detail_step_opened_and_searched() {
+    let mut app = fixture::app();
+    open_detail(&mut app);
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Enter));
+    let s = snap("detail_step_opened", &app, 100, 40);
+    assert!(s.contains("▾ crm_record"), "{s}");
+    assert!(s.contains("needs kyc, sanctions"), "{s}");
+    assert!(s.contains("error (status, code 503)"), "{s}");
+    assert!(s.contains("step_failed"), "the step's own records: {s}");
+    app.update(ch('/'));
+    typed(&mut app, "503");
+    app.update(key(KeyCode::Enter));
+    let s = snap("detail_searched", &app, 100, 40);
+    let hits = app.detail.as_ref().map(|d| d.hits.get()).unwrap_or(0);
+    assert!(hits >= 3, "{hits} hits: {s}");
+    assert!(s.contains(&format!("/503: 1 of {hits}")), "{s}");
+    app.update(ch('n'));
+    let s = snap("detail_searched_next", &app, 100, 40);
+    assert!(s.contains(&format!("/503: 2 of {hits}")), "{s}");
+}
+
+/// `y` copies the selected step's output in a detail, and the row's id in a list.
+#[test]
+fn y_copies_what_is_selected() {
+    let mut app = fixture::app();
+    let id = app.cursor_item().expect("an item");
+    assert_eq!(app.update(ch('y')), vec![Effect::Copy(id.to_string())]);
+    open_detail(&mut app);
+    let effects = app.update(ch('y'));
+    let Some(Effect::Copy(text)) = effects.first() else {
+        panic!("expected a copy, got {effects:?}");
+    };
+    assert!(
+        text.contains("\"status\": \"clear\""),
+        "kyc's output, indented: {text}"
+    );
+    assert!(
+        app.toasts
+            .back()
+            .is_some_and(|t| t.text == "copied the output of step kyc")
+    );
+}
+
 #[test]
 fn detail_tabs() {
     let mut app = fixture::app();
