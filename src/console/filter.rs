@@ -250,6 +250,8 @@ mod tests {
             sla_due: due_in.map(|m| now + chrono::Duration::minutes(m)),
             sla_warned: 0,
             sla_breached: false,
+            key: None,
+            title: None,
         }
     }
 

@@ -267,6 +267,8 @@ mod tests {
             sla_due: None,
             sla_warned: 0,
             sla_breached: false,
+            key: None,
+            title: None,
         }
     }
 
