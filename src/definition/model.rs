@@ -26,15 +26,16 @@ pub struct Workflow {
     graph: StepGraph,
 }
 
-/// A workflow's `key:` and `title:` templates and the steps they read (derived once).
+/// A workflow's `key:` and `title:` templates and the steps each reads (derived once).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Names {
     /// The business key of each item (an invoice number): matched exactly by filters.
     pub key: Option<String>,
     /// A title for people (a customer's name): matched as free text.
     pub title: Option<String>,
-    /// The steps either template reads: when one succeeds the names are rendered again.
-    pub reads: Option<Reads>,
+    /// The steps `key` reads (`None`: no template); when one succeeds it renders again.
+    pub key_reads: Option<Reads>,
+    pub title_reads: Option<Reads>,
 }
 
 impl Names {
@@ -43,13 +44,14 @@ impl Names {
         self.key.is_none() && self.title.is_none()
     }
 
-    /// Whether the names read the result of step `i`.
+    /// Whether either name reads the result of step `i`.
     pub fn reads_step(&self, i: usize) -> bool {
-        match &self.reads {
+        let reads = |r: &Option<Reads>| match r {
             Some(Reads::Every) => true,
             Some(Reads::Only(only)) => only.binary_search(&i).is_ok(),
             None => false,
-        }
+        };
+        reads(&self.key_reads) || reads(&self.title_reads)
     }
 }
 
@@ -71,10 +73,17 @@ impl Workflow {
 
     /// This workflow with `key:` and `title:` templates (the steps they read derived here).
     pub fn with_names(mut self, key: Option<String>, title: Option<String>) -> Workflow {
-        let mut texts: Vec<&str> = key.iter().chain(&title).map(String::as_str).collect();
-        texts.retain(|t| is_template(t));
-        let reads = (!texts.is_empty()).then(|| reads_of(texts, &self.graph.index));
-        self.names = Names { key, title, reads };
+        let index = &self.graph.index;
+        let reads = |t: &Option<String>| {
+            let t = t.as_deref().filter(|t| is_template(t))?;
+            Some(reads_of(vec![t], index))
+        };
+        self.names = Names {
+            key_reads: reads(&key),
+            title_reads: reads(&title),
+            key,
+            title,
+        };
         self
     }
 

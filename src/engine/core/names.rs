@@ -7,6 +7,7 @@ use super::{Core, Ctx, ENGINE};
 use crate::definition::Reads;
 use crate::definition::template::render_string;
 use crate::types::event::{Event, ItemId, Phase};
+use serde_json::Value;
 
 /// Characters a key may have. A key is matched exactly, so one past this is refused
 /// (with the reason journaled) rather than cut: a cut key would name another item.
@@ -71,24 +72,50 @@ fn due(it: &Item, reads: &Reads) -> bool {
     }
 }
 
-/// One name rendered: the new value, or the old one while it is not known yet; a
-/// failure once it is due is a problem, and the name is then absent.
-fn render_one(
-    src: Option<&str>,
-    old: Option<&str>,
-    scope: &serde_json::Value,
-    due: bool,
-    clean: impl Fn(&str) -> Result<Option<String>, String>,
-    what: &str,
-    problems: &mut Vec<String>,
-) -> Option<String> {
-    let src = src?;
-    match render_string(src, scope).and_then(|text| clean(&text)) {
-        Ok(v) => v,
-        Err(_) if !due => old.map(str::to_string),
-        Err(e) => {
-            problems.push(format!("{what}: {e}"));
-            None
+/// One name to render: its template, the steps it reads, its value now.
+struct Name<'a> {
+    src: Option<&'a str>,
+    reads: Option<&'a Reads>,
+    old: Option<&'a str>,
+    what: &'static str,
+}
+
+impl Name<'_> {
+    /// The new value, or the old one while it is not known yet; a failure once every
+    /// step it reads has succeeded is a problem, and the name is then absent.
+    fn render(
+        &self,
+        it: &Item,
+        scope: &Value,
+        clean: impl Fn(&str) -> Result<Option<String>, String>,
+        problems: &mut Vec<String>,
+    ) -> Option<String> {
+        let src = self.src?;
+        match render_string(src, scope).and_then(|text| clean(&text)) {
+            Ok(v) => v,
+            Err(_) if !self.reads.is_none_or(|r| due(it, r)) => self.old.map(str::to_string),
+            Err(e) => {
+                problems.push(format!("{}: {e}", self.what));
+                None
+            }
+        }
+    }
+}
+
+/// The steps either name reads, for one scope that serves both.
+fn both(a: Option<&Reads>, b: Option<&Reads>) -> Reads {
+    match (a, b) {
+        (Some(Reads::Every), _) | (_, Some(Reads::Every)) => Reads::Every,
+        (a, b) => {
+            let only = |r: Option<&Reads>| match r {
+                Some(Reads::Only(v)) => v.clone(),
+                _ => Vec::new(),
+            };
+            let mut all = only(a);
+            all.extend(only(b));
+            all.sort_unstable();
+            all.dedup();
+            Reads::Only(all)
         }
     }
 }
@@ -130,29 +157,23 @@ impl Core {
         if names.is_empty() || after.is_some_and(|i| !names.reads_step(i)) {
             return;
         }
-        // Clone the (small) templates so the item stays borrowed only for the render.
-        let reads = names.reads.clone().unwrap_or(Reads::Only(Vec::new()));
-        let due = due(it, &reads);
-        let scope = scope(it, &self.env, &self.secrets_scope, &reads);
+        let (key_reads, title_reads) = (names.key_reads.as_ref(), names.title_reads.as_ref());
+        let scope = scope(it, &self.env, &self.secrets_scope, &both(key_reads, title_reads));
         let mut problems = Vec::new();
-        let key = render_one(
-            names.key.as_deref(),
-            it.key(),
-            &scope,
-            due,
-            clean_key,
-            "key",
-            &mut problems,
-        );
-        let title = render_one(
-            names.title.as_deref(),
-            it.title(),
-            &scope,
-            due,
-            |t| Ok(clean_title(t)),
-            "title",
-            &mut problems,
-        );
+        let key = Name {
+            src: names.key.as_deref(),
+            reads: key_reads,
+            old: it.key(),
+            what: "key",
+        }
+        .render(it, &scope, clean_key, &mut problems);
+        let title = Name {
+            src: names.title.as_deref(),
+            reads: title_reads,
+            old: it.title(),
+            what: "title",
+        }
+        .render(it, &scope, |t| Ok(clean_title(t)), &mut problems);
         let now = ItemNames { key, title };
         let was = it.names.as_deref().cloned().unwrap_or_default();
         if now == was && problems.is_empty() {

@@ -6,6 +6,7 @@
 
 mod aborts;
 mod poison;
+mod names;
 mod prop;
 mod scenarios;
 
