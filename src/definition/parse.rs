@@ -790,7 +790,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plain.names().title.as_deref(), Some("Payroll"));
-        assert_eq!(plain.names().title_reads, None, "a plain title reads nothing");
+        assert_eq!(
+            plain.names().title_reads,
+            None,
+            "a plain title reads nothing"
+        );
         let none = parse_str(
             "t.yaml",
             "name: t\nversion: 1\nsteps: [{ id: a, kind: pass }]\n",

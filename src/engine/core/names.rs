@@ -158,7 +158,12 @@ impl Core {
             return;
         }
         let (key_reads, title_reads) = (names.key_reads.as_ref(), names.title_reads.as_ref());
-        let scope = scope(it, &self.env, &self.secrets_scope, &both(key_reads, title_reads));
+        let scope = scope(
+            it,
+            &self.env,
+            &self.secrets_scope,
+            &both(key_reads, title_reads),
+        );
         let mut problems = Vec::new();
         let key = Name {
             src: names.key.as_deref(),

@@ -5,8 +5,8 @@
 //! core from the log and checks that every view agrees with the live core.
 
 mod aborts;
-mod poison;
 mod names;
+mod poison;
 mod prop;
 mod scenarios;
 

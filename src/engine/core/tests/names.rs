@@ -7,10 +7,7 @@ use crate::types::view::ItemSummary;
 fn invoices() -> Workflow {
     workflow(
         "invoice",
-        vec![
-            http("extract", &[]),
-            human("approve", &["extract"], |_| {}),
-        ],
+        vec![http("extract", &[]), human("approve", &["extract"], |_| {})],
     )
     .with_names(
         Some("{{ steps.extract.output.number }}".into()),
@@ -48,9 +45,19 @@ fn a_key_read_from_a_step_appears_once_the_step_succeeds() {
     let s = summary(&h, item);
     assert_eq!(s.title.as_deref(), Some("Nordwind Logistics GmbH"));
     assert_eq!(s.key, None, "the number is not known before OCR");
-    let started = h.log.iter().position(|r| matches!(r.event, Event::ItemStarted { .. }));
-    let first_named = h.log.iter().position(|r| matches!(r.event, Event::ItemNamed { .. }));
-    assert_eq!(first_named, started.map(|s| s + 1), "named right after it started");
+    let started = h
+        .log
+        .iter()
+        .position(|r| matches!(r.event, Event::ItemStarted { .. }));
+    let first_named = h
+        .log
+        .iter()
+        .position(|r| matches!(r.event, Event::ItemNamed { .. }));
+    assert_eq!(
+        first_named,
+        started.map(|s| s + 1),
+        "named right after it started"
+    );
     assert_eq!(h.log[first_named.unwrap()].actor, "engine");
     h.take_snapshot(false);
 
@@ -65,7 +72,11 @@ fn a_key_read_from_a_step_appears_once_the_step_succeeds() {
         }]
     );
     assert_eq!(summary(&h, item).key.as_deref(), Some("INV-2026-09387"));
-    assert_eq!(by_key(&h, "inv-2026-09387", false), [item], "case is ignored");
+    assert_eq!(
+        by_key(&h, "inv-2026-09387", false),
+        [item],
+        "case is ignored"
+    );
     assert_eq!(by_key(&h, "INV-2026-0938", false), Vec::<ItemId>::new());
     assert_eq!(by_key(&h, "INV-2026", true), [item]);
     assert_eq!(by_key(&h, "INV-2027", true), Vec::<ItemId>::new());
@@ -94,7 +105,10 @@ fn a_key_read_from_a_step_appears_once_the_step_succeeds() {
         comment: None,
     };
     let recs = h.turn(|c, ctx| c.command(ctx, "alice", None, &decide)).1;
-    assert!(named(&recs).is_empty(), "a step the names do not read renders nothing");
+    assert!(
+        named(&recs).is_empty(),
+        "a step the names do not read renders nothing"
+    );
     let ended = &h.ended[&item].summary;
     assert_eq!(ended.status, ItemStatus::Completed);
     assert_eq!(ended.key.as_deref(), Some("INV-2026-09387"));
@@ -107,18 +121,43 @@ fn a_name_that_cannot_be_rendered_is_absent_with_the_reason_journaled() {
     let mut h = H::new(vec![invoices()]);
     let no_number = h.start("invoice", json!({ "supplier": "Contoso" }));
     let recs = h.complete_on(no_number, "extract", Ok(json!({ "amount": 12 })));
-    let [Event::ItemNamed { key, title, problem, .. }] = named(&recs)[..] else {
+    let [
+        Event::ItemNamed {
+            key,
+            title,
+            problem,
+            ..
+        },
+    ] = named(&recs)[..]
+    else {
         panic!("one item_named: {recs:?}");
     };
     assert_eq!((key, title.as_deref()), (&None, Some("Contoso")));
     let problem = problem.as_deref().unwrap_or_default();
-    assert!(problem.starts_with("key: ") && problem.contains("undefined"), "{problem}");
-    assert_eq!(h.status(no_number), ItemStatus::Waiting, "the item carries on");
+    assert!(
+        problem.starts_with("key: ") && problem.contains("undefined"),
+        "{problem}"
+    );
+    assert_eq!(
+        h.status(no_number),
+        ItemStatus::Waiting,
+        "the item carries on"
+    );
 
     let long = h.start("invoice", json!({ "supplier": "Fabrikam\u{1b}[31m\nLtd" }));
-    assert_eq!(summary(&h, long).title.as_deref(), Some("Fabrikam [31m Ltd"));
+    assert_eq!(
+        summary(&h, long).title.as_deref(),
+        Some("Fabrikam [31m Ltd")
+    );
     let recs = h.complete_on(long, "extract", Ok(json!({ "number": "9".repeat(129) })));
-    let [Event::ItemNamed { key: None, problem: Some(p), .. }] = named(&recs)[..] else {
+    let [
+        Event::ItemNamed {
+            key: None,
+            problem: Some(p),
+            ..
+        },
+    ] = named(&recs)[..]
+    else {
         panic!("one item_named without a key: {recs:?}");
     };
     assert!(p.contains("129 characters"), "{p}");
@@ -144,5 +183,8 @@ fn workflows_without_names_journal_nothing_more() {
     let s = &h.ended[&item].summary;
     assert_eq!((s.key.as_deref(), s.title.as_deref()), (None, None));
     let json = serde_json::to_value(s).unwrap();
-    assert!(json.get("key").is_none(), "absent names are left out: {json}");
+    assert!(
+        json.get("key").is_none(),
+        "absent names are left out: {json}"
+    );
 }
