@@ -88,7 +88,10 @@ impl Views {
         sla.sort_unstable();
         self.sla = sla.into_iter().map(|k| k.2).collect();
         let mut inbox: Vec<usize> = (0..m.tasks.len())
-            .filter(|&k| in_scope(&m.tasks[k], scope, opts) && f.matches_task(&m.tasks[k]))
+            .filter(|&k| {
+                let t = &m.tasks[k];
+                in_scope(t, scope, opts) && f.matches_task(t, m.items.get(&t.item))
+            })
             .collect();
         inbox.sort_by_key(|&k| {
             let t = &m.tasks[k];
