@@ -233,7 +233,11 @@ fn names(id: ItemId) -> (Option<&'static str>, Option<&'static str>) {
         ),
         122 => (Some("INV-2026-02026"), Some("Proseware Consulting")),
         123 => (Some("auth"), Some("sev3 login errors rising")),
-        124 => (None, Some("Blue Yonder Airlines")),
+        124 => (Some("INV-2026-02046"), Some("Blue Yonder Airlines")),
+        125 => (
+            Some("finance@lumen-print.example"),
+            Some("Lumen Print (business)"),
+        ),
         _ => (None, None),
     }
 }

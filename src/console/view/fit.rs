@@ -21,6 +21,11 @@ pub struct Col {
     pub fill: bool,
     /// Left out when there is no room, lowest first; 0 never.
     pub drop: u8,
+    /// Gives way half as readily as the others (names: the business key and the title
+    /// are what tell rows apart).
+    pub keeps_room: bool,
+    /// Cut in the middle (`INV-20…02041`): both ends of a key tell keys apart.
+    pub middle: bool,
 }
 
 impl Col {
@@ -31,16 +36,37 @@ impl Col {
             max: u16::MAX,
             fill: false,
             drop: 0,
+            keeps_room: false,
+            middle: false,
         }
     }
 
-    /// As wide as its content up to `max`, cut down to `min` when room is short.
+    /// As wide as its content up to `max`, cut down to `min` (ending in `…`) when room
+    /// is short.
     pub const fn cut(min: u16, max: u16) -> Col {
         Col {
             min: Some(min),
             max,
             fill: false,
             drop: 0,
+            keeps_room: false,
+            middle: false,
+        }
+    }
+
+    /// A business key: gives way half as readily, and is cut in the middle.
+    pub const fn key(min: u16, max: u16) -> Col {
+        Col {
+            keeps_room: true,
+            middle: true,
+            ..Col::cut(min, max)
+        }
+    }
+
+    pub const fn keeps_room(self) -> Col {
+        Col {
+            keeps_room: true,
+            ..self
         }
     }
 
@@ -83,12 +109,14 @@ pub fn widths(cols: &[Col], want: &[u16], avail: u16) -> Vec<u16> {
         }
     }
     let mut w: Vec<u16> = (0..n).map(|i| if shown[i] { want[i] } else { 0 }).collect();
-    // The widest column that may still give way gives one cell, until it fits.
+    // The widest column that may still give way gives one cell, until it fits; names
+    // count half their width, so they end up about twice as wide as the rest.
     let mut over = total(&|i| w[i], &shown).saturating_sub(u32::from(avail));
+    let weighed = |i: usize, w: u16| u32::from(w) * if cols[i].keeps_room { 1 } else { 2 };
     while over > 0 {
         let widest = (0..n)
             .filter(|&i| shown[i] && w[i] > min(i))
-            .max_by_key(|&i| (w[i], cols[i].fill, i));
+            .max_by_key(|&i| (weighed(i, w[i]), cols[i].fill, i));
         let Some(i) = widest else { break };
         w[i] -= 1;
         over -= 1;
@@ -128,7 +156,10 @@ pub fn table<'a>(
             .into_iter()
             .enumerate()
             .filter(|(i, _)| keep(i))
-            .map(|(_, c)| Cell::from(c))
+            .map(|(i, c)| match cols.get(i) {
+                Some(col) if col.min.is_some() => Cell::from(ellipsis(c, w[i], col.middle)),
+                _ => Cell::from(c),
+            })
             .collect()
     };
     let constraints: Vec<Constraint> = (0..w.len())
@@ -142,6 +173,42 @@ pub fn table<'a>(
     Table::new(rows, constraints)
         .header(Row::new(pick(head)).style(head_style))
         .column_spacing(SPACING)
+}
+
+/// A line cut to `width` cells with a `…` at the end (or in the `middle`), in the style
+/// of its first span, so a cut key or title never passes for a whole one.
+fn ellipsis(line: Line<'_>, width: u16, middle: bool) -> Line<'_> {
+    let width = usize::from(width);
+    if line.width() <= width || width == 0 {
+        return line;
+    }
+    let style = line.spans.first().map_or(line.style, |s| s.style);
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    // The cells each end keeps, the `…` taking one.
+    let (head, tail) = match middle {
+        true => (width / 2, (width - 1) - width / 2),
+        false => (width - 1, 0),
+    };
+    let start = take(text.chars(), head);
+    let end: String = take(text.chars().rev(), tail).chars().rev().collect();
+    Line::from(ratatui::text::Span::styled(format!("{start}…{end}"), style))
+        .alignment(line.alignment.unwrap_or_default())
+}
+
+/// The chars of `chars` that fit in `room` cells.
+fn take(chars: impl Iterator<Item = char>, room: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = String::new();
+    let mut used = 0;
+    for c in chars {
+        let cw = c.width().unwrap_or(0);
+        if used + cw > room {
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -163,6 +230,21 @@ mod tests {
             widths(&[ID, STEP], &[3, 50], 100),
             [3, 24],
             "a step has a cap"
+        );
+    }
+
+    #[test]
+    fn names_give_way_half_as_readily() {
+        let key = Col::cut(10, 32).keeps_room();
+        let w = widths(&[ID, STEP, key, TITLE.keeps_room()], &[3, 20, 14, 30], 50);
+        assert_eq!(w, [3, 10, 14, 20], "the step gives way twice as fast");
+        let cut = ellipsis(Line::from("Nordwind Logistics GmbH"), 10, false);
+        assert_eq!(cut.to_string(), "Nordwind …");
+        let key = ellipsis(Line::from("INV-2026-09386"), 11, true);
+        assert_eq!(key.to_string(), "INV-2…09386", "both ends of a key stay");
+        assert_eq!(
+            ellipsis(Line::from("approve"), 7, false).to_string(),
+            "approve"
         );
     }
 

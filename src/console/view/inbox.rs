@@ -82,18 +82,19 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     ]
     .map(Line::from)
     .into();
-    // The title tells tasks apart: it takes the room; on narrow panes the age, the kind
-    // and then the key (which the title usually repeats) leave first.
+    // The title tells tasks apart: it takes the room (60 cells unless less), and on
+    // narrower panes the key (which a title usually repeats; the preview shows it),
+    // then the age, then the kind leave first.
     let keys = visible.iter().any(|task| key_of(task).is_some());
     let cols = [
         Col::whole(),
         Col::whole(),
         Col::whole(),
-        Col::cut(12, 32).drop(3).shown_if(keys),
-        Col::whole().drop(2),
-        Col::cut(20, u16::MAX).fill(),
+        Col::key(12, 32).drop(1).shown_if(keys),
+        Col::whole().drop(3),
+        Col::cut(60, u16::MAX).fill().keeps_room(),
         Col::cut(8, 24),
-        Col::whole().drop(1),
+        Col::whole().drop(2),
         Col::whole(),
     ];
     let table = fit::table(&cols, head, t.style(Role::Dim), rows, table_area.width)
@@ -120,10 +121,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 fn context(f: &mut Frame, app: &App, task: &TaskView, area: Rect) {
     let t = &app.theme;
     let dim = t.style(Role::Dim);
+    let key = app
+        .model
+        .items
+        .get(&task.item)
+        .and_then(|i| i.key.as_deref());
+    let key = key.map(|k| format!("{k} · ")).unwrap_or_default();
     let mut lines = vec![Line::from(vec![
         Span::styled(
             format!(
-                "task {} · item {} · {}/{} ",
+                "task {} · item {} · {key}{}/{} ",
                 task.id, task.item, task.workflow, task.step
             ),
             dim,

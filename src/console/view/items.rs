@@ -83,8 +83,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Col::whole(),
         Col::whole(),
         Col::cut(10, 24),
-        Col::cut(12, 32).drop(4).shown_if(keys),
-        Col::cut(12, u16::MAX).fill().drop(3).shown_if(titles),
+        Col::key(12, 32).drop(4).shown_if(keys),
+        Col::cut(16, u16::MAX)
+            .fill()
+            .keeps_room()
+            .drop(3)
+            .shown_if(titles),
         Col::cut(7, 24),
         Col::whole().drop(2),
         Col::whole().drop(1),

@@ -31,7 +31,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     let range = window(list, len, inner.height.saturating_sub(1) as usize);
     let t = &app.theme;
-    let gauge_w = if area.width < 110 { 8 } else { GAUGE };
+    // The gauge gives way to the names on a board of middling width.
+    let gauge_w = match inner.width {
+        140.. => GAUGE,
+        100.. => 12,
+        _ => 8,
+    };
     let visible: Vec<_> = range
         .clone()
         .filter_map(|k| app.item_at(Pane::Sla, k))
@@ -84,8 +89,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Col::whole(),
         Col::whole(),
         Col::cut(10, 24),
-        Col::cut(12, 32).drop(3).shown_if(keys),
-        Col::cut(12, u16::MAX).fill().drop(2).shown_if(titles),
+        Col::key(12, 32).drop(3).shown_if(keys),
+        Col::cut(12, u16::MAX)
+            .fill()
+            .keeps_room()
+            .drop(2)
+            .shown_if(titles),
         Col::whole().drop(1),
         Col::whole(),
         Col::whole(),
