@@ -136,8 +136,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     first.push(label(&" ".repeat(gap)));
     first.extend(right);
 
-    let spark_width = (area.width as usize / 4).clamp(10, 60);
-    let second_line = |narrow: bool| {
+    let spark_wide = (area.width as usize / 4).clamp(10, 60);
+    let second_line = |narrow: bool, spark_width: usize| {
         let mut second = vec![
             label(if narrow { " " } else { " throughput " }),
             Span::styled(
@@ -173,10 +173,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         };
         (second, clock)
     };
-    let (mut second, clock) = match second_line(false) {
-        (line, clock) if width(&line) + clock.chars().count() <= room => (line, clock),
-        _ => second_line(true),
-    };
+    // Full labels with a wide sparkline, else with a short one, else the short labels.
+    let fits = |(line, clock): &(Vec<Span>, String)| width(line) + clock.chars().count() <= room;
+    let (mut second, clock) = [(false, spark_wide), (false, 10)]
+        .into_iter()
+        .map(|(narrow, spark)| second_line(narrow, spark))
+        .find(fits)
+        .unwrap_or_else(|| second_line(true, spark_wide));
     // The clock goes at the right edge, or not at all.
     let used = width(&second) + clock.chars().count();
     if let Some(gap) = room.checked_sub(used) {
