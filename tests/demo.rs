@@ -115,7 +115,10 @@ async fn invoice_and_onboarding_run_end_to_end() {
     assert!(ws["workspace_id"].as_str().unwrap().starts_with("ws_"));
     assert_eq!(ws["region"], "eu-west", "the workflow's default region");
     assert_eq!(cus.summary.key.as_deref(), Some("it@copperleaf.example"));
-    assert_eq!(cus.summary.title.as_deref(), Some("Copperleaf Health (team)"));
+    assert_eq!(
+        cus.summary.title.as_deref(),
+        Some("Copperleaf Health (team)")
+    );
     demo.shutdown().await;
 }
 
