@@ -1,5 +1,6 @@
-//! The `/` filter language: `status:incident wf:invoice step:approve sla<30m prio>=5`
-//! plus free words. Terms are ANDed; repeated `status:` terms are ORed.
+//! The `/` filter language: `status:incident wf:invoice step:approve sla<30m prio>=5
+//! key:INV-2026` plus free words, which match an item's key, title, workflow, step or
+//! id. Terms are ANDed; repeated `status:` terms are ORed.
 
 use std::time::Duration;
 
@@ -7,10 +8,9 @@ use chrono::{DateTime, Utc};
 
 use crate::types::ItemId;
 use crate::types::changes::EventLine;
-use crate::types::view::{IdList, ItemFilter, ItemStatus, ItemSummary, TaskView};
+use crate::types::view::{IdList, ItemFilter, ItemStatus, ItemSummary, TaskView, key_matches};
 
-const FIELDS: &str =
-    "status:, wf:, step:, sla<, sla>, sla:breached, sla:risk, prio>, prio<, prio:, id:, or a word";
+const FIELDS: &str = "status:, wf:, step:, key:, sla<, sla>, sla:breached, sla:risk, prio>, prio<, prio:, id:, or a word";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("filter, column {column}: {message}")]
@@ -49,6 +49,8 @@ enum Term {
     AtRisk,
     Priority(Cmp, i32),
     Id(u64),
+    /// A business key starting with this (lowercase; ASCII case is ignored).
+    Key(String),
     Word(String),
 }
 
@@ -97,6 +99,9 @@ fn term(word: &str, column: usize) -> Result<(Option<ItemStatus>, Option<Term>),
     }
     if let Some(v) = lower.strip_prefix("step:") {
         return Ok((None, Some(Term::Step(v.to_string()))));
+    }
+    if let Some(v) = lower.strip_prefix("key:") {
+        return Ok((None, Some(Term::Key(v.to_string()))));
     }
     // `sla` and `prio` are fields only when a comparison follows: `slack` is a word.
     let compares = |rest: &str| rest.starts_with(['<', '>', '=', ':']);
@@ -159,8 +164,10 @@ impl Filter {
     }
 
     /// What to ask the engine for when this filter may match ended items the mirror
-    /// no longer holds: an `id:` (any status), or one ended status (newest first, a
-    /// page). Other filters are answered by the mirror alone.
+    /// no longer holds: an `id:` (any status); a `key:` or a word, as the start of a
+    /// business key (`/INV-2026-09387` finds that invoice however long ago it ended);
+    /// or one ended status (newest first, a page). Other filters are answered by the
+    /// mirror alone.
     pub fn history_query(&self) -> Option<ItemFilter> {
         let ids: Vec<ItemId> = self
             .terms
@@ -177,11 +184,20 @@ impl Filter {
             });
         }
         let status = match self.statuses.as_slice() {
-            [s] if s.is_final() => *s,
-            _ => return None,
+            [s] if s.is_final() => Some(*s),
+            _ => None,
         };
+        let key = self.terms.iter().find_map(|t| match t {
+            Term::Key(k) | Term::Word(k) if !k.is_empty() => Some(k.clone()),
+            _ => None,
+        });
+        let ended_wanted = self.statuses.is_empty() || self.statuses.iter().any(|s| s.is_final());
+        if status.is_none() && (key.is_none() || !ended_wanted) {
+            return None;
+        }
         Some(ItemFilter {
-            status: Some(status),
+            status,
+            key_prefix: key,
             limit: Some(HISTORY_PAGE),
             ..Default::default()
         })
@@ -194,17 +210,21 @@ impl Filter {
         self.terms.iter().all(|t| item_term(t, it, now))
     }
 
-    /// Tasks match on their workflow, step, item id, priority and words.
-    pub fn matches_task(&self, t: &TaskView) -> bool {
+    /// Tasks match on their workflow, step, item id, priority and words, and on the
+    /// key and title of their item (`item`, when the mirror holds it).
+    pub fn matches_task(&self, t: &TaskView, item: Option<&ItemSummary>) -> bool {
+        let key = item.and_then(|i| i.key.as_deref());
         self.terms.iter().all(|term| match term {
             Term::Workflow(w) => t.workflow.to_lowercase().contains(w),
             Term::Step(s) => t.step.to_lowercase().contains(s),
             Term::Priority(cmp, n) => cmp.holds(t.priority, *n),
             Term::Id(id) => t.item == *id,
+            Term::Key(k) => key_matches(key, k, true),
             Term::Word(w) => {
-                t.title.to_lowercase().contains(w)
-                    || t.workflow.to_lowercase().contains(w)
+                contains(&t.title, w)
+                    || contains(&t.workflow, w)
                     || t.id.to_string() == *w
+                    || item.is_some_and(|i| named(i, w))
             }
             Term::Sla(..) | Term::Breached | Term::AtRisk => true,
         })
@@ -245,12 +265,30 @@ fn item_term(t: &Term, it: &ItemSummary, now: DateTime<Utc>) -> bool {
         Term::AtRisk => it.sla_warned > 0 && !it.sla_breached,
         Term::Priority(cmp, n) => cmp.holds(it.priority, *n),
         Term::Id(id) => it.id == *id,
+        Term::Key(k) => key_matches(it.key.as_deref(), k, true),
         Term::Word(w) => {
-            it.workflow.to_lowercase().contains(w)
-                || it.current.to_lowercase().contains(w)
+            named(it, w)
+                || contains(&it.workflow, w)
+                || contains(&it.current, w)
                 || it.id.to_string() == *w
         }
     }
+}
+
+/// Whether `text` holds `word` (already lowercase), ignoring case.
+fn contains(text: &str, word: &str) -> bool {
+    // Most text is ASCII: compare in place instead of lowercasing a copy per row.
+    if text.is_ascii() && word.is_ascii() {
+        let (t, w) = (text.as_bytes(), word.as_bytes());
+        return w.is_empty() || t.windows(w.len()).any(|win| win.eq_ignore_ascii_case(w));
+    }
+    text.to_lowercase().contains(word)
+}
+
+/// Whether an item's key or title holds `word`.
+fn named(it: &ItemSummary, word: &str) -> bool {
+    it.key.as_deref().is_some_and(|k| contains(k, word))
+        || it.title.as_deref().is_some_and(|t| contains(t, word))
 }
 
 #[cfg(test)]
@@ -274,6 +312,8 @@ mod tests {
             sla_warned: 0,
             sla_breached: false,
             incident: None,
+            key: None,
+            title: None,
         }
     }
 
@@ -320,6 +360,69 @@ mod tests {
         let words = Filter::parse("APPROVE").unwrap();
         assert!(words.matches_item(&item(1, "x", ItemStatus::Running, None), now));
         assert!(Filter::parse("  ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn words_match_the_key_title_and_workflow() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let named = |key: Option<&str>, title: Option<&str>| ItemSummary {
+            key: key.map(str::to_string),
+            title: title.map(str::to_string),
+            ..item(39, "incident-response", ItemStatus::Incident, None)
+        };
+        let invoice = named(Some("INV-2026-09387"), Some("Nordwind Logistics GmbH"));
+        let legacy = named(Some("legacy-billing"), Some("sev2 error rate above 5%"));
+        let hits =
+            |text: &str, it: &ItemSummary| Filter::parse(text).unwrap().matches_item(it, now);
+        assert!(hits("INV-2026-09387", &invoice));
+        assert!(hits("inv-2026", &invoice), "part of a key, any case");
+        assert!(hits("nordwind gmbh", &invoice), "words of the title");
+        assert!(!hits("INV-2026-09388", &invoice));
+        assert!(hits("legacy", &legacy));
+        assert!(
+            hits("incident", &legacy),
+            "the workflow is matched as before"
+        );
+        assert!(!hits("legacy", &named(None, None)));
+        assert!(
+            hits("key:inv-2026-0", &invoice),
+            "key: is the start of a key"
+        );
+        assert!(!hits("key:2026", &invoice), "not the middle");
+        assert!(!hits("key:legacy", &named(None, Some("legacy"))));
+        let task = TaskView {
+            title: "Approve invoice".into(),
+            ..crate::console::tests::fixture::tasks()[0].clone()
+        };
+        let f = Filter::parse("nordwind").unwrap();
+        assert!(
+            f.matches_task(&task, Some(&invoice)),
+            "a task matches its item's title"
+        );
+        assert!(!f.matches_task(&task, None));
+        assert!(
+            Filter::parse("key:INV")
+                .unwrap()
+                .matches_task(&task, Some(&invoice))
+        );
+    }
+
+    #[test]
+    fn words_and_keys_also_ask_for_ended_items_by_key() {
+        let q = |text: &str| Filter::parse(text).unwrap().history_query();
+        let by_key = q("INV-2026-09387").unwrap();
+        assert_eq!(by_key.key_prefix.as_deref(), Some("inv-2026-09387"));
+        assert_eq!((by_key.status, by_key.limit), (None, Some(HISTORY_PAGE)));
+        let both = q("status:completed key:INV").unwrap();
+        assert_eq!(both.status, Some(ItemStatus::Completed));
+        assert_eq!(both.key_prefix.as_deref(), Some("inv"));
+        assert_eq!(
+            q("status:running inv"),
+            None,
+            "items in flight are all in the mirror"
+        );
+        assert_eq!(q("wf:invoice sla<30m"), None);
+        assert_eq!(q("status:failed").unwrap().key_prefix, None);
     }
 
     #[test]

@@ -17,4 +17,4 @@ pub mod theme;
 pub mod view;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
