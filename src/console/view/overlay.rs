@@ -52,7 +52,7 @@ pub fn footer(f: &mut Frame, app: &App, area: Rect) {
             area,
             "/",
             input,
-            "filter: status:incident wf:invoice sla<30m prio>=5 · Enter keep · Esc undo",
+            "filter: status:incident,waiting -wf:legacy sla<30m prio:3..7 · Enter keep · Esc undo",
         ),
         Mode::Command(input) => prompt(
             f,
@@ -270,6 +270,14 @@ fn picker(f: &mut Frame, app: &App, area: Rect, p: &Picker) {
     f.render_widget(Paragraph::new(lines), list);
 }
 
+/// The filter language, for the help.
+const FILTER_HELP: &[&str] = &[
+    "  status:incident  wf:invoice  step:approve  sla<30m  sla:breached  sla:risk  prio>=5  id:42  age>1h  words",
+    "  lists: status:running,waiting   ranges: prio:3..7  sla:10m..1h  id:100..200  prio:5..",
+    "  -TERM leaves out what TERM matches: -status:completed  -legacy",
+    "  terms AND together; several status: terms OR. Esc clears the filter.",
+];
+
 /// Generated from the keymap, so it is always the keys in force.
 fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
     let t = &app.theme;
@@ -299,10 +307,7 @@ fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
     }
     lines.push(Line::default());
     lines.push(Line::from(Span::styled("Filter (/)", t.style(Role::Title))));
-    lines.push(Line::from("  status:incident  wf:invoice  step:approve  sla<30m  sla:breached  sla:risk  prio>=5  id:42  words"));
-    lines.push(Line::from(
-        "  terms AND together; several status: terms OR. Esc clears the filter.",
-    ));
+    lines.extend(FILTER_HELP.iter().map(|l| Line::from(*l)));
     let r = centered(area, 96, area.height.saturating_sub(4));
     f.render_widget(Clear, r);
     let max = lines
