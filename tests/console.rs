@@ -116,6 +116,7 @@ impl Tmux {
             .env_remove("NO_COLOR")
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_STATE_HOME", home.join(".local/state"))
             .env("TMPDIR", home.join("tmp"))
             .env("TERM", "xterm-256color")
             .output()
@@ -126,6 +127,11 @@ impl Tmux {
             String::from_utf8_lossy(&o.stderr)
         );
         tmux
+    }
+
+    /// The HOME the console ran with.
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
     }
 
     fn tmux(&self, args: &[&str]) -> String {
@@ -346,7 +352,18 @@ impl Drop for Daemon {
 fn demo_starts_and_quits_cleanly() {
     let tmux = demo();
     tmux.keys(&["q"]);
+    tmux.wait_for("the demo asking first", |s| s.contains("Quit the demo?"));
+    tmux.keys(&["n"]);
+    tmux.wait_for("the demo going on", |s| !s.contains("Quit the demo?"));
+    tmux.keys(&[":item 1", "Enter"]);
+    tmux.keys(&["q", "y"]);
     assert_eq!(tmux.wait_exit(), 0, "{}", tmux.screen());
+    let history = tmux.home().join(".local/state/tempi/history");
+    let kept = std::fs::read_to_string(&history).unwrap_or_default();
+    assert_eq!(
+        kept, "item 1\n",
+        "the command line is kept for the next session"
+    );
     tmux.assert_restored();
 }
 

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod bench;
 pub mod filter;
+pub mod history;
 pub mod keymap;
 pub mod model;
 pub mod run;

@@ -29,6 +29,11 @@ type Acted = Vec<(String, Result<Reply, SourceError>)>;
 /// Run the console until the operator quits or a signal asks it to stop.
 pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow::Result<()> {
     let mut screen = Screen::enter()?;
+    let mut history = super::history::default_path(|k| std::env::var(k).ok())
+        .map(super::history::HistoryFile::open);
+    if let Some(h) = &history {
+        app.cmdline.load(h.lines().to_vec());
+    }
     let (utx, mut updates) = mpsc::unbounded_channel();
     let sync = sync::spawn(source.clone(), utx);
     let (atx, mut acted) = mpsc::unbounded_channel::<Acted>();
@@ -95,6 +100,11 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
                 Effect::Rate(r) => {
                     if let Some(set) = &rate {
                         set(r);
+                    }
+                }
+                Effect::History(line) => {
+                    if let Some(h) = &mut history {
+                        h.append(&line);
                     }
                 }
                 Effect::Quit => {}

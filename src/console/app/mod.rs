@@ -2,7 +2,9 @@
 //! results go in; commands for the engine come out. Nothing here draws or does I/O.
 
 mod actions;
+pub mod cmdline;
 mod command;
+pub mod complete;
 pub mod input;
 mod lists;
 
@@ -195,6 +197,8 @@ pub enum Mode {
     Help {
         scroll: usize,
     },
+    /// `q` in the demo, whose data goes with it: asks first.
+    QuitDemo,
 }
 
 /// What the app asks the shell to do.
@@ -209,6 +213,8 @@ pub enum Effect {
     /// Set the demo's load (items per minute).
     Rate(f64),
     Refresh,
+    /// Keep this command line in the history file.
+    History(String),
     Quit,
 }
 
@@ -257,6 +263,8 @@ pub struct App {
     pub dirty: bool,
     /// How far the detail or help can scroll, as last drawn (the view knows the height).
     pub scroll_max: Cell<usize>,
+    /// The `:` prompt's history and completion.
+    pub cmdline: cmdline::CmdLine,
     /// The key being handled changed nothing on screen.
     idle_key: bool,
     views: lists::Views,
@@ -281,6 +289,7 @@ impl App {
             quit: false,
             dirty: true,
             scroll_max: Cell::new(usize::MAX),
+            cmdline: cmdline::CmdLine::default(),
             idle_key: false,
             views: lists::Views::default(),
         }
@@ -438,14 +447,8 @@ impl App {
                 }
                 vec![]
             }
-            Mode::Command(mut input) => match input.key(&key) {
-                Edit::Submit => self.command(&input.text),
-                Edit::Cancel => vec![],
-                _ => {
-                    self.mode = Mode::Command(input);
-                    vec![]
-                }
-            },
+            Mode::Command(input) => self.command_key(input, key),
+            Mode::QuitDemo => self.quit_demo_key(key),
             Mode::Confirm { question, actions } => match key.code {
                 crossterm::event::KeyCode::Char('y' | 'Y') | crossterm::event::KeyCode::Enter => {
                     self.clear_marks();
@@ -634,10 +637,7 @@ impl App {
             }
             Action::Command => self.mode = Mode::Command(Input::default()),
             Action::Help => self.mode = Mode::Help { scroll: 0 },
-            Action::Quit => {
-                self.quit = true;
-                return vec![Effect::Quit];
-            }
+            Action::Quit => return self.quit_key(),
             Action::InboxScope => {
                 self.scope = match self.scope {
                     Scope::Mine => Scope::Groups,
