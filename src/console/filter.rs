@@ -319,11 +319,11 @@ fn clause(p: Piece<'_>) -> Result<Clause, FilterError> {
     let rest = p.from(name_len);
     // A field only when a comparison follows (`slack` is a word); `x:` with an unknown x
     // is a typo worth saying so.
-    if let Some((op, v)) = split_op(rest) {
-        if RANGED.contains(&name) || NAMED.contains(&name) {
-            let term = field(name, op, v, rest)?;
-            return Ok(Clause { negated, term });
-        }
+    if let Some((op, v)) = split_op(rest)
+        && (RANGED.contains(&name) || NAMED.contains(&name))
+    {
+        let term = field(name, op, v, rest)?;
+        return Ok(Clause { negated, term });
     }
     if let Some(colon) = lower.find(':') {
         let key = &p.text[..colon];

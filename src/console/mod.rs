@@ -7,6 +7,7 @@ pub mod filter;
 pub mod history;
 pub mod keymap;
 pub mod model;
+pub mod notify;
 pub mod run;
 pub mod sgr;
 pub mod source;

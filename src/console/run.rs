@@ -34,6 +34,7 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
     if let Some(h) = &history {
         app.cmdline.load(h.lines().to_vec());
     }
+    let notify_to = super::notify::Terminal::detect(|k| std::env::var(k).ok());
     let (utx, mut updates) = mpsc::unbounded_channel();
     let sync = sync::spawn(source.clone(), utx);
     let (atx, mut acted) = mpsc::unbounded_channel::<Acted>();
@@ -105,6 +106,12 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
                 Effect::History(line) => {
                     if let Some(h) = &mut history {
                         h.append(&line);
+                    }
+                }
+                Effect::Notify(n) => {
+                    // Between frames: neither moves the cursor, so the diff stays right.
+                    if let Err(e) = screen.write_raw(&notify_to.bytes(&n)) {
+                        tracing::warn!(error = %e, "cannot ring the bell");
                     }
                 }
                 Effect::Quit => {}

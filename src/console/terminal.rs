@@ -178,6 +178,13 @@ impl Screen {
         Ok(())
     }
 
+    /// Bytes that are not a frame (a bell, a notification) and move no cursor.
+    pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(bytes)?;
+        stdout.flush()
+    }
+
     /// After a resize the whole screen is redrawn.
     pub fn clear(&mut self) -> io::Result<()> {
         self.term.clear()?;

@@ -2,6 +2,7 @@
 //! results go in; commands for the engine come out. Nothing here draws or does I/O.
 
 mod actions;
+pub mod alerts;
 pub mod cmdline;
 mod command;
 pub mod complete;
@@ -215,6 +216,8 @@ pub enum Effect {
     Refresh,
     /// Keep this command line in the history file.
     History(String),
+    /// Ring the bell and/or send a desktop notification.
+    Notify(alerts::Notice),
     Quit,
 }
 
@@ -265,6 +268,8 @@ pub struct App {
     pub scroll_max: Cell<usize>,
     /// The `:` prompt's history and completion.
     pub cmdline: cmdline::CmdLine,
+    /// When to ring the bell, and what waits to be said.
+    pub alerts: alerts::Alerts,
     /// The key being handled changed nothing on screen.
     idle_key: bool,
     views: lists::Views,
@@ -290,6 +295,7 @@ impl App {
             dirty: true,
             scroll_max: Cell::new(usize::MAX),
             cmdline: cmdline::CmdLine::default(),
+            alerts: alerts::Alerts::default(),
             idle_key: false,
             views: lists::Views::default(),
         }
@@ -320,8 +326,9 @@ impl App {
                 effects
             }
             Msg::Update(u) => {
+                self.watch(&u);
                 self.update_model(u);
-                vec![]
+                self.due_alerts()
             }
             Msg::Acted(results) => {
                 self.acted(results);
@@ -330,7 +337,7 @@ impl App {
             Msg::Tick(now) => {
                 self.now = now;
                 self.toasts.retain(|t| t.until > now);
-                vec![]
+                self.due_alerts()
             }
         }
     }

@@ -3,6 +3,6 @@
 
 mod converge;
 mod cursor;
-mod fixture;
+pub(crate) mod fixture;
 mod keys;
 mod snapshots;
