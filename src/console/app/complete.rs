@@ -135,3 +135,26 @@ mod tests {
         assert_eq!(matching(many, "").len(), CANDIDATES_MAX);
     }
 }
+
+#[cfg(test)]
+mod every_verb {
+    use super::verbs;
+    use crate::console::app::{Mode, ToastKind};
+    use crate::console::tests::fixture;
+
+    /// A verb Tab offers is one the prompt runs: a command added to the table without
+    /// its code (or the other way round) fails here.
+    #[test]
+    fn every_verb_offered_is_a_command() {
+        for verb in verbs() {
+            let mut app = fixture::app();
+            app.mode = Mode::Command(crate::console::app::input::Input::with(verb));
+            app.update(fixture::key(crossterm::event::KeyCode::Enter));
+            let unknown = app
+                .toasts
+                .iter()
+                .any(|t| t.kind == ToastKind::Error && t.text.contains("unknown command"));
+            assert!(!unknown, ":{verb} is offered by Tab but unknown to the prompt");
+        }
+    }
+}
