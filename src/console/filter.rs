@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::types::ItemId;
+use crate::types::changes::EventLine;
 use crate::types::view::{IdList, ItemFilter, ItemStatus, ItemSummary, TaskView};
 
 const FIELDS: &str = "status:, wf:, step:, sla<, sla>, sla:A..B, sla:breached, sla:risk, \
@@ -413,6 +414,24 @@ impl Filter {
             .iter()
             .all(|c| task_term(&c.term, t).is_none_or(|hit| hit != c.negated))
     }
+
+    /// Records match when their item does, or when every term is a word found in the
+    /// record's kind, particulars or actor (`/task_decided`, `/alice`; `-alice` too).
+    pub fn matches_event(
+        &self,
+        line: &EventLine,
+        item: Option<&ItemSummary>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if self.is_empty() || item.is_some_and(|i| self.matches_item(i, now)) {
+            return true;
+        }
+        self.statuses.is_empty()
+            && self.clauses.iter().all(|c| match &c.term {
+                Term::Word(w) => word_matches_event(w, line) != c.negated,
+                _ => false,
+            })
+    }
 }
 
 /// The ids of an id list, when it is short enough to ask the engine for.
@@ -450,6 +469,13 @@ fn word_matches_item(w: &str, it: &ItemSummary) -> bool {
     it.workflow.to_lowercase().contains(w)
         || it.current.to_lowercase().contains(w)
         || it.id.to_string() == w
+}
+
+/// A free word against a record of the events pane.
+fn word_matches_event(w: &str, line: &EventLine) -> bool {
+    line.kind.contains(w)
+        || line.detail.to_lowercase().contains(w)
+        || line.actor.to_lowercase().contains(w)
 }
 
 /// A free word against a task.
@@ -516,6 +542,7 @@ mod tests {
             sla_due: due_in.map(|m| now + chrono::Duration::minutes(m)),
             sla_warned: 0,
             sla_breached: false,
+            incident: None,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod history;
 pub mod keymap;
 pub mod model;
 pub mod notify;
+pub mod osc;
 pub mod run;
 pub mod sgr;
 pub mod source;

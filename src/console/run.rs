@@ -110,10 +110,11 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
                 }
                 Effect::Notify(n) => {
                     // Between frames: neither moves the cursor, so the diff stays right.
-                    if let Err(e) = screen.write_raw(&notify_to.bytes(&n)) {
+                    if let Err(e) = screen.send(&notify_to.bytes(&n)) {
                         tracing::warn!(error = %e, "cannot ring the bell");
                     }
                 }
+                Effect::Copy(text) => screen.send(&super::osc::copy(&text))?,
                 Effect::Quit => {}
             }
         }

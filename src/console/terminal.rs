@@ -178,8 +178,8 @@ impl Screen {
         Ok(())
     }
 
-    /// Bytes that are not a frame (a bell, a notification) and move no cursor.
-    pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+    /// Send bytes that are not a frame (an OSC 52 copy) straight to the terminal.
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut stdout = io::stdout().lock();
         stdout.write_all(bytes)?;
         stdout.flush()

@@ -218,6 +218,10 @@ impl App {
                 .map(|t| t.options.clone())
                 .unwrap_or_default(),
             Some("reassign") => self.people_and_groups(),
+            Some("sort") => super::sort::SortKey::choices(self.focus)
+                .iter()
+                .map(|k| k.name().to_string())
+                .collect(),
             _ => vec![],
         };
         complete::matching(all, word.typed)

@@ -154,7 +154,10 @@ mod every_verb {
                 .toasts
                 .iter()
                 .any(|t| t.kind == ToastKind::Error && t.text.contains("unknown command"));
-            assert!(!unknown, ":{verb} is offered by Tab but unknown to the prompt");
+            assert!(
+                !unknown,
+                ":{verb} is offered by Tab but unknown to the prompt"
+            );
         }
     }
 }
