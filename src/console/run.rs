@@ -69,8 +69,9 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
                 None => break,
             },
             Some(u) = updates.recv() => {
-                app.update(Msg::Tick(Utc::now()));
-                let mut effects = app.update(Msg::Update(u));
+                // The clock's effects (a notification now due) are kept, not dropped.
+                let mut effects = app.update(Msg::Tick(Utc::now()));
+                effects.extend(app.update(Msg::Update(u)));
                 while let Ok(more) = updates.try_recv() {
                     effects.extend(app.update(Msg::Update(more)));
                 }
