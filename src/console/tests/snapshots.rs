@@ -530,3 +530,30 @@ fn filter_by_key() {
     assert!(s.contains("Northwind Traders"));
     assert!(s.contains("SLA board (1)"));
 }
+
+#[test]
+fn command_completions() {
+    let mut app = fixture::app();
+    app.update(ch(':'));
+    typed(&mut app, "s");
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Tab));
+    let s = snap("command_completions", &app, 100, 24);
+    let footer = s.lines().last().unwrap_or_default();
+    assert!(
+        footer.starts_with(":skip "),
+        "the second Tab puts the second candidate in the line: {footer}"
+    );
+    for verb in ["signal", "skip", "sla", "start"] {
+        assert!(footer.contains(verb), "{verb} is offered: {footer}");
+    }
+    assert!(footer.contains("[2/"), "which of how many: {footer}");
+}
+
+#[test]
+fn quit_demo_confirm() {
+    let mut app = fixture::app();
+    app.update(ch('q'));
+    let s = snap("quit_demo_confirm", &app, 80, 24);
+    assert!(s.contains("Quit the demo?"), "{s}");
+}
