@@ -157,6 +157,10 @@ pub enum Event {
         priority: i32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sla_due: Option<DateTime<Utc>>,
+        /// When the item's clock started, if earlier than the record (a back-dated
+        /// start): its age and SLA run from here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<DateTime<Utc>>,
     },
     /// A step (or its compensation) will start at `at`, after a backoff. (An attempt due
     /// at once is journaled as its `StepStarted` alone.)

@@ -285,6 +285,7 @@ impl App {
                 version: None,
                 input,
                 priority: 0,
+                since: None,
             },
         }])]
     }
