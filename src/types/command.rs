@@ -147,3 +147,25 @@ impl CommandError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_carries_since_only_when_given() {
+        let plain: Command = serde_json::from_str(r#"{"command":"start","workflow":"w"}"#).unwrap();
+        assert!(matches!(plain, Command::Start { since: None, .. }));
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(
+            !text.contains("since"),
+            "older clients read the same JSON: {text}"
+        );
+        let dated: Command = serde_json::from_str(
+            r#"{"command":"start","workflow":"w","since":"2026-12-01T09:00:00Z"}"#,
+        )
+        .unwrap();
+        let at = "2026-12-01T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert!(matches!(dated, Command::Start { since: Some(s), .. } if s == at));
+    }
+}
