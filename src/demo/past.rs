@@ -46,7 +46,7 @@ const FRESH_ONBOARDINGS: usize = 2;
 
 /// The past for `seed`, oldest first (as the ids of a real past would be).
 pub fn plan(seed: u64) -> Vec<Seeded> {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_7a57);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x005e_ed0f_7a57);
     let mut out = Vec::new();
     for (kind, lo, hi, n) in BANDS {
         for _ in 0..n {
