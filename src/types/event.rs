@@ -326,8 +326,18 @@ impl Event {
         match self {
             Event::WorkflowLoaded { name, version, .. } => format!("{name} v{version}"),
             Event::ItemStarted {
-                workflow, version, ..
-            } => format!("{workflow} v{version}"),
+                workflow,
+                version,
+                since,
+                ..
+            } => match since {
+                // A back-dated clock says so wherever the start is shown.
+                Some(at) => format!(
+                    "{workflow} v{version}, clock from {}",
+                    at.format("%H:%M:%S")
+                ),
+                None => format!("{workflow} v{version}"),
+            },
             Event::StepScheduled { step, attempt, .. }
             | Event::StepStarted { step, attempt, .. }
             | Event::StepSucceeded { step, attempt, .. } => format!("{step} #{attempt}"),

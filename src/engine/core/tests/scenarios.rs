@@ -764,6 +764,15 @@ fn a_back_dated_start_runs_its_sla_from_since() {
     };
     let since = h.now - chrono::Duration::seconds(80);
     let item = h.cmd("op", start(since)).unwrap().item.unwrap();
+    let started = h
+        .events()
+        .find(|e| matches!(e, Event::ItemStarted { .. }))
+        .unwrap();
+    assert_eq!(
+        started.detail(),
+        "sla v1, clock from 08:58:40",
+        "the audit shows it"
+    );
     h.advance(0);
     let summary = h.detail(item).unwrap().summary;
     assert_eq!(summary.started_at, since, "age runs from since");
