@@ -77,6 +77,7 @@ async fn start(h: &EngineHandle, workflow: &str, n: usize) -> Vec<ItemId> {
             version: None,
             input: json!({ "n": k + 1 }),
             priority: 0,
+            since: None,
         };
         let reply = h
             .command("alice", None, cmd)
