@@ -82,7 +82,8 @@ impl Views {
                 in_scope(t, scope, opts) && f.matches_task(t, m.items.get(&t.item))
             })
             .collect();
-        inbox.sort_by(|&a, &b| by_inbox.tasks(&m.tasks[a], &m.tasks[b]));
+        let sla = |k: usize| m.items.get(&m.tasks[k].item).and_then(|i| i.sla_due);
+        inbox.sort_by(|&a, &b| by_inbox.tasks((&m.tasks[a], sla(a)), (&m.tasks[b], sla(b))));
         self.inbox = inbox;
         self.events = m
             .events

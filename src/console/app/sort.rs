@@ -4,6 +4,8 @@
 
 use std::cmp::{Ordering, Reverse};
 
+use chrono::{DateTime, Utc};
+
 use super::Pane;
 use crate::types::view::{ItemStatus, ItemSummary, TaskView};
 
@@ -141,19 +143,28 @@ impl Order {
         }
     }
 
-    /// Compare two tasks in this order; overdue tasks lead the default order.
-    pub fn tasks(self, a: &TaskView, b: &TaskView) -> Ordering {
+    /// Compare two tasks in this order. The default puts first what must be decided
+    /// soonest: overdue tasks, then the nearer of each task's own due and its item's
+    /// SLA deadline (`sla_a`, `sla_b`), so a task whose item is about to breach leads.
+    pub fn tasks(
+        self,
+        (a, sla_a): (&TaskView, Option<DateTime<Utc>>),
+        (b, sla_b): (&TaskView, Option<DateTime<Utc>>),
+    ) -> Ordering {
         let due = |t: &TaskView| (t.due.is_none(), t.due);
+        let urgent = |t: &TaskView, sla: Option<DateTime<Utc>>| {
+            let by = match (t.due, sla) {
+                (Some(d), Some(s)) => Some(d.min(s)),
+                (d, s) => d.or(s),
+            };
+            (!t.overdue, by.is_none(), by, Reverse(t.priority))
+        };
         let o = match self.key {
             SortKey::Priority => b.priority.cmp(&a.priority).then(due(a).cmp(&due(b))),
             SortKey::Age => a.created_at.cmp(&b.created_at),
             SortKey::Workflow => a.workflow.cmp(&b.workflow).then(due(a).cmp(&due(b))),
             SortKey::Newest => b.id.cmp(&a.id),
-            _ => (!a.overdue, due(a), Reverse(a.priority)).cmp(&(
-                !b.overdue,
-                due(b),
-                Reverse(b.priority),
-            )),
+            _ => urgent(a, sla_a).cmp(&urgent(b, sla_b)),
         };
         self.directed(o.then(a.id.cmp(&b.id)))
     }
@@ -195,6 +206,29 @@ mod tests {
         assert_eq!(Order::default_for(Pane::Sla).key, SortKey::Risk);
         assert_eq!(Order::default_for(Pane::Inbox).key, SortKey::Due);
         assert!(SortKey::choices(Pane::Events).is_empty());
+    }
+
+    #[test]
+    fn the_inbox_puts_first_the_task_whose_item_breaches_soonest() {
+        let now = chrono::Utc::now();
+        let task = |id, due_min: i64| TaskView {
+            id,
+            due: Some(now + chrono::Duration::minutes(due_min)),
+            overdue: false,
+            ..crate::console::tests::fixture::tasks()[0].clone()
+        };
+        let (late_task, soon_task) = (task(1, 60), task(2, 30));
+        let breaching = Some(now + chrono::Duration::minutes(5));
+        let o = Order::default_for(Pane::Inbox);
+        assert_eq!(
+            o.tasks((&late_task, breaching), (&soon_task, None)),
+            Ordering::Less,
+            "due in an hour, but its item breaches in five minutes"
+        );
+        assert_eq!(
+            o.tasks((&late_task, None), (&soon_task, None)),
+            Ordering::Greater
+        );
     }
 
     #[test]

@@ -64,6 +64,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     format!("review {:.0}%", confidence * 100.0)
                 }
             };
+            // The item's own deadline: a task may be due later than its item breaches.
+            let item = app.model.items.get(&task.item);
+            let sla = match item.and_then(|i| Some((super::sla_state(i, app.now)?, i.sla_due?))) {
+                Some(((role, _), d)) => {
+                    Span::styled(clock((d - app.now).num_seconds()), t.style(role))
+                }
+                None => Span::styled("-", t.style(Role::Dim)),
+            };
             let cells = vec![
                 Line::from(if marked { "●" } else { " " }),
                 Line::from(task.id.to_string()),
@@ -74,28 +82,31 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 Line::from(holder(task)),
                 Line::from(age(app.now, task.created_at)),
                 Line::from(Span::styled(due, t.style(role))),
+                Line::from(sla),
             ];
             (cells, super::styled_row_style(app, marked))
         })
         .collect();
     let head = [
-        "", "TASK", "ITEM", "KEY", "KIND", "TITLE", "WHO", "AGE", "DUE",
+        "", "TASK", "ITEM", "KEY", "KIND", "TITLE", "WHO", "AGE", "DUE", "SLA",
     ]
     .map(Line::from)
     .into();
-    // The title tells tasks apart: it takes the room (60 cells unless less), and on
-    // narrower panes the key (which a title usually repeats; the preview shows it),
-    // then the age, then the kind leave first.
+    // The title tells tasks apart: it takes the room (60 cells unless less); the item's
+    // SLA says which to decide first and always stays. On narrower panes the kind
+    // leaves first, then the age, then the key (which a title usually repeats; the
+    // preview shows it).
     let keys = visible.iter().any(|task| key_of(task).is_some());
     let cols = [
         Col::whole(),
         Col::whole(),
         Col::whole(),
-        Col::key(12, 32).drop(1).shown_if(keys),
-        Col::whole().drop(3),
+        Col::key(12, 32).drop(3).shown_if(keys),
+        Col::whole().drop(1),
         Col::cut(60, u16::MAX).fill().keeps_room(),
         Col::cut(8, 24),
         Col::whole().drop(2),
+        Col::whole(),
         Col::whole(),
     ];
     let table = fit::table(&cols, head, t.style(Role::Dim), rows, table_area.width)
