@@ -22,6 +22,17 @@ steps:
     group: finance
 "#;
 
+/// A task for finance whose item's SLA warns after 2 s and breaches after 4 s.
+const HURRY: &str = r#"name: hurry
+version: 1
+sla: { due: 4s, warn: [50%] }
+steps:
+  - id: approve
+    kind: human
+    title: "Hurry {{ input.n }}"
+    group: finance
+"#;
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -48,8 +59,13 @@ fn require_tmux() {
 }
 
 /// Poll `ok` every 100 ms until it holds or `PATIENCE` runs out.
-fn eventually(mut ok: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + PATIENCE;
+fn eventually(ok: impl FnMut() -> bool) -> bool {
+    eventually_within(PATIENCE, ok)
+}
+
+/// Poll `ok` every 100 ms until it holds or `patience` runs out.
+fn eventually_within(patience: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + patience;
     loop {
         if ok() {
             return true;
@@ -116,6 +132,7 @@ impl Tmux {
             .env_remove("NO_COLOR")
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_STATE_HOME", home.join(".local/state"))
             .env("TMPDIR", home.join("tmp"))
             .env("TERM", "xterm-256color")
             .output()
@@ -126,6 +143,11 @@ impl Tmux {
             String::from_utf8_lossy(&o.stderr)
         );
         tmux
+    }
+
+    /// The HOME the console ran with.
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
     }
 
     fn tmux(&self, args: &[&str]) -> String {
@@ -158,8 +180,13 @@ impl Tmux {
 
     /// Poll the screen until `ok` holds; the last screen otherwise, in the panic.
     fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        self.wait_within(PATIENCE, what, ok)
+    }
+
+    /// [`Tmux::wait_for`] with its own patience.
+    fn wait_within(&self, patience: Duration, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let mut screen = String::new();
-        if eventually(|| {
+        if eventually_within(patience, || {
             screen = self.screen();
             ok(&screen)
         }) {
@@ -260,6 +287,7 @@ impl Daemon {
         let wf = tmp.path().join("wf");
         std::fs::create_dir_all(&wf).unwrap();
         std::fs::write(wf.join("expense.yaml"), EXPENSE).unwrap();
+        std::fs::write(wf.join("hurry.yaml"), HURRY).unwrap();
         let mut child = Command::new(BIN)
             .arg("--data")
             .arg(&data)
@@ -346,8 +374,74 @@ impl Drop for Daemon {
 fn demo_starts_and_quits_cleanly() {
     let tmux = demo();
     tmux.keys(&["q"]);
+    tmux.wait_for("the demo asking first", |s| s.contains("Quit the demo?"));
+    tmux.keys(&["n"]);
+    tmux.wait_for("the demo going on", |s| !s.contains("Quit the demo?"));
+    tmux.keys(&[":item 1", "Enter"]);
+    tmux.keys(&["q", "y"]);
     assert_eq!(tmux.wait_exit(), 0, "{}", tmux.screen());
+    let history = tmux.home().join(".local/state/tempi/history");
+    let kept = std::fs::read_to_string(&history).unwrap_or_default();
+    assert_eq!(
+        kept, "item 1\n",
+        "the command line is kept for the next session"
+    );
     tmux.assert_restored();
+}
+
+/// The number after `label` in the header (`at risk 3`), if shown.
+fn header_count(screen: &str, label: &str) -> Option<u64> {
+    let rest = &screen[screen.find(label)? + label.len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+#[test]
+fn the_demo_is_under_sla_pressure_in_its_first_minute() {
+    let tmux = demo();
+    let count = |s: &str, label| header_count(s, label).unwrap_or(0);
+    let first = tmux.wait_for("at-risk and breached items in the header", |s| {
+        count(s, "at risk") > 0 && count(s, "breached") > 0
+    });
+    tmux.wait_for("the SLA board showing every state", |s| {
+        ["at risk", "critical", "BREACHED"]
+            .iter()
+            .all(|state| s.lines().any(|l| l.contains('%') && l.contains(state)))
+    });
+    // The seeded past has items seconds from their deadline: one breaches live.
+    let before = count(&first, "breached");
+    let moving = Duration::from_secs(60);
+    tmux.wait_within(moving, "a breach within the first minute", |s| {
+        count(s, "breached") > before
+    });
+}
+
+/// `y` sends OSC 52; tmux, told to take the clipboard from applications, keeps what was
+/// copied in its paste buffer, as a terminal over SSH would on its clipboard.
+#[test]
+fn y_copies_the_selected_item_id_through_osc_52() {
+    let tmux = demo();
+    tmux.tmux(&["set-option", "-g", "set-clipboard", "on"]);
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for("the copy toast", |s| s.contains("copied item id"));
+    let id: String = screen
+        .split("copied item id ")
+        .nth(1)
+        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect())
+        .unwrap_or_default();
+    assert!(!id.is_empty(), "{screen}");
+    let mut buffer = String::new();
+    assert!(
+        eventually(|| {
+            buffer = tmux.tmux(&["show-buffer"]);
+            buffer.trim() == id
+        }),
+        "tmux's buffer holds {buffer:?}, not item id {id}"
+    );
 }
 
 #[test]
@@ -447,4 +541,41 @@ fn too_small_terminal_says_so() {
     tmux.keys(&["q"]);
     assert_eq!(tmux.wait_exit(), 0, "{}", tmux.screen());
     tmux.assert_restored();
+}
+
+#[test]
+fn a_breach_rings_the_bell() {
+    let daemon = Daemon::start();
+    let data = path_arg(&daemon.data);
+    let tmux = Tmux::start(
+        200,
+        50,
+        &format!("--data {data} --as alice attach --groups finance"),
+    );
+    let args = format!("--data {data} --as alice attach --groups finance --notify off");
+    let quiet = Tmux::start(200, 50, &args);
+    tmux.wait_for("the console", |s| s.contains("in flight"));
+    quiet.wait_for("the quiet console", |s| s.contains("in flight"));
+    assert_eq!(tmux.display("#{window_bell_flag}"), "0", "no bell before");
+    let o = daemon.cli(&["start", "hurry", "--input", r#"{"n": 1}"#]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tmux.wait_for("the item at risk or breached", |s| {
+        s.contains("Hurry 1") && (s.contains("at risk 1") || s.contains("breached 1"))
+    });
+    assert!(
+        eventually(|| tmux.display("#{window_bell_flag}") == "1"),
+        "the bell never rang; the screen:\n{}",
+        tmux.screen()
+    );
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("]9;") && !screen.contains("777;"),
+        "the notification leaked onto the screen:\n{screen}"
+    );
+    quiet.wait_for("the breach", |s| s.contains("breached 1"));
+    assert_eq!(
+        quiet.display("#{window_bell_flag}"),
+        "0",
+        "--notify off rings no bell"
+    );
 }

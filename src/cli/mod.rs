@@ -8,6 +8,7 @@ mod console;
 mod daemon;
 pub(crate) mod format;
 mod show;
+mod status;
 mod validate;
 
 use std::net::SocketAddr;
@@ -113,6 +114,17 @@ pub enum Cmd {
         version: Option<u32>,
         #[command(flatten)]
         acting: Acting,
+    },
+    /// One line for a status bar: items at risk, breached, and my open tasks
+    Status {
+        /// With tmux colours, and a short "tempi down" when the daemon is not running
+        #[arg(long)]
+        tmux: bool,
+        /// The groups whose unclaimed tasks count as mine [default: config.toml's]
+        #[arg(long, env = "TEMPI_GROUPS", value_name = "G,G", value_delimiter = ',')]
+        groups: Vec<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// List work items (in flight unless --all or --status)
     Items {
@@ -448,6 +460,9 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             show::items(g, filter, json).await?
         }
         Cmd::Item { id, json } => show::item(g, id, json).await?,
+        Cmd::Status { tmux, groups, json } => {
+            return Ok(status::run(g, &groups, tmux, json).await);
+        }
         Cmd::Tasks {
             mine,
             all,

@@ -319,6 +319,7 @@ fn item(rng: &mut Rng, id: ItemId, now: DateTime<Utc>, e: Estate) -> ItemSummary
             _ => 0,
         },
         sla_breached: used >= 1.0,
+        incident: None,
         key: (!id.is_multiple_of(5)).then(|| format!("INV-2026-{:05}", id % 100_000)),
         title: Some(format!(
             "{} {}",
@@ -674,6 +675,7 @@ async fn load(
                     version: None,
                     input: serde_json::json!({ "n": n }),
                     priority: 0,
+                    since: None,
                 };
                 let _ = h.command("bench", None, cmd).await;
             });

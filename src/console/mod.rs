@@ -4,8 +4,11 @@
 pub mod app;
 pub mod bench;
 pub mod filter;
+pub mod history;
 pub mod keymap;
 pub mod model;
+pub mod notify;
+pub mod osc;
 pub mod run;
 pub mod sgr;
 pub mod source;

@@ -131,6 +131,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<EndedRow> {
             sla_due: r.get::<_, Option<i64>>(9)?.map(time),
             sla_warned: r.get(10)?,
             sla_breached: r.get(11)?,
+            incident: None,
             key: r.get(14)?,
             title: r.get(15)?,
         },

@@ -3,16 +3,21 @@
 
 use serde_json::Value;
 
+use super::sort::{Order, SortKey};
 use super::{App, Effect, Pane, PickFor, Scope, ToastKind};
 use crate::console::keymap::Action;
 use crate::console::theme::builtin_names;
-use crate::types::{Command, ItemId};
+use crate::types::{Command, ItemId, TaskId};
 
 /// Every command, for `:help` and for the error on a typo.
 pub const COMMANDS: &[(&str, &str)] = &[
     ("items | sla | inbox | events", "focus a pane"),
     ("filter TEXT", "filter the lists (same as /)"),
     ("mine | groups | all", "whose tasks the inbox shows"),
+    (
+        "sort [-]COLUMN",
+        "sort the focused pane (- reverses); no column lists them",
+    ),
     (
         "approve [OPTION] | reject [COMMENT]",
         "decide the selected tasks",
@@ -28,9 +33,12 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("signal NAME [JSON]", "send a signal to the selected item"),
     ("item N", "the detail of item N, in flight or ended"),
+    ("task N", "task N in the inbox, the cursor on it"),
     ("start WORKFLOW [JSON]", "start a work item"),
     ("theme [NAME]", "switch theme (no name: pick one)"),
     ("rate N", "demo load in items per minute"),
+    ("messages", "every message and bulk result so far"),
+    ("incidents", "incidents grouped by cause, to act on a group"),
     ("help", "keys and commands"),
     ("quit | q", "leave the console"),
 ];
@@ -77,6 +85,18 @@ impl App {
                 self.focus = Pane::Inbox;
                 vec![]
             }
+            "incidents" => {
+                self.open_incidents();
+                vec![]
+            }
+            "messages" | "msgs" => {
+                self.mode = super::Mode::Messages { scroll: 0 };
+                vec![]
+            }
+            "sort" => {
+                self.sort_command(rest);
+                vec![]
+            }
             "help" => {
                 self.mode = super::Mode::Help { scroll: 0 };
                 vec![]
@@ -100,10 +120,71 @@ impl App {
             "item" => match rest.trim_start_matches('#').parse::<ItemId>() {
                 // Fetched from the engine, so items the mirror no longer holds are found.
                 Ok(id) => self.show_detail(id),
-                Err(_) => self.fail(format!(":item needs an item id, not '{rest}'")),
+                Err(_) => self.fail(format!(
+                    ":item needs an item id, as in :item 42, not '{rest}'"
+                )),
+            },
+            "task" => match rest.trim_start_matches('#').parse::<TaskId>() {
+                Ok(id) => self.show_task(id),
+                Err(_) => self.fail(format!(
+                    ":task needs a task id, as in :task 7, not '{rest}'"
+                )),
             },
             _ => self.item_or_task_command(verb, rest),
         }
+    }
+
+    /// `q`: the demo asks first (its data is thrown away); a console quits at once, as
+    /// htop does, since everything it shows stays in the engine.
+    pub(super) fn quit_key(&mut self) -> Vec<Effect> {
+        if self.opts.rate.is_some() {
+            self.mode = super::Mode::QuitDemo;
+            return vec![];
+        }
+        self.quit = true;
+        vec![Effect::Quit]
+    }
+
+    /// The answer to "Quit the demo?": y, Enter or q again quit; n or Esc stay.
+    pub(super) fn quit_demo_key(&mut self, key: crossterm::event::KeyEvent) -> Vec<Effect> {
+        use crossterm::event::KeyCode;
+        match key.code {
+            KeyCode::Char('y' | 'Y' | 'q') | KeyCode::Enter => {
+                self.quit = true;
+                vec![Effect::Quit]
+            }
+            KeyCode::Char('n' | 'N') | KeyCode::Esc => vec![],
+            _ => {
+                self.mode = super::Mode::QuitDemo;
+                vec![]
+            }
+        }
+    }
+
+    /// Put the inbox's cursor on an open task, widening the scope and clearing the
+    /// filter if they hide it: an approver asking for task N wants to act on it.
+    fn show_task(&mut self, id: TaskId) -> Vec<Effect> {
+        if !self.model.tasks.iter().any(|t| t.id == id) {
+            return self.fail(format!(
+                "task {id} is not open (decided, cancelled or never made); :item N shows an item's tasks"
+            ));
+        }
+        let mut effects = self.close_detail();
+        self.focus = Pane::Inbox;
+        if self.row_of(Pane::Inbox, id).is_none() && self.scope != Scope::All {
+            self.scope = Scope::All;
+            self.refresh_views();
+            self.toast(ToastKind::Ok, "inbox: all");
+        }
+        if self.row_of(Pane::Inbox, id).is_none() && !self.filter.is_empty() {
+            self.set_filter("", true);
+            self.toast(ToastKind::Ok, format!("filter cleared to show task {id}"));
+            effects.extend(self.find_history());
+        }
+        if let Some(row) = self.row_of(Pane::Inbox, id) {
+            self.list_mut(Pane::Inbox).cursor = row;
+        }
+        effects
     }
 
     fn fail(&mut self, text: String) -> Vec<Effect> {
@@ -285,7 +366,45 @@ impl App {
                 version: None,
                 input,
                 priority: 0,
+                since: None,
             },
         }])]
+    }
+
+    /// `:sort priority`, `:sort -due`; a bare `:sort` says what the pane sorts on.
+    fn sort_command(&mut self, rest: &str) {
+        let pane = self.focus;
+        let choices = SortKey::choices(pane);
+        let names: Vec<&str> = choices.iter().map(|k| k.name()).collect();
+        if choices.is_empty() {
+            self.toast(
+                ToastKind::Error,
+                "nothing to sort here: the events log is in the journal's order",
+            );
+            return;
+        }
+        let (reverse, name) = match rest.strip_prefix('-') {
+            Some(name) => (true, name),
+            None => (false, rest),
+        };
+        match SortKey::parse(name).filter(|k| choices.contains(k)) {
+            Some(key) => self.set_order(pane, Order { key, reverse }),
+            None if name.is_empty() => self.toast(
+                ToastKind::Ok,
+                format!(
+                    "{} sorts by {}",
+                    pane.title().to_lowercase(),
+                    names.join(", ")
+                ),
+            ),
+            None => self.toast(
+                ToastKind::Error,
+                format!(
+                    "{} cannot sort by '{name}'; use {}",
+                    pane.title().to_lowercase(),
+                    names.join(", ")
+                ),
+            ),
+        }
     }
 }

@@ -181,6 +181,8 @@ impl It {
             sla_due: Some(started + Duration::seconds(sla(self.wf))),
             sla_warned: self.warned,
             sla_breached: self.breached,
+            incident: (self.status == ItemStatus::Incident)
+                .then(|| format!("{}: connect: connection refused (bank)", self.current)),
             key: names(self.id).0.map(str::to_string),
             title: names(self.id).1.map(str::to_string),
         }
@@ -515,6 +517,7 @@ pub fn records() -> Vec<Record> {
                 input: json!({ "service": "payments-api", "severity": "sev2" }),
                 priority: 5,
                 sla_due: Some(ago(30) + Duration::minutes(30)),
+                since: None,
             },
         ),
         (Some(123), "engine", None, {
@@ -818,6 +821,7 @@ fn step_view(id: &str, kind: &str, status: StepStatus, needs: &[&str]) -> StepVi
         status,
         attempts: 0,
         needs: needs.iter().map(|s| s.to_string()).collect(),
+        when: None,
         started_at: None,
         ended_at: None,
         next_attempt_at: None,
@@ -864,7 +868,10 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
         },
         step_view("provision", "shell", StepStatus::Pending, &["crm_record"]),
         step_view("activation", "wait", StepStatus::Pending, &["provision"]),
-        step_view("welcome", "http", StepStatus::Pending, &["activation"]),
+        StepView {
+            when: Some("input.plan != 'trial'".into()),
+            ..step_view("welcome", "http", StepStatus::Pending, &["activation"])
+        },
     ];
     let detail = ItemDetail {
         summary,
@@ -895,6 +902,7 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
                 input: detail.input.clone(),
                 priority: 1,
                 sla_due: detail.summary.sla_due,
+                since: None,
             },
         ),
         (

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::Core;
-use super::state::{Item, Status, Task};
+use super::state::{CompStatus, Item, Status, Task};
 use crate::definition::Workflow;
 use crate::types::event::{ItemId, TaskId, WaitOn};
 use crate::types::view::{
-    ItemDetail, ItemFilter, ItemStatus, ItemSummary, Metrics, StepView, TaskFilter, TaskStatus,
-    TaskView,
+    INCIDENT_MAX, ItemDetail, ItemFilter, ItemStatus, ItemSummary, Metrics, StepView, TaskFilter,
+    TaskStatus, TaskView,
 };
 
 pub(super) fn summary(it: &Item) -> ItemSummary {
@@ -39,9 +39,24 @@ pub(super) fn summary(it: &Item) -> ItemSummary {
         sla_due: it.sla_due,
         sla_warned: it.sla_warned,
         sla_breached: it.sla_breached,
+        incident: incident_cause(it),
         key: it.key().map(str::to_string),
         title: it.title().map(str::to_string),
     }
+}
+
+/// The failed step (or failed compensation) that makes an item an incident, and why.
+fn incident_cause(it: &Item) -> Option<String> {
+    let (s, d) = it
+        .steps
+        .iter()
+        .zip(&it.wf.steps)
+        .find(|(s, _)| s.status == Status::Failed || s.comp == CompStatus::Failed)?;
+    let why = s
+        .error
+        .as_ref()
+        .map_or_else(|| "failed".to_string(), |e| e.to_string());
+    Some(crate::text::clip(&format!("{}: {why}", d.id), INCIDENT_MAX))
 }
 
 /// A task as the inbox shows it; `it` is its item (absent only in a damaged state).
@@ -122,6 +137,7 @@ impl Core {
                 status: it.step_status(i),
                 attempts: s.attempt,
                 needs: d.needs.clone(),
+                when: d.when.clone(),
                 started_at: s.first_started,
                 ended_at: s.ended_at,
                 next_attempt_at: s.next_at,
