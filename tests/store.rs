@@ -573,6 +573,7 @@ fn ended(id: u64, key: Option<&str>, title: Option<&str>) -> tempi::types::view:
             sla_breached: false,
             key: key.map(str::to_string),
             title: title.map(str::to_string),
+            incident: None,
         },
         tasks: vec![],
         first_seq: id,
