@@ -57,6 +57,14 @@ fn every_shipped_workflow_is_valid() {
 fn invoice_approval_model() {
     let w = shipped("invoice-approval");
     assert_eq!((w.version, w.on_failure), (4, OnFailure::Compensate));
+    // Named by the number OCR reads, which the key waits for, and the supplier.
+    let names = w.names();
+    assert_eq!(
+        names.key.as_deref(),
+        Some("{{ steps.extract.output.number }}")
+    );
+    assert!(names.reads_step(w.step_index("extract").expect("extract")));
+    assert_eq!(names.title.as_deref(), Some("{{ input.supplier }}"));
     let sla = w.sla.as_ref().expect("sla");
     assert_eq!(sla.due, Duration::from_secs(4 * 3600));
     assert_eq!(sla.warn, vec![50, 75, 90]);
