@@ -23,7 +23,12 @@ pub(super) struct Views {
 
 /// Records of the engine's own progress, hidden from the events pane unless asked for:
 /// they are most of the log and tell an operator nothing the panes do not.
-pub const CHATTER: [&str; 3] = ["step_scheduled", "step_started", "step_succeeded"];
+pub const CHATTER: [&str; 4] = [
+    "step_scheduled",
+    "step_started",
+    "step_succeeded",
+    "item_named",
+];
 
 /// How the lists are shaped besides the filter: each pane's order, the inbox scope and
 /// whether the events pane shows the engine's chatter.
