@@ -33,6 +33,40 @@ pub fn clip(text: &str, max: usize) -> String {
     s
 }
 
+/// `text` as lines of at most `width` characters: its own line breaks kept, long lines
+/// broken at spaces (a word longer than a line is cut), control characters shown as
+/// spaces.
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    for line in printable_lines(text).split('\n') {
+        let mut cur = String::new();
+        let mut cur_w = 0;
+        for word in line.split(' ') {
+            let w = word.chars().count();
+            if cur_w > 0 && cur_w + 1 + w > width {
+                out.push(std::mem::take(&mut cur));
+                cur_w = 0;
+            }
+            if cur_w > 0 {
+                cur.push(' ');
+                cur_w += 1;
+            }
+            let mut rest: Vec<char> = word.chars().collect();
+            while cur_w + rest.len() > width {
+                let take = width - cur_w;
+                cur.extend(rest.drain(..take));
+                out.push(std::mem::take(&mut cur));
+                cur_w = 0;
+            }
+            cur_w += rest.len();
+            cur.extend(rest);
+        }
+        out.push(cur.trim_end().to_string());
+    }
+    out
+}
+
 /// The 1-based line and column (in characters) of a byte offset into `text`, for
 /// file:line:col messages.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -54,5 +88,21 @@ mod tests {
         assert!(shown.starts_with("ok [2J ]0;owned"));
         assert_eq!(printable_lines("a\nb\u{1b}c"), "a\nb c");
         assert!(matches!(printable("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn wrapping_keeps_line_breaks_and_breaks_at_spaces() {
+        let text = "Supplier: Nordwind Logistics GmbH\nPO match: matched PO 4471\u{1b}[2J";
+        assert_eq!(
+            wrap_words(text, 20),
+            vec![
+                "Supplier: Nordwind",
+                "Logistics GmbH",
+                "PO match: matched PO",
+                "4471 [2J"
+            ]
+        );
+        assert_eq!(wrap_words("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap_words("a\n\nb", 4), vec!["a", "", "b"]);
     }
 }

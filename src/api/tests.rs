@@ -283,6 +283,7 @@ async fn command_errors_keep_their_status_and_message() {
     let decide = DecideRequest {
         decision: "approved".into(),
         comment: None,
+        fields: None,
     };
     let err = c.decide(42, &decide, None).await.unwrap_err();
     assert_eq!(err.status(), Some(404));
@@ -297,6 +298,7 @@ async fn two_decisions_race_and_exactly_one_wins() {
     let d = DecideRequest {
         decision: "approved".into(),
         comment: None,
+        fields: None,
     };
     let (ra, rb) = tokio::join!(a.decide(1, &d, None), b.decide(1, &d, None));
     let statuses: Vec<Option<u16>> = [&ra, &rb]

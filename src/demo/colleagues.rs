@@ -91,6 +91,7 @@ pub fn spawn(handle: EngineHandle, seed: u64) -> Colleagues {
                     task: t.id,
                     decision,
                     comment,
+                    fields: None,
                 };
                 // A refusal means the operator got there first: nothing to do.
                 let _ = handle

@@ -261,6 +261,10 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
         by: String,
+        /// The form's values as checked (defaults filled in); for an agent review, only
+        /// the fields the reviewer corrected.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fields: Option<serde_json::Map<String, Value>>,
     },
     /// The task's item ended or its step was skipped; the task is closed undecided.
     TaskCancelled {

@@ -3,6 +3,7 @@
 
 mod actions;
 mod command;
+pub mod form;
 pub mod input;
 mod lists;
 
@@ -192,6 +193,8 @@ pub enum Mode {
         input: Input,
     },
     Picker(Picker),
+    /// A task's form (or an agent proposal's fields) before its decision is sent.
+    Form(Box<form::FormDialog>),
     Help {
         scroll: usize,
     },
@@ -476,6 +479,7 @@ impl App {
                 }
             },
             Mode::Picker(p) => self.picker_key(p, key),
+            Mode::Form(d) => self.form_key(d, key),
             Mode::Help { scroll } => {
                 let scroll = match self.keymap.action(&key) {
                     Some(Action::Down) => self.scrolled(scroll, 1),
@@ -526,9 +530,14 @@ impl App {
     fn picker_key(&mut self, mut p: Picker, key: KeyEvent) -> Vec<Effect> {
         use crossterm::event::KeyCode;
         let n = p.visible().len();
+        // A decision picker lists a few options and takes no typing: j/k move.
+        let fixed = matches!(p.purpose, PickFor::Decide(_));
         match key.code {
             KeyCode::Up => p.cursor = p.cursor.saturating_sub(1),
             KeyCode::Down => p.cursor = (p.cursor + 1).min(n.saturating_sub(1)),
+            KeyCode::Char('k') if fixed => p.cursor = p.cursor.saturating_sub(1),
+            KeyCode::Char('j') if fixed => p.cursor = (p.cursor + 1).min(n.saturating_sub(1)),
+            _ if fixed && key.code != KeyCode::Esc && key.code != KeyCode::Enter => {}
             KeyCode::Esc => {
                 self.toast(ToastKind::Ok, "nothing changed");
                 return vec![];
@@ -556,10 +565,7 @@ impl App {
                 self.clear_marks();
                 vec![Effect::Act(actions::reassign(&tasks, &choice))]
             }
-            PickFor::Decide(tasks) => {
-                self.clear_marks();
-                vec![Effect::Act(actions::decide(&tasks, &choice, None))]
-            }
+            PickFor::Decide(tasks) => self.decided(tasks, choice),
             PickFor::Skip(item) => self.confirm(
                 format!("Skip step {choice} of item {item}?"),
                 actions::skip(item, &choice),

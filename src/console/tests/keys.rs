@@ -237,6 +237,7 @@ impl Console {
             task: t.id,
             decision: "approved".into(),
             comment: None,
+            fields: None,
         };
         c.h.command("alice", None, decide).await.unwrap();
         until("completion", || async {
@@ -462,6 +463,7 @@ async fn a_stale_row_is_refused_and_says_why() {
         task: id,
         decision: "rejected".into(),
         comment: None,
+        fields: None,
     };
     c.h.command("bob", None, decide)
         .await

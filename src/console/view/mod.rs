@@ -3,6 +3,7 @@
 
 mod detail;
 mod events;
+mod form;
 mod header;
 mod inbox;
 mod items;

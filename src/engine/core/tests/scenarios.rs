@@ -398,6 +398,7 @@ fn human_tasks_claims_decisions_escalations() {
         task,
         decision: d.into(),
         comment: None,
+        fields: None,
     };
     assert!(matches!(
         h.cmd("bob", decide("approved")),
@@ -510,6 +511,7 @@ fn human_tasks_claims_decisions_escalations() {
             task: task2,
             decision: "rejected".into(),
             comment: Some("no".into()),
+            fields: None,
         },
     )
     .unwrap();
@@ -577,6 +579,7 @@ fn agent_confidence_routes_to_review() {
             task: tv[0].id,
             decision: "rejected".into(),
             comment: None,
+            fields: None,
         },
     )
     .unwrap();
@@ -864,6 +867,7 @@ fn cancel_and_command_refusals() {
             task,
             decision: "approved".into(),
             comment: None,
+            fields: None,
         },
         Command::Claim { task },
     ] {
@@ -883,6 +887,7 @@ fn cancel_and_command_refusals() {
             task: 999,
             decision: "approved".into(),
             comment: None,
+            fields: None,
         },
         Command::Start {
             workflow: "nope".into(),
@@ -1009,6 +1014,7 @@ fn retry_from_upstream_reopens_a_waiting_human_step() {
             task: second,
             decision: "approved".into(),
             comment: None,
+            fields: None,
         },
     )
     .unwrap();
