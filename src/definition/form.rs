@@ -203,3 +203,80 @@ fn plain(ctx: &mut Ctx, node: &Node) -> Option<Value> {
     }
     Some(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::definition::{StepKind, parse_str};
+    use crate::types::form::FieldType;
+    use serde_json::json;
+
+    fn with_form(form: &str) -> String {
+        format!(
+            "name: t\nversion: 1\nsteps:\n  - id: a\n    kind: human\n    title: T\n    group: ops\n    form:\n{form}"
+        )
+    }
+
+    #[test]
+    fn a_form_parses_to_typed_fields_with_defaults() {
+        let src = with_form(
+            "      - { name: cost_centre, type: string, required: true, label: Cost centre }\n      - { name: amount, type: number, default: 12 }\n      - { name: urgency, type: enum, options: [low, high], default: low }\n      - { name: ok, type: boolean, default: true }\n",
+        );
+        let w = parse_str("t.yaml", &src).unwrap();
+        let StepKind::Human(h) = &w.steps[0].kind else {
+            panic!("not a human step");
+        };
+        let kinds: Vec<FieldType> = h.form.iter().map(|f| f.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                FieldType::String,
+                FieldType::Number,
+                FieldType::Enum,
+                FieldType::Boolean
+            ]
+        );
+        assert!(h.form[0].required);
+        assert_eq!(h.form[0].title(), "Cost centre");
+        assert_eq!(h.form[1].default, Some(json!(12)));
+        assert_eq!(h.form[2].options, ["low", "high"]);
+    }
+
+    #[test]
+    fn every_problem_of_a_form_is_reported_where_it_is() {
+        let src = with_form(
+            "      - { name: Bad-Name, type: string }\n      - { name: n, type: money }\n      - { name: e, type: enum }\n      - { name: s, type: string, options: [a] }\n      - { name: d, type: integer, default: 1.5 }\n      - { name: d2, type: enum, options: [a, b], default: c }\n      - { name: r, type: string, required: yes please }\n      - { name: x, type: string, colour: red }\n      - { name: x, type: string }\n",
+        );
+        let d = parse_str("t.yaml", &src).unwrap_err();
+        let at: Vec<(usize, String)> = d.iter().map(|d| (d.line, d.message.clone())).collect();
+        let expect = [
+            (9, "invalid field name 'Bad-Name'"),
+            (10, "unknown field type 'money'"),
+            (11, "an enum field needs `options`"),
+            (12, "`options` belongs to enum fields only"),
+            (13, "must be a whole number"),
+            (14, "must be one of a, b"),
+            (15, "`required` must be true or false"),
+            (16, "unknown key `colour`"),
+            (17, "field 'x' is listed twice"),
+        ];
+        for (line, text) in expect {
+            assert!(
+                at.iter().any(|(l, m)| *l == line && m.contains(text)),
+                "no `{text}` at line {line}: {at:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_form_past_its_limits_is_refused() {
+        let fields: String = (0..17)
+            .map(|i| format!("      - {{ name: f{i}, type: string }}\n"))
+            .collect();
+        let d = parse_str("t.yaml", &with_form(&fields)).unwrap_err();
+        assert!(d[0].message.contains("the limit is 16"), "{d:?}");
+        assert_eq!((d[0].line, d[0].col), (9, 7));
+        let long = format!("      - {{ name: {}, type: string }}\n", "a".repeat(33));
+        let d = parse_str("t.yaml", &with_form(&long)).unwrap_err();
+        assert!(d[0].message.contains("limit of 32 characters"), "{d:?}");
+    }
+}

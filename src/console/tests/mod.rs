@@ -3,6 +3,7 @@
 
 mod converge;
 mod cursor;
+mod decide;
 mod fixture;
 mod keys;
 mod snapshots;
