@@ -167,10 +167,17 @@ pub fn check(form: &[FormField], given: &Map<String, Value>) -> Result<Map<Strin
             names.join(", ")
         ));
     }
+    // What was given is checked first: a mistyped value is the likelier problem.
+    let mut typed = Map::new();
+    for f in form {
+        if let Some(v) = given.get(&f.name).filter(|v| !v.is_null()) {
+            typed.insert(f.name.clone(), f.coerce(v)?);
+        }
+    }
     let mut out = Map::new();
     for f in form {
-        let value = match given.get(&f.name).filter(|v| !v.is_null()) {
-            Some(v) => Some(f.coerce(v)?),
+        let value = match typed.remove(&f.name) {
+            Some(v) => Some(v),
             None => f.default.clone().filter(|v| !v.is_null()),
         };
         let empty = value
