@@ -62,7 +62,8 @@ impl FormDialog {
             .zip(&self.inputs)
             .filter(|(f, i)| {
                 let text = i.text.trim();
-                !text.is_empty() && !(review && text == default_text(f).trim())
+                let unchanged = review && text == default_text(f).trim();
+                !text.is_empty() && !unchanged
             })
             .map(|(f, i)| (f.name.clone(), Value::String(i.text.trim().to_string())))
             .collect()
