@@ -105,6 +105,16 @@ fn a_form_is_shown_checked_and_becomes_the_output() {
         json!({"cost_centre": "CC1", "amount": 120.5, "priority": "normal"})
     );
     assert_eq!(h.pending_steps(), ["after"]);
+    let audit = h
+        .log
+        .iter()
+        .find(|r| matches!(r.event, Event::TaskDecided { .. }))
+        .map(|r| r.event.detail());
+    assert_eq!(
+        audit.as_deref(),
+        Some("task 1 approved (cost_centre=CC1, amount=120.5, priority=normal)"),
+        "the audit trail says what was filled in"
+    );
     h.replayed();
 }
 
