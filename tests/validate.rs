@@ -557,7 +557,7 @@ fn bad_form() {
             "11:31: unknown field type 'money' (expected one of: string, number, integer, boolean, enum)",
             "12:9: an enum field needs `options`, the values it may take",
             "13:46: `default`: field 'note' must be text, found 3",
-            "15:9: field 'ok' is listed twice",
+            "14:9: field 'note' is listed twice",
         ],
     );
 }

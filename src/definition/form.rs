@@ -29,18 +29,34 @@ pub(crate) fn form(ctx: &mut Ctx, node: &Node) -> Option<Vec<FormField>> {
         return None;
     }
     let mut out: Vec<FormField> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     let mut ok = true;
     for item in items {
-        match field(ctx, item) {
-            Some(f) if out.iter().any(|o| o.name == f.name) => {
-                ctx.at(item, format!("field '{}' is listed twice", f.name));
+        // A repeated name is reported even when a field is wrong in other ways.
+        if let Some(name) = written_name(item) {
+            if names.contains(&name) {
+                ctx.at(item, format!("field '{name}' is listed twice"));
                 ok = false;
             }
+            names.push(name);
+        }
+        match field(ctx, item) {
             Some(f) => out.push(f),
             None => ok = false,
         }
     }
     ok.then_some(out)
+}
+
+/// The `name:` a field mapping gives, if it is text.
+fn written_name(node: &Node) -> Option<String> {
+    let saphyr::YamlData::Mapping(m) = &node.data else {
+        return None;
+    };
+    m.iter().find_map(|(k, v)| match (scalar(k), scalar(v)) {
+        (Some(Scalar::String(k)), Some(Scalar::String(v))) if k == "name" => Some(v.to_string()),
+        _ => None,
+    })
 }
 
 fn field(ctx: &mut Ctx, node: &Node) -> Option<FormField> {
