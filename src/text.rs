@@ -33,38 +33,55 @@ pub fn clip(text: &str, max: usize) -> String {
     s
 }
 
-/// `text` as lines of at most `width` characters: its own line breaks kept, long lines
-/// broken at spaces (a word longer than a line is cut), control characters shown as
-/// spaces.
-pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(1);
-    let mut out = Vec::new();
-    for line in printable_lines(text).split('\n') {
-        let mut cur = String::new();
-        let mut cur_w = 0;
-        for word in line.split(' ') {
-            let w = word.chars().count();
-            if cur_w > 0 && cur_w + 1 + w > width {
-                out.push(std::mem::take(&mut cur));
-                cur_w = 0;
-            }
-            if cur_w > 0 {
-                cur.push(' ');
-                cur_w += 1;
-            }
-            let mut rest: Vec<char> = word.chars().collect();
-            while cur_w + rest.len() > width {
-                let take = width - cur_w;
-                cur.extend(rest.drain(..take));
-                out.push(std::mem::take(&mut cur));
-                cur_w = 0;
-            }
-            cur_w += rest.len();
-            cur.extend(rest);
+/// `1,405`: counts an operator reads at a glance.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (k, c) in s.chars().enumerate() {
+        if k > 0 && (s.len() - k).is_multiple_of(3) {
+            out.push(',');
         }
-        out.push(cur.trim_end().to_string());
+        out.push(c);
     }
     out
+}
+
+/// Lines of at most `width` characters, broken at spaces where there are any (a word
+/// longer than the line is cut), keeping the text's own line breaks.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    for line in text.split('\n') {
+        let mut cur = String::new();
+        let mut len = 0;
+        for word in line.split(' ') {
+            let mut word: Vec<char> = word.chars().collect();
+            if len > 0 && len + 1 + word.len() > width {
+                out.push(std::mem::take(&mut cur));
+                len = 0;
+            }
+            if len > 0 {
+                cur.push(' ');
+                len += 1;
+            }
+            while len + word.len() > width {
+                let rest = word.split_off(width - len);
+                cur.extend(word);
+                out.push(std::mem::take(&mut cur));
+                len = 0;
+                word = rest;
+            }
+            len += word.len();
+            cur.extend(word);
+        }
+        out.push(cur);
+    }
+    out
+}
+
+/// `wrap` for data: its control characters shown as spaces first (line breaks kept).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    wrap(&printable_lines(text), width)
 }
 
 /// The 1-based line and column (in characters) of a byte offset into `text`, for
@@ -104,5 +121,32 @@ mod tests {
         );
         assert_eq!(wrap_words("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
         assert_eq!(wrap_words("a\n\nb", 4), vec!["a", "", "b"]);
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_keeps_line_breaks() {
+        assert_eq!(
+            wrap("connect: connection refused by bank", 12),
+            ["connect:", "connection", "refused by", "bank"]
+        );
+        assert_eq!(wrap("a\nb c", 10), ["a", "b c"]);
+        assert_eq!(
+            wrap("abcdefghij", 4),
+            ["abcd", "efgh", "ij"],
+            "a long word is cut"
+        );
+        assert_eq!(wrap("ab abcdefgh", 4), ["ab", "abcd", "efgh"]);
+        assert_eq!(wrap("", 5), [""]);
+        for line in wrap("the quick brown fox jumps over the lazy dog again", 7) {
+            assert!(line.chars().count() <= 7, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1405), "1,405");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -370,6 +370,30 @@ fn demo_starts_and_quits_cleanly() {
     tmux.assert_restored();
 }
 
+/// `y` sends OSC 52; tmux, told to take the clipboard from applications, keeps what was
+/// copied in its paste buffer, as a terminal over SSH would on its clipboard.
+#[test]
+fn y_copies_the_selected_item_id_through_osc_52() {
+    let tmux = demo();
+    tmux.tmux(&["set-option", "-g", "set-clipboard", "on"]);
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for("the copy toast", |s| s.contains("copied item id"));
+    let id: String = screen
+        .split("copied item id ")
+        .nth(1)
+        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect())
+        .unwrap_or_default();
+    assert!(!id.is_empty(), "{screen}");
+    let mut buffer = String::new();
+    assert!(
+        eventually(|| {
+            buffer = tmux.tmux(&["show-buffer"]);
+            buffer.trim() == id
+        }),
+        "tmux's buffer holds {buffer:?}, not item id {id}"
+    );
+}
+
 #[test]
 fn sigterm_and_sighup_restore_the_terminal() {
     // Both at once: each demo spends most of its time starting.

@@ -319,6 +319,7 @@ fn item(rng: &mut Rng, id: ItemId, now: DateTime<Utc>, e: Estate) -> ItemSummary
             _ => 0,
         },
         sla_breached: used >= 1.0,
+        incident: None,
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::types::ItemId;
+use crate::types::changes::EventLine;
 use crate::types::view::{IdList, ItemFilter, ItemStatus, ItemSummary, TaskView};
 
 const FIELDS: &str =
@@ -208,6 +209,28 @@ impl Filter {
             Term::Sla(..) | Term::Breached | Term::AtRisk => true,
         })
     }
+
+    /// Records match when their item does, or when every term is a word found in the
+    /// record's kind, particulars or actor (`/task_decided`, `/alice`).
+    pub fn matches_event(
+        &self,
+        line: &EventLine,
+        item: Option<&ItemSummary>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if self.is_empty() || item.is_some_and(|i| self.matches_item(i, now)) {
+            return true;
+        }
+        self.statuses.is_empty()
+            && self.terms.iter().all(|t| match t {
+                Term::Word(w) => {
+                    line.kind.contains(w.as_str())
+                        || line.detail.to_lowercase().contains(w)
+                        || line.actor.to_lowercase().contains(w)
+                }
+                _ => false,
+            })
+    }
 }
 
 fn item_term(t: &Term, it: &ItemSummary, now: DateTime<Utc>) -> bool {
@@ -250,6 +273,7 @@ mod tests {
             sla_due: due_in.map(|m| now + chrono::Duration::minutes(m)),
             sla_warned: 0,
             sla_breached: false,
+            incident: None,
         }
     }
 

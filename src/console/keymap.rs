@@ -46,6 +46,12 @@ pub enum Action {
     Compensate,
     InboxScope,
     Sort,
+    SortPrev,
+    Chatter,
+    Incidents,
+    Copy,
+    NextHit,
+    PrevHit,
     RateUp,
     RateDown,
     Refresh,
@@ -74,7 +80,7 @@ impl Section {
 
 impl Action {
     /// Every action, in declaration order (the order within a help section).
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 40] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -106,6 +112,12 @@ impl Action {
         Action::Compensate,
         Action::InboxScope,
         Action::Sort,
+        Action::SortPrev,
+        Action::Chatter,
+        Action::Incidents,
+        Action::Copy,
+        Action::NextHit,
+        Action::PrevHit,
         Action::RateUp,
         Action::RateDown,
         Action::Refresh,
@@ -165,7 +177,17 @@ impl Action {
             Action::Escalate => ("escalate", "escalate the task", Tasks),
             Action::InboxScope => ("inbox_scope", "inbox: mine / my groups / all", Tasks),
             Action::Filter => ("filter", "filter (status:failed wf:NAME sla<30m)", General),
-            Action::Sort => ("sort", "change the sort order", General),
+            Action::Sort => ("sort", "sort the pane by the next column", General),
+            Action::SortPrev => ("sort_prev", "sort the pane by the previous column", General),
+            Action::Chatter => ("chatter", "events: show or hide step progress", General),
+            Action::Incidents => ("incidents", "incidents grouped by cause", Items),
+            Action::Copy => (
+                "copy",
+                "copy the id, or a detail's step output, to the clipboard",
+                General,
+            ),
+            Action::NextHit => ("next_hit", "detail: next search hit", Navigation),
+            Action::PrevHit => ("prev_hit", "detail: previous search hit", Navigation),
             Action::Command => ("command", "command mode", General),
             Action::Refresh => ("refresh", "refresh now", General),
             Action::RateUp => ("rate_up", "demo: more load", General),
@@ -380,7 +402,13 @@ fn default_bindings() -> BTreeMap<Action, Vec<Key>> {
         (Action::Cancel, vec![Key::ctrl('k')]),
         (Action::Compensate, vec![c('C')]),
         (Action::InboxScope, vec![c('i')]),
-        (Action::Sort, vec![c('o')]),
+        (Action::Sort, vec![c('o'), c('>')]),
+        (Action::SortPrev, vec![c('<')]),
+        (Action::Chatter, vec![c('v')]),
+        (Action::Incidents, vec![c('I')]),
+        (Action::Copy, vec![c('y')]),
+        (Action::NextHit, vec![c('n')]),
+        (Action::PrevHit, vec![c('N')]),
         (Action::RateUp, vec![c('+')]),
         (Action::RateDown, vec![c('-')]),
         (Action::Refresh, vec![Key::ctrl('r')]),
@@ -560,7 +588,8 @@ fn parse_keys(
     Ok(bound)
 }
 
-/// Replaces the defaults of every action the file lists, then checks no key does two things.
+/// Replaces the defaults of every action the file lists; a key bound twice in the file
+/// is an error, a key the file takes from another action's default leaves that action.
 fn merge(src: &Source, overrides: Overrides) -> Result<Keymap, KeymapError> {
     let mut bindings = default_bindings();
     for action in &overrides.actions {
@@ -579,14 +608,10 @@ fn merge(src: &Source, overrides: Overrides) -> Result<Keymap, KeymapError> {
             keys.push(b.key);
         }
     }
-    for (action, keys) in &bindings {
-        for key in keys {
-            if let Some(b) = from_file.get(key).filter(|b| b.action != *action) {
-                let message = conflict(*key, *action, "by default", b.action)
-                    + &format!("; rebind {} too", action.name());
-                return Err(src.error(b.span.clone(), message));
-            }
-        }
+    // A key the file gives one action is taken from the default of another: a file
+    // written for one version keeps working when a later one binds a new default key.
+    for (action, keys) in bindings.iter_mut() {
+        keys.retain(|key| from_file.get(key).is_none_or(|b| b.action == *action));
     }
     Ok(Keymap::from_bindings(bindings))
 }
@@ -807,16 +832,25 @@ mod tests {
     }
 
     #[test]
-    fn conflict_with_a_default_names_both_actions() {
-        let msg = error_of("[keys]\ncancel = [\"D\", \"x\"]\n");
-        assert!(
-            msg.starts_with("keys.toml:2:16: key \"x\" is bound to both"),
-            "{msg}"
+    fn a_key_the_file_binds_is_taken_from_another_actions_default() -> Result<(), KeymapError> {
+        let km = Keymap::from_toml(Path::new("keys.toml"), "[keys]\ncancel = [\"D\", \"x\"]\n")?;
+        assert_eq!(km.action(&plain('x')), Some(Action::Cancel));
+        assert_eq!(
+            km.keys_for(Action::Reject),
+            Vec::<String>::new(),
+            "reject lost x"
         );
-        assert!(
-            msg.contains("reject (by default)") && msg.contains("cancel"),
-            "{msg}"
+        let help = km.help();
+        let shown = help
+            .iter()
+            .flat_map(|(_, rows)| rows)
+            .find(|(_, what)| *what == Action::Reject.describe());
+        assert_eq!(
+            shown.map(|(k, _)| k.as_str()),
+            Some("unbound"),
+            "the help says so"
         );
+        Ok(())
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod filter;
 pub mod keymap;
 pub mod model;
+pub mod osc;
 pub mod run;
 pub mod sgr;
 pub mod source;

@@ -267,6 +267,7 @@ mod tests {
             sla_due: None,
             sla_warned: 0,
             sla_breached: false,
+            incident: None,
         }
     }
 

@@ -97,6 +97,7 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
                         set(r);
                     }
                 }
+                Effect::Copy(text) => screen.send(&super::osc::copy(&text))?,
                 Effect::Quit => {}
             }
         }

@@ -178,6 +178,13 @@ impl Screen {
         Ok(())
     }
 
+    /// Send bytes that are not a frame (an OSC 52 copy) straight to the terminal.
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(bytes)?;
+        stdout.flush()
+    }
+
     /// After a resize the whole screen is redrawn.
     pub fn clear(&mut self) -> io::Result<()> {
         self.term.clear()?;

@@ -118,6 +118,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<EndedRow> {
             sla_due: r.get::<_, Option<i64>>(9)?.map(time),
             sla_warned: r.get(10)?,
             sla_breached: r.get(11)?,
+            incident: None,
         },
         first_seq: r.get::<_, i64>(12)? as u64,
         last_seq: r.get::<_, i64>(13)? as u64,

@@ -89,7 +89,14 @@ pub struct ItemSummary {
     /// Highest warning threshold crossed (percent), 0 when none.
     pub sla_warned: u8,
     pub sla_breached: bool,
+    /// An incident's failed step and its error (`pay: connect: connection refused`),
+    /// clipped to [`INCIDENT_MAX`] characters: what the console groups incidents by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
+
+/// The longest incident cause an item summary carries, in characters.
+pub const INCIDENT_MAX: usize = 240;
 
 /// An item the engine has let go of, as the store keeps it: its last summary, its
 /// tasks, and where its records are in the journal.
@@ -110,6 +117,9 @@ pub struct StepView {
     pub status: StepStatus,
     pub attempts: u32,
     pub needs: Vec<String>,
+    /// Its `when:` condition, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub next_attempt_at: Option<DateTime<Utc>>,

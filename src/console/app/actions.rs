@@ -1,14 +1,15 @@
 //! Operator actions: which items or tasks a key acts on (marks first, then the cursor),
 //! and the engine commands it becomes; destructive and bulk actions confirm first.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
 use super::input::Input;
 use super::{App, Effect, Mode, Pane, PickFor, Picker, ToastKind};
 use crate::console::keymap::Action;
-use crate::types::view::TaskView;
+use crate::text::thousands;
+use crate::types::view::{ItemStatus, ItemSummary, TaskView};
 use crate::types::{Command, ItemId, TaskId};
 
 /// One command waiting to be sent, with what to call it in a toast.
@@ -84,7 +85,18 @@ pub fn skip(item: ItemId, step: &str) -> Vec<Pending> {
     }]
 }
 
-fn per_item(items: &[ItemId], make: impl Fn(ItemId) -> Command) -> Vec<Pending> {
+/// Why an item action cannot apply to an item: the state that stops it.
+fn refusal(action: Action, it: &ItemSummary) -> Option<&'static str> {
+    let ended = it.status.is_final();
+    match action {
+        Action::Retry if it.status != ItemStatus::Incident => Some(it.status.name()),
+        Action::Cancel | Action::Compensate if ended => Some(it.status.name()),
+        Action::Compensate if it.status == ItemStatus::Compensating => Some("compensating"),
+        _ => None,
+    }
+}
+
+pub(super) fn per_item(items: &[ItemId], make: impl Fn(ItemId) -> Command) -> Vec<Pending> {
     items
         .iter()
         .map(|&item| Pending {
@@ -285,30 +297,92 @@ impl App {
     }
 
     fn act_on_items(&mut self, action: Action) -> Vec<Effect> {
-        let items = self.target_items();
-        if items.is_empty() {
+        let targets = self.target_items();
+        if targets.is_empty() {
             self.toast(
                 ToastKind::Error,
                 format!("nothing to {}: select an item", action.name()),
             );
             return vec![];
         }
-        let who = name_all("item", &items);
-        match action {
-            Action::Retry => {
-                let p = per_item(&items, |item| Command::Retry { item, from: None });
-                self.maybe_confirm(action, &who, p)
-            }
-            Action::Cancel => self.confirm(
-                format!("Cancel {who}? Running steps are stopped and nothing is undone."),
-                per_item(&items, |item| Command::Cancel { item }),
-            ),
-            Action::Compensate => self.confirm(
-                format!("Compensate {who}? Completed steps are undone in reverse order."),
-                per_item(&items, |item| Command::Compensate { item }),
-            ),
-            _ => self.skip_step(&items),
+        if action == Action::Skip {
+            return self.skip_step(&targets);
         }
+        let Some((items, left_out)) = self.applicable(action, &targets) else {
+            return vec![];
+        };
+        let who = name_all("item", &items);
+        let ask = match action {
+            Action::Retry => format!("Retry {who}?"),
+            Action::Cancel => {
+                format!("Cancel {who}? Running steps are stopped and nothing is undone.")
+            }
+            _ => format!("Compensate {who}? Completed steps are undone in reverse order."),
+        };
+        let pending = per_item(&items, |item| match action {
+            Action::Retry => Command::Retry { item, from: None },
+            Action::Cancel => Command::Cancel { item },
+            _ => Command::Compensate { item },
+        });
+        match (action, left_out) {
+            (Action::Retry, None) => self.maybe_confirm(action, &who, pending),
+            (_, None) => self.confirm(ask, pending),
+            (_, Some(why)) => self.confirm(format!("{ask} {why}"), pending),
+        }
+    }
+
+    /// The marked items an action can apply to, judged from their summaries (the engine
+    /// has the last word), and a sentence on the rest; `None` (after saying why) when it
+    /// applies to none. A single target always goes to the engine, which says why not.
+    fn applicable(
+        &mut self,
+        action: Action,
+        targets: &[ItemId],
+    ) -> Option<(Vec<ItemId>, Option<String>)> {
+        if targets.len() == 1 {
+            return Some((targets.to_vec(), None));
+        }
+        let mut fit = Vec::new();
+        let mut refused: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for &id in targets {
+            match self.model.items.get(&id).and_then(|it| refusal(action, it)) {
+                Some(state) => *refused.entry(state).or_default() += 1,
+                None => fit.push(id),
+            }
+        }
+        if refused.is_empty() {
+            return Some((fit, None));
+        }
+        let mut counts: Vec<(&str, u64)> = refused.into_iter().collect();
+        counts.sort_by_key(|(state, n)| (std::cmp::Reverse(*n), *state));
+        let states: Vec<String> = counts
+            .iter()
+            .map(|(state, n)| format!("{} {state}", thousands(*n)))
+            .collect();
+        let out = targets.len() - fit.len();
+        let verb = match action {
+            Action::Retry => "retried",
+            Action::Cancel => "cancelled",
+            _ => "compensated",
+        };
+        if fit.is_empty() {
+            self.toast(
+                ToastKind::Error,
+                format!(
+                    "none of the {} marked items can be {verb}: {}",
+                    thousands(out as u64),
+                    states.join(", ")
+                ),
+            );
+            return None;
+        }
+        let why = format!(
+            "{} of the {} marked cannot be {verb} ({}) and are left alone.",
+            thousands(out as u64),
+            thousands(targets.len() as u64),
+            states.join(", ")
+        );
+        Some((fit, Some(why)))
     }
 
     fn skip_step(&mut self, items: &[ItemId]) -> Vec<Effect> {
@@ -333,12 +407,7 @@ impl App {
                 self.toast(ToastKind::Error, format!("item {item} has no step to skip"));
                 vec![]
             }
-            [step] => self.confirm(
-                format!(
-                    "Skip step {step} of item {item}? Steps that need it are skipped too, unless they have a `when`."
-                ),
-                skip(*item, step),
-            ),
+            [step] => self.plan_skip(vec![*item], step.clone()),
             _ => self.pick(
                 format!("Skip which step of item {item}"),
                 steps,

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::sort::{Order, SortKey};
 use super::{App, Effect, Pane, PickFor, Scope, ToastKind};
 use crate::console::keymap::Action;
 use crate::console::theme::builtin_names;
@@ -13,6 +14,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("items | sla | inbox | events", "focus a pane"),
     ("filter TEXT", "filter the lists (same as /)"),
     ("mine | groups | all", "whose tasks the inbox shows"),
+    (
+        "sort [-]COLUMN",
+        "sort the focused pane (- reverses); no column lists them",
+    ),
     (
         "approve [OPTION] | reject [COMMENT]",
         "decide the selected tasks",
@@ -31,6 +36,8 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("start WORKFLOW [JSON]", "start a work item"),
     ("theme [NAME]", "switch theme (no name: pick one)"),
     ("rate N", "demo load in items per minute"),
+    ("messages", "every message and bulk result so far"),
+    ("incidents", "incidents grouped by cause, to act on a group"),
     ("help", "keys and commands"),
     ("quit | q", "leave the console"),
 ];
@@ -75,6 +82,18 @@ impl App {
                 };
                 self.refresh_views();
                 self.focus = Pane::Inbox;
+                vec![]
+            }
+            "incidents" => {
+                self.open_incidents();
+                vec![]
+            }
+            "messages" | "msgs" => {
+                self.mode = super::Mode::Messages { scroll: 0 };
+                vec![]
+            }
+            "sort" => {
+                self.sort_command(rest);
                 vec![]
             }
             "help" => {
@@ -287,5 +306,42 @@ impl App {
                 priority: 0,
             },
         }])]
+    }
+
+    /// `:sort priority`, `:sort -due`; a bare `:sort` says what the pane sorts on.
+    fn sort_command(&mut self, rest: &str) {
+        let pane = self.focus;
+        let choices = SortKey::choices(pane);
+        let names: Vec<&str> = choices.iter().map(|k| k.name()).collect();
+        if choices.is_empty() {
+            self.toast(
+                ToastKind::Error,
+                "nothing to sort here: the events log is in the journal's order",
+            );
+            return;
+        }
+        let (reverse, name) = match rest.strip_prefix('-') {
+            Some(name) => (true, name),
+            None => (false, rest),
+        };
+        match SortKey::parse(name).filter(|k| choices.contains(k)) {
+            Some(key) => self.set_order(pane, Order { key, reverse }),
+            None if name.is_empty() => self.toast(
+                ToastKind::Ok,
+                format!(
+                    "{} sorts by {}",
+                    pane.title().to_lowercase(),
+                    names.join(", ")
+                ),
+            ),
+            None => self.toast(
+                ToastKind::Error,
+                format!(
+                    "{} cannot sort by '{name}'; use {}",
+                    pane.title().to_lowercase(),
+                    names.join(", ")
+                ),
+            ),
+        }
     }
 }

@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{App, Options, Pane, Scope, Sort};
+use super::sort::Order;
+use super::{App, Options, Pane, Scope};
 use crate::console::filter::Filter;
 use crate::console::model::Model;
 use crate::types::ItemId;
 use crate::types::changes::EventLine;
-use crate::types::view::{ItemStatus, ItemSummary, TaskView};
+use crate::types::view::{ItemSummary, TaskView};
 
 #[derive(Debug, Default)]
 pub(super) struct Views {
@@ -16,19 +17,21 @@ pub(super) struct Views {
     sla: Vec<ItemId>,
     /// Indexes into `model.tasks`.
     inbox: Vec<usize>,
+    /// Seqs of the records the events pane shows, newest first.
+    events: Vec<u64>,
 }
 
-/// Incidents first, then what waits on people, then the rest.
-fn status_rank(s: ItemStatus) -> u8 {
-    match s {
-        ItemStatus::Incident => 0,
-        ItemStatus::Waiting => 1,
-        ItemStatus::Compensating => 2,
-        ItemStatus::Running => 3,
-        ItemStatus::Failed => 4,
-        ItemStatus::Cancelled => 5,
-        ItemStatus::Completed => 6,
-    }
+/// Records of the engine's own progress, hidden from the events pane unless asked for:
+/// they are most of the log and tell an operator nothing the panes do not.
+pub const CHATTER: [&str; 3] = ["step_scheduled", "step_started", "step_succeeded"];
+
+/// How the lists are shaped besides the filter: each pane's order, the inbox scope and
+/// whether the events pane shows the engine's chatter.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shape {
+    pub orders: [Order; 3],
+    pub scope: Scope,
+    pub chatter: bool,
 }
 
 /// Whether the inbox scope shows this task to this operator.
@@ -51,56 +54,41 @@ impl Views {
         &mut self,
         m: &Model,
         f: &Filter,
-        how: (Sort, Scope),
+        how: Shape,
         opts: &Options,
         now: DateTime<Utc>,
     ) {
-        let (sort, scope) = how;
-        let mut items: Vec<&ItemSummary> = m
+        let [by_items, by_sla, by_inbox] = how.orders;
+        let scope = how.scope;
+        let matching: Vec<&ItemSummary> = m
             .items
             .values()
             .rev()
             .filter(|i| f.matches_item(i, now))
             .collect();
-        match sort {
-            Sort::Newest => {}
-            // Ties keep the newest first (ids descending).
-            Sort::Priority => items
-                .sort_unstable_by_key(|i| (std::cmp::Reverse(i.priority), std::cmp::Reverse(i.id))),
-            Sort::Status => {
-                items.sort_unstable_by_key(|i| (status_rank(i.status), std::cmp::Reverse(i.id)))
-            }
-            Sort::Updated => items.sort_unstable_by_key(|i| {
-                (std::cmp::Reverse(i.updated_at), std::cmp::Reverse(i.id))
-            }),
-        }
-        self.items = items.iter().map(|i| i.id).collect();
-        // At risk first, then by deadline: sorted on plain numbers, since this runs on
-        // every update and a board can hold tens of thousands of items.
-        let mut sla: Vec<(bool, i64, ItemId)> = items
+        let mut sla: Vec<&ItemSummary> = matching
             .iter()
-            .filter(|i| !i.status.is_final())
-            .filter_map(|i| {
-                let due = i.sla_due?.timestamp_millis();
-                Some((i.sla_warned == 0 && !i.sla_breached, due, i.id))
-            })
+            .copied()
+            .filter(|i| !i.status.is_final() && i.sla_due.is_some())
             .collect();
-        sla.sort_unstable();
-        self.sla = sla.into_iter().map(|k| k.2).collect();
+        by_sla.items(&mut sla);
+        self.sla = sla.into_iter().map(|i| i.id).collect();
+        let mut items = matching;
+        by_items.items(&mut items);
+        self.items = items.into_iter().map(|i| i.id).collect();
         let mut inbox: Vec<usize> = (0..m.tasks.len())
             .filter(|&k| in_scope(&m.tasks[k], scope, opts) && f.matches_task(&m.tasks[k]))
             .collect();
-        inbox.sort_by_key(|&k| {
-            let t = &m.tasks[k];
-            (
-                !t.overdue,
-                t.due.is_none(),
-                t.due,
-                std::cmp::Reverse(t.priority),
-                t.id,
-            )
-        });
+        inbox.sort_by(|&a, &b| by_inbox.tasks(&m.tasks[a], &m.tasks[b]));
         self.inbox = inbox;
+        self.events = m
+            .events
+            .iter()
+            .rev()
+            .filter(|r| how.chatter || !CHATTER.contains(&r.kind.as_str()))
+            .filter(|r| f.matches_event(r, r.item.and_then(|i| m.items.get(&i)), now))
+            .map(|r| r.seq)
+            .collect();
     }
 }
 
@@ -111,7 +99,7 @@ impl App {
             Pane::Items => self.views.items.len(),
             Pane::Sla => self.views.sla.len(),
             Pane::Inbox => self.views.inbox.len(),
-            Pane::Events => self.model.events.len(),
+            Pane::Events => self.views.events.len(),
         }
     }
 
@@ -130,8 +118,9 @@ impl App {
 
     /// Events newest first.
     pub fn record_at(&self, row: usize) -> Option<&EventLine> {
-        let n = self.model.events.len();
-        self.model.events.get(n.checked_sub(row + 1)?)
+        let seq = *self.views.events.get(row)?;
+        let ev = &self.model.events;
+        ev.get(ev.binary_search_by_key(&seq, |r| r.seq).ok()?)
     }
 
     /// The mark key of a row: item id, task id or record seq.
@@ -140,6 +129,34 @@ impl App {
             Pane::Items | Pane::Sla => self.item_at(pane, row).map(|i| i.id),
             Pane::Inbox => self.task_at(row).map(|t| t.id),
             Pane::Events => self.record_at(row).map(|r| r.seq),
+        }
+    }
+
+    /// The highest row key in a pane, and how many rows have a key above `seen`: plain
+    /// scans of ids, since this runs on every update.
+    pub(super) fn keys_over(&self, pane: Pane, seen: u64) -> (u64, usize) {
+        fn over(keys: impl Iterator<Item = u64>, seen: u64) -> (u64, usize) {
+            keys.fold((0, 0), |(max, n), k| {
+                (max.max(k), n + usize::from(k > seen))
+            })
+        }
+        match pane {
+            Pane::Items => over(self.views.items.iter().copied(), seen),
+            Pane::Sla => over(self.views.sla.iter().copied(), seen),
+            Pane::Inbox => over(
+                self.views
+                    .inbox
+                    .iter()
+                    .filter_map(|&k| self.model.tasks.get(k).map(|t| t.id)),
+                seen,
+            ),
+            Pane::Events => {
+                let ev = &self.views.events;
+                (
+                    ev.first().copied().unwrap_or(0),
+                    ev.partition_point(|s| *s > seen),
+                )
+            }
         }
     }
 
@@ -153,11 +170,7 @@ impl App {
                 .inbox
                 .iter()
                 .position(|&k| self.model.tasks.get(k).is_some_and(|t| t.id == key)),
-            Pane::Events => {
-                let ev = &self.model.events;
-                let at = ev.binary_search_by_key(&key, |r| r.seq).ok()?;
-                Some(ev.len() - 1 - at)
-            }
+            Pane::Events => self.views.events.iter().position(|s| *s == key),
         }
     }
 

@@ -3,9 +3,13 @@
 
 mod actions;
 mod command;
+mod detail;
 pub mod form;
+pub mod incidents;
 pub mod input;
 mod lists;
+mod skip;
+pub mod sort;
 
 use std::cell::Cell;
 use std::collections::{BTreeSet, VecDeque};
@@ -16,17 +20,20 @@ use crossterm::event::{KeyEvent, KeyEventKind};
 
 pub use self::actions::Pending;
 pub use self::command::COMMANDS;
+pub use self::detail::{Detail, Reveal};
 use self::input::{Edit, Input};
+use self::sort::Order;
 use super::filter::Filter;
 use super::keymap::{Action, Keymap};
 use super::model::{Model, Update};
 use super::source::SourceError;
 use super::theme::{ColorDepth, Theme};
-use crate::types::view::ItemDetail;
-use crate::types::{ItemId, Record, Reply, TaskId};
+use crate::types::{ItemId, Reply, TaskId};
 
 /// How long a toast stays up, in seconds.
 const TOAST_SECS: i64 = 4;
+/// Messages kept for `:messages`, newest last.
+pub const MESSAGES_KEPT: usize = 500;
 
 /// The panes an operator moves between with Tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,35 +84,6 @@ impl Scope {
     }
 }
 
-/// The order of the work items pane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sort {
-    Newest,
-    Priority,
-    Status,
-    Updated,
-}
-
-impl Sort {
-    pub fn name(self) -> &'static str {
-        match self {
-            Sort::Newest => "newest",
-            Sort::Priority => "priority",
-            Sort::Status => "status",
-            Sort::Updated => "updated",
-        }
-    }
-
-    fn next(self) -> Sort {
-        match self {
-            Sort::Newest => Sort::Priority,
-            Sort::Priority => Sort::Status,
-            Sort::Status => Sort::Updated,
-            Sort::Updated => Sort::Newest,
-        }
-    }
-}
-
 /// Cursor, scroll offset and marks of one list pane.
 #[derive(Debug, Default)]
 pub struct List {
@@ -113,15 +91,11 @@ pub struct List {
     /// First visible row; the view keeps the cursor on screen.
     pub offset: Cell<usize>,
     pub marks: BTreeSet<u64>,
-}
-
-/// The item whose timeline is open.
-#[derive(Debug)]
-pub struct Detail {
-    pub id: ItemId,
-    pub data: Option<Box<(ItemDetail, Vec<Record>)>>,
-    pub error: Option<String>,
-    pub scroll: usize,
+    /// The highest row key (item id, task id, record seq) there was when the cursor
+    /// was last on the first row: rows with higher keys are new since.
+    pub seen: u64,
+    /// Rows that arrived while the cursor was away from the first row.
+    pub new: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +109,14 @@ pub struct Toast {
     pub text: String,
     pub kind: ToastKind,
     pub until: DateTime<Utc>,
+}
+
+/// A line of the message log: every toast, and every result of a bulk action.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub at: DateTime<Utc>,
+    pub kind: ToastKind,
+    pub text: String,
 }
 
 /// What a picker's choice is for.
@@ -198,6 +180,19 @@ pub enum Mode {
     Help {
         scroll: usize,
     },
+    /// Searching the open detail; it applies as typed, Esc goes back to `before`.
+    Search {
+        input: Input,
+        before: String,
+    },
+    /// Incidents grouped by cause (`App::groups`), one selected.
+    Incidents {
+        cursor: usize,
+    },
+    /// The message log, newest at the bottom; `scroll` counts lines up from there.
+    Messages {
+        scroll: usize,
+    },
 }
 
 /// What the app asks the shell to do.
@@ -209,6 +204,8 @@ pub enum Effect {
     Detail(Option<ItemId>),
     /// Ask the engine for the items a filter may match beyond the mirror's window.
     Find(crate::types::view::ItemFilter),
+    /// Put this text on the operator's clipboard (OSC 52).
+    Copy(String),
     /// Set the demo's load (items per minute).
     Rate(f64),
     Refresh,
@@ -253,8 +250,16 @@ pub struct App {
     pub mode: Mode,
     pub filter: Filter,
     pub scope: Scope,
-    pub sort: Sort,
+    /// The order of the items pane, the SLA board and the inbox.
+    pub orders: [Order; 3],
+    /// The events pane shows the engine's own progress records too.
+    pub chatter: bool,
     pub toasts: VecDeque<Toast>,
+    pub messages: VecDeque<Message>,
+    /// The incident groups while their view is open (kept current with the model).
+    pub groups: Vec<incidents::Group>,
+    /// A skip waiting for its item's detail, to say what goes with it.
+    skip_plan: Option<skip::SkipPlan>,
     pub quit: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
@@ -279,8 +284,12 @@ impl App {
             mode: Mode::Normal,
             filter: Filter::default(),
             scope: Scope::All,
-            sort: Sort::Newest,
+            orders: [Pane::Items, Pane::Sla, Pane::Inbox].map(Order::default_for),
+            chatter: false,
             toasts: VecDeque::new(),
+            messages: VecDeque::new(),
+            skip_plan: None,
+            groups: Vec::new(),
             quit: false,
             dirty: true,
             scroll_max: Cell::new(usize::MAX),
@@ -340,6 +349,15 @@ impl App {
                 }
                 Err(e) => d.error = Some(e.to_string()),
             }
+            if self.skip_plan.as_ref().and_then(|p| p.items.first()) == Some(id) {
+                match got {
+                    Ok(data) => self.skip_planned(&data.0),
+                    Err(e) => {
+                        self.skip_plan = None;
+                        self.toast(ToastKind::Error, format!("skip: item {id}: {e}"));
+                    }
+                }
+            }
         }
         if let Update::Lost { error, fatal: true } = &u {
             self.toast(ToastKind::Error, error.to_string());
@@ -347,13 +365,17 @@ impl App {
         let keys = self.cursor_keys();
         self.model.apply(u, self.now);
         self.refresh_keeping(keys);
+        if let Mode::Incidents { cursor } = &mut self.mode {
+            self.groups = incidents::groups(&self.model);
+            *cursor = (*cursor).min(self.groups.len().saturating_sub(1));
+        }
     }
 
-    /// What each pane's cursor is on (item, task or record), before the rows change.
+    /// What each pane's cursor is on (item, task or record), before the rows change. A
+    /// cursor on the first row follows the top, so new rows arrive in sight.
     fn cursor_keys(&self) -> [Option<u64>; 4] {
-        Pane::ALL.map(|p| match p {
-            // The events log follows the newest record while the cursor is at the top.
-            Pane::Events if self.list(p).cursor == 0 => None,
+        Pane::ALL.map(|p| match self.list(p).cursor {
+            0 => None,
             _ => self.cursor_key(p),
         })
     }
@@ -364,7 +386,11 @@ impl App {
         self.views.refresh(
             &self.model,
             &self.filter,
-            (self.sort, self.scope),
+            lists::Shape {
+                orders: self.orders,
+                scope: self.scope,
+                chatter: self.chatter,
+            },
             &self.opts,
             self.now,
         );
@@ -373,49 +399,77 @@ impl App {
             let len = self.len(pane);
             let l = self.list_mut(pane);
             l.cursor = row.unwrap_or(l.cursor).min(len.saturating_sub(1));
+            self.count_new(pane);
+        }
+    }
+
+    /// Keep a pane's count of rows that arrived out of sight: none while its cursor is
+    /// on the first row (the list follows the top), else those newer than it saw there.
+    fn count_new(&mut self, pane: Pane) {
+        let (max, newer) = self.keys_over(pane, self.list(pane).seen);
+        let l = self.list_mut(pane);
+        if l.cursor == 0 {
+            l.seen = l.seen.max(max);
+            l.new = 0;
+        } else {
+            l.new = newer;
         }
     }
 
     /// Show a message for a few seconds.
     pub fn toast(&mut self, kind: ToastKind, text: impl Into<String>) {
+        let text = text.into();
+        self.log(kind, text.clone());
         let until = self.now + chrono::Duration::seconds(TOAST_SECS);
-        self.toasts.push_back(Toast {
-            text: text.into(),
-            kind,
-            until,
-        });
+        self.toasts.push_back(Toast { text, kind, until });
         while self.toasts.len() > 3 {
             self.toasts.pop_front();
         }
     }
 
-    fn acted(&mut self, results: Vec<(String, Result<Reply, SourceError>)>) {
-        let failed: Vec<String> = results
-            .iter()
-            .filter_map(|(label, r)| r.as_ref().err().map(|e| format!("{label}: {e}")))
-            .collect();
-        let done: Vec<String> = results
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().ok().map(|r| r.message.clone()))
-            .collect();
-        // One toast for the failures and one for the rest, so none is pushed out.
-        match failed.as_slice() {
-            [] => {}
-            [one] => self.toast(ToastKind::Error, one.clone()),
-            many => self.toast(
-                ToastKind::Error,
-                format!(
-                    "{} of {} failed: {}",
-                    many.len(),
-                    results.len(),
-                    many.join("; ")
-                ),
-            ),
+    /// Keep a line for `:messages` without showing a toast.
+    fn log(&mut self, kind: ToastKind, text: String) {
+        let at = self.now;
+        self.messages.push_back(Message { at, kind, text });
+        while self.messages.len() > MESSAGES_KEPT {
+            self.messages.pop_front();
         }
-        match done.len() {
-            0 => {}
-            1 => self.toast(ToastKind::Ok, done[0].clone()),
-            n => self.toast(ToastKind::Ok, format!("{n} done: {}", done.join("; "))),
+    }
+
+    /// Every result goes to the message log; the toasts sum them up (one for the
+    /// failures, one for the rest, so none is pushed out) and point there for more.
+    fn acted(&mut self, results: Vec<(String, Result<Reply, SourceError>)>) {
+        let mut failed = Vec::new();
+        let mut done = Vec::new();
+        for (label, r) in &results {
+            match r {
+                Err(e) => failed.push(format!("{label}: {e}")),
+                Ok(r) => done.push(r.message.clone()),
+            }
+        }
+        let n = results.len();
+        if let [one] = failed.as_slice() {
+            self.toast(ToastKind::Error, one.clone());
+        } else if let Some(first) = failed.first() {
+            let sum = format!(
+                "{} of {n} failed, first {first}; :messages lists all",
+                failed.len()
+            );
+            self.toast(ToastKind::Error, sum);
+            for f in failed {
+                self.log(ToastKind::Error, f);
+            }
+        }
+        if let [one] = done.as_slice() {
+            self.toast(ToastKind::Ok, one.clone());
+        } else if !done.is_empty() {
+            self.toast(
+                ToastKind::Ok,
+                format!("{} of {n} done; :messages lists them", done.len()),
+            );
+            for d in done {
+                self.log(ToastKind::Ok, d);
+            }
         }
     }
 
@@ -480,6 +534,29 @@ impl App {
             },
             Mode::Picker(p) => self.picker_key(p, key),
             Mode::Form(d) => self.form_key(d, key),
+            Mode::Incidents { cursor } => self.incidents_key(cursor, key),
+            Mode::Search { input, before } => {
+                self.search_key(input, before, &key);
+                vec![]
+            }
+            Mode::Messages { scroll } => {
+                let up = |by: isize| (scroll as isize).saturating_add(by).max(0) as usize;
+                let scroll = match self.keymap.action(&key) {
+                    Some(Action::Up) => up(1),
+                    Some(Action::Down) => up(-1),
+                    Some(Action::PageUp) => up(10),
+                    Some(Action::PageDown) => up(-10),
+                    Some(Action::Top) => self.messages.len(),
+                    Some(Action::Bottom) => 0,
+                    Some(Action::Back | Action::Quit | Action::Help) => return vec![],
+                    _ if key.code == crossterm::event::KeyCode::Esc => return vec![],
+                    _ => scroll,
+                };
+                self.mode = Mode::Messages {
+                    scroll: scroll.min(self.messages.len().saturating_sub(1)),
+                };
+                vec![]
+            }
             Mode::Help { scroll } => {
                 let scroll = match self.keymap.action(&key) {
                     Some(Action::Down) => self.scrolled(scroll, 1),
@@ -566,10 +643,7 @@ impl App {
                 vec![Effect::Act(actions::reassign(&tasks, &choice))]
             }
             PickFor::Decide(tasks) => self.decided(tasks, choice),
-            PickFor::Skip(item) => self.confirm(
-                format!("Skip step {choice} of item {item}?"),
-                actions::skip(item, &choice),
-            ),
+            PickFor::Skip(item) => self.plan_skip(vec![item], choice),
             PickFor::Theme => {
                 self.set_theme(&choice);
                 vec![]
@@ -607,6 +681,9 @@ impl App {
             self.idle_key = true;
             return vec![];
         };
+        if let Some(effects) = self.detail_key(action) {
+            return effects;
+        }
         match action {
             Action::Up => self.move_cursor(-1),
             Action::Down => self.move_cursor(1),
@@ -653,16 +730,59 @@ impl App {
                 self.refresh_views();
                 self.toast(ToastKind::Ok, format!("inbox: {}", self.scope.name()));
             }
-            Action::Sort => {
-                self.sort = self.sort.next();
+            Action::Sort => self.step_order(1),
+            Action::SortPrev => self.step_order(-1),
+            Action::Incidents => self.open_incidents(),
+            Action::Copy => return self.copy(),
+            Action::NextHit | Action::PrevHit => self.idle_key = true,
+            Action::Chatter => {
+                self.chatter = !self.chatter;
                 self.refresh_views();
-                self.toast(ToastKind::Ok, format!("items by {}", self.sort.name()));
+                let what = if self.chatter { "shown" } else { "hidden" };
+                self.toast(ToastKind::Ok, format!("events: engine chatter {what}"));
             }
             Action::RateUp | Action::RateDown => return self.step_rate(action == Action::RateUp),
             Action::Refresh => return vec![Effect::Refresh],
             act => return self.act(act),
         }
         vec![]
+    }
+
+    /// The order of a list pane; the events log is the journal's order.
+    pub fn order(&self, pane: Pane) -> Option<Order> {
+        match pane {
+            Pane::Items => Some(self.orders[0]),
+            Pane::Sla => Some(self.orders[1]),
+            Pane::Inbox => Some(self.orders[2]),
+            Pane::Events => None,
+        }
+    }
+
+    /// Set a pane's order; the cursors keep their rows' items.
+    pub(super) fn set_order(&mut self, pane: Pane, order: Order) {
+        let slot = match pane {
+            Pane::Items => 0,
+            Pane::Sla => 1,
+            Pane::Inbox => 2,
+            Pane::Events => return,
+        };
+        self.orders[slot] = order;
+        self.refresh_views();
+        self.toast(
+            ToastKind::Ok,
+            format!("{} by {}", pane.title().to_lowercase(), order.label()),
+        );
+    }
+
+    fn step_order(&mut self, by: isize) {
+        let pane = self.focus;
+        match self.order(pane) {
+            Some(o) if self.detail.is_none() => self.set_order(pane, o.step(pane, by)),
+            _ => self.toast(
+                ToastKind::Error,
+                "nothing to sort here: the events log is in the journal's order",
+            ),
+        }
     }
 
     fn refresh_views(&mut self) {
@@ -714,17 +834,13 @@ impl App {
     }
 
     fn move_cursor(&mut self, by: isize) {
-        if let Some(d) = &mut self.detail {
-            d.scroll = (d.scroll as isize)
-                .saturating_add(by)
-                .clamp(0, self.scroll_max.get().min(isize::MAX as usize) as isize)
-                as usize;
-            return;
-        }
         let len = self.len(self.focus);
         let l = self.list_mut(self.focus);
         let max = len.saturating_sub(1) as isize;
         l.cursor = (l.cursor as isize + by).clamp(0, max) as usize;
+        if l.cursor == 0 && l.new > 0 {
+            self.count_new(self.focus);
+        }
     }
 
     fn open_detail(&mut self) -> Vec<Effect> {
@@ -737,16 +853,12 @@ impl App {
 
     /// Open the detail of `id` (it need not be in the mirror).
     pub(super) fn show_detail(&mut self, id: ItemId) -> Vec<Effect> {
-        self.detail = Some(Detail {
-            id,
-            data: None,
-            error: None,
-            scroll: 0,
-        });
+        self.detail = Some(Detail::new(id));
         vec![Effect::Detail(Some(id))]
     }
 
     fn close_detail(&mut self) -> Vec<Effect> {
+        self.skip_plan = None;
         match self.detail.take() {
             Some(_) => vec![Effect::Detail(None)],
             None => vec![],

@@ -2,10 +2,26 @@
 
 use crossterm::event::KeyCode;
 
-use super::fixture::{app, items, key, now};
-use crate::console::app::Pane;
+use super::fixture::{app, ch, items, key, now};
+use crate::console::app::{App, Msg, Pane};
 use crate::console::model::Update;
 use crate::types::view::ItemStatus;
+
+/// A new item in flight arrives from the feed.
+fn arrive(a: &mut App, id: u64) {
+    let mut fresh = items()[0].clone();
+    fresh.id = id;
+    fresh.status = ItemStatus::Running;
+    fresh.started_at = now();
+    let metrics = a.model.metrics.clone();
+    a.update(Msg::Update(Update::Changes(std::sync::Arc::new(
+        crate::types::changes::Changes {
+            items: vec![fresh],
+            metrics,
+            ..Default::default()
+        },
+    ))));
+}
 
 #[test]
 fn new_items_above_the_cursor_do_not_move_the_selection() {
@@ -14,18 +30,7 @@ fn new_items_above_the_cursor_do_not_move_the_selection() {
         a.update(key(KeyCode::Down));
     }
     let before = a.cursor_item().expect("an item under the cursor");
-    let mut fresh = items()[0].clone();
-    fresh.id = 10_000;
-    fresh.status = ItemStatus::Running;
-    fresh.started_at = now();
-    let metrics = a.model.metrics.clone();
-    a.update(crate::console::app::Msg::Update(Update::Changes(
-        std::sync::Arc::new(crate::types::changes::Changes {
-            items: vec![fresh],
-            metrics,
-            ..Default::default()
-        }),
-    )));
+    arrive(&mut a, 10_000);
     assert_eq!(
         a.item_at(Pane::Items, 0).map(|i| i.id),
         Some(10_000),
@@ -33,6 +38,122 @@ fn new_items_above_the_cursor_do_not_move_the_selection() {
     );
     assert_eq!(a.cursor_item(), Some(before), "still on the same item");
     assert_eq!(a.list(Pane::Items).cursor, 4, "one row further down");
+    assert_eq!(a.list(Pane::Items).new, 1, "the title counts it");
+    arrive(&mut a, 10_001);
+    assert_eq!(a.list(Pane::Items).new, 2);
+    assert_eq!(a.cursor_item(), Some(before));
+    a.update(ch('g'));
+    assert_eq!(
+        a.list(Pane::Items).new,
+        0,
+        "seen once the cursor is back on top"
+    );
+    assert_eq!(a.cursor_item(), Some(10_001));
+}
+
+#[test]
+fn on_the_first_row_the_list_follows_new_rows_in() {
+    let mut a = app();
+    let top = a.cursor_item();
+    arrive(&mut a, 10_000);
+    assert_eq!(a.list(Pane::Items).cursor, 0);
+    assert_eq!(a.cursor_item(), Some(10_000), "the new item, not {top:?}");
+    assert_eq!(a.list(Pane::Items).new, 0);
+}
+
+#[test]
+fn o_sorts_the_focused_pane_and_angle_brackets_step_through_its_columns() {
+    use crate::console::app::sort::SortKey;
+    let mut a = app();
+    a.update(ch('3'));
+    let items_before = a.order(Pane::Items);
+    a.update(ch('o'));
+    assert_eq!(a.order(Pane::Inbox).map(|o| o.key), Some(SortKey::Priority));
+    assert_eq!(
+        a.order(Pane::Items),
+        items_before,
+        "o in the inbox sorts the inbox"
+    );
+    let prios: Vec<i32> = (0..a.len(Pane::Inbox))
+        .filter_map(|r| a.task_at(r).map(|t| t.priority))
+        .collect();
+    assert!(prios.windows(2).all(|w| w[0] >= w[1]), "{prios:?}");
+    a.update(ch('<'));
+    assert_eq!(a.order(Pane::Inbox).map(|o| o.key), Some(SortKey::Due));
+    a.update(ch('1'));
+    for c in ":sort -priority".chars() {
+        a.update(ch(c));
+    }
+    a.update(key(KeyCode::Enter));
+    let o = a.order(Pane::Items).expect("items sort");
+    assert_eq!((o.key, o.reverse), (SortKey::Priority, true));
+    let prios: Vec<i32> = (0..a.len(Pane::Items))
+        .filter_map(|r| a.item_at(Pane::Items, r).map(|i| i.priority))
+        .collect();
+    assert!(
+        prios.windows(2).all(|w| w[0] <= w[1]),
+        "lowest first: {prios:?}"
+    );
+    for c in ":sort speed".chars() {
+        a.update(ch(c));
+    }
+    a.update(key(KeyCode::Enter));
+    assert_eq!(
+        a.order(Pane::Items),
+        Some(o),
+        "a bad column changes nothing"
+    );
+    let said = a.toasts.back().map(|t| t.text.clone()).unwrap_or_default();
+    assert!(
+        said.contains("cannot sort by 'speed'") && said.contains("priority"),
+        "{said}"
+    );
+}
+
+#[test]
+fn the_events_pane_hides_step_progress_until_asked_and_filters_with_slash() {
+    let mut a = app();
+    let chatter = |a: &App| {
+        (0..a.len(Pane::Events))
+            .filter_map(|r| a.record_at(r))
+            .filter(|r| r.kind == "step_started" || r.kind == "step_scheduled")
+            .count()
+    };
+    assert!(a.len(Pane::Events) > 0);
+    assert_eq!(chatter(&a), 0, "hidden by default");
+    a.update(ch('v'));
+    assert!(chatter(&a) > 0, "v shows it");
+    a.update(ch('/'));
+    for c in "task_decided".chars() {
+        a.update(ch(c));
+    }
+    a.update(key(KeyCode::Enter));
+    let kinds: Vec<String> = (0..a.len(Pane::Events))
+        .filter_map(|r| a.record_at(r).map(|r| r.kind.clone()))
+        .collect();
+    assert!(!kinds.is_empty());
+    assert!(kinds.iter().all(|k| k == "task_decided"), "{kinds:?}");
+}
+
+#[test]
+fn the_events_pane_pauses_visibly_when_the_cursor_leaves_the_top() {
+    let mut a = app();
+    a.update(ch('4'));
+    a.update(ch('j'));
+    let on = a.record_at(a.list(Pane::Events).cursor).map(|r| r.seq);
+    let mut line = a.record_at(0).cloned().expect("a record");
+    line.seq += 1000;
+    line.kind = "sla_breached".into();
+    let metrics = a.model.metrics.clone();
+    a.update(Msg::Update(Update::Changes(std::sync::Arc::new(
+        crate::types::changes::Changes {
+            lines: vec![line],
+            metrics,
+            ..Default::default()
+        },
+    ))));
+    assert_eq!(a.record_at(a.list(Pane::Events).cursor).map(|r| r.seq), on);
+    assert_eq!(a.list(Pane::Events).new, 1);
 }
 
 #[test]

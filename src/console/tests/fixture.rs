@@ -181,6 +181,8 @@ impl It {
             sla_due: Some(started + Duration::seconds(sla(self.wf))),
             sla_warned: self.warned,
             sla_breached: self.breached,
+            incident: (self.status == ItemStatus::Incident)
+                .then(|| format!("{}: connect: connection refused (bank)", self.current)),
         }
     }
 }
@@ -763,6 +765,7 @@ fn step_view(id: &str, kind: &str, status: StepStatus, needs: &[&str]) -> StepVi
         status,
         attempts: 0,
         needs: needs.iter().map(|s| s.to_string()).collect(),
+        when: None,
         started_at: None,
         ended_at: None,
         next_attempt_at: None,
@@ -809,7 +812,10 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
         },
         step_view("provision", "shell", StepStatus::Pending, &["crm_record"]),
         step_view("activation", "wait", StepStatus::Pending, &["provision"]),
-        step_view("welcome", "http", StepStatus::Pending, &["activation"]),
+        StepView {
+            when: Some("input.plan != 'trial'".into()),
+            ..step_view("welcome", "http", StepStatus::Pending, &["activation"])
+        },
     ];
     let detail = ItemDetail {
         summary,

@@ -377,6 +377,126 @@ async fn retry_on_an_incident_retries_the_step() {
     c.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_retry_sends_only_to_incidents_and_logs_every_result() {
+    let mut c = Console::new(fixture::options(), 2, 2).await;
+    c.focus(Pane::Items);
+    c.press(ctrl('a'));
+    assert_eq!(c.app.list(Pane::Items).marks.len(), 4);
+    c.press(ctrl('a'));
+    assert!(
+        c.app.list(Pane::Items).marks.is_empty(),
+        "ctrl-a again unmarks"
+    );
+    c.press(ctrl('a'));
+    assert_eq!(c.press(ch('t')), vec![], "bulk asks first");
+    let (question, actions) = match &c.app.mode {
+        Mode::Confirm { question, actions } => (question.clone(), actions.clone()),
+        other => panic!("expected a confirm dialog, got {other:?}"),
+    };
+    assert_eq!(actions.len(), 2, "only the incidents: {question}");
+    assert!(
+        question.contains("2 of the 4 marked cannot be retried (2 waiting)"),
+        "{question}"
+    );
+    let effects = c.press(ch('y'));
+    assert_eq!(Console::acts(&effects), 2);
+    c.run(effects).await;
+    assert_eq!(
+        c.last_toast(),
+        (
+            ToastKind::Ok,
+            "2 of 2 done; :messages lists them".to_string()
+        )
+    );
+    let retried: Vec<&str> = c
+        .app
+        .messages
+        .iter()
+        .filter(|m| m.text.contains("retried"))
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(retried.len(), 2, "each result is in the log: {retried:?}");
+    c.typed(":messages");
+    c.press(key(KeyCode::Enter));
+    assert!(matches!(c.app.mode, Mode::Messages { .. }));
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_incidents_is_retried_at_once_after_a_confirm() {
+    let mut c = Console::new(fixture::options(), 1, 3).await;
+    c.press(ch('I'));
+    assert_eq!(c.app.groups.len(), 1, "one cause: {:?}", c.app.groups);
+    assert_eq!(c.app.groups[0].items.len(), 3);
+    assert_eq!(c.press(ch('t')), vec![]);
+    let Mode::Confirm { question, actions } = &c.app.mode else {
+        panic!("expected a confirm, got {:?}", c.app.mode);
+    };
+    assert!(
+        question.starts_with("Retry 3 incidents of call-out at step call ("),
+        "{question}"
+    );
+    assert_eq!(actions.len(), 3);
+    let effects = c.press(ch('y'));
+    c.run(effects).await;
+    assert_eq!(c.last_toast().0, ToastKind::Ok, "{:?}", c.last_toast());
+    let items: Vec<ItemId> = c.app.groups[0].items.clone();
+    for item in items {
+        let audit =
+            c.h.audit(Some(item), 0, 1000)
+                .await
+                .expect("the audit trail");
+        assert!(
+            audit
+                .iter()
+                .any(|r| matches!(&r.event, Event::ItemRetried { .. })),
+            "item {item} was retried"
+        );
+    }
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_cancel_of_only_ended_items_sends_nothing_and_says_why() {
+    let (mut c, _) = Console::with_one_ended_item().await;
+    let h = c.h.clone();
+    let more = start(&h, "approval", 1).await;
+    c.sync_until("the second item", |app| app.model.items.len() == 2)
+        .await;
+    let decide = Command::Decide {
+        task: all_tasks(&h)
+            .await
+            .iter()
+            .find(|t| t.item == more[0])
+            .unwrap()
+            .id,
+        decision: "approved".into(),
+        comment: None,
+        fields: None,
+    };
+    h.command("alice", None, decide).await.unwrap();
+    c.sync_until("both to complete", |app| {
+        app.model
+            .items
+            .values()
+            .all(|i| i.status == ItemStatus::Completed)
+    })
+    .await;
+    c.focus(Pane::Items);
+    c.press(ctrl('a'));
+    assert_eq!(c.press(ctrl('k')), vec![]);
+    assert!(matches!(c.app.mode, Mode::Normal), "no dialog for nothing");
+    assert_eq!(
+        c.last_toast(),
+        (
+            ToastKind::Error,
+            "none of the 2 marked items can be cancelled: 2 completed".to_string()
+        )
+    );
+    c.stop().await;
+}
+
 /// Three tasks marked with space, then `a`: the console asks before acting on them all.
 async fn bulk_approve(answer: char) -> (Console, Vec<TaskId>) {
     let mut c = Console::new(fixture::options(), 3, 0).await;

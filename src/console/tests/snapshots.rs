@@ -95,7 +95,17 @@ fn tabs_events() {
     let mut app = fixture::app();
     focus(&mut app, Pane::Events);
     let s = snap("tabs_events", &app, 80, 24);
-    assert!(s.contains("Events (last 30)"));
+    assert!(
+        s.contains("Events (21) · step progress hidden: v shows"),
+        "{s}"
+    );
+    assert!(!s.contains("step_started"), "{s}");
+    app.update(ch('v'));
+    let s = snap("tabs_events_chatter", &app, 80, 24);
+    assert!(
+        s.contains("Events (30)") && s.contains("step_started"),
+        "{s}"
+    );
 }
 
 /// The inbox at full height shows the selected task's context, here the agent review.
@@ -127,6 +137,141 @@ fn detail_wide() {
     assert!(s.contains("Item 118"));
     assert!(s.contains("INCIDENT"));
     assert!(s.contains("audit trail (7 records)"));
+}
+
+/// `s` on an incident names every step skipped with it, and those left to a `when`.
+#[test]
+fn skip_confirm_lists_what_goes_with_it() {
+    let mut app = fixture::app();
+    open_detail(&mut app);
+    assert_eq!(app.update(ch('s')), vec![]);
+    let s = snap("skip_confirm", &app, 120, 30);
+    assert!(s.contains("Skip step crm_record of item 118?"), "{s}");
+    let Mode::Confirm { question, .. } = &app.mode else {
+        panic!("expected the skip confirm, got {:?}", app.mode);
+    };
+    assert_eq!(
+        question,
+        "Skip step crm_record of item 118? Skipped with it, as they need it: \
+         provision, activation. Left to their `when`: welcome."
+    );
+}
+
+/// From a list the detail is fetched first, then the same question.
+#[test]
+fn skip_from_a_list_asks_once_the_detail_is_in() {
+    let mut app = fixture::app();
+    while app.cursor_item() != Some(fixture::DETAIL_ITEM) {
+        app.update(key(KeyCode::Down));
+    }
+    assert_eq!(
+        app.update(ch('s')),
+        vec![Effect::Detail(Some(fixture::DETAIL_ITEM))]
+    );
+    assert!(matches!(app.mode, Mode::Normal), "nothing to ask yet");
+    app.update(Msg::Update(fixture::detail_update()));
+    match &app.mode {
+        Mode::Confirm { question, actions } => {
+            assert!(question.contains("provision, activation"), "{question}");
+            assert_eq!(actions.len(), 1);
+        }
+        other => panic!("expected the skip confirm, got {other:?}"),
+    }
+}
+
+/// Incidents grouped by cause: numbers in the error do not split a group.
+#[test]
+fn incident_groups() {
+    let mut app = fixture::app();
+    let base = app.model.items[&109].clone();
+    let more: Vec<_> = [(130, 3), (131, 4)]
+        .into_iter()
+        .map(|(id, tries)| {
+            let mut it = base.clone();
+            it.id = id;
+            it.incident = Some(format!(
+                "pay: connect: connection refused (bank) after {tries} tries"
+            ));
+            it
+        })
+        .collect();
+    let metrics = app.model.metrics.clone();
+    app.update(Msg::Update(crate::console::model::Update::Changes(
+        std::sync::Arc::new(crate::types::changes::Changes {
+            items: more,
+            metrics,
+            ..Default::default()
+        }),
+    )));
+    app.update(ch('I'));
+    assert!(matches!(app.mode, Mode::Incidents { cursor: 0 }));
+    let s = snap("incident_groups", &app, 120, 30);
+    assert!(s.contains("Incidents by cause (5 in 4 groups)"), "{s}");
+    let g = &app.groups[0];
+    assert_eq!(
+        (g.items.len(), g.step.as_str()),
+        (2, "pay"),
+        "{:?}",
+        app.groups
+    );
+    app.update(key(KeyCode::Enter));
+    assert_eq!(
+        app.filter.text,
+        "status:incident wf:invoice-approval step:pay"
+    );
+    assert_eq!(
+        app.len(Pane::Items),
+        3,
+        "the group's items and 109, same step and workflow"
+    );
+}
+
+/// A step opened with Enter: its whole error, its records, wrapped at words; `/` finds
+/// text in the detail and says which hit is current.
+#[test]
+fn detail_step_opened_and_searched() {
+    let mut app = fixture::app();
+    open_detail(&mut app);
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Enter));
+    let s = snap("detail_step_opened", &app, 100, 40);
+    assert!(s.contains("▾ crm_record"), "{s}");
+    assert!(s.contains("needs kyc, sanctions"), "{s}");
+    assert!(s.contains("error (status, code 503)"), "{s}");
+    assert!(s.contains("step_failed"), "the step's own records: {s}");
+    app.update(ch('/'));
+    typed(&mut app, "503");
+    app.update(key(KeyCode::Enter));
+    let s = snap("detail_searched", &app, 100, 40);
+    let hits = app.detail.as_ref().map(|d| d.hits.get()).unwrap_or(0);
+    assert!(hits >= 3, "{hits} hits: {s}");
+    assert!(s.contains(&format!("/503: 1 of {hits}")), "{s}");
+    app.update(ch('n'));
+    let s = snap("detail_searched_next", &app, 100, 40);
+    assert!(s.contains(&format!("/503: 2 of {hits}")), "{s}");
+}
+
+/// `y` copies the selected step's output in a detail, and the row's id in a list.
+#[test]
+fn y_copies_what_is_selected() {
+    let mut app = fixture::app();
+    let id = app.cursor_item().expect("an item");
+    assert_eq!(app.update(ch('y')), vec![Effect::Copy(id.to_string())]);
+    open_detail(&mut app);
+    let effects = app.update(ch('y'));
+    let Some(Effect::Copy(text)) = effects.first() else {
+        panic!("expected a copy, got {effects:?}");
+    };
+    assert!(
+        text.contains("\"status\": \"clear\""),
+        "kyc's output, indented: {text}"
+    );
+    assert!(
+        app.toasts
+            .back()
+            .is_some_and(|t| t.text == "copied the output of step kyc")
+    );
 }
 
 #[test]
@@ -236,6 +381,44 @@ fn toast_after_acted() {
     let s = snap("toast_after_acted", &app, 80, 24);
     assert!(s.contains("✓ task 41 approved"));
     assert!(s.contains("✗ task 3: task 3 is already decided by bob"));
+}
+
+/// Ten retries, nine refused: the toast sums them up without running off the screen,
+/// and `:messages` holds every result.
+#[test]
+fn bulk_results_and_the_message_log() {
+    let mut app = fixture::app();
+    let results = (1..=10)
+        .map(|k| {
+            let label = format!("item {k}");
+            let r = match k {
+                1 => Ok(Reply {
+                    item: Some(1),
+                    task: None,
+                    message: "item 1: step pay retried".into(),
+                    seq: 48_212,
+                }),
+                _ => Err(SourceError::Refused(format!(
+                    "item {k} has no incident to retry; it is waiting on a human task"
+                ))),
+            };
+            (label, r)
+        })
+        .collect();
+    app.update(Msg::Acted(results));
+    let s = snap("bulk_results_toast", &app, 80, 24);
+    assert!(s.contains("9 of 10 failed"), "{s}");
+    assert!(s.contains(":messages"), "{s}");
+    typed(&mut app, ":messages");
+    app.update(key(KeyCode::Enter));
+    let s = snap("message_log", &app, 100, 30);
+    for k in 2..=10 {
+        assert!(
+            s.contains(&format!("item {k}: item {k} has no incident")),
+            "{k}: {s}"
+        );
+    }
+    assert!(s.contains("item 1: step pay retried"), "{s}");
 }
 
 #[test]

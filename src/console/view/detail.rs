@@ -8,11 +8,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{age, block, clock, one_line, sla_state, status_role};
-use crate::console::app::App;
+use crate::console::app::{App, Detail, Reveal};
 use crate::console::theme::{Role, Theme};
-use crate::text::clip;
-use crate::types::Record;
+use crate::text::{clip, printable, printable_lines, wrap};
 use crate::types::view::{ItemDetail, StepStatus, StepView};
+use crate::types::{Event, Record};
 
 fn step_role(s: StepStatus) -> Role {
     match s {
@@ -39,39 +39,119 @@ fn took(ms: i64) -> String {
     }
 }
 
-/// `text` cut into lines of `width` characters.
-fn wrapped(text: &str, width: usize) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    chars
-        .chunks(width.max(10))
-        .map(|c| c.iter().collect())
-        .collect()
+/// Lines an opened step shows of its output before pointing at `y` for the rest.
+const OPEN_LINES: usize = 400;
+
+/// The step a record is about, if any.
+fn step_of(e: &Event) -> Option<&str> {
+    match e {
+        Event::StepScheduled { step, .. }
+        | Event::StepStarted { step, .. }
+        | Event::StepWaiting { step, .. }
+        | Event::StepSucceeded { step, .. }
+        | Event::StepFailed { step, .. }
+        | Event::StepSkipped { step, .. }
+        | Event::IncidentRaised { step, .. }
+        | Event::ItemRetried { step, .. } => Some(step),
+        _ => None,
+    }
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let Some(d) = &app.detail else {
         return;
     };
-    let block = block(app, format!("Item {}  (Esc back)", d.id), true);
-    let inner = block.inner(area);
-    let lines = match (&d.data, &d.error) {
-        (Some(data), _) => timeline(app, &data.0, &data.1, inner.width as usize),
-        (None, Some(e)) => vec![Line::from(Span::styled(
-            e.clone(),
-            app.theme.style(Role::ToastError),
-        ))],
-        (None, None) => vec![Line::from(Span::styled(
-            "loading…",
-            app.theme.style(Role::Dim),
-        ))],
+    let mut title = format!(
+        "Item {}  Esc back · Enter opens a step · / search · y copies",
+        d.id
+    );
+    let inner = block(app, String::new(), true).inner(area);
+    let (mut lines, steps) = match (&d.data, &d.error) {
+        (Some(data), _) => timeline(app, d, &data.0, &data.1, inner.width as usize),
+        (None, Some(e)) => (
+            vec![Line::from(Span::styled(
+                e.clone(),
+                app.theme.style(Role::ToastError),
+            ))],
+            vec![],
+        ),
+        (None, None) => (
+            vec![Line::from(Span::styled(
+                "loading…",
+                app.theme.style(Role::Dim),
+            ))],
+            vec![],
+        ),
     };
-    let max_scroll = lines.len().saturating_sub(inner.height as usize);
+    let height = inner.height.max(1) as usize;
+    let max_scroll = lines.len().saturating_sub(height);
     app.scroll_max.set(max_scroll);
-    let scroll = d.scroll.min(max_scroll) as u16;
-    f.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), area);
+    let mut scroll = d.scroll.get().min(max_scroll);
+    let hits = search_hits(&lines, d.search.as_deref());
+    d.hits.set(hits.len());
+    if let Some(q) = &d.search {
+        let at = if hits.is_empty() {
+            0
+        } else {
+            d.hit % hits.len() + 1
+        };
+        title.push_str(&format!("  /{q}: {at} of {}", hits.len()));
+        for (k, &row) in hits.iter().enumerate() {
+            let role = if k + 1 == at {
+                Role::Selected
+            } else {
+                Role::Marked
+            };
+            lines[row] = std::mem::take(&mut lines[row]).style(app.theme.style(role));
+        }
+    }
+    // Bring the selected step, or the search hit, into sight once asked.
+    let want = match d.reveal.replace(Reveal::Nothing) {
+        Reveal::Step => steps.get(d.step).copied(),
+        Reveal::Hit => hits.get(d.hit % hits.len().max(1)).map(|&r| (r, r + 1)),
+        Reveal::Nothing => None,
+    };
+    if let Some((start, end)) = want {
+        if start < scroll {
+            scroll = start;
+        } else if end > scroll + height {
+            scroll = (end - height).min(start);
+        }
+    }
+    d.scroll.set(scroll);
+    let block = block(app, title, true);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .scroll((scroll as u16, 0)),
+        area,
+    );
 }
 
-fn timeline<'a>(app: &App, item: &ItemDetail, trail: &[Record], width: usize) -> Vec<Line<'a>> {
+/// The rows whose text contains the search (lower case).
+fn search_hits(lines: &[Line], q: Option<&str>) -> Vec<usize> {
+    let Some(q) = q else {
+        return Vec::new();
+    };
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| {
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            text.to_lowercase().contains(q)
+        })
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// The detail's lines, and the rows each step takes (its line and, opened, what follows).
+fn timeline<'a>(
+    app: &App,
+    d: &Detail,
+    item: &ItemDetail,
+    trail: &[Record],
+    width: usize,
+) -> (Vec<Line<'a>>, Vec<(usize, usize)>) {
     let t = &app.theme;
     let s = &item.summary;
     let dim = t.style(Role::Dim);
@@ -101,7 +181,7 @@ fn timeline<'a>(app: &App, item: &ItemDetail, trail: &[Record], width: usize) ->
     let mut lines = vec![Line::from(head)];
     if let Some((step, err)) = &item.incident {
         let text = format!(" step {step}: {err}");
-        let mut parts = wrapped(&text, width.saturating_sub(11)).into_iter();
+        let mut parts = wrap(&printable(&text), width.saturating_sub(11)).into_iter();
         lines.push(Line::from(vec![
             Span::styled(" INCIDENT ", t.style(Role::Incident)),
             Span::raw(parts.next().unwrap_or_default()),
@@ -129,13 +209,23 @@ fn timeline<'a>(app: &App, item: &ItemDetail, trail: &[Record], width: usize) ->
     lines.push(Line::default());
     lines.push(Line::from(Span::styled(
         format!(
-            "{:<18} {:<7} {:<12} {:>3}  {:<9} {}",
+            "  {:<16} {:<7} {:<12} {:>3}  {:<9} {}",
             "STEP", "KIND", "STATUS", "TRY", "TOOK", "OUTPUT / ERROR / WAITING"
         ),
         dim,
     )));
-    for step in &item.steps {
-        lines.push(step_line(t, app, step, width));
+    let mut rows = Vec::with_capacity(item.steps.len());
+    for (k, step) in item.steps.iter().enumerate() {
+        let start = lines.len();
+        let mut line = step_line(t, app, step, width, d.open.contains(&k));
+        if k == d.step {
+            line = line.style(t.style(Role::Selected));
+        }
+        lines.push(line);
+        if d.open.contains(&k) {
+            opened(app, step, trail, width, &mut lines);
+        }
+        rows.push((start, lines.len()));
     }
     tasks(app, s.id, width, &mut lines);
     lines.push(Line::default());
@@ -152,7 +242,7 @@ fn timeline<'a>(app: &App, item: &ItemDetail, trail: &[Record], width: usize) ->
         let mut spans = vec![
             Span::styled(r.at.format("%H:%M:%S%.3f ").to_string(), dim),
             Span::styled(format!("{:<16} ", r.event.name()), t.style(Role::Accent)),
-            Span::raw(r.event.detail()),
+            Span::raw(printable(&r.event.detail()).into_owned()),
             Span::styled(format!("  by {}", r.actor), dim),
         ];
         if let Some(reason) = &r.reason {
@@ -160,10 +250,98 @@ fn timeline<'a>(app: &App, item: &ItemDetail, trail: &[Record], width: usize) ->
         }
         lines.push(Line::from(spans));
     }
-    lines
+    (lines, rows)
 }
 
-fn step_line<'a>(t: &Theme, app: &App, step: &StepView, width: usize) -> Line<'a> {
+/// An opened step: its condition and needs, its whole error, its output as indented
+/// JSON (the first [`OPEN_LINES`] lines), and every record about it.
+fn opened(app: &App, step: &StepView, trail: &[Record], width: usize, lines: &mut Vec<Line>) {
+    let t = &app.theme;
+    let dim = t.style(Role::Dim);
+    let pad = "    ";
+    let room = width.saturating_sub(pad.len() + 1).max(10);
+    let mut text = |role: Role, body: &str| {
+        for part in wrap(&printable_lines(body), room) {
+            lines.push(Line::from(vec![
+                Span::raw(pad),
+                Span::styled(part, t.style(role)),
+            ]));
+        }
+    };
+    if !step.needs.is_empty() {
+        text(Role::Dim, &format!("needs {}", step.needs.join(", ")));
+    }
+    if let Some(w) = &step.when {
+        text(Role::Dim, &format!("when {w}"));
+    }
+    if let Some(task) = step.task {
+        text(Role::Dim, &format!("task {task}"));
+    }
+    if let Some(e) = &step.error {
+        let code = e
+            .code
+            .as_deref()
+            .map(|c| format!(", code {c}"))
+            .unwrap_or_default();
+        text(
+            Role::Failed,
+            &format!("error ({}{code}): {}", e.kind.name(), e.message),
+        );
+    }
+    if let Some(o) = &step.output {
+        let pretty = serde_json::to_string_pretty(o).unwrap_or_else(|_| o.to_string());
+        let total = pretty.lines().count();
+        text(Role::Dim, "output");
+        for l in pretty.lines().take(OPEN_LINES) {
+            text(Role::Base, l);
+        }
+        if total > OPEN_LINES {
+            let key = app
+                .keymap
+                .keys_for(Action::Copy)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            text(
+                Role::Dim,
+                &format!(
+                    "… {} more lines; {key} copies all of it",
+                    total - OPEN_LINES
+                ),
+            );
+        }
+    }
+    let about: Vec<&Record> = trail
+        .iter()
+        .filter(|r| step_of(&r.event) == Some(step.id.as_str()))
+        .collect();
+    if !about.is_empty() {
+        lines.push(Line::from(vec![
+            Span::raw(pad),
+            Span::styled("records", dim),
+        ]));
+    }
+    for r in about {
+        let head = format!("{} {} ", r.at.format("%H:%M:%S%.3f"), r.event.name());
+        let body = printable(&r.event.detail()).into_owned();
+        let parts = wrap(&body, room.saturating_sub(head.chars().count()).max(10));
+        for (k, part) in parts.into_iter().enumerate() {
+            let lead = if k == 0 {
+                head.clone()
+            } else {
+                " ".repeat(head.chars().count())
+            };
+            lines.push(Line::from(vec![
+                Span::raw(pad),
+                Span::styled(lead, dim),
+                Span::raw(part),
+            ]));
+        }
+    }
+    lines.push(Line::default());
+}
+
+fn step_line<'a>(t: &Theme, app: &App, step: &StepView, width: usize, open: bool) -> Line<'a> {
     let took = match (step.started_at, step.ended_at) {
         (Some(a), Some(b)) => took((b - a).num_milliseconds()),
         (Some(a), None) => took((app.now - a).num_milliseconds()),
@@ -184,9 +362,10 @@ fn step_line<'a>(t: &Theme, app: &App, step: &StepView, width: usize) -> Line<'a
     } else {
         (String::new(), Role::Base)
     };
-    let what = clip(&what, room);
+    let what = clip(&printable(&what), room);
     Line::from(vec![
-        Span::raw(format!("{:<18} {:<7} ", step.id, step.kind)),
+        Span::raw(if open { "▾ " } else { "▸ " }),
+        Span::raw(format!("{:<16} {:<7} ", clip(&step.id, 16), step.kind)),
         Span::styled(status_name(step.status), t.style(step_role(step.status))),
         Span::raw(" ".repeat(12usize.saturating_sub(status_name(step.status).len()))),
         Span::raw(format!(" {:>3}  {:<9} ", step.attempts, took)),

@@ -7,6 +7,7 @@ use ratatui::widgets::{Cell, Row, Table};
 
 use super::{block, window};
 use crate::console::app::{App, Pane};
+use crate::console::keymap::Action;
 use crate::console::theme::Role;
 
 /// Failures and incidents stand out; the rest is quiet.
@@ -25,10 +26,19 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let list = app.list(Pane::Events);
     let len = app.len(Pane::Events);
     let focused = app.focus == Pane::Events && app.detail.is_none();
-    let title = match app.model.events_skipped {
-        0 => format!("Events (last {len})"),
-        n => format!("Events (last {len}; {n} not sent while busy)"),
-    };
+    let mut title = super::pane_title(app, Pane::Events, "Events");
+    if !app.chatter {
+        title.push_str(" · step progress hidden");
+        if let Some(key) = app.keymap.keys_for(Action::Chatter).first() {
+            title.push_str(&format!(": {key} shows"));
+        }
+    }
+    if app.model.events_skipped > 0 {
+        title.push_str(&format!(
+            " · {} not sent while busy",
+            app.model.events_skipped
+        ));
+    }
     let block = block(app, title, focused);
     let inner = block.inner(area);
     let range = window(list, len, inner.height as usize);

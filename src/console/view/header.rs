@@ -1,6 +1,7 @@
 //! The header: the numbers an operator watches, throughput with a sparkline, and where
 //! the console is connected.
 
+use crate::text::thousands;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -27,18 +28,6 @@ pub fn sparkline(samples: impl DoubleEndedIterator<Item = u64>, width: usize) ->
         BARS[k.min(7)]
     }));
     s
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (k, c) in s.chars().enumerate() {
-        if k > 0 && (s.len() - k).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {

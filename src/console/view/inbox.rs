@@ -26,7 +26,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let list = app.list(Pane::Inbox);
     let len = app.len(Pane::Inbox);
     let focused = app.focus == Pane::Inbox && app.detail.is_none();
-    let title = format!("Inbox: {} ({len})  i: scope", app.scope.name());
+    let name = format!("Inbox: {}", app.scope.name());
+    let title = super::pane_title(app, Pane::Inbox, &name) + "  i: scope";
     let block = block(app, title, focused);
     let inner = block.inner(area);
     f.render_widget(block, area);

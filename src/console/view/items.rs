@@ -14,12 +14,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let list = app.list(Pane::Items);
     let len = app.len(Pane::Items);
     let focused = app.focus == Pane::Items && app.detail.is_none();
-    let marks = if list.marks.is_empty() {
-        String::new()
-    } else {
-        format!(", {} marked", list.marks.len())
-    };
-    let title = format!("Work items ({len}{marks}) by {}", app.sort.name());
+    let title = super::pane_title(app, Pane::Items, "Work items");
     let block = block(app, title, focused);
     let inner = block.inner(area);
     let rows_fit = inner.height.saturating_sub(1) as usize;

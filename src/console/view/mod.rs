@@ -6,7 +6,9 @@ mod events;
 mod form;
 mod header;
 mod inbox;
+mod incidents;
 mod items;
+mod messages;
 mod overlay;
 mod sla;
 
@@ -120,6 +122,27 @@ fn pane(f: &mut Frame, app: &App, which: Pane, area: Rect) {
         Pane::Inbox => inbox::draw(f, app, area),
         Pane::Events => events::draw(f, app, area),
     }
+}
+
+/// A list pane's title: its name and rows, the marks, the order, and what arrived while
+/// the cursor was away from the first row (the list follows the top only there).
+pub(super) fn pane_title(app: &App, pane: Pane, name: &str) -> String {
+    let list = app.list(pane);
+    let mut t = format!("{name} ({}", app.len(pane));
+    if !list.marks.is_empty() {
+        t.push_str(&format!(", {} marked", list.marks.len()));
+    }
+    t.push(')');
+    if let Some(o) = app.order(pane) {
+        t.push_str(&format!(" by {}", o.label()));
+    }
+    match (pane, list.cursor, list.new) {
+        (Pane::Events, 0, _) => {}
+        (Pane::Events, _, n) => t.push_str(&format!(" · ⏸ paused, {n} new: g follows")),
+        (_, _, 0) => {}
+        (_, _, n) => t.push_str(&format!(" · {n} new ↑")),
+    }
+    t
 }
 
 /// A pane's frame: title, count, and a bright border when it has the focus.

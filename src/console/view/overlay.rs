@@ -83,7 +83,10 @@ pub fn footer(f: &mut Frame, app: &App, area: Rect) {
         }
     };
     f.render_widget(Paragraph::new(line).style(t.style(Role::Base)), area);
-    toasts(f, app, area);
+    // The message log shows them all already.
+    if !matches!(app.mode, Mode::Messages { .. }) {
+        toasts(f, app, area);
+    }
 }
 
 fn short(a: Action) -> &'static str {
@@ -122,21 +125,43 @@ fn byte(input: &Input) -> usize {
         .map_or(input.text.len(), |(b, _)| b)
 }
 
-/// Newest at the bottom, right-aligned above the footer.
+/// Lines a toast may take before it points at `:messages` for the rest.
+const TOAST_LINES: usize = 3;
+
+/// Newest at the bottom, right-aligned above the footer; a long one wraps at words
+/// (at most [`TOAST_LINES`], the full text being in `:messages`).
 fn toasts(f: &mut Frame, app: &App, footer: Rect) {
     let mut y = footer.y;
+    let max_w = (footer.width as usize * 3 / 4)
+        .max(40)
+        .min(footer.width as usize);
     for toast in app.toasts.iter().rev() {
-        if y == 0 {
-            break;
-        }
-        y -= 1;
         let (role, mark) = match toast.kind {
             ToastKind::Ok => (Role::ToastOk, "✓"),
             ToastKind::Error => (Role::ToastError, "✗"),
         };
-        let text = format!(" {mark} {} ", toast.text);
-        let w = (text.chars().count() as u16).min(footer.width);
-        let area = Rect::new(footer.right() - w, y, w, 1);
+        let mut lines = crate::text::wrap(&toast.text, max_w.saturating_sub(4));
+        if lines.len() > TOAST_LINES {
+            lines.truncate(TOAST_LINES);
+            if let Some(last) = lines.last_mut() {
+                *last = crate::text::clip(last, max_w.saturating_sub(18)) + " (:messages)";
+            }
+        }
+        let w = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16 + 4;
+        let h = lines.len() as u16;
+        if y < h {
+            break;
+        }
+        y -= h;
+        let area = Rect::new(footer.right().saturating_sub(w), y, w.min(footer.width), h);
+        let text: Vec<Line> = lines
+            .into_iter()
+            .enumerate()
+            .map(|(k, l)| match k {
+                0 => Line::from(format!(" {mark} {l} ")),
+                _ => Line::from(format!("   {l} ")),
+            })
+            .collect();
         f.render_widget(Clear, area);
         f.render_widget(Paragraph::new(text).style(app.theme.style(role)), area);
     }
@@ -168,6 +193,8 @@ pub(super) fn dialog<'a>(app: &App, title: &str) -> Block<'a> {
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     match &app.mode {
         Mode::Help { scroll } => help(f, app, area, *scroll),
+        Mode::Messages { scroll } => super::messages::draw(f, app, area, *scroll),
+        Mode::Incidents { cursor } => super::incidents::draw(f, app, area, *cursor),
         Mode::Confirm { question, actions } => {
             let body = vec![
                 Line::from(question.clone()),

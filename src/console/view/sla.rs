@@ -26,7 +26,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let list = app.list(Pane::Sla);
     let len = app.len(Pane::Sla);
     let focused = app.focus == Pane::Sla && app.detail.is_none();
-    let block = block(app, format!("SLA board ({len})"), focused);
+    let block = block(app, super::pane_title(app, Pane::Sla, "SLA board"), focused);
     let inner = block.inner(area);
     let range = window(list, len, inner.height.saturating_sub(1) as usize);
     let t = &app.theme;

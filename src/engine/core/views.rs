@@ -5,13 +5,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::Core;
-use super::state::{Item, Status, Task};
+use super::state::{CompStatus, Item, Status, Task};
 use crate::definition::{StepKind, Workflow};
 use crate::types::event::{ItemId, TaskId, TaskKind, WaitOn};
 use crate::types::form::{FormField, proposal_form};
 use crate::types::view::{
-    ItemDetail, ItemFilter, ItemStatus, ItemSummary, Metrics, StepView, TaskFilter, TaskStatus,
-    TaskView,
+    INCIDENT_MAX, ItemDetail, ItemFilter, ItemStatus, ItemSummary, Metrics, StepView, TaskFilter,
+    TaskStatus, TaskView,
 };
 
 pub(super) fn summary(it: &Item) -> ItemSummary {
@@ -40,6 +40,7 @@ pub(super) fn summary(it: &Item) -> ItemSummary {
         sla_due: it.sla_due,
         sla_warned: it.sla_warned,
         sla_breached: it.sla_breached,
+        incident: incident_cause(it),
     }
 }
 
@@ -56,6 +57,20 @@ pub(super) fn task_form(it: Option<&Item>, t: &Task) -> Vec<FormField> {
             })
             .unwrap_or_default(),
     }
+}
+
+/// The failed step (or failed compensation) that makes an item an incident, and why.
+fn incident_cause(it: &Item) -> Option<String> {
+    let (s, d) = it
+        .steps
+        .iter()
+        .zip(&it.wf.steps)
+        .find(|(s, _)| s.status == Status::Failed || s.comp == CompStatus::Failed)?;
+    let why = s
+        .error
+        .as_ref()
+        .map_or_else(|| "failed".to_string(), |e| e.to_string());
+    Some(crate::text::clip(&format!("{}: {why}", d.id), INCIDENT_MAX))
 }
 
 /// A task as the inbox shows it; `it` is its item (absent only in a damaged state).
@@ -139,6 +154,7 @@ impl Core {
                 status: it.step_status(i),
                 attempts: s.attempt,
                 needs: d.needs.clone(),
+                when: d.when.clone(),
                 started_at: s.first_started,
                 ended_at: s.ended_at,
                 next_attempt_at: s.next_at,
