@@ -27,6 +27,8 @@ steps:
 
 const BATCH: &str = r#"name: batch
 version: 1
+key: "B-{{ input.n }}"
+title: "Batch number {{ input.n }}"
 steps:
   - id: a
     kind: pass
@@ -608,6 +610,78 @@ async fn ended_items_and_their_records_page_through_the_cli() {
 
     let o = d.cli(&["items", "--limit", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn items_are_found_by_business_key_in_flight_and_ended() {
+    let d = Daemon::start();
+    for n in 0..3 {
+        let input = format!(r#"{{"n": {n}}}"#);
+        let o = d.cli(&["start", "batch", "--input", &input]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !d
+        .cli_json(&["items", "--json"])
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the batch items did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // One more, still in flight (it waits a second), and one that names nothing.
+    let o = d.cli(&["start", "batch", "--input", r#"{"n": 10}"#]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    d.start_item("order").await;
+    let ids = |v: &Value| -> Vec<u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_u64().unwrap())
+            .collect()
+    };
+    let one = d.cli_json(&["items", "--key", "b-1", "--json"]);
+    assert_eq!(ids(&one), [2], "an ended item, case ignored: {one}");
+    assert_eq!(one[0]["key"], "B-1");
+    assert_eq!(one[0]["title"], "Batch number 1");
+    assert_eq!(ids(&d.cli_json(&["items", "--key", "B-10", "--json"])), [4]);
+    let prefixed = d.cli_json(&["items", "--key-prefix", "B-1", "--json"]);
+    assert_eq!(ids(&prefixed), [4, 2], "in flight and ended, newest first");
+    assert_eq!(
+        ids(&d.cli_json(&["items", "--key", "B-", "--json"])),
+        Vec::<u64>::new()
+    );
+    let (status, api) = d
+        .call(
+            reqwest::Method::GET,
+            "/api/items?key_prefix=b-&limit=2",
+            None,
+        )
+        .await;
+    assert_eq!((status, ids(&api)), (200, vec![4, 3]), "{api}");
+    let (_, unnamed) = d
+        .call(reqwest::Method::GET, "/api/items?active=true", None)
+        .await;
+    let order = unnamed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["workflow"] == "order")
+        .unwrap();
+    assert!(order.get("key").is_none(), "no key, no field: {order}");
+
+    let o = d.cli(&["items", "--key-prefix", "B-"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let head = text.lines().next().unwrap_or_default();
+    assert!(head.contains("KEY") && head.contains("TITLE"), "{text}");
+    assert!(
+        text.contains("B-2") && text.contains("Batch number 2"),
+        "{text}"
+    );
+    let o = d.cli(&["item", "3"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("key B-2  title Batch number 2"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

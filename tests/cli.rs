@@ -6,6 +6,8 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+
 fn tempi(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tempi"))
         .arg("--data")
@@ -309,4 +311,97 @@ fn serve_refuses_a_workflows_dir_that_does_not_exist_and_says_each_error_once() 
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert_eq!(err.matches("U+0000").count(), 1, "{err}");
+}
+
+/// One task for `tester` whose item breaches after a second, one for finance, one for
+/// someone else.
+fn quick(who: &str) -> String {
+    format!(
+        "name: quick-{who}\nversion: 1\nsla: {{ due: 1s }}\nsteps:\n  - id: decide\n    kind: human\n    title: Decide\n    assignee: {who}\n"
+    )
+}
+
+const GROUP_WF: &str = r#"name: grouped
+version: 1
+steps:
+  - id: decide
+    kind: human
+    title: "Decide"
+    group: finance
+"#;
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn status_is_one_line_for_a_status_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    let down = tempi(dir.path(), &["status", "--tmux"]);
+    assert_eq!(down.status.code(), Some(1));
+    assert_eq!(
+        stdout(&down),
+        "#[fg=red]tempi down#[default]\n",
+        "{}",
+        stderr(&down)
+    );
+    let down = tempi(dir.path(), &["status"]);
+    assert_eq!(down.status.code(), Some(1));
+    assert_eq!(stderr(&down).lines().count(), 1, "{}", stderr(&down));
+    assert!(
+        stderr(&down).contains("no tempi daemon is running"),
+        "{}",
+        stderr(&down)
+    );
+
+    let data = dir.path().join("data");
+    let wf = dir.path().join("wf");
+    std::fs::create_dir_all(&wf).unwrap();
+    for who in ["tester", "bob"] {
+        std::fs::write(wf.join(format!("quick-{who}.yaml")), quick(who)).unwrap();
+    }
+    std::fs::write(wf.join("grouped.yaml"), GROUP_WF).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tempi"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .arg("--workflows")
+        .arg(&wf)
+        .env_remove("TEMPI_URL")
+        .env_remove("TEMPI_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = common::wait_up(&mut child, &data);
+    assert!(up.url.starts_with("http://") && !up.token.is_empty());
+    for wf in ["quick-tester", "quick-bob"] {
+        let o = tempi(&data, &["start", wf]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = tempi(&data, &["start", "grouped"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let summary = loop {
+        let o = tempi(&data, &["status", "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        if v["breached"] == 2 && v["in_flight"] == 3 {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "never breached: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(summary["my_tasks"], 1, "tester's, not bob's: {summary}");
+    let grouped = tempi(&data, &["status", "--json", "--groups", "finance"]);
+    let v: serde_json::Value = serde_json::from_slice(&grouped.stdout).unwrap();
+    assert_eq!(v["my_tasks"], 2, "and finance's with --groups: {v}");
+    let plain = tempi(&data, &["status"]);
+    assert_eq!(stdout(&plain), "at risk 0 · breached 2 · my tasks 1\n");
+    let bar = tempi(&data, &["status", "--tmux"]);
+    assert_eq!(
+        stdout(&bar),
+        "at risk 0 · #[fg=red,bold]breached 2#[default] · #[fg=cyan,bold]my tasks 1#[default]\n"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -41,6 +41,17 @@ steps:
       - { name: amount, type: number, default: 10 }
 "#;
 
+/// A task for finance whose item's SLA warns after 2 s and breaches after 4 s.
+const HURRY: &str = r#"name: hurry
+version: 1
+sla: { due: 4s, warn: [50%] }
+steps:
+  - id: approve
+    kind: human
+    title: "Hurry {{ input.n }}"
+    group: finance
+"#;
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -135,6 +146,7 @@ impl Tmux {
             .env_remove("NO_COLOR")
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_STATE_HOME", home.join(".local/state"))
             .env("TMPDIR", home.join("tmp"))
             .env("TERM", "xterm-256color")
             .output()
@@ -145,6 +157,11 @@ impl Tmux {
             String::from_utf8_lossy(&o.stderr)
         );
         tmux
+    }
+
+    /// The HOME the console ran with.
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
     }
 
     fn tmux(&self, args: &[&str]) -> String {
@@ -280,6 +297,7 @@ impl Daemon {
         std::fs::create_dir_all(&wf).unwrap();
         std::fs::write(wf.join("expense.yaml"), EXPENSE).unwrap();
         std::fs::write(wf.join("purchase.yaml"), PURCHASE).unwrap();
+        std::fs::write(wf.join("hurry.yaml"), HURRY).unwrap();
         let mut child = Command::new(BIN)
             .arg("--data")
             .arg(&data)
@@ -366,7 +384,18 @@ impl Drop for Daemon {
 fn demo_starts_and_quits_cleanly() {
     let tmux = demo();
     tmux.keys(&["q"]);
+    tmux.wait_for("the demo asking first", |s| s.contains("Quit the demo?"));
+    tmux.keys(&["n"]);
+    tmux.wait_for("the demo going on", |s| !s.contains("Quit the demo?"));
+    tmux.keys(&[":item 1", "Enter"]);
+    tmux.keys(&["q", "y"]);
     assert_eq!(tmux.wait_exit(), 0, "{}", tmux.screen());
+    let history = tmux.home().join(".local/state/tempi/history");
+    let kept = std::fs::read_to_string(&history).unwrap_or_default();
+    assert_eq!(
+        kept, "item 1\n",
+        "the command line is kept for the next session"
+    );
     tmux.assert_restored();
 }
 
@@ -579,4 +608,41 @@ fn too_small_terminal_says_so() {
     tmux.keys(&["q"]);
     assert_eq!(tmux.wait_exit(), 0, "{}", tmux.screen());
     tmux.assert_restored();
+}
+
+#[test]
+fn a_breach_rings_the_bell() {
+    let daemon = Daemon::start();
+    let data = path_arg(&daemon.data);
+    let tmux = Tmux::start(
+        200,
+        50,
+        &format!("--data {data} --as alice attach --groups finance"),
+    );
+    let args = format!("--data {data} --as alice attach --groups finance --notify off");
+    let quiet = Tmux::start(200, 50, &args);
+    tmux.wait_for("the console", |s| s.contains("in flight"));
+    quiet.wait_for("the quiet console", |s| s.contains("in flight"));
+    assert_eq!(tmux.display("#{window_bell_flag}"), "0", "no bell before");
+    let o = daemon.cli(&["start", "hurry", "--input", r#"{"n": 1}"#]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tmux.wait_for("the item at risk or breached", |s| {
+        s.contains("Hurry 1") && (s.contains("at risk 1") || s.contains("breached 1"))
+    });
+    assert!(
+        eventually(|| tmux.display("#{window_bell_flag}") == "1"),
+        "the bell never rang; the screen:\n{}",
+        tmux.screen()
+    );
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("]9;") && !screen.contains("777;"),
+        "the notification leaked onto the screen:\n{screen}"
+    );
+    quiet.wait_for("the breach", |s| s.contains("breached 1"));
+    assert_eq!(
+        quiet.display("#{window_bell_flag}"),
+        "0",
+        "--notify off rings no bell"
+    );
 }

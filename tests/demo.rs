@@ -103,12 +103,23 @@ async fn invoice_and_onboarding_run_end_to_end() {
     assert!(output("extract")["amount"].as_f64().unwrap() > 0.0);
     assert!(output("pay")["id"].as_str().unwrap().starts_with("pay_"));
     assert_eq!(output("pay")["reference"], output("extract")["number"]);
+    // The shipped workflows name their items: the invoice by the number OCR read.
+    assert_eq!(
+        Some(json!(inv.summary.key)),
+        Some(output("extract")["number"].clone())
+    );
+    assert_eq!(inv.summary.title.as_deref(), Some("Acme Office Supplies"));
 
     let cus = h.item(customer).await.unwrap().unwrap();
     let provision = cus.steps.iter().find(|s| s.id == "provision").unwrap();
     let ws = provision.output.as_ref().unwrap();
     assert!(ws["workspace_id"].as_str().unwrap().starts_with("ws_"));
     assert_eq!(ws["region"], "eu-west", "the workflow's default region");
+    assert_eq!(cus.summary.key.as_deref(), Some("it@copperleaf.example"));
+    assert_eq!(
+        cus.summary.title.as_deref(),
+        Some("Copperleaf Health (team)")
+    );
     demo.shutdown().await;
 }
 

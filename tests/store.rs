@@ -554,3 +554,103 @@ fn a_journal_left_readable_by_others_is_made_private() {
     let mode = std::fs::metadata(&db).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+fn ended(id: u64, key: Option<&str>, title: Option<&str>) -> tempi::types::view::EndedItem {
+    use tempi::types::view::{EndedItem, ItemStatus, ItemSummary};
+    EndedItem {
+        summary: ItemSummary {
+            id,
+            workflow: "invoice-approval".into(),
+            version: 4,
+            status: ItemStatus::Completed,
+            current: String::new(),
+            priority: 0,
+            started_at: at(0),
+            updated_at: at(id as i64),
+            ended_at: Some(at(id as i64)),
+            sla_due: None,
+            sla_warned: 0,
+            sla_breached: false,
+            key: key.map(str::to_string),
+            title: title.map(str::to_string),
+            incident: None,
+        },
+        tasks: vec![],
+        first_seq: id,
+        last_seq: id,
+    }
+}
+
+#[test]
+fn a_schema_2_journal_gains_keys_and_titles_and_ended_items_are_found_by_key() {
+    use tempi::types::view::ItemFilter;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    // The layout of schema 2: ended items without keys or titles, one of them indexed.
+    rusqlite_path_exec(
+        &path,
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO meta VALUES ('schema_version', '2');
+         CREATE TABLE events (seq INTEGER PRIMARY KEY, item INTEGER, body TEXT NOT NULL);
+         CREATE TABLE ended_items (id INTEGER PRIMARY KEY, workflow TEXT NOT NULL,
+             version INTEGER NOT NULL, status TEXT NOT NULL, current TEXT NOT NULL,
+             priority INTEGER NOT NULL, started_at INTEGER NOT NULL,
+             updated_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, sla_due INTEGER,
+             sla_warned INTEGER NOT NULL, sla_breached INTEGER NOT NULL,
+             first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL);
+         INSERT INTO ended_items VALUES (1, 'invoice-approval', 3, 'completed', '', 0,
+             0, 0, 0, NULL, 0, 0, 1, 1);
+         CREATE TABLE ended_tasks (id INTEGER PRIMARY KEY, item INTEGER NOT NULL,
+             body TEXT NOT NULL);",
+    );
+    let mut journal = Journal::open(dir.path()).unwrap();
+    assert!(!journal.needs_backfill().unwrap());
+    let items = [
+        ended(2, Some("INV-2026-09386"), Some("Nordwind Logistics GmbH")),
+        ended(3, Some("INV-2026-09387"), Some("Contoso")),
+        ended(4, Some("PO-2026-09387"), None),
+        ended(5, None, Some("no key")),
+    ];
+    journal.commit(&records(1, 5), &items).unwrap();
+    let reader = store::Reader::open(dir.path()).unwrap();
+    let find = |key: Option<&str>, prefix: Option<&str>| -> Vec<u64> {
+        let f = ItemFilter {
+            key: key.map(str::to_string),
+            key_prefix: prefix.map(str::to_string),
+            ..Default::default()
+        };
+        let rows = reader.ended_items(&f, 100).unwrap();
+        rows.iter().map(|r| r.summary.id).collect()
+    };
+    assert_eq!(find(Some("INV-2026-09387"), None), [3]);
+    assert_eq!(
+        find(Some("inv-2026-09387"), None),
+        [3],
+        "ASCII case is ignored"
+    );
+    assert_eq!(find(Some("INV-2026-0938"), None), Vec::<u64>::new());
+    assert_eq!(find(None, Some("inv-2026-")), [3, 2], "newest first");
+    assert_eq!(find(None, Some("PO-")), [4]);
+    assert_eq!(find(None, None), [5, 4, 3, 2, 1]);
+    let row = reader.ended_item(2).unwrap().unwrap();
+    assert_eq!(row.summary, items[0].summary, "key and title come back");
+    let old = reader.ended_item(1).unwrap().unwrap();
+    assert_eq!((old.summary.key, old.summary.title), (None, None));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT id FROM ended_items WHERE key = 'INV-2026-09387' AND id < 99 ORDER BY id DESC",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("ended_items_key"), "{plan}");
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, store::SCHEMA_VERSION.to_string());
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::console::app::alerts::NotifyMode;
 use crate::types::job::StepTimeouts;
 
 /// The config file's name inside the data dir.
@@ -27,6 +28,10 @@ pub struct Config {
     pub timeouts: StepTimeouts,
     pub theme: Option<String>,
     pub groups: Vec<String>,
+    /// How the console tells of warnings and breaches.
+    pub notify: Option<NotifyMode>,
+    /// The shortest time between two notifications.
+    pub notify_every: Option<Duration>,
 }
 
 /// What is wrong with `config.toml`: unreadable, or wrong at a line and column.
@@ -56,6 +61,8 @@ struct Timeouts {
 struct Console {
     theme: Option<String>,
     groups: Option<Vec<String>>,
+    notify: Option<Spanned<String>>,
+    notify_every: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -112,6 +119,22 @@ impl Config {
         let console = file.console.unwrap_or_default();
         config.theme = console.theme;
         config.groups = console.groups.unwrap_or_default();
+        if let Some(n) = console.notify {
+            let mode = NotifyMode::parse(n.get_ref()).ok_or_else(|| {
+                let message = format!("console.notify: use {}", NotifyMode::NAMES);
+                invalid(n.span(), message)
+            })?;
+            config.notify = Some(mode);
+        }
+        if let Some(e) = console.notify_every {
+            let d = humantime::parse_duration(e.get_ref()).map_err(|err| {
+                invalid(
+                    e.span(),
+                    format!("console.notify_every: {err} (write it like 30s or 2m)"),
+                )
+            })?;
+            config.notify_every = Some(d);
+        }
         Ok(config)
     }
 }
@@ -212,6 +235,8 @@ agent = "2m"
 [console]
 theme = "light"
 groups = ["ops", "finance"]
+notify = "bell"
+notify_every = "1m"
 "#,
         )
         .unwrap();
@@ -224,6 +249,8 @@ groups = ["ops", "finance"]
         assert_eq!(c.timeouts.agent, Duration::from_secs(120));
         assert_eq!(c.theme.as_deref(), Some("light"));
         assert_eq!(c.groups, ["ops", "finance"]);
+        assert_eq!(c.notify, Some(NotifyMode::Bell));
+        assert_eq!(c.notify_every, Some(Duration::from_secs(60)));
     }
 
     #[test]
@@ -255,6 +282,16 @@ groups = ["ops", "finance"]
         assert!(e.starts_with("/d/config.toml:1:10: listen: "), "{e}");
         let e = parse("pass_env = [\"A=B\"]\n").unwrap_err();
         assert!(e.starts_with("/d/config.toml:1:13: pass_env: "), "{e}");
+        let e = parse("[console]\nnotify = \"loud\"\n").unwrap_err();
+        assert!(
+            e.starts_with("/d/config.toml:2:10: console.notify: use all, bell"),
+            "{e}"
+        );
+        let e = parse("[console]\nnotify_every = \"often\"\n").unwrap_err();
+        assert!(
+            e.starts_with("/d/config.toml:2:16: console.notify_every: "),
+            "{e}"
+        );
         let e = parse("pass_env = \"A\"\n").unwrap_err();
         assert!(e.starts_with("/d/config.toml:1:12: "), "{e}");
     }

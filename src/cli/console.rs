@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::Globals;
 use super::daemon::Daemon;
+use crate::console::app::alerts::NotifyMode;
 use crate::console::app::{App, Options};
 use crate::console::keymap::{self, Keymap};
 use crate::console::run::{self, RateHook};
@@ -30,6 +31,17 @@ pub struct UiArgs {
     /// Key bindings file [default: $XDG_CONFIG_HOME/tempi/keys.toml]
     #[arg(long, value_name = "FILE")]
     pub keys: Option<PathBuf>,
+    /// On a warning or breach you can act on: the bell and a desktop notification
+    /// (all), one of them, or off [default: all; off with --read-only]
+    #[arg(long, value_name = "MODE", value_parser = parse_notify)]
+    pub notify: Option<NotifyMode>,
+    /// The shortest time between two notifications (more are gathered into one)
+    #[arg(skip)]
+    pub notify_every: Option<std::time::Duration>,
+}
+
+fn parse_notify(s: &str) -> Result<NotifyMode, String> {
+    NotifyMode::parse(s).ok_or_else(|| format!("use {}", NotifyMode::NAMES))
 }
 
 fn env(name: &str) -> Option<String> {
@@ -53,6 +65,8 @@ fn with_settings(ui: &UiArgs, config: &super::config::Config) -> UiArgs {
     if ui.groups.is_empty() {
         ui.groups = config.groups.clone();
     }
+    ui.notify = ui.notify.or(config.notify);
+    ui.notify_every = ui.notify_every.or(config.notify_every);
     ui
 }
 
@@ -95,7 +109,18 @@ pub fn build_app(
         depth,
         themes_dir,
     };
-    Ok(App::new(opts, theme, keymap, chrono::Utc::now()))
+    let mut app = App::new(opts, theme, keymap, chrono::Utc::now());
+    app.alerts.mode = match ui.read_only {
+        true => NotifyMode::Off,
+        false => ui.notify.unwrap_or_default(),
+    };
+    if let Some(every) = ui
+        .notify_every
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+    {
+        app.alerts.every = every;
+    }
+    Ok(app)
 }
 
 /// `tempi console`: the engine runs in this process on `--data`.

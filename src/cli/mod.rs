@@ -8,6 +8,7 @@ mod console;
 mod daemon;
 pub(crate) mod format;
 mod show;
+mod status;
 mod validate;
 
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::store;
-use crate::types::view::ItemStatus;
+use crate::types::view::{ItemFilter, ItemStatus};
 use crate::types::{ItemId, TaskId};
 
 /// tempi: a terminal operations console with a durable orchestration engine inside.
@@ -114,6 +115,17 @@ pub enum Cmd {
         #[command(flatten)]
         acting: Acting,
     },
+    /// One line for a status bar: items at risk, breached, and my open tasks
+    Status {
+        /// With tmux colours, and a short "tempi down" when the daemon is not running
+        #[arg(long)]
+        tmux: bool,
+        /// The groups whose unclaimed tasks count as mine [default: config.toml's]
+        #[arg(long, env = "TEMPI_GROUPS", value_name = "G,G", value_delimiter = ',')]
+        groups: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// List work items (in flight unless --all or --status)
     Items {
         #[arg(long, value_name = "S", value_parser = parse_status)]
@@ -123,6 +135,12 @@ pub enum Cmd {
         /// Include ended items
         #[arg(long)]
         all: bool,
+        /// Only items with this business key (ASCII case ignored; ended ones too)
+        #[arg(long, value_name = "K")]
+        key: Option<String>,
+        /// Only items whose business key starts with this (ended ones too)
+        #[arg(long, value_name = "P")]
+        key_prefix: Option<String>,
         #[command(flatten)]
         page: Page,
         #[arg(long)]
@@ -428,10 +446,29 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             status,
             workflow,
             all,
+            key,
+            key_prefix,
             page,
             json,
-        } => show::items(g, status, workflow, all, page, json).await?,
+        } => {
+            // A business key is looked up wherever the item is: in flight or ended.
+            let by_key = key.is_some() || key_prefix.is_some();
+            let filter = ItemFilter {
+                active: !all && !by_key && status.is_none(),
+                status,
+                workflow,
+                key,
+                key_prefix,
+                limit: page.limit.map(|n| n as usize),
+                after: page.after,
+                ..Default::default()
+            };
+            show::items(g, filter, json).await?
+        }
         Cmd::Item { id, json } => show::item(g, id, json).await?,
+        Cmd::Status { tmux, groups, json } => {
+            return Ok(status::run(g, &groups, tmux, json).await);
+        }
         Cmd::Tasks {
             mine,
             all,

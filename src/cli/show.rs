@@ -25,23 +25,8 @@ fn sla(now: chrono::DateTime<Utc>, s: &ItemSummary) -> String {
     }
 }
 
-pub async fn items(
-    g: &Globals,
-    status: Option<ItemStatus>,
-    workflow: Option<String>,
-    all: bool,
-    page: Page,
-    json: bool,
-) -> anyhow::Result<()> {
+pub async fn items(g: &Globals, filter: ItemFilter, json: bool) -> anyhow::Result<()> {
     let daemon = Daemon::connect(g)?;
-    let filter = ItemFilter {
-        active: !all && status.is_none(),
-        status,
-        workflow,
-        limit: page.limit.map(|n| n as usize),
-        after: page.after,
-        ..Default::default()
-    };
     let list = daemon
         .client
         .items(&filter)
@@ -58,6 +43,8 @@ pub async fn items(
                 s.id.to_string(),
                 s.status.name().to_string(),
                 format!("{} v{}", s.workflow, s.version),
+                s.key.clone().unwrap_or_else(|| "-".into()),
+                clip(s.title.as_deref().unwrap_or("-"), 40),
                 clip(&s.current, 30),
                 s.priority.to_string(),
                 ago(now, s.started_at),
@@ -69,7 +56,7 @@ pub async fn items(
         "{}",
         table(
             &[
-                "ID", "STATUS", "WORKFLOW", "CURRENT", "PRI", "STARTED", "SLA"
+                "ID", "STATUS", "WORKFLOW", "KEY", "TITLE", "CURRENT", "PRI", "STARTED", "SLA"
             ],
             &rows
         )
@@ -124,6 +111,14 @@ pub async fn item(g: &Globals, id: ItemId, json: bool) -> anyhow::Result<()> {
         s.status.name()
     );
     println!("{}", printable(&line));
+    if s.key.is_some() || s.title.is_some() {
+        let named = [("key", &s.key), ("title", &s.title)]
+            .iter()
+            .filter_map(|(what, v)| Some(format!("{what} {}", v.as_deref()?)))
+            .collect::<Vec<_>>()
+            .join("  ");
+        println!("{}", printable(&named));
+    }
     println!(
         "priority {}  started {}  sla {}",
         s.priority,

@@ -320,8 +320,26 @@ fn item(rng: &mut Rng, id: ItemId, now: DateTime<Utc>, e: Estate) -> ItemSummary
         },
         sla_breached: used >= 1.0,
         incident: None,
+        key: (id % 5 != 0).then(|| format!("INV-2026-{:05}", id % 100_000)),
+        title: Some(format!(
+            "{} {}",
+            NAMES[(id % 7) as usize],
+            TRADES[(id % 3) as usize]
+        )),
     }
 }
+
+/// Titles as long as real ones: a customer or supplier and its trade.
+const NAMES: [&str; 7] = [
+    "Northwind",
+    "Contoso",
+    "Fabrikam",
+    "Tailspin",
+    "Wingtip",
+    "Adventure Works",
+    "Litware",
+];
+const TRADES: [&str; 3] = ["Logistics GmbH", "Traders Ltd", "Consulting"];
 
 fn task(k: u64, it: &ItemSummary, now: DateTime<Utc>, due: bool) -> TaskView {
     TaskView {

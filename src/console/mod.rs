@@ -4,8 +4,10 @@
 pub mod app;
 pub mod bench;
 pub mod filter;
+pub mod history;
 pub mod keymap;
 pub mod model;
+pub mod notify;
 pub mod osc;
 pub mod run;
 pub mod sgr;
@@ -17,4 +19,4 @@ pub mod theme;
 pub mod view;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

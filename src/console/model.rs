@@ -268,6 +268,8 @@ mod tests {
             sla_warned: 0,
             sla_breached: false,
             incident: None,
+            key: None,
+            title: None,
         }
     }
 

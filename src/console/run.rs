@@ -29,6 +29,12 @@ type Acted = Vec<(String, Result<Reply, SourceError>)>;
 /// Run the console until the operator quits or a signal asks it to stop.
 pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow::Result<()> {
     let mut screen = Screen::enter()?;
+    let mut history = super::history::default_path(|k| std::env::var(k).ok())
+        .map(super::history::HistoryFile::open);
+    if let Some(h) = &history {
+        app.cmdline.load(h.lines().to_vec());
+    }
+    let notify_to = super::notify::Terminal::detect(|k| std::env::var(k).ok());
     let (utx, mut updates) = mpsc::unbounded_channel();
     let sync = sync::spawn(source.clone(), utx);
     let (atx, mut acted) = mpsc::unbounded_channel::<Acted>();
@@ -63,8 +69,9 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
                 None => break,
             },
             Some(u) = updates.recv() => {
-                app.update(Msg::Tick(Utc::now()));
-                let mut effects = app.update(Msg::Update(u));
+                // The clock's effects (a notification now due) are kept, not dropped.
+                let mut effects = app.update(Msg::Tick(Utc::now()));
+                effects.extend(app.update(Msg::Update(u)));
                 while let Ok(more) = updates.try_recv() {
                     effects.extend(app.update(Msg::Update(more)));
                 }
@@ -95,6 +102,17 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
                 Effect::Rate(r) => {
                     if let Some(set) = &rate {
                         set(r);
+                    }
+                }
+                Effect::History(line) => {
+                    if let Some(h) = &mut history {
+                        h.append(&line);
+                    }
+                }
+                Effect::Notify(n) => {
+                    // Between frames: neither moves the cursor, so the diff stays right.
+                    if let Err(e) = screen.send(&notify_to.bytes(&n)) {
+                        tracing::warn!(error = %e, "cannot ring the bell");
                     }
                 }
                 Effect::Copy(text) => screen.send(&super::osc::copy(&text))?,

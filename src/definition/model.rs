@@ -18,10 +18,41 @@ pub struct Workflow {
     pub description: Option<String>,
     pub sla: Option<Sla>,
     pub on_failure: OnFailure,
+    /// The templates that name each item (`key:`, `title:`); set with `with_names`.
+    names: Names,
     pub steps: Vec<Step>,
     /// Derived from `steps` by `Workflow::new`: a change to a step's id, needs, kind or
     /// templates afterwards needs a new `Workflow`.
     graph: StepGraph,
+}
+
+/// A workflow's `key:` and `title:` templates and the steps each reads (derived once).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Names {
+    /// The business key of each item (an invoice number): matched exactly by filters.
+    pub key: Option<String>,
+    /// A title for people (a customer's name): matched as free text.
+    pub title: Option<String>,
+    /// The steps `key` reads (`None`: no template); when one succeeds it renders again.
+    pub key_reads: Option<Reads>,
+    pub title_reads: Option<Reads>,
+}
+
+impl Names {
+    /// Whether there is anything to render.
+    pub fn is_empty(&self) -> bool {
+        self.key.is_none() && self.title.is_none()
+    }
+
+    /// Whether either name reads the result of step `i`.
+    pub fn reads_step(&self, i: usize) -> bool {
+        let reads = |r: &Option<Reads>| match r {
+            Some(Reads::Every) => true,
+            Some(Reads::Only(only)) => only.binary_search(&i).is_ok(),
+            None => false,
+        };
+        reads(&self.key_reads) || reads(&self.title_reads)
+    }
 }
 
 impl Workflow {
@@ -34,9 +65,31 @@ impl Workflow {
             description: None,
             sla: None,
             on_failure: OnFailure::default(),
+            names: Names::default(),
             graph: StepGraph::new(&steps),
             steps,
         }
+    }
+
+    /// This workflow with `key:` and `title:` templates (the steps they read derived here).
+    pub fn with_names(mut self, key: Option<String>, title: Option<String>) -> Workflow {
+        let index = &self.graph.index;
+        let reads = |t: &Option<String>| {
+            let t = t.as_deref().filter(|t| is_template(t))?;
+            Some(reads_of(vec![t], index))
+        };
+        self.names = Names {
+            key_reads: reads(&key),
+            title_reads: reads(&title),
+            key,
+            title,
+        };
+        self
+    }
+
+    /// The `key:` and `title:` templates.
+    pub fn names(&self) -> &Names {
+        &self.names
     }
 
     /// Index of the step with this id (the first, should ids repeat).
@@ -154,6 +207,11 @@ fn step_reads(step: &Step, index: &BTreeMap<String, usize>) -> Reads {
     }
     texts.retain(|t| is_template(t));
     texts.extend(step.when.as_deref());
+    reads_of(texts, index)
+}
+
+/// The steps these templates and expressions read.
+fn reads_of(texts: Vec<&str>, index: &BTreeMap<String, usize>) -> Reads {
     let mut only = BTreeSet::new();
     for text in texts {
         match steps_read(text) {

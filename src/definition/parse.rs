@@ -180,6 +180,8 @@ const TOP_KEYS: &[&str] = &[
     "name",
     "version",
     "description",
+    "key",
+    "title",
     "sla",
     "on_failure",
     "steps",
@@ -197,17 +199,83 @@ fn workflow(ctx: &mut Ctx, root: &Node) -> Option<Workflow> {
     let description = m
         .get("description")
         .map(|d| yaml::string(ctx, d, "`description`"));
+    let key = m.get("key").map(|k| name_template(ctx, k, "`key`"));
+    let title = m.get("title").map(|t| name_template(ctx, t, "`title`"));
     let sla = m.get("sla").map(|s| sla(ctx, s));
     let on_failure = m.get("on_failure").map(|o| on_failure(ctx, o));
     let steps = m
         .required(ctx, "steps", "the workflow")
         .and_then(|s| steps(ctx, s));
     m.finish(ctx, "the workflow", TOP_KEYS, |_| None);
-    let mut w = Workflow::new(name?, version?, steps?);
+    if let Some(steps) = &steps {
+        for (text, line, col) in key.iter().chain(&title).flatten() {
+            check_name_reads(ctx, steps, text, *line, *col);
+        }
+    }
+    let text = |n: Option<Option<(String, usize, usize)>>| n.map(|n| n.map(|(t, _, _)| t));
+    let (key, title) = (text(key), text(title));
+    let mut w = Workflow::new(name?, version?, steps?).with_names(
+        key.map_or(Some(None), |k| k.map(Some))?,
+        title.map_or(Some(None), |t| t.map(Some))?,
+    );
     w.description = description.map_or(Some(None), |d| d.map(Some))?;
     w.sla = sla.map_or(Some(None), |s| s.map(Some))?;
     w.on_failure = on_failure.unwrap_or(Some(OnFailure::Incident))?;
     Some(w)
+}
+
+/// The longest `key:` or `title:` template source: a name is one short line, and
+/// every item renders it again whenever a step it reads succeeds.
+pub const MAX_NAME_TEMPLATE: usize = 1024;
+
+/// A `key:` or `title:` template, with where it is for the checks of what it reads.
+fn name_template(ctx: &mut Ctx, node: &Node, what: &str) -> Option<(String, usize, usize)> {
+    let text = yaml::template(ctx, node, what, &mut yaml::Refs::default())?;
+    if text.trim().is_empty() {
+        ctx.at(
+            node,
+            format!("{what} must not be empty; leave it out instead"),
+        );
+        return None;
+    }
+    if text.len() > MAX_NAME_TEMPLATE {
+        ctx.at(
+            node,
+            format!(
+                "{what} is {} bytes; a name template may be at most {MAX_NAME_TEMPLATE}",
+                text.len()
+            ),
+        );
+        return None;
+    }
+    let (line, col) = yaml::pos(node);
+    Some((text, line, col))
+}
+
+/// `steps.X` in a `key:` or `title:` must name a step; any step may be read, since the
+/// names are rendered again as the steps they read succeed.
+fn check_name_reads(
+    ctx: &mut Ctx,
+    steps: &[super::model::Step],
+    text: &str,
+    line: usize,
+    col: usize,
+) {
+    for target in step_refs(text) {
+        if steps.iter().any(|s| s.id == target) {
+            continue;
+        }
+        let hint = closest(&target, steps.iter().map(|s| s.id.as_str()))
+            .map(|c| format!(" (did you mean '{c}'?)"))
+            .unwrap_or_default();
+        ctx.at_pos(
+            line,
+            col,
+            format!(
+                "the item's names read steps.{target}, which is not a step in this workflow{hint}"
+            ),
+        );
+    }
 }
 
 fn workflow_name(ctx: &mut Ctx, node: &Node) -> Option<String> {
@@ -701,6 +769,79 @@ mod tests {
     fn tags_are_looked_through() {
         let src = "name: t\nversion: 1\nsteps: !list\n  - !step { id: a, kind: pass, output: !x { k: 1 } }\n";
         assert!(parse_str("t.yaml", src).is_ok());
+    }
+
+    const NAMED: &str = "name: t\nversion: 1\nkey: \"{{ steps.extract.output.number }}\"\ntitle: \"{{ input.supplier }}\"\nsteps:\n  - { id: start, kind: pass }\n  - { id: extract, kind: pass, needs: [start] }\n";
+
+    #[test]
+    fn key_and_title_are_kept_with_the_steps_they_read() {
+        let w = parse_str("t.yaml", NAMED).unwrap();
+        let names = w.names();
+        assert_eq!(
+            names.key.as_deref(),
+            Some("{{ steps.extract.output.number }}")
+        );
+        assert_eq!(names.title.as_deref(), Some("{{ input.supplier }}"));
+        assert!(names.reads_step(1), "the key reads extract");
+        assert!(!names.reads_step(0), "nothing reads start");
+        let plain = parse_str(
+            "t.yaml",
+            "name: t\nversion: 1\ntitle: Payroll\nsteps: [{ id: a, kind: pass }]\n",
+        )
+        .unwrap();
+        assert_eq!(plain.names().title.as_deref(), Some("Payroll"));
+        assert_eq!(
+            plain.names().title_reads,
+            None,
+            "a plain title reads nothing"
+        );
+        let none = parse_str(
+            "t.yaml",
+            "name: t\nversion: 1\nsteps: [{ id: a, kind: pass }]\n",
+        )
+        .unwrap();
+        assert!(none.names().is_empty());
+    }
+
+    #[test]
+    fn bad_keys_and_titles_are_reported_where_they_are() {
+        let src = "name: t\nversion: 1\nkey: \"{{ steps.extrct.output.number }}\"\ntitle: \"{{ input.x | nosuch }}\"\nsteps:\n  - { id: extract, kind: pass }\n";
+        let d = parse_str("t.yaml", src).unwrap_err();
+        let at: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+        assert_eq!(d.len(), 2, "{at:?}");
+        assert_eq!((d[0].line, d[0].col), (3, 6), "{at:?}");
+        assert!(
+            d[0].message.contains("steps.extrct, which is not a step")
+                && d[0].message.contains("did you mean 'extract'"),
+            "{at:?}"
+        );
+        assert_eq!((d[1].line, d[1].col), (4, 8), "{at:?}");
+        assert!(
+            d[1].message
+                .contains("invalid template in `title`: unknown filter `nosuch`"),
+            "{at:?}"
+        );
+        for (bad, want) in [
+            ("key: [a]\n", "`key` must be a string, found a list"),
+            ("key: \"  \"\n", "`key` must not be empty"),
+            ("title: \"{{ input.x \"\n", "invalid template in `title`"),
+            (
+                "titel: x\n",
+                "unknown key `titel` in the workflow (did you mean `title`?)",
+            ),
+        ] {
+            let src = format!("name: t\nversion: 1\n{bad}steps: [{{ id: a, kind: pass }}]\n");
+            let d = parse_str("t.yaml", &src).unwrap_err();
+            assert_eq!(d.len(), 1, "{bad}: {d:?}");
+            assert_eq!(d[0].line, 3, "{bad}: {d:?}");
+            assert!(d[0].message.contains(want), "{bad}: {}", d[0]);
+        }
+        let long = format!(
+            "name: t\nversion: 1\ntitle: \"{}\"\nsteps: [{{ id: a, kind: pass }}]\n",
+            "x".repeat(MAX_NAME_TEMPLATE + 1)
+        );
+        let d = parse_str("t.yaml", &long).unwrap_err();
+        assert!(d[0].message.contains("at most 1024"), "{}", d[0]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use rusqlite::{Connection, Row, Transaction, params};
 use crate::types::view::{EndedItem, ItemFilter, ItemStatus, ItemSummary, TaskView};
 use crate::types::{ItemId, TaskId};
 
-/// The tables, for a fresh journal and for the migration from schema 1.
+/// The tables, for a fresh journal and for the migrations (after `ADD_NAMES` from 2).
 pub const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS ended_items (
         id          INTEGER PRIMARY KEY,
@@ -25,11 +25,14 @@ pub const SCHEMA: &str = "
         sla_warned  INTEGER NOT NULL,
         sla_breached INTEGER NOT NULL,
         first_seq   INTEGER NOT NULL,
-        last_seq    INTEGER NOT NULL
+        last_seq    INTEGER NOT NULL,
+        key         TEXT COLLATE NOCASE,
+        title       TEXT
     );
     CREATE INDEX IF NOT EXISTS ended_items_workflow ON ended_items (workflow, id);
     CREATE INDEX IF NOT EXISTS ended_items_status ON ended_items (status, id);
     CREATE INDEX IF NOT EXISTS ended_items_ended_at ON ended_items (ended_at);
+    CREATE INDEX IF NOT EXISTS ended_items_key ON ended_items (key, id) WHERE key IS NOT NULL;
     CREATE TABLE IF NOT EXISTS ended_tasks (
         id   INTEGER PRIMARY KEY,
         item INTEGER NOT NULL,
@@ -38,12 +41,20 @@ pub const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS ended_tasks_item ON ended_tasks (item);
 ";
 
+/// From schema 2: ended items gained their business key and title. Keys compare
+/// ignoring ASCII case, as filters on items in flight do.
+pub const ADD_NAMES: &str = "
+    ALTER TABLE ended_items ADD COLUMN key TEXT COLLATE NOCASE;
+    ALTER TABLE ended_items ADD COLUMN title TEXT;
+";
+
 const INSERT_ITEM: &str = "INSERT OR REPLACE INTO ended_items (id, workflow, version, status, \
     current, priority, started_at, updated_at, ended_at, sla_due, sla_warned, sla_breached, \
-    first_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    first_seq, last_seq, key, title) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+    ?13, ?14, ?15, ?16)";
 const INSERT_TASK: &str = "INSERT OR REPLACE INTO ended_tasks (id, item, body) VALUES (?1, ?2, ?3)";
 const COLUMNS: &str = "id, workflow, version, status, current, priority, started_at, updated_at, \
-    ended_at, sla_due, sla_warned, sla_breached, first_seq, last_seq";
+    ended_at, sla_due, sla_warned, sla_breached, first_seq, last_seq, key, title";
 
 /// Nanoseconds since the epoch: exact, and an eighth of the text form.
 fn nanos(t: DateTime<Utc>) -> i64 {
@@ -82,6 +93,8 @@ pub fn insert(tx: &Transaction<'_>, ended: &[EndedItem]) -> rusqlite::Result<()>
             s.sla_breached,
             int(e.first_seq),
             int(e.last_seq),
+            s.key,
+            s.title,
         ])?;
         for t in &e.tasks {
             let body = serde_json::to_string(t)
@@ -119,6 +132,8 @@ fn row(r: &Row<'_>) -> rusqlite::Result<EndedRow> {
             sla_warned: r.get(10)?,
             sla_breached: r.get(11)?,
             incident: None,
+            key: r.get(14)?,
+            title: r.get(15)?,
         },
         first_seq: r.get::<_, i64>(12)? as u64,
         last_seq: r.get::<_, i64>(13)? as u64,
@@ -137,6 +152,17 @@ pub fn list(conn: &Connection, f: &ItemFilter, limit: usize) -> rusqlite::Result
     if let Some(w) = &f.workflow {
         sql.push_str(&format!(" AND workflow = ?{}", args.len() + 1));
         args.push(Box::new(w.clone()));
+    }
+    if let Some(k) = &f.key {
+        sql.push_str(&format!(" AND key = ?{}", args.len() + 1));
+        args.push(Box::new(k.clone()));
+    }
+    if let Some(p) = &f.key_prefix {
+        // A range on the NOCASE index: every key that starts with `p`, whatever its case.
+        let n = args.len();
+        sql.push_str(&format!(" AND key >= ?{} AND key < ?{}", n + 1, n + 2));
+        args.push(Box::new(p.clone()));
+        args.push(Box::new(format!("{p}\u{10ffff}")));
     }
     sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len() + 1));
     args.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));

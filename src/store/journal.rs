@@ -17,8 +17,8 @@ use crate::types::view::EndedItem;
 pub const JOURNAL_FILE: &str = "journal.db";
 
 /// The schema this build writes; a journal with a newer one is refused, an older one
-/// is migrated on open. 2 added the index of ended items.
-pub const SCHEMA_VERSION: i64 = 2;
+/// is migrated on open. 2 added the index of ended items, 3 their keys and titles.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Set by the migration from schema 1: the ended-items index must be filled by a replay.
 const BACKFILL: &str = "backfill_ended";
@@ -511,6 +511,14 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
                     [BACKFILL],
                 )
                 .map_err(sql_err(path, "record the migration"))?;
+                set_version(&tx)?;
+            } else if found < 3 {
+                tx.execute_batch(super::ended::ADD_NAMES).map_err(sql_err(
+                    path,
+                    "add keys and titles to the ended-items index",
+                ))?;
+                tx.execute_batch(super::ended::SCHEMA)
+                    .map_err(sql_err(path, "index the keys of ended items"))?;
                 set_version(&tx)?;
             }
         }

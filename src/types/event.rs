@@ -158,6 +158,18 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sla_due: Option<DateTime<Utc>>,
     },
+    /// The item's business key and title, rendered from its workflow's `key:` and
+    /// `title:` when it starts and again when a step they read succeeds. Both are given
+    /// as they now are; one that could not be rendered is absent and `problem` says why.
+    ItemNamed {
+        item: ItemId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        problem: Option<String>,
+    },
     /// A step (or its compensation) will start at `at`, after a backoff. (An attempt due
     /// at once is journaled as its `StepStarted` alone.)
     StepScheduled {
@@ -328,6 +340,23 @@ impl Event {
             Event::ItemStarted {
                 workflow, version, ..
             } => format!("{workflow} v{version}"),
+            Event::ItemNamed {
+                key,
+                title,
+                problem,
+                ..
+            } => {
+                let named = [key.as_deref(), title.as_deref()];
+                let mut out = named.into_iter().flatten().collect::<Vec<_>>().join(" · ");
+                if let Some(p) = problem {
+                    out = if out.is_empty() {
+                        p.clone()
+                    } else {
+                        format!("{out} ({p})")
+                    };
+                }
+                out
+            }
             Event::StepScheduled { step, attempt, .. }
             | Event::StepStarted { step, attempt, .. }
             | Event::StepSucceeded { step, attempt, .. } => format!("{step} #{attempt}"),
@@ -392,6 +421,7 @@ impl Event {
     pub fn item(&self) -> Option<ItemId> {
         match self {
             Event::ItemStarted { item, .. }
+            | Event::ItemNamed { item, .. }
             | Event::StepScheduled { item, .. }
             | Event::StepStarted { item, .. }
             | Event::StepWaiting { item, .. }
@@ -432,6 +462,7 @@ impl Event {
         match self {
             Event::WorkflowLoaded { .. } => "workflow_loaded",
             Event::ItemStarted { .. } => "item_started",
+            Event::ItemNamed { .. } => "item_named",
             Event::StepScheduled { .. } => "step_scheduled",
             Event::StepStarted { .. } => "step_started",
             Event::StepWaiting { .. } => "step_waiting",

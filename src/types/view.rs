@@ -93,6 +93,26 @@ pub struct ItemSummary {
     /// clipped to [`INCIDENT_MAX`] characters: what the console groups incidents by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,
+    /// The business key its workflow's `key:` renders to (an invoice number), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The title its workflow's `title:` renders to (a customer's name), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// Whether a business key is `want`, ignoring ASCII case (`prefix`: starts with it).
+/// The store's index compares the same way (SQLite's NOCASE).
+pub fn key_matches(key: Option<&str>, want: &str, prefix: bool) -> bool {
+    let Some(key) = key else {
+        return false;
+    };
+    if prefix {
+        key.get(..want.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(want))
+    } else {
+        key.eq_ignore_ascii_case(want)
+    }
 }
 
 /// The longest incident cause an item summary carries, in characters.
@@ -200,6 +220,22 @@ pub struct ItemFilter {
     /// Only these items (any status), in this order; unknown ids are left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ids: Option<IdList>,
+    /// Only items with this business key (ASCII case ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Only items whose business key starts with this (ASCII case ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
+}
+
+impl ItemFilter {
+    /// Whether an item with this business key passes the `key` and `key_prefix` terms.
+    pub fn key_passes(&self, key: Option<&str>) -> bool {
+        self.key
+            .as_deref()
+            .is_none_or(|k| key_matches(key, k, false))
+            && (self.key_prefix.as_deref()).is_none_or(|k| key_matches(key, k, true))
+    }
 }
 
 /// Item ids written as `1,2,3` so a filter stays one query string.

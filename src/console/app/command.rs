@@ -7,7 +7,7 @@ use super::sort::{Order, SortKey};
 use super::{App, Effect, Pane, PickFor, Scope, ToastKind};
 use crate::console::keymap::Action;
 use crate::console::theme::builtin_names;
-use crate::types::{Command, ItemId};
+use crate::types::{Command, ItemId, TaskId};
 
 /// Every command, for `:help` and for the error on a typo.
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -33,6 +33,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("signal NAME [JSON]", "send a signal to the selected item"),
     ("item N", "the detail of item N, in flight or ended"),
+    ("task N", "task N in the inbox, the cursor on it"),
     ("start WORKFLOW [JSON]", "start a work item"),
     ("theme [NAME]", "switch theme (no name: pick one)"),
     ("rate N", "demo load in items per minute"),
@@ -119,10 +120,71 @@ impl App {
             "item" => match rest.trim_start_matches('#').parse::<ItemId>() {
                 // Fetched from the engine, so items the mirror no longer holds are found.
                 Ok(id) => self.show_detail(id),
-                Err(_) => self.fail(format!(":item needs an item id, not '{rest}'")),
+                Err(_) => self.fail(format!(
+                    ":item needs an item id, as in :item 42, not '{rest}'"
+                )),
+            },
+            "task" => match rest.trim_start_matches('#').parse::<TaskId>() {
+                Ok(id) => self.show_task(id),
+                Err(_) => self.fail(format!(
+                    ":task needs a task id, as in :task 7, not '{rest}'"
+                )),
             },
             _ => self.item_or_task_command(verb, rest),
         }
+    }
+
+    /// `q`: the demo asks first (its data is thrown away); a console quits at once, as
+    /// htop does, since everything it shows stays in the engine.
+    pub(super) fn quit_key(&mut self) -> Vec<Effect> {
+        if self.opts.rate.is_some() {
+            self.mode = super::Mode::QuitDemo;
+            return vec![];
+        }
+        self.quit = true;
+        vec![Effect::Quit]
+    }
+
+    /// The answer to "Quit the demo?": y, Enter or q again quit; n or Esc stay.
+    pub(super) fn quit_demo_key(&mut self, key: crossterm::event::KeyEvent) -> Vec<Effect> {
+        use crossterm::event::KeyCode;
+        match key.code {
+            KeyCode::Char('y' | 'Y' | 'q') | KeyCode::Enter => {
+                self.quit = true;
+                vec![Effect::Quit]
+            }
+            KeyCode::Char('n' | 'N') | KeyCode::Esc => vec![],
+            _ => {
+                self.mode = super::Mode::QuitDemo;
+                vec![]
+            }
+        }
+    }
+
+    /// Put the inbox's cursor on an open task, widening the scope and clearing the
+    /// filter if they hide it: an approver asking for task N wants to act on it.
+    fn show_task(&mut self, id: TaskId) -> Vec<Effect> {
+        if !self.model.tasks.iter().any(|t| t.id == id) {
+            return self.fail(format!(
+                "task {id} is not open (decided, cancelled or never made); :item N shows an item's tasks"
+            ));
+        }
+        let mut effects = self.close_detail();
+        self.focus = Pane::Inbox;
+        if self.row_of(Pane::Inbox, id).is_none() && self.scope != Scope::All {
+            self.scope = Scope::All;
+            self.refresh_views();
+            self.toast(ToastKind::Ok, "inbox: all");
+        }
+        if self.row_of(Pane::Inbox, id).is_none() && !self.filter.is_empty() {
+            self.set_filter("", true);
+            self.toast(ToastKind::Ok, format!("filter cleared to show task {id}"));
+            effects.extend(self.find_history());
+        }
+        if let Some(row) = self.row_of(Pane::Inbox, id) {
+            self.list_mut(Pane::Inbox).cursor = row;
+        }
+        effects
     }
 
     fn fail(&mut self, text: String) -> Vec<Effect> {

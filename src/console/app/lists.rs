@@ -77,7 +77,10 @@ impl Views {
         by_items.items(&mut items);
         self.items = items.into_iter().map(|i| i.id).collect();
         let mut inbox: Vec<usize> = (0..m.tasks.len())
-            .filter(|&k| in_scope(&m.tasks[k], scope, opts) && f.matches_task(&m.tasks[k]))
+            .filter(|&k| {
+                let t = &m.tasks[k];
+                in_scope(t, scope, opts) && f.matches_task(t, m.items.get(&t.item))
+            })
             .collect();
         inbox.sort_by(|&a, &b| by_inbox.tasks(&m.tasks[a], &m.tasks[b]));
         self.inbox = inbox;

@@ -2,7 +2,10 @@
 //! results go in; commands for the engine come out. Nothing here draws or does I/O.
 
 mod actions;
+pub mod alerts;
+pub mod cmdline;
 mod command;
+pub mod complete;
 mod detail;
 pub mod form;
 pub mod incidents;
@@ -193,6 +196,8 @@ pub enum Mode {
     Messages {
         scroll: usize,
     },
+    /// `q` in the demo, whose data goes with it: asks first.
+    QuitDemo,
 }
 
 /// What the app asks the shell to do.
@@ -209,6 +214,10 @@ pub enum Effect {
     /// Set the demo's load (items per minute).
     Rate(f64),
     Refresh,
+    /// Keep this command line in the history file.
+    History(String),
+    /// Ring the bell and/or send a desktop notification.
+    Notify(alerts::Notice),
     Quit,
 }
 
@@ -265,6 +274,10 @@ pub struct App {
     pub dirty: bool,
     /// How far the detail or help can scroll, as last drawn (the view knows the height).
     pub scroll_max: Cell<usize>,
+    /// The `:` prompt's history and completion.
+    pub cmdline: cmdline::CmdLine,
+    /// When to ring the bell, and what waits to be said.
+    pub alerts: alerts::Alerts,
     /// The key being handled changed nothing on screen.
     idle_key: bool,
     views: lists::Views,
@@ -293,6 +306,8 @@ impl App {
             quit: false,
             dirty: true,
             scroll_max: Cell::new(usize::MAX),
+            cmdline: cmdline::CmdLine::default(),
+            alerts: alerts::Alerts::default(),
             idle_key: false,
             views: lists::Views::default(),
         }
@@ -323,8 +338,9 @@ impl App {
                 effects
             }
             Msg::Update(u) => {
+                self.watch(&u);
                 self.update_model(u);
-                vec![]
+                self.due_alerts()
             }
             Msg::Acted(results) => {
                 self.acted(results);
@@ -333,7 +349,7 @@ impl App {
             Msg::Tick(now) => {
                 self.now = now;
                 self.toasts.retain(|t| t.until > now);
-                vec![]
+                self.due_alerts()
             }
         }
     }
@@ -495,14 +511,8 @@ impl App {
                 }
                 vec![]
             }
-            Mode::Command(mut input) => match input.key(&key) {
-                Edit::Submit => self.command(&input.text),
-                Edit::Cancel => vec![],
-                _ => {
-                    self.mode = Mode::Command(input);
-                    vec![]
-                }
-            },
+            Mode::Command(input) => self.command_key(input, key),
+            Mode::QuitDemo => self.quit_demo_key(key),
             Mode::Confirm { question, actions } => match key.code {
                 crossterm::event::KeyCode::Char('y' | 'Y') | crossterm::event::KeyCode::Enter => {
                     self.clear_marks();
@@ -717,10 +727,7 @@ impl App {
             }
             Action::Command => self.mode = Mode::Command(Input::default()),
             Action::Help => self.mode = Mode::Help { scroll: 0 },
-            Action::Quit => {
-                self.quit = true;
-                return vec![Effect::Quit];
-            }
+            Action::Quit => return self.quit_key(),
             Action::InboxScope => {
                 self.scope = match self.scope {
                     Scope::Mine => Scope::Groups,

@@ -183,7 +183,64 @@ impl It {
             sla_breached: self.breached,
             incident: (self.status == ItemStatus::Incident)
                 .then(|| format!("{}: connect: connection refused (bank)", self.current)),
+            key: names(self.id).0.map(str::to_string),
+            title: names(self.id).1.map(str::to_string),
         }
+    }
+}
+
+/// The key and title each item's workflow gave it: invoices by number and supplier
+/// (one still being read by OCR has no number yet), customers by email and company,
+/// incidents by service and alert.
+fn names(id: ItemId) -> (Option<&'static str>, Option<&'static str>) {
+    match id {
+        101 => (Some("INV-2026-02019"), Some("Wingtip Toys")),
+        102 => (Some("it@bluefin-labs.example"), Some("Bluefin Labs (team)")),
+        103 => (Some("checkout"), Some("sev2 error rate above 5%")),
+        104 => (Some("INV-2026-02041"), Some("Northwind Traders")),
+        105 => (
+            Some("ops@kestrel-freight.example"),
+            Some("Kestrel Freight (business)"),
+        ),
+        106 => (Some("search"), Some("sev3 p99 latency above 2s")),
+        107 => (Some("INV-2026-02038"), Some("Contoso Ltd")),
+        108 => (
+            Some("hello@marlow-bakery.example"),
+            Some("Marlow Bakery (starter)"),
+        ),
+        109 => (Some("INV-2026-02029"), Some("Litware Inc")),
+        110 => (Some("INV-2026-02033"), Some("Fabrikam")),
+        111 => (Some("payments-api"), Some("sev1 5xx rate above 20%")),
+        112 => (Some("INV-2026-02044"), Some("Adventure Works")),
+        113 => (
+            Some("finance@oakridge-dental.example"),
+            Some("Oakridge Dental (team)"),
+        ),
+        114 => (Some("legacy-billing"), Some("sev2 error rate above 5%")),
+        115 => (Some("admin@acme.example"), Some("Acme GmbH (enterprise)")),
+        116 => (None, Some("Tailspin Toys")),
+        117 => (Some("INV-2026-02007"), Some("Nordwind Logistics GmbH")),
+        118 => (
+            Some("it@harbor-analytics.example"),
+            Some("Harbor Analytics (starter)"),
+        ),
+        119 => (
+            Some("checkout"),
+            Some("sev1 checkout conversion dropped 40%"),
+        ),
+        120 => (Some("INV-2026-02031"), Some("Coho Winery")),
+        121 => (
+            Some("ops@silverline-solar.example"),
+            Some("Silverline Solar (team)"),
+        ),
+        122 => (Some("INV-2026-02026"), Some("Proseware Consulting")),
+        123 => (Some("auth"), Some("sev3 login errors rising")),
+        124 => (Some("INV-2026-02046"), Some("Blue Yonder Airlines")),
+        125 => (
+            Some("finance@lumen-print.example"),
+            Some("Lumen Print (business)"),
+        ),
+        _ => (None, None),
     }
 }
 

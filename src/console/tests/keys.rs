@@ -653,7 +653,11 @@ async fn item_command_opens_an_ended_item_the_mirror_no_longer_holds() {
     c.press(ch(':'));
     c.typed(&format!("item {}", t.item));
     let effects = c.press(key(KeyCode::Enter));
-    assert_eq!(effects, vec![Effect::Detail(Some(t.item))]);
+    let line = format!("item {}", t.item);
+    assert_eq!(
+        effects,
+        vec![Effect::History(line), Effect::Detail(Some(t.item))]
+    );
     let control = &c.sync.as_ref().unwrap().control;
     control.send(sync::Control::Detail(Some(t.item))).unwrap();
     c.sync_until("the detail", |app| {
@@ -685,7 +689,7 @@ async fn a_filter_finds_ended_items_the_mirror_no_longer_holds() {
         c.press(ch(':'));
         c.typed(&format!("filter {filter}"));
         let effects = c.press(key(KeyCode::Enter));
-        let [Effect::Find(query)] = effects.as_slice() else {
+        let [Effect::History(_), Effect::Find(query)] = effects.as_slice() else {
             panic!("{filter}: {effects:?}");
         };
         let control = &c.sync.as_ref().unwrap().control;
@@ -699,6 +703,231 @@ async fn a_filter_finds_ended_items_the_mirror_no_longer_holds() {
     // A filter the mirror answers alone asks nothing of the engine.
     c.press(ch(':'));
     c.typed("filter wf:approval");
-    assert_eq!(c.press(key(KeyCode::Enter)), vec![]);
+    assert_eq!(
+        c.press(key(KeyCode::Enter)),
+        vec![Effect::History("filter wf:approval".into())]
+    );
     c.stop().await;
+}
+
+// Command mode: history, completion, `:item N`, `:task N`, and quitting the demo.
+
+impl Console {
+    /// Type `line` at the `:` prompt and press Enter.
+    fn command(&mut self, line: &str) -> Vec<Effect> {
+        assert_eq!(self.press(ch(':')), vec![]);
+        self.typed(line);
+        self.press(key(KeyCode::Enter))
+    }
+
+    fn prompt(&self) -> String {
+        match &self.app.mode {
+            Mode::Command(input) => input.text.clone(),
+            other => panic!("expected the : prompt, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_history_walks_back_with_up_and_down() {
+    let mut c = Console::new(fixture::options(), 2, 0).await;
+    // What the shell loads from the history file at start.
+    c.app.cmdline.load(vec!["theme light".into()]);
+    let item = *c.app.model.items.keys().next().expect("an item");
+    let task = c.app.model.tasks[0].id;
+    let effects = c.command(&format!("item {item}"));
+    assert!(
+        effects.contains(&Effect::History(format!("item {item}"))),
+        "kept: {effects:?}"
+    );
+    assert!(effects.contains(&Effect::Detail(Some(item))), "{effects:?}");
+    let effects = c.command(&format!("task {task}"));
+    assert!(effects.contains(&Effect::History(format!("task {task}"))));
+    let again = c.command(&format!("task {task}"));
+    assert!(
+        !again.iter().any(|e| matches!(e, Effect::History(_))),
+        "the same line twice is kept once: {again:?}"
+    );
+
+    c.press(ch(':'));
+    c.press(key(KeyCode::Up));
+    assert_eq!(c.prompt(), format!("task {task}"));
+    c.press(key(KeyCode::Up));
+    assert_eq!(c.prompt(), format!("item {item}"));
+    c.press(key(KeyCode::Up));
+    assert_eq!(c.prompt(), "theme light", "what the file held comes before");
+    c.press(key(KeyCode::Down));
+    c.press(key(KeyCode::Down));
+    assert_eq!(c.prompt(), format!("task {task}"));
+    c.press(key(KeyCode::Down));
+    assert_eq!(c.prompt(), "", "past the newest: the empty line typed");
+    c.typed("th");
+    c.press(key(KeyCode::Up));
+    assert_eq!(c.prompt(), "theme light", "Up searches by what is typed");
+    c.press(key(KeyCode::Esc));
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tab_completes_commands_workflows_and_ids_then_runs() {
+    let mut c = Console::new(fixture::options(), 1, 0).await;
+    c.until_workflows().await;
+    c.press(ch(':'));
+    c.typed("st");
+    c.press(key(KeyCode::Tab));
+    assert_eq!(c.prompt(), "start ", "one verb: completed with a space");
+    c.typed("app");
+    c.press(key(KeyCode::Tab));
+    assert_eq!(c.prompt(), "start approval ", "a workflow name");
+    c.typed(r#"{"n": 9}"#);
+    let effects = c.press(key(KeyCode::Enter));
+    assert_eq!(Console::acts(&effects), 1, "{effects:?}");
+    c.run(effects).await;
+    until("the started item", || async {
+        all_tasks(&c.h)
+            .await
+            .iter()
+            .any(|t| t.title == "Approve payment 9")
+    })
+    .await;
+
+    // Two verbs share "it": their common prefix, then Tab cycles them.
+    c.press(ch(':'));
+    c.typed("it");
+    c.press(key(KeyCode::Tab));
+    assert_eq!(c.prompt(), "item");
+    let shown = c.app.cmdline.completion.clone().expect("candidates shown");
+    assert_eq!(shown.candidates, ["item", "items"]);
+    c.press(key(KeyCode::Tab));
+    assert_eq!(c.prompt(), "item");
+    c.press(key(KeyCode::Tab));
+    assert_eq!(c.prompt(), "items");
+    c.press(key(KeyCode::BackTab));
+    assert_eq!(c.prompt(), "item");
+    c.typed(" ");
+    assert!(c.app.cmdline.completion.is_none(), "typing ends the cycle");
+    let item = *c.app.model.items.keys().next().expect("an item");
+    c.typed(&item.to_string());
+    c.press(key(KeyCode::Tab));
+    assert_eq!(c.prompt(), format!("item {item} "), "an item id");
+    let effects = c.press(key(KeyCode::Enter));
+    assert!(effects.contains(&Effect::Detail(Some(item))), "{effects:?}");
+
+    c.press(ch(':'));
+    c.typed("zzz");
+    c.press(key(KeyCode::Tab));
+    assert_eq!(c.prompt(), "zzz", "nothing to complete: unchanged");
+    let none = c.app.cmdline.completion.clone().expect("says so");
+    assert!(none.candidates.is_empty());
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_command_puts_the_inbox_cursor_on_it_for_the_approver() {
+    let mut opts = fixture::options();
+    opts.groups = vec![];
+    let mut c = Console::new(opts, 3, 0).await;
+    c.app.scope = crate::console::app::Scope::Mine;
+    c.command("filter approve payment 1");
+    let last = c.app.model.tasks.iter().map(|t| t.id).max().expect("tasks");
+    let effects = c.command(&format!("task {last}"));
+    assert!(
+        effects.iter().all(|e| !matches!(e, Effect::Act(_))),
+        "{effects:?}"
+    );
+    assert_eq!(c.app.focus, Pane::Inbox);
+    assert_eq!(
+        c.app.scope,
+        crate::console::app::Scope::All,
+        "widened to show it"
+    );
+    assert!(c.app.filter.is_empty(), "the filter hid it");
+    assert_eq!(c.selected_task(), last, "the cursor is on the task");
+    let effects = c.press(ch('a'));
+    c.run(effects).await;
+    let t = task(&c.h, last).await;
+    assert_eq!(
+        t.decision.as_deref(),
+        Some("approved"),
+        "a acts on task {last}"
+    );
+    let others = all_tasks(&c.h).await;
+    assert_eq!(
+        others.iter().filter(|t| t.decision.is_none()).count(),
+        2,
+        "and on no other"
+    );
+
+    c.command("task 999");
+    let (kind, text) = c.last_toast();
+    assert_eq!(kind, ToastKind::Error);
+    assert!(text.contains("task 999 is not open"), "{text}");
+    c.command("task seven");
+    assert!(
+        c.last_toast().1.contains(":task needs a task id"),
+        "{:?}",
+        c.last_toast()
+    );
+    c.command("item #x");
+    assert!(
+        c.last_toast().1.contains(":item needs an item id"),
+        "{:?}",
+        c.last_toast()
+    );
+    c.stop().await;
+}
+
+impl Console {
+    async fn until_workflows(&mut self) {
+        self.sync_until("the workflow names", |app| {
+            app.model.workflows.iter().any(|w| w == "approval")
+        })
+        .await;
+    }
+}
+
+#[test]
+fn q_in_the_demo_asks_first_and_a_console_quits_at_once() {
+    let mut demo = fixture::app();
+    assert!(demo.opts.rate.is_some(), "the fixture is a demo");
+    assert_eq!(demo.update(ch('q')), vec![]);
+    assert!(matches!(demo.mode, Mode::QuitDemo), "{:?}", demo.mode);
+    assert!(!demo.quit);
+    assert_eq!(
+        demo.update(ch('x')),
+        vec![],
+        "other keys wait for an answer"
+    );
+    assert!(matches!(demo.mode, Mode::QuitDemo));
+    assert_eq!(demo.update(ch('n')), vec![]);
+    assert!(matches!(demo.mode, Mode::Normal) && !demo.quit);
+    demo.update(ch('q'));
+    assert_eq!(demo.update(key(KeyCode::Esc)), vec![]);
+    assert!(!demo.quit, "Esc stays");
+    demo.update(ch('q'));
+    assert_eq!(demo.update(ch('y')), vec![Effect::Quit]);
+    assert!(demo.quit);
+    let mut twice = fixture::app();
+    twice.update(ch('q'));
+    assert_eq!(twice.update(ch('q')), vec![Effect::Quit], "q q quits");
+
+    let mut opts = fixture::options();
+    opts.rate = None;
+    let mut console = fixture::app_with(opts);
+    assert_eq!(console.update(ch('q')), vec![Effect::Quit]);
+    assert!(console.quit);
+}
+
+#[test]
+fn sort_completes_the_focused_panes_columns() {
+    let mut app = fixture::app();
+    app.update(ch(':'));
+    for c in "sort pri".chars() {
+        app.update(ch(c));
+    }
+    app.update(key(KeyCode::Tab));
+    let Mode::Command(input) = &app.mode else {
+        panic!("expected the prompt, got {:?}", app.mode);
+    };
+    assert_eq!(input.text, "sort priority ");
 }

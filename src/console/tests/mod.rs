@@ -4,6 +4,6 @@
 mod converge;
 mod cursor;
 mod decide;
-mod fixture;
+pub(crate) mod fixture;
 mod keys;
 mod snapshots;

@@ -609,3 +609,83 @@ fn inbox_details_keep_lines() {
     assert!(a.is_some() && b == a.map(|a| a + 1), "{s}");
     assert!(!s.contains("GmbHPO"));
 }
+
+/// At 120 columns each list pane fits its columns to what is on screen: whole keys,
+/// titles with the room, STEP and STATE no wider than their widest value.
+#[test]
+fn fitted_columns_at_120() {
+    let mut app = fixture::app();
+    let items = snap("fitted_items_120", &app, 120, 40);
+    assert!(items.contains("INV-2026-02041") && items.contains("Northwind Traders"));
+    let head = items
+        .lines()
+        .find(|l| l.contains("WORKFLOW"))
+        .unwrap_or_default();
+    let step = head.find("STEP").unwrap_or(0);
+    let age = head.find("AGE").unwrap_or(0);
+    assert!(
+        age > step && age - step <= 25,
+        "STEP is as wide as its widest step: {head}"
+    );
+    assert!(
+        items.contains("│ in flight 17  waiting on humans 6"),
+        "full labels at 120"
+    );
+    focus(&mut app, Pane::Sla);
+    let sla = snap("fitted_sla_120", &app, 120, 40);
+    let row = sla
+        .lines()
+        .find(|l| l.contains("BREACHED"))
+        .unwrap_or_default();
+    assert!(
+        row.trim_end_matches(['┃', '│', '"']).ends_with("BREACHED"),
+        "STATE is the last column and no wider than BREACHED: {row:?}"
+    );
+    focus(&mut app, Pane::Inbox);
+    let inbox = snap("fitted_inbox_120", &app, 120, 40);
+    assert!(inbox.contains("Approve invoice INV-2041 from Northwind Traders (€12,400.00)"));
+    assert!(
+        inbox.contains("INV-2026-02041"),
+        "the key beside the title at 120"
+    );
+}
+
+/// `/` matches a business key: the invoice is found by its number.
+#[test]
+fn filter_by_key() {
+    let mut app = fixture::app();
+    app.update(ch('/'));
+    typed(&mut app, "INV-2026-02041");
+    app.update(key(KeyCode::Enter));
+    let s = snap("filter_by_key", &app, 200, 50);
+    assert!(s.contains("Work items (1)"), "one item has that key");
+    assert!(s.contains("Northwind Traders"));
+    assert!(s.contains("SLA board (1)"));
+}
+
+#[test]
+fn command_completions() {
+    let mut app = fixture::app();
+    app.update(ch(':'));
+    typed(&mut app, "s");
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Tab));
+    let s = snap("command_completions", &app, 100, 24);
+    let footer = s.lines().last().unwrap_or_default();
+    assert!(
+        footer.starts_with(":skip "),
+        "the second Tab puts the second candidate in the line: {footer}"
+    );
+    for verb in ["signal", "skip", "sla", "start"] {
+        assert!(footer.contains(verb), "{verb} is offered: {footer}");
+    }
+    assert!(footer.contains("[2/"), "which of how many: {footer}");
+}
+
+#[test]
+fn quit_demo_confirm() {
+    let mut app = fixture::app();
+    app.update(ch('q'));
+    let s = snap("quit_demo_confirm", &app, 80, 24);
+    assert!(s.contains("Quit the demo?"), "{s}");
+}

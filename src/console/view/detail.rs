@@ -178,7 +178,19 @@ fn timeline<'a>(
         };
         head.push(Span::styled(text, t.style(role)));
     }
-    let mut lines = vec![Line::from(head)];
+    let mut lines = Vec::new();
+    // What the item is called comes first: it is what the operator was looking for.
+    let names: Vec<&str> = [s.key.as_deref(), s.title.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !names.is_empty() {
+        lines.push(Line::from(Span::styled(
+            names.join(" · "),
+            t.style(Role::Title),
+        )));
+    }
+    lines.push(Line::from(head));
     if let Some((step, err)) = &item.incident {
         let text = format!(" step {step}: {err}");
         let mut parts = wrap(&printable(&text), width.saturating_sub(11)).into_iter();

@@ -49,27 +49,23 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         c if c >= 95.0 => Role::SlaWarning,
         _ => Role::SlaBreached,
     };
-    // Narrow terminals get the short labels so every number stays on screen.
-    let narrow = area.width < 130;
-    let names: [&str; 6] = if narrow {
-        [
-            "│ flight ",
-            " humans ",
-            " incid ",
-            " risk ",
-            " breach ",
-            " SLA ",
-        ]
-    } else {
-        [
-            "│ in flight ",
-            "  waiting on humans ",
-            "  incidents ",
-            "  at risk ",
-            "  breached ",
-            "  SLA ",
-        ]
-    };
+    const FULL: [&str; 6] = [
+        "│ in flight ",
+        "  waiting on humans ",
+        "  incidents ",
+        "  at risk ",
+        "  breached ",
+        "  SLA ",
+    ];
+    // `at risk` and `breached` keep their words: they are what an operator looks for.
+    const SHORT: [&str; 6] = [
+        "│ flight ",
+        " humans ",
+        " incid ",
+        " at risk ",
+        " breached ",
+        " SLA ",
+    ];
     let (glyph, link, link_role) = match &app.model.link {
         Link::Up => ("●", app.opts.origin.clone(), Role::SlaOk),
         Link::Connecting => (
@@ -79,81 +75,103 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         ),
         Link::Down(why) => ("✖", why.chars().take(60).collect(), Role::ToastError),
     };
-    // What must always show (the link and read-only) goes first, before the numbers.
-    let mut first = vec![
-        Span::styled(" tempi ", t.style(Role::Title)),
-        Span::styled(glyph, t.style(link_role)),
-        label(" "),
+    let counts = |names: [&str; 6]| -> Vec<Span> {
+        // What must always show (the link and read-only) goes first, before the numbers.
+        let mut first = vec![
+            Span::styled(" tempi ", t.style(Role::Title)),
+            Span::styled(glyph, t.style(link_role)),
+            label(" "),
+        ];
+        if app.opts.read_only {
+            first.push(Span::styled("READ-ONLY", t.style(Role::ToastError)));
+            first.push(label(" "));
+        }
+        first.extend([
+            label(names[0]),
+            value(m.in_flight, Role::HeaderValue),
+            label(names[1]),
+            value(m.waiting_on_humans, Role::Waiting),
+            label(names[2]),
+            value(m.incidents, Role::Incident),
+            label(names[3]),
+            value(m.at_risk, Role::SlaWarning),
+            label(names[4]),
+            value(m.breached, Role::SlaBreached),
+            label(names[5]),
+            Span::styled(
+                format!("{:.1}%", m.sla_compliance),
+                t.style(compliance_role),
+            ),
+            label(" "),
+        ]);
+        first
+    };
+    let right = vec![
+        Span::styled(link.clone(), t.style(link_role)),
+        label(&format!("  as {} ", app.opts.me)),
     ];
-    if app.opts.read_only {
-        first.push(Span::styled("READ-ONLY", t.style(Role::ToastError)));
-        first.push(label(" "));
-    }
-    first.extend([
-        label(names[0]),
-        value(m.in_flight, Role::HeaderValue),
-        label(names[1]),
-        value(m.waiting_on_humans, Role::Waiting),
-        label(names[2]),
-        value(m.incidents, Role::Incident),
-        label(names[3]),
-        value(m.at_risk, Role::SlaWarning),
-        label(names[4]),
-        value(m.breached, Role::SlaBreached),
-        label(names[5]),
-        Span::styled(
-            format!("{:.1}%", m.sla_compliance),
-            t.style(compliance_role),
-        ),
-        label(" "),
-    ]);
-    let mut right = Vec::new();
-    if !narrow {
-        right.push(Span::styled(link, t.style(link_role)));
-        right.push(label(&format!("  as {} ", app.opts.me)));
-    }
-    let used: usize = first.iter().chain(&right).map(|s| s.width()).sum();
-    let gap = (area.width as usize).saturating_sub(used);
+    let width = |spans: &[Span]| spans.iter().map(|s| s.width()).sum::<usize>();
+    let room = area.width as usize;
+    // The full labels whenever they fit; the origin and who I am only beside them.
+    let full = counts(FULL);
+    let (mut first, right) = if width(&full) + width(&right) <= room {
+        (full, right)
+    } else if width(&full) <= room {
+        (full, Vec::new())
+    } else {
+        (counts(SHORT), Vec::new())
+    };
+    let gap = room.saturating_sub(width(&first) + width(&right));
     first.push(label(&" ".repeat(gap)));
     first.extend(right);
 
-    let spark_width = (area.width as usize / 4).clamp(10, 60);
-    let mut second = vec![
-        label(if narrow { " " } else { " throughput " }),
-        Span::styled(
-            format!("{:>6}", thousands(app.model.rate())),
-            t.style(Role::HeaderValue),
-        ),
-        label(" steps/s "),
-        Span::styled(
-            sparkline(app.model.throughput.iter().copied(), spark_width),
-            t.style(Role::Sparkline),
-        ),
-        label(if narrow { " done " } else { "  completed " }),
-        value(m.completed, Role::HeaderValue),
-        label(if narrow { " failed " } else { "  failed " }),
-        value(m.failed, Role::Failed),
-        label(if narrow { " tasks " } else { "  open tasks " }),
-        value(m.open_tasks, Role::HeaderValue),
-    ];
-    if let Some(rate) = app.opts.rate {
-        second.push(label(if narrow { " load " } else { "  load " }));
-        second.push(Span::styled(format!("{rate}/min"), t.style(Role::Accent)));
-        if !narrow {
-            second.push(label(" (+/-)"));
+    let spark_wide = (area.width as usize / 4).clamp(10, 60);
+    let second_line = |narrow: bool, spark_width: usize| {
+        let mut second = vec![
+            label(if narrow { " " } else { " throughput " }),
+            Span::styled(
+                format!("{:>6}", thousands(app.model.rate())),
+                t.style(Role::HeaderValue),
+            ),
+            label(" steps/s "),
+            Span::styled(
+                sparkline(app.model.throughput.iter().copied(), spark_width),
+                t.style(Role::Sparkline),
+            ),
+            label(if narrow { " done " } else { "  completed " }),
+            value(m.completed, Role::HeaderValue),
+            label(if narrow { " failed " } else { "  failed " }),
+            value(m.failed, Role::Failed),
+            label(if narrow { " tasks " } else { "  open tasks " }),
+            value(m.open_tasks, Role::HeaderValue),
+        ];
+        if let Some(rate) = app.opts.rate {
+            second.push(label(if narrow { " load " } else { "  load " }));
+            second.push(Span::styled(format!("{rate}/min"), t.style(Role::Accent)));
+            if !narrow {
+                second.push(label(" (+/-)"));
+            }
         }
-    }
-    if !app.filter.is_empty() {
-        second.push(label("  filter "));
-        second.push(Span::styled(app.filter.text.clone(), t.style(Role::Prompt)));
-    }
-    let clock = match narrow {
-        true => app.now.format(" %H:%M:%S ").to_string(),
-        false => app.now.format(" %H:%M:%S UTC ").to_string(),
+        if !app.filter.is_empty() {
+            second.push(label("  filter "));
+            second.push(Span::styled(app.filter.text.clone(), t.style(Role::Prompt)));
+        }
+        let clock = match narrow {
+            true => app.now.format(" %H:%M:%S ").to_string(),
+            false => app.now.format(" %H:%M:%S UTC ").to_string(),
+        };
+        (second, clock)
     };
+    // Full labels with a wide sparkline, else with a short one, else the short labels.
+    let fits = |(line, clock): &(Vec<Span>, String)| width(line) + clock.chars().count() <= room;
+    let (mut second, clock) = [(false, spark_wide), (false, 10)]
+        .into_iter()
+        .map(|(narrow, spark)| second_line(narrow, spark))
+        .find(fits)
+        .unwrap_or_else(|| second_line(true, spark_wide));
     // The clock goes at the right edge, or not at all.
-    let used: usize = second.iter().map(|s| s.width()).sum::<usize>() + clock.chars().count();
-    if let Some(gap) = (area.width as usize).checked_sub(used) {
+    let used = width(&second) + clock.chars().count();
+    if let Some(gap) = room.checked_sub(used) {
         second.push(label(&" ".repeat(gap)));
         second.push(Span::styled(clock, t.style(Role::Dim)));
     }

@@ -1,11 +1,14 @@
-//! The inbox: human tasks for me, my groups or all, due soonest first, with the context
-//! a decision needs (for agent reviews, the proposal and its confidence).
+//! The inbox: human tasks for me, my groups or all, due soonest first, with their item's
+//! business key and the context a decision needs (for agent reviews, the proposal and
+//! its confidence).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Borders, Paragraph, TableState, Wrap};
 
+use super::fit::{self, Col};
 use super::{age, block, clock, window};
 use crate::console::app::{App, Pane};
 use crate::console::theme::Role;
@@ -36,9 +39,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Layout::vertical([Constraint::Min(2), Constraint::Length(preview_h)]).areas(inner);
     let range = window(list, len, table_area.height.saturating_sub(1) as usize);
     let t = &app.theme;
-    let rows: Vec<Row> = range
-        .clone()
-        .filter_map(|k| app.task_at(k))
+    let visible: Vec<&TaskView> = range.clone().filter_map(|k| app.task_at(k)).collect();
+    let key_of = |task: &TaskView| {
+        let item = app.model.items.get(&task.item)?;
+        item.key.clone()
+    };
+    let rows: Vec<(Vec<Line>, Style)> = visible
+        .iter()
         .map(|task| {
             let marked = list.marks.contains(&task.id);
             let (due, role) = match task.due {
@@ -57,35 +64,41 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     format!("review {:.0}%", confidence * 100.0)
                 }
             };
-            Row::new(vec![
-                Cell::from(if marked { "●" } else { " " }),
-                Cell::from(task.id.to_string()),
-                Cell::from(task.item.to_string()),
-                Cell::from(kind),
-                Cell::from(task.title.clone()),
-                Cell::from(holder(task)),
-                Cell::from(age(app.now, task.created_at)),
-                Cell::from(Span::styled(due, t.style(role))),
-            ])
-            .style(super::styled_row_style(app, marked))
+            let cells = vec![
+                Line::from(if marked { "●" } else { " " }),
+                Line::from(task.id.to_string()),
+                Line::from(task.item.to_string()),
+                Line::from(key_of(task).unwrap_or_default()),
+                Line::from(kind),
+                Line::from(task.title.clone()),
+                Line::from(holder(task)),
+                Line::from(age(app.now, task.created_at)),
+                Line::from(Span::styled(due, t.style(role))),
+            ];
+            (cells, super::styled_row_style(app, marked))
         })
         .collect();
-    let header = Row::new(["", "TASK", "ITEM", "KIND", "TITLE", "WHO", "AGE", "DUE"])
-        .style(t.style(Role::Dim));
-    // Narrow panes drop KIND and AGE so the title, which tells tasks apart, keeps room.
-    let narrow = area.width < 110;
-    let widths = [
-        Constraint::Length(1),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Length(if narrow { 0 } else { 10 }),
-        Constraint::Min(20),
-        Constraint::Length(18),
-        Constraint::Length(if narrow { 0 } else { 4 }),
-        Constraint::Length(8),
+    let head = [
+        "", "TASK", "ITEM", "KEY", "KIND", "TITLE", "WHO", "AGE", "DUE",
+    ]
+    .map(Line::from)
+    .into();
+    // The title tells tasks apart: it takes the room (60 cells unless less), and on
+    // narrower panes the key (which a title usually repeats; the preview shows it),
+    // then the age, then the kind leave first.
+    let keys = visible.iter().any(|task| key_of(task).is_some());
+    let cols = [
+        Col::whole(),
+        Col::whole(),
+        Col::whole(),
+        Col::key(12, 32).drop(1).shown_if(keys),
+        Col::whole().drop(3),
+        Col::cut(60, u16::MAX).fill().keeps_room(),
+        Col::cut(8, 24),
+        Col::whole().drop(2),
+        Col::whole(),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
+    let table = fit::table(&cols, head, t.style(Role::Dim), rows, table_area.width)
         .row_highlight_style(t.style(Role::Selected));
     let mut state = TableState::default();
     if focused && len > 0 {
@@ -109,10 +122,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 fn context(f: &mut Frame, app: &App, task: &TaskView, area: Rect) {
     let t = &app.theme;
     let dim = t.style(Role::Dim);
+    let key = app
+        .model
+        .items
+        .get(&task.item)
+        .and_then(|i| i.key.as_deref());
+    let key = key.map(|k| format!("{k} · ")).unwrap_or_default();
     let mut lines = vec![Line::from(vec![
         Span::styled(
             format!(
-                "task {} · item {} · {}/{} ",
+                "task {} · item {} · {key}{}/{} ",
                 task.id, task.item, task.workflow, task.step
             ),
             dim,

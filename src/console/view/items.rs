@@ -1,11 +1,13 @@
-//! The work items pane: status, workflow, current step, age, priority and SLA countdown,
-//! virtualized so only the visible rows are built.
+//! The work items pane: status, workflow, business key and title, current step, age,
+//! priority and SLA countdown, virtualized so only the visible rows are built (and only
+//! they are measured for the column widths).
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table};
 
+use super::fit::{self, Col};
 use super::{age, block, sla_state, sla_text, status_role, window};
 use crate::console::app::{App, Pane};
 use crate::console::theme::Role;
@@ -20,9 +22,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let rows_fit = inner.height.saturating_sub(1) as usize;
     let range = window(list, len, rows_fit);
     let t = &app.theme;
-    let rows: Vec<Row> = range
+    let visible: Vec<_> = range
         .clone()
         .filter_map(|k| app.item_at(Pane::Items, k))
+        .collect();
+    let rows: Vec<(Vec<Line>, Style)> = visible
+        .iter()
         .map(|it| {
             let marked = list.marks.contains(&it.id);
             // The state is a coloured mark beside a plain countdown: the mark changes
@@ -33,49 +38,58 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 Some(Role::SlaWarning) => ("▲ ", Role::SlaWarning),
                 _ => ("", Role::Base),
             };
-            Row::new(vec![
-                Cell::from(if marked { "●" } else { " " }),
-                Cell::from(it.id.to_string()),
-                Cell::from(Span::styled(
+            let cells = vec![
+                Line::from(if marked { "●" } else { " " }),
+                Line::from(it.id.to_string()),
+                Line::from(Span::styled(
                     it.status.name(),
                     t.style(status_role(it.status)),
                 )),
-                Cell::from(it.workflow.clone()),
-                Cell::from(if it.current.is_empty() {
+                Line::from(it.workflow.clone()),
+                Line::from(it.key.clone().unwrap_or_default()),
+                Line::from(it.title.clone().unwrap_or_default()),
+                Line::from(if it.current.is_empty() {
                     "-".to_string()
                 } else {
                     it.current.clone()
                 }),
-                Cell::from(age(app.now, it.started_at)),
-                Cell::from(it.priority.to_string()),
+                Line::from(age(app.now, it.started_at)),
+                Line::from(it.priority.to_string()),
                 // Right-aligned: each tick changes the same last column of every row.
-                Cell::from(
-                    Line::from(vec![
-                        Span::styled(mark, t.style(sla_role)),
-                        Span::raw(sla_text(it, app.now)),
-                    ])
-                    .right_aligned(),
-                ),
-            ])
-            .style(super::styled_row_style(app, marked))
+                Line::from(vec![
+                    Span::styled(mark, t.style(sla_role)),
+                    Span::raw(sla_text(it, app.now)),
+                ])
+                .right_aligned(),
+            ];
+            (cells, super::styled_row_style(app, marked))
         })
         .collect();
-    let mut head: Vec<Cell> = ["", "ID", "STATUS", "WORKFLOW", "STEP", "AGE", "PRIO"]
-        .map(Cell::from)
-        .into();
-    head.push(Cell::from(Line::from("SLA").right_aligned()));
-    let header = Row::new(head).style(t.style(Role::Dim));
-    let widths = [
-        Constraint::Length(1),
-        Constraint::Length(7),
-        Constraint::Length(12),
-        Constraint::Length(20),
-        Constraint::Min(10),
-        Constraint::Length(5),
-        Constraint::Length(4),
-        Constraint::Length(10),
+    let mut head: Vec<Line> = [
+        "", "ID", "STATUS", "WORKFLOW", "KEY", "TITLE", "STEP", "AGE", "PRIO",
+    ]
+    .map(Line::from)
+    .into();
+    head.push(Line::from("SLA").right_aligned());
+    let keys = visible.iter().any(|it| it.key.is_some());
+    let titles = visible.iter().any(|it| it.title.is_some());
+    let cols = [
+        Col::whole(),
+        Col::whole(),
+        Col::whole(),
+        Col::cut(10, 24),
+        Col::key(12, 32).drop(4).shown_if(keys),
+        Col::cut(16, u16::MAX)
+            .fill()
+            .keeps_room()
+            .drop(3)
+            .shown_if(titles),
+        Col::cut(7, 24),
+        Col::whole().drop(2),
+        Col::whole().drop(1),
+        Col::whole(),
     ];
-    let table = Table::new(rows, widths).header(header).block(block);
+    let table = fit::table(&cols, head, t.style(Role::Dim), rows, inner.width).block(block);
     super::list_table(
         f,
         app,

@@ -3,6 +3,7 @@
 
 mod detail;
 mod events;
+mod fit;
 mod form;
 mod header;
 mod inbox;

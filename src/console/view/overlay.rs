@@ -6,6 +6,7 @@ use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
+use crate::console::app::cmdline::Completion;
 use crate::console::app::input::Input;
 use crate::console::app::{App, Mode, Pane, PickFor, Picker, ToastKind};
 use crate::console::keymap::Action;
@@ -52,16 +53,23 @@ pub fn footer(f: &mut Frame, app: &App, area: Rect) {
             area,
             "/",
             input,
-            "filter: status:incident wf:invoice sla<30m prio>=5 · Enter keep · Esc undo",
+            "filter: status:incident,waiting -wf:legacy sla<30m prio:3..7 · Enter keep · Esc undo",
         ),
-        Mode::Command(input) => prompt(
-            f,
-            app,
-            area,
-            ":",
-            input,
-            "command · :help lists them · Enter run · Esc cancel",
-        ),
+        Mode::Command(input) => match &app.cmdline.completion {
+            Some(c) => {
+                let mut line = prompt(f, app, area, ":", input, "");
+                line.spans.extend(completions(app, c));
+                line
+            }
+            None => prompt(
+                f,
+                app,
+                area,
+                ":",
+                input,
+                "command · Tab complete · ↑↓ history · :help lists them · Enter run · Esc cancel",
+            ),
+        },
         _ => {
             // Only whole hints: the ones that do not fit are left out, not cut.
             let mut spans = Vec::new();
@@ -87,6 +95,39 @@ pub fn footer(f: &mut Frame, app: &App, area: Rect) {
     if !matches!(app.mode, Mode::Messages { .. }) {
         toasts(f, app, area);
     }
+}
+
+/// A Tab's candidates after the prompt, the one in the line highlighted; a window of
+/// them around it when there are many.
+fn completions(app: &App, c: &Completion) -> Vec<Span<'static>> {
+    let t = &app.theme;
+    if c.candidates.is_empty() {
+        return vec![Span::styled("no completions", t.style(Role::Dim))];
+    }
+    let from = c.current.unwrap_or(0).saturating_sub(3);
+    let mut spans = Vec::new();
+    if from > 0 {
+        spans.push(Span::styled("… ", t.style(Role::Dim)));
+    }
+    for (i, cand) in c.candidates.iter().enumerate().skip(from) {
+        let role = match c.current == Some(i) {
+            true => Role::Key,
+            false => Role::Dim,
+        };
+        spans.push(Span::styled(cand.clone(), t.style(role)));
+        spans.push(Span::raw(" "));
+    }
+    if c.candidates.len() > 1 {
+        let at = c.current.map_or("-".to_string(), |i| (i + 1).to_string());
+        spans.insert(
+            0,
+            Span::styled(
+                format!("[{at}/{}] ", c.candidates.len()),
+                t.style(Role::Dim),
+            ),
+        );
+    }
+    spans
 }
 
 fn short(a: Action) -> &'static str {
@@ -240,6 +281,22 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         }
         Mode::Picker(p) => picker(f, app, area, p),
         Mode::Form(d) => super::form::draw(f, app, area, d),
+        Mode::QuitDemo => {
+            let key = |k: &'static str| Span::styled(k, app.theme.style(Role::Key));
+            let body = vec![
+                Line::from("Quit the demo? Its engine stops and its data is thrown away."),
+                Line::default(),
+                Line::from(vec![
+                    key("y"),
+                    Span::raw(" quit   "),
+                    key("n"),
+                    Span::raw(" / "),
+                    key("Esc"),
+                    Span::raw(" stay"),
+                ]),
+            ];
+            modal(f, app, area, "Quit", body, 64);
+        }
         _ => {}
     }
 }
@@ -317,6 +374,14 @@ fn picker(f: &mut Frame, app: &App, area: Rect, p: &Picker) {
     f.render_widget(Paragraph::new(lines), list);
 }
 
+/// The filter language, for the help.
+const FILTER_HELP: &[&str] = &[
+    "  status:incident  wf:invoice  step:approve  sla<30m  sla:breached  sla:risk  prio>=5  id:42  age>1h  words",
+    "  lists: status:running,waiting   ranges: prio:3..7  sla:10m..1h  id:100..200  prio:5..",
+    "  -TERM leaves out what TERM matches: -status:completed  -legacy",
+    "  terms AND together; several status: terms OR. Esc clears the filter.",
+];
+
 /// Generated from the keymap, so it is always the keys in force.
 fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
     let t = &app.theme;
@@ -346,10 +411,7 @@ fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
     }
     lines.push(Line::default());
     lines.push(Line::from(Span::styled("Filter (/)", t.style(Role::Title))));
-    lines.push(Line::from("  status:incident  wf:invoice  step:approve  sla<30m  sla:breached  sla:risk  prio>=5  id:42  words"));
-    lines.push(Line::from(
-        "  terms AND together; several status: terms OR. Esc clears the filter.",
-    ));
+    lines.extend(FILTER_HELP.iter().map(|l| Line::from(*l)));
     let r = centered(area, 96, area.height.saturating_sub(4));
     f.render_widget(Clear, r);
     let max = lines

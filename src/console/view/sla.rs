@@ -1,11 +1,12 @@
 //! The SLA board: items in flight with a deadline, at-risk first, then by time to
-//! breach, with a gauge and a countdown coloured by threshold.
+//! breach, with their key and title, a gauge and a countdown coloured by threshold.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table};
 
+use super::fit::{self, Col};
 use super::{block, clock, sla_state, status_role, window};
 use crate::console::app::{App, Pane};
 use crate::console::theme::Role;
@@ -30,10 +31,18 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     let range = window(list, len, inner.height.saturating_sub(1) as usize);
     let t = &app.theme;
-    let gauge_w = if area.width < 110 { 8 } else { GAUGE };
-    let rows: Vec<Row> = range
+    // The gauge gives way to the names on a board of middling width.
+    let gauge_w = match inner.width {
+        140.. => GAUGE,
+        100.. => 12,
+        _ => 8,
+    };
+    let visible: Vec<_> = range
         .clone()
         .filter_map(|k| app.item_at(Pane::Sla, k))
+        .collect();
+    let rows: Vec<(Vec<Line>, Style)> = visible
+        .iter()
         .filter_map(|it| {
             let (role, used) = sla_state(it, app.now)?;
             let due = it.sla_due?;
@@ -45,48 +54,53 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 Role::SlaWarning => "at risk",
                 _ => "ok",
             };
-            Some(
-                Row::new(vec![
-                    Cell::from(if marked { "●" } else { " " }),
-                    Cell::from(it.id.to_string()),
-                    Cell::from(it.workflow.clone()),
-                    Cell::from(Span::styled(
-                        it.status.name(),
-                        t.style(status_role(it.status)),
-                    )),
-                    Cell::from({
-                        let (full, track, pct) = gauge(used, gauge_w);
-                        Line::from(vec![
-                            Span::styled(full, t.style(role)),
-                            Span::styled(track, t.style(Role::Dim)),
-                            Span::styled(pct, t.style(role)),
-                        ])
-                    }),
-                    // Plain digits: the gauge and the state carry the colour, so a tick
-                    // sends no colour changes.
-                    Cell::from(Line::from(clock(left)).right_aligned()),
-                    Cell::from(Span::styled(state, t.style(role))),
-                ])
-                .style(super::styled_row_style(app, marked)),
-            )
+            let (full, track, pct) = gauge(used, gauge_w);
+            let cells = vec![
+                Line::from(if marked { "●" } else { " " }),
+                Line::from(it.id.to_string()),
+                Line::from(it.workflow.clone()),
+                Line::from(it.key.clone().unwrap_or_default()),
+                Line::from(it.title.clone().unwrap_or_default()),
+                Line::from(Span::styled(
+                    it.status.name(),
+                    t.style(status_role(it.status)),
+                )),
+                Line::from(vec![
+                    Span::styled(full, t.style(role)),
+                    Span::styled(track, t.style(Role::Dim)),
+                    Span::styled(pct, t.style(role)),
+                ]),
+                // Plain digits: the gauge and the state carry the colour, so a tick
+                // sends no colour changes.
+                Line::from(clock(left)).right_aligned(),
+                Line::from(Span::styled(state, t.style(role))),
+            ];
+            Some((cells, super::styled_row_style(app, marked)))
         })
         .collect();
-    let mut head: Vec<Cell> = ["", "ID", "WORKFLOW", "STATUS", "SLA USED"]
-        .map(Cell::from)
+    let mut head: Vec<Line> = ["", "ID", "WORKFLOW", "KEY", "TITLE", "STATUS", "SLA USED"]
+        .map(Line::from)
         .into();
-    head.push(Cell::from(Line::from("LEFT").right_aligned()));
-    head.push(Cell::from("STATE"));
-    let header = Row::new(head).style(t.style(Role::Dim));
-    let widths = [
-        Constraint::Length(1),
-        Constraint::Length(7),
-        Constraint::Length(20),
-        Constraint::Length(12),
-        Constraint::Length(gauge_w as u16 + 6),
-        Constraint::Length(9),
-        Constraint::Min(8),
+    head.push(Line::from("LEFT").right_aligned());
+    head.push(Line::from("STATE"));
+    let keys = visible.iter().any(|it| it.key.is_some());
+    let titles = visible.iter().any(|it| it.title.is_some());
+    let cols = [
+        Col::whole(),
+        Col::whole(),
+        Col::cut(10, 24),
+        Col::key(12, 32).drop(3).shown_if(keys),
+        Col::cut(12, u16::MAX)
+            .fill()
+            .keeps_room()
+            .drop(2)
+            .shown_if(titles),
+        Col::whole().drop(1),
+        Col::whole(),
+        Col::whole(),
+        Col::whole(),
     ];
-    let table = Table::new(rows, widths).header(header).block(block);
+    let table = fit::table(&cols, head, t.style(Role::Dim), rows, inner.width).block(block);
     super::list_table(
         f,
         app,

@@ -5,6 +5,7 @@
 mod advance;
 mod commands;
 pub mod guard;
+pub mod names;
 mod scope;
 pub mod snapshot;
 pub mod state;
@@ -189,8 +190,12 @@ impl Core {
             event,
         };
         self.state.apply(&rec, &parse_source);
+        let names = self.names_due(&rec.event);
         ctx.records.push(rec);
         ctx.ended.append(&mut self.state.ended);
+        if let Some((item, after)) = names {
+            self.name_item(ctx, item, after);
+        }
     }
 
     /// The event and reason with every secret masked, before they are applied and

@@ -177,6 +177,29 @@ pub struct Item {
     pub tasks: Vec<TaskId>,
     /// The seq of the item's first record (its audit trail starts there).
     pub first_seq: u64,
+    /// Its business key and title, once rendered (boxed: most workflows name nothing,
+    /// and an item in flight should cost them one pointer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Box<ItemNames>>,
+}
+
+/// What an item is called: rendered from its workflow's `key:` and `title:`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemNames {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+impl Item {
+    pub fn key(&self) -> Option<&str> {
+        self.names.as_ref()?.key.as_deref()
+    }
+
+    pub fn title(&self) -> Option<&str> {
+        self.names.as_ref()?.title.as_deref()
+    }
 }
 
 impl Item {
@@ -417,6 +440,17 @@ impl State {
             } => self.apply_started(
                 at, *item, workflow, *version, input, *priority, *sla_due, rec.seq,
             ),
+            Event::ItemNamed {
+                item, key, title, ..
+            } => {
+                if let Some(it) = self.items.get_mut(item) {
+                    let names = ItemNames {
+                        key: key.clone(),
+                        title: title.clone(),
+                    };
+                    it.names = (names != ItemNames::default()).then(|| Box::new(names));
+                }
+            }
             Event::StepScheduled {
                 item,
                 step,
@@ -643,6 +677,7 @@ impl State {
             signals: Vec::new(),
             tasks: Vec::new(),
             first_seq: seq,
+            names: None,
         };
         self.items.insert(id, item);
         self.arm_sla(id);

@@ -6,6 +6,7 @@
 
 mod aborts;
 mod forms;
+mod names;
 mod poison;
 mod prop;
 mod scenarios;

@@ -41,6 +41,8 @@ pub(super) fn summary(it: &Item) -> ItemSummary {
         sla_warned: it.sla_warned,
         sla_breached: it.sla_breached,
         incident: incident_cause(it),
+        key: it.key().map(str::to_string),
+        title: it.title().map(str::to_string),
     }
 }
 
@@ -122,6 +124,7 @@ impl Core {
                 .0
                 .iter()
                 .filter_map(|id| self.state.items.get(id))
+                .filter(|it| f.key_passes(it.key()))
                 .take(limit)
                 .map(summary)
                 .collect();
@@ -136,6 +139,7 @@ impl Core {
             .filter(|it| !f.active || !it.is_final())
             .filter(|it| !f.ended || it.is_final())
             .filter(|it| f.status.is_none_or(|s| it.status() == s))
+            .filter(|it| f.key_passes(it.key()))
             .take(limit)
             .map(summary)
             .collect()
