@@ -320,7 +320,7 @@ fn item(rng: &mut Rng, id: ItemId, now: DateTime<Utc>, e: Estate) -> ItemSummary
         },
         sla_breached: used >= 1.0,
         incident: None,
-        key: (id % 5 != 0).then(|| format!("INV-2026-{:05}", id % 100_000)),
+        key: (!id.is_multiple_of(5)).then(|| format!("INV-2026-{:05}", id % 100_000)),
         title: Some(format!(
             "{} {}",
             NAMES[(id % 7) as usize],
