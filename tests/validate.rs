@@ -56,7 +56,7 @@ fn every_shipped_workflow_is_valid() {
 #[test]
 fn invoice_approval_model() {
     let w = shipped("invoice-approval");
-    assert_eq!((w.version, w.on_failure), (3, OnFailure::Compensate));
+    assert_eq!((w.version, w.on_failure), (4, OnFailure::Compensate));
     let sla = w.sla.as_ref().expect("sla");
     assert_eq!(sla.due, Duration::from_secs(4 * 3600));
     assert_eq!(sla.warn, vec![50, 75, 90]);
