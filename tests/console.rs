@@ -78,8 +78,13 @@ fn require_tmux() {
 }
 
 /// Poll `ok` every 100 ms until it holds or `PATIENCE` runs out.
-fn eventually(mut ok: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + PATIENCE;
+fn eventually(ok: impl FnMut() -> bool) -> bool {
+    eventually_within(PATIENCE, ok)
+}
+
+/// Poll `ok` every 100 ms until it holds or `patience` runs out.
+fn eventually_within(patience: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + patience;
     loop {
         if ok() {
             return true;
@@ -194,8 +199,13 @@ impl Tmux {
 
     /// Poll the screen until `ok` holds; the last screen otherwise, in the panic.
     fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        self.wait_within(PATIENCE, what, ok)
+    }
+
+    /// [`Tmux::wait_for`] with its own patience.
+    fn wait_within(&self, patience: Duration, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let mut screen = String::new();
-        if eventually(|| {
+        if eventually_within(patience, || {
             screen = self.screen();
             ok(&screen)
         }) {
@@ -397,6 +407,37 @@ fn demo_starts_and_quits_cleanly() {
         "the command line is kept for the next session"
     );
     tmux.assert_restored();
+}
+
+/// The number after `label` in the header (`at risk 3`), if shown.
+fn header_count(screen: &str, label: &str) -> Option<u64> {
+    let rest = &screen[screen.find(label)? + label.len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+#[test]
+fn the_demo_is_under_sla_pressure_in_its_first_minute() {
+    let tmux = demo();
+    let count = |s: &str, label| header_count(s, label).unwrap_or(0);
+    let first = tmux.wait_for("at-risk and breached items in the header", |s| {
+        count(s, "at risk") > 0 && count(s, "breached") > 0
+    });
+    tmux.wait_for("the SLA board showing every state", |s| {
+        ["at risk", "critical", "BREACHED"]
+            .iter()
+            .all(|state| s.lines().any(|l| l.contains('%') && l.contains(state)))
+    });
+    // The seeded past has items seconds from their deadline: one breaches live.
+    let before = count(&first, "breached");
+    let moving = Duration::from_secs(60);
+    tmux.wait_within(moving, "a breach within the first minute", |s| {
+        count(s, "breached") > before
+    });
 }
 
 /// `y` sends OSC 52; tmux, told to take the clipboard from applications, keeps what was

@@ -4,11 +4,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tempi::demo::{self, Demo, DemoOptions, EstateOptions};
 use tempi::engine::{EngineHandle, ItemId};
 use tempi::types::command::Command;
-use tempi::types::view::{ItemFilter, ItemStatus, TaskFilter};
+use tempi::types::view::{ItemFilter, ItemStatus, ItemSummary, TaskFilter};
+
+/// Items in the seeded past: 10 invoices, 5 incidents, 2 onboardings.
+const SEEDED: usize = 17;
 
 fn options(data: PathBuf, estate: EstateOptions) -> DemoOptions {
     DemoOptions {
@@ -44,6 +48,7 @@ async fn start_item(h: &EngineHandle, workflow: &str, input: serde_json::Value) 
         version: None,
         input,
         priority: 1,
+        since: None,
     };
     h.command("tester", None, cmd).await.unwrap().item.unwrap()
 }
@@ -146,8 +151,8 @@ async fn a_fresh_demo_is_seeded_with_items_waiting_on_humans_and_a_restart_is_no
         "bench-pass is not loaded"
     );
     let items = h.items(ItemFilter::default()).await.unwrap();
-    assert_eq!(items.len(), 9);
-    assert_eq!(demo.load.started(), 9);
+    assert_eq!(items.len(), SEEDED);
+    assert_eq!(demo.load.started(), SEEDED as u64);
     until("the legacy-billing alert to become an incident", || async {
         h.items(ItemFilter::default())
             .await
@@ -157,7 +162,11 @@ async fn a_fresh_demo_is_seeded_with_items_waiting_on_humans_and_a_restart_is_no
     })
     .await;
     let tasks = h.tasks(TaskFilter::default()).await.unwrap();
-    assert!(tasks.len() >= 4, "{} open tasks", tasks.len());
+    assert!(
+        tasks.len() >= 10,
+        "each seeded invoice waits on a human: {} open tasks",
+        tasks.len()
+    );
     assert!(tasks.iter().all(|t| t.workflow == "invoice-approval"));
     let env = demo.estate().env();
     assert_eq!(env["BANK_URL"], format!("{}/bank", demo.estate_url));
@@ -170,7 +179,73 @@ async fn a_fresh_demo_is_seeded_with_items_waiting_on_humans_and_a_restart_is_no
         .items(ItemFilter::default())
         .await
         .unwrap();
-    assert_eq!(items.len(), 9, "a restart does not seed again");
+    assert_eq!(items.len(), SEEDED, "a restart does not seed again");
+    demo.shutdown().await;
+}
+
+/// Share of its SLA an item has used at `now`.
+fn used(i: &ItemSummary, now: DateTime<Utc>) -> f64 {
+    let due = i.sla_due.unwrap();
+    (now - i.started_at).num_milliseconds() as f64 / (due - i.started_at).num_milliseconds() as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeded_past_is_under_pressure_and_approving_saves_a_critical_invoice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = start(tmp.path().join("data"), EstateOptions::instant()).await;
+    let h = demo.running.handle.clone();
+    until("at-risk and breached items", || async {
+        let m = h.metrics().await.unwrap();
+        m.at_risk >= 4 && m.breached >= 3
+    })
+    .await;
+    let now = Utc::now();
+    let items = h.items(ItemFilter::default()).await.unwrap();
+    let invoices: Vec<&ItemSummary> = items
+        .iter()
+        .filter(|i| i.workflow == "invoice-approval")
+        .collect();
+    let due = |i: &ItemSummary| i.sla_due.unwrap() - i.started_at;
+    assert!(
+        invoices
+            .iter()
+            .all(|i| due(i) == chrono::Duration::minutes(8)),
+        "invoice-approval's 4 h SLA at demo scale"
+    );
+    let share = |lo: f64, hi: f64| {
+        invoices
+            .iter()
+            .filter(|i| (lo..hi).contains(&used(i, now)))
+            .count()
+    };
+    assert!(share(0.0, 0.5) >= 2, "some comfortably ahead");
+    assert!(share(0.5, 0.9) >= 2, "some at risk");
+    assert!(share(0.9, 1.0) >= 1, "some critical");
+    assert!(share(1.0, 10.0) >= 2, "some breached");
+    assert!(
+        items.iter().filter(|i| i.sla_breached).count() >= 3,
+        "the engine itself recorded the breaches"
+    );
+
+    // The critical invoice with the least time left that a person can still save.
+    let critical = invoices
+        .iter()
+        .filter(|i| i.sla_due.unwrap() - now > chrono::Duration::seconds(12))
+        .max_by(|a, b| used(a, now).total_cmp(&used(b, now)))
+        .map(|i| i.id)
+        .unwrap();
+    let before = h.item(critical).await.unwrap().unwrap().summary;
+    assert!(used(&before, now) >= 0.75, "{before:?}");
+    until("the critical invoice to complete", || async {
+        approve_open_tasks(&h, critical).await;
+        status(&h, critical).await == ItemStatus::Completed
+    })
+    .await;
+    let after = h.item(critical).await.unwrap().unwrap().summary;
+    assert!(
+        after.ended_at.unwrap() <= after.sla_due.unwrap() && !after.sla_breached,
+        "approving it saved it: {after:?}"
+    );
     demo.shutdown().await;
 }
 

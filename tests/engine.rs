@@ -62,6 +62,7 @@ async fn human_step_then_shell_runs_and_survives_restart() {
                 version: None,
                 input: json!({ "n": 7 }),
                 priority: 2,
+                since: None,
             },
         )
         .await
@@ -132,6 +133,7 @@ async fn start_with_task(h: &tempi::engine::EngineHandle, n: u64) -> (u64, u64) 
         version: None,
         input: json!({ "n": n }),
         priority: 0,
+        since: None,
     };
     let item = h.command("alice", None, cmd).await.unwrap().item.unwrap();
     until("the task", || async {
@@ -549,6 +551,7 @@ fn journal_with(dir: &std::path::Path, source: &str) {
                 input: json!({}),
                 priority: 0,
                 sla_due: None,
+                since: None,
             },
         ),
         rec(
@@ -590,6 +593,7 @@ async fn a_definition_accepted_once_replays_even_if_the_validator_got_stricter()
         version: None,
         input: json!({}),
         priority: 0,
+        since: None,
     };
     assert_eq!(
         run.handle.command("op", None, next).await.unwrap().item,
@@ -751,6 +755,7 @@ async fn lost_duplicated_and_late_answers_and_a_failed_append_lose_nothing_and_a
             version: None,
             input: json!({ "n": n }),
             priority: 0,
+            since: None,
         };
         if let Ok(reply) = run.handle.command("op", None, cmd).await {
             acknowledged.insert(reply.item.unwrap());
@@ -926,6 +931,7 @@ async fn an_executor_that_panics_hurts_only_its_attempt() {
         version: None,
         input: json!({}),
         priority: 0,
+        since: None,
     };
     let item = run
         .handle
@@ -946,6 +952,7 @@ async fn an_executor_that_panics_hurts_only_its_attempt() {
         version: None,
         input: json!({}),
         priority: 0,
+        since: None,
     };
     assert!(run.handle.command("op", None, cmd).await.is_ok());
     run.shutdown().await;

@@ -139,6 +139,7 @@ async fn start(run: &Running, workflow: &str, input: Value) -> u64 {
         version: None,
         input,
         priority: 0,
+        since: None,
     };
     run.handle
         .command("op", None, cmd)

@@ -28,6 +28,7 @@ fn record(seq: u64) -> Record {
             input: json!({"amount": 12.5, "lines": [1, 2, 3], "who": "ünïcode"}),
             priority: -1,
             sla_due: Some(at(3600)),
+            since: None,
         },
         1 => Event::StepScheduled {
             item,

@@ -311,6 +311,7 @@ async fn start_item(
         version: req.version,
         input: req.input,
         priority: req.priority,
+        since: None,
     };
     Ok((StatusCode::CREATED, act(&st, &headers, cmd).await?))
 }

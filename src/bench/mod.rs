@@ -234,6 +234,7 @@ pub(crate) async fn start_items(
                     version: None,
                     input: serde_json::json!({ "n": i }),
                     priority: 0,
+                    since: None,
                 };
                 h.command("bench", None, cmd).await?;
                 i += workers;
@@ -432,6 +433,7 @@ async fn paced_latency(run: &Running, o: &BenchOptions) -> anyhow::Result<(f64, 
                     version: None,
                     input: serde_json::json!({ "n": 0 }),
                     priority: 0,
+                    since: None,
                 };
                 let _ = h.command("bench", None, cmd).await;
             });

@@ -107,6 +107,7 @@ async fn generate(h: crate::engine::EngineHandle, rate: u64, secs: u64) {
                     version: None,
                     input: serde_json::json!({ "n": n }),
                     priority: 0,
+                    since: None,
                 };
                 let _ = h.command("soak", None, cmd).await;
             });

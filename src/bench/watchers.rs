@@ -466,6 +466,7 @@ async fn rate(run: &Running, secs: u64) -> anyhow::Result<f64> {
                     version: None,
                     input: serde_json::json!({ "n": 1 }),
                     priority: 0,
+                    since: None,
                 };
                 if h.command("bench", None, cmd).await.is_err() {
                     return;

@@ -676,6 +676,7 @@ async fn load(
                     version: None,
                     input: serde_json::json!({ "n": n }),
                     priority: 0,
+                    since: None,
                 };
                 let _ = h.command("bench", None, cmd).await;
             });

@@ -108,10 +108,22 @@ pub(crate) struct NewItem {
     pub document: Option<(String, Value)>,
 }
 
+impl NewItem {
+    /// The same item with its clock started at `at` (a seeded past).
+    pub fn since(mut self, at: Option<chrono::DateTime<Utc>>) -> Self {
+        if let Command::Start { since, .. } = &mut self.command {
+            *since = at;
+        }
+        self
+    }
+}
+
 /// Makes varied, plausible inputs for the shipped workflows.
 pub(crate) struct Generator {
     rng: StdRng,
     invoice_no: u64,
+    /// incident-response's SLA as loaded; resolutions are timed as shares of it.
+    incident_sla: Duration,
 }
 
 const SUPPLIERS: [&str; 14] = [
@@ -188,7 +200,17 @@ impl Generator {
     pub fn new(seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let invoice_no = rng.random_range(1_000..40_000);
-        Generator { rng, invoice_no }
+        Generator {
+            rng,
+            invoice_no,
+            incident_sla: Duration::from_secs(3600),
+        }
+    }
+
+    /// Time the on-call engineers against this incident SLA (the demo's is scaled).
+    pub fn with_incident_sla(mut self, sla: Duration) -> Self {
+        self.incident_sla = sla;
+        self
     }
 
     /// The next item of the usual mix: invoices most, then onboardings, then incidents.
@@ -358,15 +380,16 @@ impl Generator {
         }
     }
 
-    /// When the on-call engineer resolves an incident: most within minutes, some late
-    /// enough to cross SLA warnings and escalations, some never (the wait times out).
+    /// When the on-call engineer resolves an incident, as a share of its SLA: most well
+    /// within it, some late enough to cross warnings and escalations, some never (the
+    /// wait times out at three quarters of the SLA and the item becomes an incident).
     fn resolution_delay(&mut self) -> Option<Duration> {
-        let secs = match self.rng.random_range(0..20) {
-            0..12 => self.rng.random_range(30..240),
-            12..17 => self.rng.random_range(240..1_200),
+        let share = match self.rng.random_range(0..20) {
+            0..11 => self.rng.random_range(0.05..0.40),
+            11..17 => self.rng.random_range(0.40..0.74),
             _ => return None,
         };
-        Some(Duration::from_secs(secs))
+        Some(self.incident_sla.mul_f64(share))
     }
 }
 
@@ -376,6 +399,7 @@ pub(crate) fn start(kind: Kind, input: Value, priority: i32) -> Command {
         version: None,
         input,
         priority,
+        since: None,
     }
 }
 
@@ -638,6 +662,53 @@ mod tests {
                 .sum();
             let amount = fields["amount"].as_f64().unwrap();
             assert!((total - amount).abs() < 0.005, "{total} vs {amount}");
+        }
+    }
+
+    #[test]
+    fn resolutions_are_timed_against_the_incident_sla() {
+        let sla = Duration::from_secs(120);
+        let mut g = Generator::new(5).with_incident_sla(sla);
+        let delays: Vec<Option<Duration>> = (0..400).map(|_| g.resolution_delay()).collect();
+        let resolved: Vec<Duration> = delays.iter().flatten().copied().collect();
+        assert!(
+            resolved.iter().all(|d| *d < sla.mul_f64(0.75)),
+            "before the wait times out"
+        );
+        assert!(
+            resolved.iter().any(|d| *d < sla.mul_f64(0.25)),
+            "some before any warning"
+        );
+        assert!(
+            resolved.iter().any(|d| *d > sla.mul_f64(0.5)),
+            "some at risk first"
+        );
+        let never = delays.len() - resolved.len();
+        assert!((20..100).contains(&never), "{never} never resolved");
+    }
+
+    #[test]
+    fn since_back_dates_the_start_and_nothing_else() {
+        let at = Utc::now() - chrono::Duration::minutes(5);
+        let mut a = Generator::new(3);
+        let mut b = Generator::new(3);
+        let plain = a.item(Kind::Invoice);
+        let dated = b.item(Kind::Invoice).since(Some(at));
+        match (plain.command, dated.command) {
+            (
+                Command::Start {
+                    since: None,
+                    input: i1,
+                    ..
+                },
+                Command::Start {
+                    since, input: i2, ..
+                },
+            ) => {
+                assert_eq!(since, Some(at));
+                assert_eq!(i1, i2);
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -4,8 +4,11 @@
 mod colleagues;
 pub mod estate;
 pub mod load;
+pub mod past;
+pub mod scale;
 mod services;
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,7 +50,7 @@ pub const DEFAULT_RATE: f64 = 30.0;
 /// Where, under the data dir, the demo keeps its copy of the workflows it loads.
 const STAGED_WORKFLOWS: &str = "demo-workflows";
 /// How long `start` waits for the seeded invoices to reach a human.
-const SEED_WAIT: Duration = Duration::from_secs(3);
+const SEED_WAIT: Duration = Duration::from_secs(5);
 /// Most in-flight incidents looked at on a restart, to keep startup quick.
 const MAX_RECOVERED: usize = 5_000;
 
@@ -86,6 +89,11 @@ pub enum DemoError {
         dir.display()
     )]
     MissingWorkflow { name: &'static str, dir: PathBuf },
+    #[error("cannot make a demo-scale copy of {}: {source}", path.display())]
+    Scale {
+        path: PathBuf,
+        source: scale::ScaleError,
+    },
     #[error("cannot write the demo's copy of the workflows to {}: {source}", path.display())]
     Stage {
         path: PathBuf,
@@ -126,7 +134,7 @@ impl Demo {
 /// Start the estate, an engine on `opts.data_dir` that calls it, a handful of items (on a
 /// fresh data dir) so the console has something to show, and the load generator.
 pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
-    let staged = stage_workflows(&opts.workflows_dir, &opts.data_dir)?;
+    let (staged, slas) = stage_workflows(&opts.workflows_dir, &opts.data_dir)?;
     let estate = Estate::start(opts.estate.clone(), opts.seed)
         .await
         .map_err(DemoError::Estate)?;
@@ -141,11 +149,16 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
     };
     let control = LoadControl::new(opts.rate_per_min);
     // A different stream from the estate's, from the same seed.
-    let mut generator = Generator::new(opts.seed ^ 0x9e37_79b9_7f4a_7c15);
+    let sla = |kind: Kind| slas.get(kind.workflow()).copied().flatten();
+    let mut generator = Generator::new(opts.seed ^ 0x9e37_79b9_7f4a_7c15)
+        .with_incident_sla(sla(Kind::Incident).unwrap_or(Duration::from_secs(3600)));
     let handle = running.handle.clone();
     let incidents = match in_flight_incidents(&handle).await {
         Some(recovered) => recovered,
-        None => seed(&handle, &estate, &control, &mut generator).await,
+        None => {
+            let past = past::plan(opts.seed);
+            seed(&handle, &estate, &control, &mut generator, &past, &sla).await
+        }
     };
     let colleagues = colleagues::spawn(handle.clone(), opts.seed);
     let generator = load::spawn(
@@ -165,9 +178,13 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
     })
 }
 
-/// Check every workflow file, then copy the demo's workflows into the data dir, so that
-/// the engine loads those and nothing else. Problems are reported at the original files.
-fn stage_workflows(dir: &Path, data_dir: &Path) -> Result<PathBuf, DemoError> {
+/// The SLA of each staged workflow, by name.
+type Slas = BTreeMap<String, Option<Duration>>;
+
+/// Check every workflow file, then write demo-scale copies of the demo's workflows
+/// ([`scale`]) into the data dir, so that the engine loads those and nothing else.
+/// Problems are reported at the original files.
+fn stage_workflows(dir: &Path, data_dir: &Path) -> Result<(PathBuf, Slas), DemoError> {
     let (loaded, diags) = definition::load_dir(dir);
     if !diags.is_empty() {
         let problems: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
@@ -196,14 +213,28 @@ fn stage_workflows(dir: &Path, data_dir: &Path) -> Result<PathBuf, DemoError> {
         .create(&staged)
         .map_err(stage_err(&staged))?;
     clear_yaml(&staged).map_err(stage_err(&staged))?;
+    let mut slas = Slas::new();
     for (wf, source) in loaded
         .iter()
         .filter(|(wf, _)| DEMO_WORKFLOWS.contains(&wf.name.as_str()))
     {
         let path = staged.join(format!("{}-v{}.yaml", wf.name, wf.version));
-        std::fs::write(&path, source).map_err(stage_err(&path))?;
+        let scaled =
+            scale::scale_source(source, scale::SCALE).map_err(|source| DemoError::Scale {
+                path: dir.join(format!("{}.yaml", wf.name)),
+                source,
+            })?;
+        let parsed = definition::parse_str(&path.to_string_lossy(), &scaled).map_err(|d| {
+            let problems: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+            DemoError::Workflows {
+                dir: staged.clone(),
+                problems: problems.join("\n"),
+            }
+        })?;
+        slas.insert(wf.name.clone(), parsed.sla.map(|s| s.due));
+        std::fs::write(&path, scaled).map_err(stage_err(&path))?;
     }
-    Ok(staged)
+    Ok((staged, slas))
 }
 
 /// Remove earlier copies, so a workflow deleted from the source dir is not loaded.
@@ -247,44 +278,64 @@ async fn in_flight_incidents(engine: &EngineHandle) -> Option<Vec<ItemId>> {
     Some(waiting)
 }
 
-/// Start a handful of items. Invoices and incidents go first against an instant estate
-/// so that some already wait on humans when the console draws its first frame;
-/// onboardings go after, at the estate's real pace, so some are visibly running.
+/// Start the seeded past ([`past::plan`]). Invoices and incidents go first against an
+/// instant estate so that the invoices already wait on humans when the console draws
+/// its first frame; onboardings go after, at the estate's real pace, so some are
+/// visibly running.
 async fn seed(
     engine: &EngineHandle,
     estate: &Estate,
     control: &LoadControl,
     generator: &mut Generator,
+    past: &[past::Seeded],
+    sla: &dyn Fn(Kind) -> Option<Duration>,
 ) -> Vec<ItemId> {
     let options = estate.options();
     estate.set_options(EstateOptions {
         hang: options.hang,
         ..EstateOptions::instant()
     });
-    let quick = [
-        Kind::Invoice,
-        Kind::Invoice,
-        Kind::Invoice,
-        Kind::Invoice,
-        Kind::Incident,
-        Kind::Incident,
-    ];
+    let now = chrono::Utc::now();
     let mut incidents = Vec::new();
     let mut invoices = 0;
-    for kind in quick {
-        if let Some(item) = seed_one(engine, estate, control, generator, kind).await {
-            match kind {
-                Kind::Incident => incidents.push(item),
+    for s in past.iter().filter(|s| s.kind != Kind::Onboarding) {
+        let since = past::since(now, s.used, sla(s.kind));
+        if s.stuck {
+            seed_stuck(engine, control, since).await;
+            continue;
+        }
+        let item = generator.item(s.kind).since(since);
+        if let Some(id) = seed_one(engine, estate, control, item).await {
+            match s.kind {
+                Kind::Incident => incidents.push(id),
                 _ => invoices += 1,
             }
         }
     }
-    // One incident an operator has to deal with from the first minute.
-    let stuck = load::start(
+    wait_for_tasks(engine, invoices).await;
+    estate.set_options(options);
+    for s in past.iter().filter(|s| s.kind == Kind::Onboarding) {
+        let since = past::since(now, s.used, sla(s.kind));
+        let item = generator.item(s.kind).since(since);
+        seed_one(engine, estate, control, item).await;
+    }
+    incidents
+}
+
+/// The legacy-billing alert: its paging is refused, so an operator has to deal with it.
+async fn seed_stuck(
+    engine: &EngineHandle,
+    control: &LoadControl,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) {
+    let mut stuck = load::start(
         Kind::Incident,
         serde_json::json!({ "service": "legacy-billing", "alert": "error rate above 5%", "severity": "sev2" }),
         2,
     );
+    if let crate::types::command::Command::Start { since: s, .. } = &mut stuck {
+        *s = since;
+    }
     match engine
         .command(load::ACTOR, Some("simulated alert".into()), stuck)
         .await
@@ -292,22 +343,16 @@ async fn seed(
         Ok(_) => control.count_started(),
         Err(e) => tracing::warn!("demo: cannot seed the legacy-billing incident: {e}"),
     }
-    wait_for_tasks(engine, invoices).await;
-    estate.set_options(options);
-    for _ in 0..2 {
-        seed_one(engine, estate, control, generator, Kind::Onboarding).await;
-    }
-    incidents
 }
 
 async fn seed_one(
     engine: &EngineHandle,
     estate: &Estate,
     control: &LoadControl,
-    generator: &mut Generator,
-    kind: Kind,
+    item: load::NewItem,
 ) -> Option<ItemId> {
-    match load::start_item(engine, &estate.documents(), generator.item(kind)).await {
+    let kind = item.kind;
+    match load::start_item(engine, &estate.documents(), item).await {
         Ok(item) => {
             control.count_started();
             Some(item)

@@ -1,10 +1,14 @@
 //! What operators and clients ask of the engine, and how the engine refuses.
 //! The same types travel in-process (console) and as JSON over the API.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::event::{ItemId, TaskId};
+
+/// How far back `start`'s `since` may put an item's clock.
+pub const MAX_SINCE_DAYS: i64 = 30;
 
 /// An operator's request. Each is validated against the current state before any
 /// event is written; a refused command changes nothing.
@@ -20,6 +24,11 @@ pub enum Command {
         input: Value,
         #[serde(default)]
         priority: i32,
+        /// When the item's clock started, if earlier than now (work that waited
+        /// upstream before it reached tempi): its age and SLA run from here. At most
+        /// [`MAX_SINCE_DAYS`] back, never in the future.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<DateTime<Utc>>,
     },
     /// Decide a task. `approve` and `reject` are decisions with the default options.
     Decide {
@@ -140,5 +149,27 @@ impl CommandError {
             CommandError::Unavailable(_) => 503,
             CommandError::Internal(_) => 500,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_carries_since_only_when_given() {
+        let plain: Command = serde_json::from_str(r#"{"command":"start","workflow":"w"}"#).unwrap();
+        assert!(matches!(plain, Command::Start { since: None, .. }));
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(
+            !text.contains("since"),
+            "older clients read the same JSON: {text}"
+        );
+        let dated: Command = serde_json::from_str(
+            r#"{"command":"start","workflow":"w","since":"2026-12-01T09:00:00Z"}"#,
+        )
+        .unwrap();
+        let at = "2026-12-01T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert!(matches!(dated, Command::Start { since: Some(s), .. } if s == at));
     }
 }

@@ -157,6 +157,10 @@ pub enum Event {
         priority: i32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sla_due: Option<DateTime<Utc>>,
+        /// When the item's clock started, if earlier than the record (a back-dated
+        /// start): its age and SLA run from here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<DateTime<Utc>>,
     },
     /// The item's business key and title, rendered from its workflow's `key:` and
     /// `title:` when it starts and again when a step they read succeeds. Both are given
@@ -338,8 +342,18 @@ impl Event {
         match self {
             Event::WorkflowLoaded { name, version, .. } => format!("{name} v{version}"),
             Event::ItemStarted {
-                workflow, version, ..
-            } => format!("{workflow} v{version}"),
+                workflow,
+                version,
+                since,
+                ..
+            } => match since {
+                // A back-dated clock says so wherever the start is shown.
+                Some(at) => format!(
+                    "{workflow} v{version}, clock from {}",
+                    at.format("%H:%M:%S")
+                ),
+                None => format!("{workflow} v{version}"),
+            },
             Event::ItemNamed {
                 key,
                 title,

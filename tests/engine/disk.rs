@@ -103,6 +103,7 @@ fn start_cmd(n: u64) -> Command {
         version: None,
         input: json!({ "n": n }),
         priority: 0,
+        since: None,
     }
 }
 
@@ -385,6 +386,7 @@ async fn a_real_full_tmpfs_refuses_work_then_resumes_once_space_is_freed() {
             version: None,
             input: json!({ "n": n, "pad": big }),
             priority: 0,
+            since: None,
         };
         match h.command("op", None, cmd).await {
             Ok(_) => acknowledged += 1,

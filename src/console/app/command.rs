@@ -366,6 +366,7 @@ impl App {
                 version: None,
                 input,
                 priority: 0,
+                since: None,
             },
         }])]
     }

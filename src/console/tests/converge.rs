@@ -138,6 +138,7 @@ async fn act(d: &Daemon, clock: &ManualClock, op: &Op, n: &mut u64) {
                 version: None,
                 input: serde_json::json!({ "n": *n }),
                 priority: (*w % 3) as i32,
+                since: None,
             }
         }
         Op::Decide(k, yes) => {

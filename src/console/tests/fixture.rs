@@ -518,6 +518,7 @@ pub fn records() -> Vec<Record> {
                 input: json!({ "service": "payments-api", "severity": "sev2" }),
                 priority: 5,
                 sla_due: Some(ago(30) + Duration::minutes(30)),
+                since: None,
             },
         ),
         (Some(123), "engine", None, {
@@ -903,6 +904,7 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
                 input: detail.input.clone(),
                 priority: 1,
                 sla_due: detail.summary.sla_due,
+                since: None,
             },
         ),
         (

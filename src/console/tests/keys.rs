@@ -79,6 +79,7 @@ pub(super) async fn start(h: &EngineHandle, workflow: &str, n: usize) -> Vec<Ite
             version: None,
             input: json!({ "n": k + 1 }),
             priority: 0,
+            since: None,
         };
         let reply = h
             .command("alice", None, cmd)

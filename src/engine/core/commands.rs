@@ -1,12 +1,13 @@
 //! Operator commands: each is checked against the current state first; a refused command
 //! emits nothing. Accepted ones emit their events as the operator, then the engine moves on.
 
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
 use super::state::{CompStatus, Status, Task, downstream};
 use super::views::task_form;
 use super::{Core, Ctx};
-use crate::types::command::{Command, CommandError, Reply};
+use crate::types::command::{Command, CommandError, MAX_SINCE_DAYS, Reply};
 use crate::types::event::{Event, ItemId, TaskId, TaskKind};
 use crate::types::form::check;
 use crate::types::view::{ItemSummary, TaskStatus, TaskView};
@@ -15,6 +16,29 @@ type Outcome = Result<(Option<ItemId>, Option<TaskId>, String), CommandError>;
 
 fn not_found(what: String) -> CommandError {
     CommandError::NotFound(what)
+}
+
+/// A start's `since`: none when it is now, refused in the future or too far back.
+fn check_since(
+    since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, CommandError> {
+    let Some(since) = since.filter(|s| *s != now) else {
+        return Ok(None);
+    };
+    if since > now {
+        return Err(CommandError::Invalid(format!(
+            "since {since} is in the future (now is {now}); an item's clock can start \
+             earlier than its start, not later"
+        )));
+    }
+    if now - since > TimeDelta::days(MAX_SINCE_DAYS) {
+        return Err(CommandError::Invalid(format!(
+            "since {since} is more than {MAX_SINCE_DAYS} days ago, the furthest back an \
+             item's clock may start"
+        )));
+    }
+    Ok(Some(since))
 }
 
 /// Why a task no longer takes actions, or None while it is open.
@@ -97,7 +121,8 @@ impl Core {
                 version,
                 input,
                 priority,
-            } => self.cmd_start(ctx, workflow, *version, input, *priority),
+                since,
+            } => self.cmd_start(ctx, workflow, *version, input, *priority, *since),
             Command::Decide {
                 task,
                 decision,
@@ -201,6 +226,7 @@ impl Core {
         version: Option<u32>,
         input: &Value,
         priority: i32,
+        since: Option<DateTime<Utc>>,
     ) -> Outcome {
         let wf = self
             .state
@@ -226,8 +252,10 @@ impl Core {
         if super::guard::deeper_than(&input, super::guard::MAX_DEPTH) {
             return Err(CommandError::Invalid(super::guard::too_deep("the input")));
         }
+        let since = check_since(since, ctx.now)?;
         let item = self.state.next_item.max(1);
-        let sla_due = wf.sla.as_ref().map(|s| super::state::later(ctx.now, s.due));
+        let clock = since.unwrap_or(ctx.now);
+        let sla_due = wf.sla.as_ref().map(|s| super::state::later(clock, s.due));
         self.emit(
             ctx,
             Event::ItemStarted {
@@ -237,6 +265,7 @@ impl Core {
                 input,
                 priority,
                 sla_due,
+                since,
             },
         );
         self.advance(ctx, item);

@@ -437,8 +437,9 @@ impl State {
                 input,
                 priority,
                 sla_due,
+                since,
             } => self.apply_started(
-                at, *item, workflow, *version, input, *priority, *sla_due, rec.seq,
+                at, *item, workflow, *version, input, *priority, *sla_due, *since, rec.seq,
             ),
             Event::ItemNamed {
                 item, key, title, ..
@@ -638,6 +639,7 @@ impl State {
         input: &Value,
         priority: i32,
         sla_due: Option<DateTime<Utc>>,
+        since: Option<DateTime<Utc>>,
         seq: u64,
     ) {
         // Ids are never reused, even for an item whose workflow is unknown here.
@@ -664,7 +666,8 @@ impl State {
             wf,
             input: compact(input),
             priority,
-            started_at: at,
+            // A clock after its own record would be a corrupt journal: ignored.
+            started_at: since.filter(|s| *s <= at).unwrap_or(at),
             updated_at: at,
             ended_at: None,
             ended: None,

@@ -297,6 +297,7 @@ impl H {
                 version: None,
                 input,
                 priority: 0,
+                since: None,
             },
         );
         r.expect("start").item.expect("item id")

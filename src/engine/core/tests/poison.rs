@@ -88,6 +88,7 @@ fn a_journaled_expression_past_the_limits_replays_and_its_items_become_incidents
         version: None,
         input: json!({}),
         priority: 0,
+        since: None,
     };
     let item = core
         .command(&mut ctx, "op", None, &start)
@@ -177,6 +178,7 @@ fn values_nested_deeper_than_the_journal_reads_are_refused() {
         version: None,
         input,
         priority: 0,
+        since: None,
     };
     let e = h.cmd("op", start(nested(100))).unwrap_err().to_string();
     assert!(e.contains("the input nests more than 64 levels"), "{e}");

@@ -1,4 +1,5 @@
 use super::*;
+use crate::types::command::MAX_SINCE_DAYS;
 use crate::types::event::{TaskKind, WaitOn};
 use crate::types::view::{StepStatus, TaskStatus};
 
@@ -753,6 +754,73 @@ fn sla_warnings_escalation_and_breach_on_time() {
 }
 
 #[test]
+fn a_back_dated_start_runs_its_sla_from_since() {
+    let mut wf = workflow("sla", vec![human("h", &[], |_| {})]);
+    wf.sla = sla(100, &[50, 75, 90], vec![esc(60, "mgr", None)]);
+    let mut h = H::new(vec![wf]);
+    let start = |since| Command::Start {
+        workflow: "sla".into(),
+        version: None,
+        input: json!({}),
+        priority: 0,
+        since: Some(since),
+    };
+    let since = h.now - chrono::Duration::seconds(80);
+    let item = h.cmd("op", start(since)).unwrap().item.unwrap();
+    let started = h
+        .events()
+        .find(|e| matches!(e, Event::ItemStarted { .. }))
+        .unwrap();
+    assert_eq!(
+        started.detail(),
+        "sla v1, clock from 08:58:40",
+        "the audit shows it"
+    );
+    h.advance(0);
+    let summary = h.detail(item).unwrap().summary;
+    assert_eq!(summary.started_at, since, "age runs from since");
+    assert_eq!(
+        summary.sla_due,
+        Some(since + chrono::Duration::seconds(100))
+    );
+    assert_eq!(
+        summary.sla_warned, 75,
+        "the thresholds already passed fired at once"
+    );
+    assert_eq!(
+        h.count(|e| matches!(e, Event::SlaEscalated { level: 1, .. })),
+        1
+    );
+    assert_eq!(h.core.metrics(h.now).at_risk, 1);
+    h.advance(9);
+    assert_eq!(h.detail(item).unwrap().summary.sla_warned, 75);
+    h.advance(1);
+    assert_eq!(h.detail(item).unwrap().summary.sla_warned, 90);
+    h.advance(10);
+    assert_eq!(h.count(|e| matches!(e, Event::SlaBreached { .. })), 1);
+    h.replayed();
+
+    let future = h.now + chrono::Duration::seconds(1);
+    let refused = h.cmd("op", start(future));
+    assert!(
+        matches!(&refused, Err(CommandError::Invalid(m)) if m.contains("future")),
+        "{refused:?}"
+    );
+    let too_old = h.now - chrono::Duration::days(MAX_SINCE_DAYS) - chrono::Duration::seconds(1);
+    let refused = h.cmd("op", start(too_old));
+    assert!(
+        matches!(&refused, Err(CommandError::Invalid(m)) if m.contains("30 days")),
+        "{refused:?}"
+    );
+    let oldest = h.now - chrono::Duration::days(MAX_SINCE_DAYS);
+    assert!(
+        h.cmd("op", start(oldest)).is_ok(),
+        "the limit itself is allowed"
+    );
+    h.replayed();
+}
+
+#[test]
 fn attempt_timeout_retries_and_late_result_is_ignored() {
     let wf = workflow(
         "to",
@@ -894,6 +962,7 @@ fn cancel_and_command_refusals() {
             version: None,
             input: Value::Null,
             priority: 0,
+            since: None,
         },
     ] {
         assert!(
