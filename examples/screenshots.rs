@@ -17,7 +17,7 @@ use ratatui::style::Color;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
-use tempi::console::app::{App, Effect, Msg, Options, Pane};
+use tempi::console::app::{App, Effect, Mode, Msg, Options, Pane};
 use tempi::console::keymap::Keymap;
 use tempi::console::model::Update;
 use tempi::console::source::Source;
@@ -185,6 +185,20 @@ async fn take(s: &mut Shots) -> anyhow::Result<()> {
             .is_some_and(|t| matches!(t.kind, TaskKind::AgentReview { .. }))
     });
     s.save("inbox.svg", 200, 50)?;
+
+    // `a` on a task with more options than approve/reject: the picker, then its form.
+    if s.select(|app, r| app.task_at(r).is_some_and(|t| t.options.len() > 2)) {
+        s.key(KeyCode::Char('a'));
+        s.save("picker.svg", 200, 50)?;
+        s.key(KeyCode::Enter);
+        if matches!(s.app.mode, Mode::Form(_)) {
+            s.save("form.svg", 200, 50)?;
+        }
+        s.key(KeyCode::Esc);
+        s.app.toasts.clear();
+    } else {
+        eprintln!("no task with more than two options: no picker screenshot");
+    }
 
     s.focus(Pane::Items);
     let found = s.select(|app, r| {

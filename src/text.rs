@@ -79,6 +79,11 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     out
 }
 
+/// `wrap` for data: its control characters shown as spaces first (line breaks kept).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    wrap(&printable_lines(text), width)
+}
+
 /// The 1-based line and column (in characters) of a byte offset into `text`, for
 /// file:line:col messages.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -100,6 +105,22 @@ mod tests {
         assert!(shown.starts_with("ok [2J ]0;owned"));
         assert_eq!(printable_lines("a\nb\u{1b}c"), "a\nb c");
         assert!(matches!(printable("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn wrapping_keeps_line_breaks_and_breaks_at_spaces() {
+        let text = "Supplier: Nordwind Logistics GmbH\nPO match: matched PO 4471\u{1b}[2J";
+        assert_eq!(
+            wrap_words(text, 20),
+            vec![
+                "Supplier: Nordwind",
+                "Logistics GmbH",
+                "PO match: matched PO",
+                "4471 [2J"
+            ]
+        );
+        assert_eq!(wrap_words("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap_words("a\n\nb", 4), vec!["a", "", "b"]);
     }
 
     #[test]

@@ -22,6 +22,25 @@ steps:
     group: finance
 "#;
 
+/// A task with three options, and one with a form.
+const PURCHASE: &str = r#"name: purchase
+version: 1
+steps:
+  - id: triage
+    kind: human
+    title: "Triage purchase {{ input.n }}"
+    group: finance
+    options: [approved, rejected, needs_info]
+  - id: book
+    kind: human
+    needs: [triage]
+    title: "Book purchase {{ input.n }}"
+    group: finance
+    form:
+      - { name: cost_centre, type: string, required: true }
+      - { name: amount, type: number, default: 10 }
+"#;
+
 /// A task for finance whose item's SLA warns after 2 s and breaches after 4 s.
 const HURRY: &str = r#"name: hurry
 version: 1
@@ -287,6 +306,7 @@ impl Daemon {
         let wf = tmp.path().join("wf");
         std::fs::create_dir_all(&wf).unwrap();
         std::fs::write(wf.join("expense.yaml"), EXPENSE).unwrap();
+        std::fs::write(wf.join("purchase.yaml"), PURCHASE).unwrap();
         std::fs::write(wf.join("hurry.yaml"), HURRY).unwrap();
         let mut child = Command::new(BIN)
             .arg("--data")
@@ -481,6 +501,94 @@ fn two_consoles_on_one_daemon_see_each_others_actions() {
     assert!(daemon.open_tasks().is_empty());
     drop(daemon);
     bob.wait_for("the lost connection", |s| s.contains('✖'));
+}
+
+#[test]
+fn a_opens_the_option_picker_and_enter_decides_the_one_chosen() {
+    let daemon = Daemon::start();
+    let o = daemon.cli(&["start", "purchase", "--input", r#"{"n": 3}"#]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(eventually(|| daemon.open_tasks().len() == 1));
+    let data = path_arg(&daemon.data);
+    let tmux = Tmux::start(200, 50, &format!("--data {data} --as alice attach"));
+    tmux.wait_for("the task in the inbox", |s| s.contains("Triage purchase 3"));
+    tmux.keys(&["3"]);
+    tmux.wait_for("the inbox focused", |s| s.contains("┏ Inbox"));
+    tmux.keys(&["a"]);
+    let s = tmux.wait_for("the picker", |s| {
+        s.contains("Decide task 1") && s.contains("needs_info")
+    });
+    let row = |o: &str| s.lines().position(|l| l.contains(&format!("║ {o} ")));
+    assert!(
+        row("approved") < row("rejected") && row("rejected") < row("needs_info"),
+        "the options in declared order:\n{s}"
+    );
+    assert!(
+        daemon.open_tasks().len() == 1,
+        "opening the picker decided nothing"
+    );
+    tmux.keys(&["j", "j", "Enter"]);
+    tmux.wait_for("the decision's toast", |s| {
+        s.contains("✓ task 1 needs_info")
+    });
+    let o = daemon.cli(&["tasks", "--all", "--json"]);
+    let tasks: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(tasks[0]["decision"], "needs_info", "{tasks}");
+}
+
+#[test]
+fn approve_fills_a_form_with_field_and_the_engine_checks_it() {
+    let daemon = Daemon::start();
+    let o = daemon.cli(&["start", "purchase", "--input", r#"{"n": 4}"#]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(eventually(|| daemon.open_tasks().len() == 1));
+    let o = daemon.cli(&["approve", "1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(eventually(|| daemon
+        .open_tasks()
+        .first()
+        .is_some_and(|t| t["id"] == 2)));
+    let form = &daemon.open_tasks()[0]["form"];
+    assert_eq!(form[0]["name"], "cost_centre", "{form}");
+    assert_eq!(form[0]["required"], true, "{form}");
+
+    let refused = daemon.cli(&["approve", "2", "--field", "amount=lots"]);
+    let err = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.contains("field 'amount' must be a number"), "{err}");
+    let refused = daemon.cli(&["approve", "2", "--field", "amount=12"]);
+    let err = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(err.contains("field 'cost_centre' is required"), "{err}");
+    let bad = daemon.cli(&["approve", "2", "--field", "amount"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("must be NAME=VALUE"));
+    assert_eq!(
+        daemon.open_tasks().len(),
+        1,
+        "every refusal changed nothing"
+    );
+
+    let o = daemon.cli(&[
+        "approve",
+        "2",
+        "--field",
+        "cost_centre=CC-7",
+        "--field",
+        "amount=12.5",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = daemon.cli(&["item", "1", "--json"]);
+    let item: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let book = item["item"]["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == "book"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        book["output"]["fields"],
+        serde_json::json!({"cost_centre": "CC-7", "amount": 12.5}),
+        "{item}"
+    );
 }
 
 #[test]

@@ -65,6 +65,7 @@ async fn approve_open_tasks(h: &EngineHandle, item: ItemId) {
                 task: task.id,
                 decision: "approved".into(),
                 comment: Some("looks right".into()),
+                fields: None,
             };
             // A task decided in between is fine; the loop looks again.
             let _ = h.command("tester", None, decide).await;

@@ -86,6 +86,7 @@ async fn human_step_then_shell_runs_and_survives_restart() {
         task: task.id,
         decision: "approved".into(),
         comment: Some("fine".into()),
+        fields: None,
     };
     h.command("bob", Some("checked".into()), decide.clone())
         .await
@@ -152,6 +153,7 @@ fn decide(task: u64, decision: &str) -> Command {
         task,
         decision: decision.into(),
         comment: None,
+        fields: None,
     }
 }
 

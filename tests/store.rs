@@ -73,6 +73,7 @@ fn record(seq: u64) -> Record {
             decision: "approve".into(),
             comment: Some("ok".into()),
             by: "alice".into(),
+            fields: None,
         },
         6 => Event::SlaWarning { item, percent: 80 },
         _ => Event::ItemCompleted { item },

@@ -349,7 +349,7 @@ fn bad_unknown_keys() {
             "7:5: unknown key `timout` in step 'call' (did you mean `timeout`?)",
             "8:5: `run` is not allowed in step 'call': it belongs to shell steps, not http steps",
             "9:45: unknown key `methd` in `request` (did you mean `method`?)",
-            "14:5: unknown key `bogus_thing` in step 'ask' (expected one of: id, kind, needs, when, retry, timeout, deadline, compensate, title, details, group, assignee, options, due, escalate)",
+            "14:5: unknown key `bogus_thing` in step 'ask' (expected one of: id, kind, needs, when, retry, timeout, deadline, compensate, title, details, group, assignee, options, due, escalate, form)",
         ],
     );
 }
@@ -360,7 +360,7 @@ fn bad_unknown_kind() {
         "unknown-kind.yaml",
         &[
             "5:11: unknown step kind 'email' (expected one of http, shell, agent, human, wait, pass)",
-            "6:5: unknown key `to` in step 'notify' (expected one of: id, kind, needs, when, retry, timeout, deadline, compensate, request, expect, run, script, env, cwd, ok_codes, min_confidence, review, title, details, group, assignee, options, due, escalate, duration, until, signal, output)",
+            "6:5: unknown key `to` in step 'notify' (expected one of: id, kind, needs, when, retry, timeout, deadline, compensate, request, expect, run, script, env, cwd, ok_codes, min_confidence, review, title, details, group, assignee, options, due, escalate, form, duration, until, signal, output)",
             "8:5: step 'later' is missing required key `kind`",
         ],
     );
@@ -554,4 +554,36 @@ fn unknown_filters_tests_functions_and_statements_are_named_where_they_are() {
 fn expect_at(path: &str, wanted: &[&str]) {
     let wanted: Vec<String> = wanted.iter().map(|w| format!("{path}:{w}")).collect();
     assert_eq!(diags(path), wanted, "diagnostics of {path}");
+}
+
+#[test]
+fn bad_form() {
+    expect(
+        "form.yaml",
+        &[
+            "10:17: invalid field name 'CostCentre': use lowercase letters, digits and `_`, starting with a letter",
+            "11:31: unknown field type 'money' (expected one of: string, number, integer, boolean, enum)",
+            "12:9: an enum field needs `options`, the values it may take",
+            "13:46: `default`: field 'note' must be text, found 3",
+            "14:9: field 'note' is listed twice",
+        ],
+    );
+}
+
+#[test]
+fn the_invoice_approval_asks_for_a_cost_centre_with_a_default() {
+    let w = shipped("invoice-approval");
+    let StepKind::Human(h) = &step(&w, "approve").kind else {
+        panic!("approve is a human step");
+    };
+    let names: Vec<(&str, bool)> = h
+        .form
+        .iter()
+        .map(|f| (f.name.as_str(), f.default.is_some()))
+        .collect();
+    assert_eq!(names, [("cost_centre", true), ("payment_run", true)]);
+    assert!(
+        h.form.iter().all(|f| !f.required),
+        "the demo's colleagues decide without fields"
+    );
 }

@@ -40,6 +40,9 @@ pub struct DecideRequest {
     pub decision: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// Values for the task's form (JSON of each field's type, or text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Body of `POST /api/tasks/{id}/reassign`.

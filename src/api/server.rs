@@ -394,6 +394,7 @@ async fn decide(
         task,
         decision: b.decision,
         comment: b.comment,
+        fields: b.fields,
     };
     act(&st, &headers, cmd).await
 }

@@ -283,10 +283,41 @@ async fn command_errors_keep_their_status_and_message() {
     let decide = DecideRequest {
         decision: "approved".into(),
         comment: None,
+        fields: None,
     };
     let err = c.decide(42, &decide, None).await.unwrap_err();
     assert_eq!(err.status(), Some(404));
     assert_eq!(err.to_string(), "task 42 not found");
+}
+
+#[tokio::test]
+async fn a_decisions_fields_travel_to_the_engine_and_a_wrong_shape_is_a_4xx() {
+    let f = serve_fake().await;
+    let c = Client::new(&f.url, TOKEN, "ann").unwrap();
+    let fields = serde_json::json!({"cost_centre": "CC-7", "amount": 12});
+    let d = DecideRequest {
+        decision: "approved".into(),
+        comment: None,
+        fields: fields.as_object().cloned(),
+    };
+    c.decide(1, &d, None).await.unwrap();
+    let seen = f.seen.lock().unwrap().clone();
+    assert!(
+        matches!(&seen[0].2, Command::Decide { fields: Some(got), .. } if Some(got) == fields.as_object()),
+        "{seen:?}"
+    );
+    // Fields that are not an object never reach the engine.
+    let body = serde_json::json!({"decision": "approved", "fields": ["cost_centre"]});
+    let (status, _) = raw(
+        &f,
+        reqwest::Method::POST,
+        "/api/tasks/1/decide",
+        Some(TOKEN),
+        Some(body.to_string().into_bytes()),
+    )
+    .await;
+    assert!((400..500).contains(&status), "{status}");
+    assert_eq!(f.seen.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -297,6 +328,7 @@ async fn two_decisions_race_and_exactly_one_wins() {
     let d = DecideRequest {
         decision: "approved".into(),
         comment: None,
+        fields: None,
     };
     let (ra, rb) = tokio::join!(a.decide(1, &d, None), b.decide(1, &d, None));
     let statuses: Vec<Option<u16>> = [&ra, &rb]

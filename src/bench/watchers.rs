@@ -386,6 +386,7 @@ async fn attach_and_decide(
             task: t.id,
             decision: if k % 2 == 0 { "approved" } else { "rejected" }.into(),
             comment: None,
+            fields: None,
         };
         let failed = failed.clone();
         tokio::spawn(async move {

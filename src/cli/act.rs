@@ -109,6 +109,12 @@ pub fn json_arg(flag: &str, arg: &str) -> anyhow::Result<Value> {
 
 /// Send one acting verb. Arguments are checked before the daemon is contacted.
 pub async fn run(g: &Globals, cmd: Cmd) -> anyhow::Result<()> {
+    let fields = match &cmd {
+        Cmd::Approve { fields, .. } | Cmd::Reject { fields, .. } if !fields.is_empty() => {
+            Some(crate::types::form::parse_pairs(fields).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
     let input = match &cmd {
         Cmd::Start { input: Some(i), .. } => json_arg("--input", i)?,
         Cmd::Signal {
@@ -139,10 +145,12 @@ pub async fn run(g: &Globals, cmd: Cmd) -> anyhow::Result<()> {
             option,
             comment,
             acting,
+            ..
         } => {
             let req = DecideRequest {
                 decision: option.unwrap_or_else(|| "approved".into()),
                 comment,
+                fields,
             };
             c.decide(task, &req, acting.reason.as_deref()).await
         }
@@ -150,10 +158,12 @@ pub async fn run(g: &Globals, cmd: Cmd) -> anyhow::Result<()> {
             task,
             comment,
             acting,
+            ..
         } => {
             let req = DecideRequest {
                 decision: "rejected".into(),
                 comment,
+                fields,
             };
             c.decide(task, &req, acting.reason.as_deref()).await
         }

@@ -172,6 +172,9 @@ pub enum Cmd {
         option: Option<String>,
         #[arg(long, value_name = "TEXT")]
         comment: Option<String>,
+        /// A value for the task's form (repeatable); `tempi tasks --json` shows the form
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
         #[command(flatten)]
         acting: Acting,
     },
@@ -180,6 +183,9 @@ pub enum Cmd {
         task: TaskId,
         #[arg(long, value_name = "TEXT")]
         comment: Option<String>,
+        /// A value for the task's form (repeatable)
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
         #[command(flatten)]
         acting: Acting,
     },

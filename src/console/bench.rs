@@ -363,6 +363,7 @@ fn task(k: u64, it: &ItemSummary, now: DateTime<Utc>, due: bool) -> TaskView {
         comment: None,
         decided_by: None,
         priority: it.priority,
+        form: Vec::new(),
     }
 }
 

@@ -693,6 +693,7 @@ mod tests {
             comment: None,
             decided_by: None,
             priority: 8,
+            form: Vec::new(),
         };
         let tf = |f: &str| Filter::parse(f).expect(f).matches_task(&task, None);
         assert!(tf("-status:running"));

@@ -166,7 +166,11 @@ impl Action {
             Action::Skip => ("skip", "skip the failed step", Items),
             Action::Cancel => ("cancel", "cancel the item (confirms)", Items),
             Action::Compensate => ("compensate", "compensate: undo completed steps", Items),
-            Action::Approve => ("approve", "approve the task", Tasks),
+            Action::Approve => (
+                "approve",
+                "approve (a picker of its options, or its form, when it has them)",
+                Tasks,
+            ),
             Action::Reject => ("reject", "reject the task", Tasks),
             Action::Claim => ("claim", "claim the task", Tasks),
             Action::Reassign => ("reassign", "reassign the task", Tasks),

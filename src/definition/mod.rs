@@ -1,6 +1,7 @@
 //! Workflow files: parsing YAML with source positions, validating everything at once,
 //! and the typed model the engine runs.
 
+mod form;
 pub mod model;
 pub mod parse;
 pub mod source;

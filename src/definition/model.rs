@@ -389,6 +389,8 @@ pub struct HumanSpec {
     pub options: Vec<String>,
     pub due: Option<Duration>,
     pub escalate: Vec<Escalation>,
+    /// The fields a decision fills in (`form:`); none when empty.
+    pub form: Vec<crate::types::form::FormField>,
 }
 
 /// A timer or a wait for an external signal.

@@ -42,7 +42,7 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
         "shell" => &["run", "script", "env", "cwd", "ok_codes"],
         "agent" => &["request", "min_confidence", "review"],
         "human" => &[
-            "title", "details", "group", "assignee", "options", "due", "escalate",
+            "title", "details", "group", "assignee", "options", "due", "escalate", "form",
         ],
         "wait" => &["duration", "until", "signal"],
         "pass" => &["output"],
@@ -498,6 +498,7 @@ fn human(ctx: &mut Ctx, m: &mut Map, refs: &mut Refs) -> Option<HumanSpec> {
     let options = m.get("options").map(|o| options(ctx, o));
     let due = m.get("due").map(|d| yaml::duration(ctx, d, "`due`"));
     let escalate = m.get("escalate").map(|e| escalations(ctx, e, "`escalate`"));
+    let form = m.get("form").map(|f| super::form::form(ctx, f));
     Some(HumanSpec {
         title: title?,
         details: opt(details)?,
@@ -507,6 +508,7 @@ fn human(ctx: &mut Ctx, m: &mut Map, refs: &mut Refs) -> Option<HumanSpec> {
             .unwrap_or_else(|| Some(vec!["approved".to_string(), "rejected".to_string()]))?,
         due: opt(due)?,
         escalate: escalate.unwrap_or(Some(Vec::new()))?,
+        form: form.unwrap_or(Some(Vec::new()))?,
     })
 }
 

@@ -132,6 +132,7 @@ pub fn spawn(handle: EngineHandle, seed: u64) -> Colleagues {
                     task: t.id,
                     decision,
                     comment,
+                    fields: None,
                 };
                 // A refusal means the operator got there first: nothing to do.
                 let _ = handle
@@ -170,6 +171,7 @@ mod tests {
             comment: None,
             decided_by: None,
             priority: 0,
+            form: Vec::new(),
         }
     }
 

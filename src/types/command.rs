@@ -36,6 +36,10 @@ pub enum Command {
         decision: String,
         #[serde(default)]
         comment: Option<String>,
+        /// Values for the task's form (see `TaskView::form`), as JSON of each field's
+        /// type or as text; fields left out take their defaults.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fields: Option<serde_json::Map<String, Value>>,
     },
     Claim {
         task: TaskId,

@@ -277,6 +277,10 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
         by: String,
+        /// The form's values as checked (defaults filled in); for an agent review, only
+        /// the fields the reviewer corrected.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fields: Option<serde_json::Map<String, Value>>,
     },
     /// The task's item ended or its step was skipped; the task is closed undecided.
     TaskCancelled {
@@ -396,11 +400,25 @@ impl Event {
                 task,
                 decision,
                 comment,
+                fields,
                 ..
-            } => match comment {
-                Some(c) => format!("task {task} {decision}: {c}"),
-                None => format!("task {task} {decision}"),
-            },
+            } => {
+                let mut text = format!("task {task} {decision}");
+                if let Some(f) = fields.as_ref().filter(|f| !f.is_empty()) {
+                    let pairs: Vec<String> = f
+                        .iter()
+                        .map(|(k, v)| match v {
+                            Value::String(s) => format!("{k}={s}"),
+                            other => format!("{k}={other}"),
+                        })
+                        .collect();
+                    text.push_str(&format!(" ({})", pairs.join(", ")));
+                }
+                if let Some(c) = comment {
+                    text.push_str(&format!(": {c}"));
+                }
+                text
+            }
             Event::TaskCancelled { task } | Event::TaskOverdue { task } => format!("task {task}"),
             Event::SignalReceived { name, .. } => name.clone(),
             Event::SlaWarning { percent, .. } => format!("{percent}%"),

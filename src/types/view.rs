@@ -192,6 +192,10 @@ pub struct TaskView {
     pub comment: Option<String>,
     pub decided_by: Option<String>,
     pub priority: i32,
+    /// The fields a decision fills in: the step's `form:`, or for an agent review the
+    /// proposal's fields, prefilled with the agent's values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub form: Vec<super::form::FormField>,
 }
 
 /// Which items a listing wants.

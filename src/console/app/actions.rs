@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde_json::{Map, Value};
+
 use super::input::Input;
 use super::{App, Effect, Mode, Pane, PickFor, Picker, ToastKind};
 use crate::console::keymap::Action;
@@ -20,15 +22,44 @@ pub struct Pending {
 pub fn decide(tasks: &[TaskId], decision: &str, comment: Option<String>) -> Vec<Pending> {
     tasks
         .iter()
-        .map(|&task| Pending {
-            label: format!("task {task}"),
-            cmd: Command::Decide {
-                task,
-                decision: decision.to_string(),
-                comment: comment.clone(),
-            },
-        })
+        .flat_map(|&task| decide_with(task, decision, comment.clone(), None))
         .collect()
+}
+
+/// One decision with the values of the task's form.
+pub fn decide_with(
+    task: TaskId,
+    decision: &str,
+    comment: Option<String>,
+    fields: Option<Map<String, Value>>,
+) -> Vec<Pending> {
+    vec![Pending {
+        label: format!("task {task}"),
+        cmd: Command::Decide {
+            task,
+            decision: decision.to_string(),
+            comment,
+            fields,
+        },
+    }]
+}
+
+/// The options every one of `tasks` offers, in the order the first declares them.
+fn common_options(tasks: &[TaskView]) -> Vec<String> {
+    let Some((first, rest)) = tasks.split_first() else {
+        return Vec::new();
+    };
+    first
+        .options
+        .iter()
+        .filter(|o| rest.iter().all(|t| t.options.contains(o)))
+        .cloned()
+        .collect()
+}
+
+/// Only approve and reject: `a` decides at once, with no picker.
+fn plain_options(options: &[String]) -> bool {
+    options.len() <= 2 && options.iter().all(|o| o == "approved" || o == "rejected")
 }
 
 pub fn reassign(tasks: &[TaskId], to: &str) -> Vec<Pending> {
@@ -175,17 +206,9 @@ impl App {
         let ids: Vec<TaskId> = tasks.iter().map(|t| t.id).collect();
         let who = name_all("task", &ids);
         let pending = match action {
-            Action::Approve => {
-                if let [t] = tasks.as_slice()
-                    && !t.options.iter().any(|o| o == "approved")
-                {
-                    return self.pick(
-                        format!("Decide task {}", t.id),
-                        t.options.clone(),
-                        PickFor::Decide(ids),
-                    );
-                }
-                decide(&ids, "approved", None)
+            Action::Approve => return self.approve(&tasks, &who),
+            Action::Reject if matches!(tasks.as_slice(), [t] if !t.form.is_empty()) => {
+                return self.open_form(&tasks[0], "rejected");
             }
             Action::Reject => {
                 self.mode = Mode::Comment {
@@ -206,6 +229,71 @@ impl App {
             }
         };
         self.maybe_confirm(action, &who, pending)
+    }
+
+    /// `a`: approve at once where approve and reject are all a task offers; otherwise
+    /// pick one of its options (those all marked tasks share, for several), and fill in
+    /// its form where it has one.
+    fn approve(&mut self, tasks: &[TaskView], who: &str) -> Vec<Effect> {
+        let ids: Vec<TaskId> = tasks.iter().map(|t| t.id).collect();
+        if let [t] = tasks {
+            if !plain_options(&t.options) {
+                return self.pick(
+                    format!("Decide task {}", t.id),
+                    t.options.clone(),
+                    PickFor::Decide(ids),
+                );
+            }
+            if !t.form.is_empty() {
+                return self.open_form(t, "approved");
+            }
+        }
+        if tasks.len() > 1
+            && let Some(t) = tasks.iter().find(|t| !t.form.is_empty())
+        {
+            self.toast(
+                ToastKind::Error,
+                format!("task {} has a form: decide it on its own", t.id),
+            );
+            return vec![];
+        }
+        let common = common_options(tasks);
+        if common.is_empty() {
+            self.toast(
+                ToastKind::Error,
+                format!("{who} share no option: decide them one at a time"),
+            );
+            return vec![];
+        }
+        if !plain_options(&common) || !common.iter().any(|o| o == "approved") {
+            return self.pick(format!("Decide {who}"), common, PickFor::Decide(ids));
+        }
+        let pending = decide(&ids, "approved", None);
+        self.maybe_confirm(Action::Approve, who, pending)
+    }
+
+    /// The option picked for `tasks`: its form next, else a confirm for a rejection or
+    /// for several tasks, else the decision.
+    pub(super) fn decided(&mut self, tasks: Vec<TaskId>, choice: String) -> Vec<Effect> {
+        let views: Vec<TaskView> = self
+            .model
+            .tasks
+            .iter()
+            .filter(|t| tasks.contains(&t.id))
+            .cloned()
+            .collect();
+        if let [t] = views.as_slice()
+            && !t.form.is_empty()
+        {
+            return self.open_form(t, &choice);
+        }
+        let who = name_all("task", &tasks);
+        let pending = decide(&tasks, &choice, None);
+        if choice == "rejected" || tasks.len() > 1 {
+            return self.confirm(format!("Decide {who}: {choice}?"), pending);
+        }
+        self.clear_marks();
+        vec![Effect::Act(pending)]
     }
 
     fn act_on_items(&mut self, action: Action) -> Vec<Effect> {

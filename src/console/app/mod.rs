@@ -7,6 +7,7 @@ pub mod cmdline;
 mod command;
 pub mod complete;
 mod detail;
+pub mod form;
 pub mod incidents;
 pub mod input;
 mod lists;
@@ -177,6 +178,8 @@ pub enum Mode {
         input: Input,
     },
     Picker(Picker),
+    /// A task's form (or an agent proposal's fields) before its decision is sent.
+    Form(Box<form::FormDialog>),
     Help {
         scroll: usize,
     },
@@ -540,6 +543,7 @@ impl App {
                 }
             },
             Mode::Picker(p) => self.picker_key(p, key),
+            Mode::Form(d) => self.form_key(d, key),
             Mode::Incidents { cursor } => self.incidents_key(cursor, key),
             Mode::Search { input, before } => {
                 self.search_key(input, before, &key);
@@ -613,9 +617,14 @@ impl App {
     fn picker_key(&mut self, mut p: Picker, key: KeyEvent) -> Vec<Effect> {
         use crossterm::event::KeyCode;
         let n = p.visible().len();
+        // A decision picker lists a few options and takes no typing: j/k move.
+        let fixed = matches!(p.purpose, PickFor::Decide(_));
         match key.code {
             KeyCode::Up => p.cursor = p.cursor.saturating_sub(1),
             KeyCode::Down => p.cursor = (p.cursor + 1).min(n.saturating_sub(1)),
+            KeyCode::Char('k') if fixed => p.cursor = p.cursor.saturating_sub(1),
+            KeyCode::Char('j') if fixed => p.cursor = (p.cursor + 1).min(n.saturating_sub(1)),
+            _ if fixed && key.code != KeyCode::Esc && key.code != KeyCode::Enter => {}
             KeyCode::Esc => {
                 self.toast(ToastKind::Ok, "nothing changed");
                 return vec![];
@@ -643,10 +652,7 @@ impl App {
                 self.clear_marks();
                 vec![Effect::Act(actions::reassign(&tasks, &choice))]
             }
-            PickFor::Decide(tasks) => {
-                self.clear_marks();
-                vec![Effect::Act(actions::decide(&tasks, &choice, None))]
-            }
+            PickFor::Decide(tasks) => self.decided(tasks, choice),
             PickFor::Skip(item) => self.plan_skip(vec![item], choice),
             PickFor::Theme => {
                 self.set_theme(&choice);

@@ -150,6 +150,7 @@ async fn act(d: &Daemon, clock: &ManualClock, op: &Op, n: &mut u64) {
                 task: t.id,
                 decision: if *yes { "approved" } else { "rejected" }.into(),
                 comment: None,
+                fields: None,
             }
         }
         Op::Claim(k) => {

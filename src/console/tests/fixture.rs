@@ -393,6 +393,7 @@ fn task(id: TaskId, item: ItemId, wf: &str, step: &str, title: &str) -> TaskView
         comment: None,
         decided_by: None,
         priority: 0,
+        form: Vec::new(),
     }
 }
 
@@ -636,6 +637,7 @@ pub fn records() -> Vec<Record> {
                 decision: "approved".into(),
                 comment: Some("matches the PO".into()),
                 by: "alice".into(),
+                fields: None,
             },
         ),
         (Some(101), "engine", None, {

@@ -48,28 +48,30 @@ steps:
 const PATIENCE: Duration = Duration::from_secs(5);
 
 /// An engine on a temporary data dir and a console synced to it.
-struct Console {
-    app: App,
-    h: EngineHandle,
-    source: Source,
-    updates: mpsc::UnboundedReceiver<Update>,
-    sync: Option<sync::Sync>,
-    engine: Running,
-    _dir: TempDir,
+pub(super) struct Console {
+    pub(super) app: App,
+    pub(super) h: EngineHandle,
+    pub(super) source: Source,
+    pub(super) updates: mpsc::UnboundedReceiver<Update>,
+    pub(super) sync: Option<sync::Sync>,
+    pub(super) engine: Running,
+    pub(super) _dir: TempDir,
 }
 
-async fn engine() -> (Running, TempDir) {
+pub(super) async fn engine() -> (Running, TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let wf = dir.path().join("workflows");
     std::fs::create_dir_all(&wf).expect("the workflows dir");
     std::fs::write(wf.join("approval.yaml"), APPROVAL).expect("a workflow file");
     std::fs::write(wf.join("call-out.yaml"), CALL_OUT).expect("a workflow file");
+    std::fs::write(wf.join("choices.yaml"), super::decide::CHOICES).expect("a workflow file");
+    std::fs::write(wf.join("form.yaml"), super::decide::FORM).expect("a workflow file");
     let config = EngineConfig::new(dir.path().join("data"), Some(wf));
     let run = runtime::start(config).await.expect("the engine starts");
     (run, dir)
 }
 
-async fn start(h: &EngineHandle, workflow: &str, n: usize) -> Vec<ItemId> {
+pub(super) async fn start(h: &EngineHandle, workflow: &str, n: usize) -> Vec<ItemId> {
     let mut ids = Vec::new();
     for k in 0..n {
         let cmd = Command::Start {
@@ -89,7 +91,7 @@ async fn start(h: &EngineHandle, workflow: &str, n: usize) -> Vec<ItemId> {
 }
 
 /// Poll `check` until it holds; panic after `PATIENCE`.
-async fn until<F, Fut>(what: &str, mut check: F)
+pub(super) async fn until<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -104,7 +106,7 @@ where
     }
 }
 
-async fn all_tasks(h: &EngineHandle) -> Vec<TaskView> {
+pub(super) async fn all_tasks(h: &EngineHandle) -> Vec<TaskView> {
     let filter = TaskFilter {
         all: true,
         ..TaskFilter::default()
@@ -112,7 +114,7 @@ async fn all_tasks(h: &EngineHandle) -> Vec<TaskView> {
     h.tasks(filter).await.expect("the engine lists tasks")
 }
 
-async fn task(h: &EngineHandle, id: TaskId) -> TaskView {
+pub(super) async fn task(h: &EngineHandle, id: TaskId) -> TaskView {
     all_tasks(h)
         .await
         .into_iter()
@@ -120,7 +122,7 @@ async fn task(h: &EngineHandle, id: TaskId) -> TaskView {
         .expect("the task exists")
 }
 
-async fn status(h: &EngineHandle, item: ItemId) -> ItemStatus {
+pub(super) async fn status(h: &EngineHandle, item: ItemId) -> ItemStatus {
     let d = h.item(item).await.expect("the engine answers");
     d.expect("the item exists").summary.status
 }
@@ -128,7 +130,7 @@ async fn status(h: &EngineHandle, item: ItemId) -> ItemStatus {
 impl Console {
     /// Start `approvals` approval items and `calls` call-out items, wait until the
     /// engine has settled them (tasks open, incidents raised), then connect a console.
-    async fn new(opts: Options, approvals: usize, calls: usize) -> Console {
+    pub(super) async fn new(opts: Options, approvals: usize, calls: usize) -> Console {
         let (engine, dir) = engine().await;
         let h = engine.handle.clone();
         start(&h, "approval", approvals).await;
@@ -164,7 +166,7 @@ impl Console {
     }
 
     /// Feed updates from the sync task until `check` holds.
-    async fn sync_until(&mut self, what: &str, check: impl Fn(&App) -> bool) {
+    pub(super) async fn sync_until(&mut self, what: &str, check: impl Fn(&App) -> bool) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !check(&self.app) {
             match tokio::time::timeout_at(deadline, self.updates.recv()).await {
@@ -177,17 +179,17 @@ impl Console {
         }
     }
 
-    fn press(&mut self, msg: Msg) -> Vec<Effect> {
+    pub(super) fn press(&mut self, msg: Msg) -> Vec<Effect> {
         self.app.update(msg)
     }
 
-    fn typed(&mut self, text: &str) {
+    pub(super) fn typed(&mut self, text: &str) {
         for c in text.chars() {
             assert_eq!(self.press(ch(c)), vec![], "typing sends nothing");
         }
     }
 
-    fn focus(&mut self, pane: Pane) {
+    pub(super) fn focus(&mut self, pane: Pane) {
         while self.app.focus != pane {
             self.press(key(KeyCode::Tab));
         }
@@ -195,7 +197,7 @@ impl Console {
 
     /// Run what the app asked for as the console's main loop does: each batch of
     /// commands as the operator, the results back into the app.
-    async fn run(&mut self, effects: Vec<Effect>) {
+    pub(super) async fn run(&mut self, effects: Vec<Effect>) {
         for e in effects {
             if let Effect::Act(pending) = e {
                 let mut results = Vec::new();
@@ -209,7 +211,7 @@ impl Console {
     }
 
     /// How many commands `effects` would send.
-    fn acts(effects: &[Effect]) -> usize {
+    pub(super) fn acts(effects: &[Effect]) -> usize {
         effects
             .iter()
             .map(|e| match e {
@@ -219,25 +221,26 @@ impl Console {
             .sum()
     }
 
-    fn last_toast(&self) -> (ToastKind, String) {
+    pub(super) fn last_toast(&self) -> (ToastKind, String) {
         let t = self.app.toasts.back().expect("a toast");
         (t.kind, t.text.clone())
     }
 
-    fn selected_task(&self) -> TaskId {
+    pub(super) fn selected_task(&self) -> TaskId {
         let row = self.app.list(Pane::Inbox).cursor;
         self.app.task_at(row).expect("a selected task").id
     }
 
     /// A console whose one approval item has been approved and has completed; the
     /// task it was.
-    async fn with_one_ended_item() -> (Console, TaskView) {
+    pub(super) async fn with_one_ended_item() -> (Console, TaskView) {
         let c = Console::new(fixture::options(), 1, 0).await;
         let t = all_tasks(&c.h).await.remove(0);
         let decide = Command::Decide {
             task: t.id,
             decision: "approved".into(),
             comment: None,
+            fields: None,
         };
         c.h.command("alice", None, decide).await.unwrap();
         until("completion", || async {
@@ -247,7 +250,7 @@ impl Console {
         (c, t)
     }
 
-    async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         drop(self.sync.take());
         self.engine.shutdown().await;
     }
@@ -471,6 +474,7 @@ async fn bulk_cancel_of_only_ended_items_sends_nothing_and_says_why() {
             .id,
         decision: "approved".into(),
         comment: None,
+        fields: None,
     };
     h.command("alice", None, decide).await.unwrap();
     c.sync_until("both to complete", |app| {
@@ -582,6 +586,7 @@ async fn a_stale_row_is_refused_and_says_why() {
         task: id,
         decision: "rejected".into(),
         comment: None,
+        fields: None,
     };
     c.h.command("bob", None, decide)
         .await

@@ -3,6 +3,7 @@
 
 mod converge;
 mod cursor;
+mod decide;
 pub(crate) mod fixture;
 mod keys;
 mod snapshots;

@@ -478,6 +478,138 @@ fn monochrome() {
     );
 }
 
+fn select_task(app: &mut App, id: u64) {
+    focus(app, Pane::Inbox);
+    while app.task_at(app.list(Pane::Inbox).cursor).map(|t| t.id) != Some(id) {
+        app.update(key(KeyCode::Down));
+    }
+}
+
+fn task_mut(app: &mut App, id: u64) -> &mut crate::types::view::TaskView {
+    app.model
+        .tasks
+        .iter_mut()
+        .find(|t| t.id == id)
+        .expect("the fixture has this task")
+}
+
+/// `a` on a task with three options: the options as declared, the cursor on the first.
+#[test]
+fn decide_picker() {
+    let mut app = fixture::app();
+    select_task(&mut app, 45);
+    app.update(ch('a'));
+    app.update(ch('j'));
+    let s = snap("decide_picker", &app, 100, 30);
+    assert!(s.contains("Decide task 45"));
+    let at = |o: &str| s.lines().position(|l| l.contains(&format!("║ {o} ")));
+    let rows = [at("approved"), at("rejected"), at("needs_info")];
+    assert!(
+        rows.iter().all(Option::is_some),
+        "every option is listed: {s}"
+    );
+    assert!(rows[0] < rows[1] && rows[1] < rows[2], "in declared order");
+    assert!(
+        matches!(&app.mode, Mode::Picker(p) if p.cursor == 1),
+        "j moved down"
+    );
+    assert!(s.contains("Enter decide"));
+    assert!(!s.contains("> "), "no text prompt in a decision picker");
+}
+
+fn form_fields() -> Vec<crate::types::form::FormField> {
+    use crate::types::form::{FieldType, FormField};
+    let f = |name: &str, kind| FormField {
+        name: name.into(),
+        kind,
+        label: None,
+        required: false,
+        default: None,
+        options: Vec::new(),
+    };
+    vec![
+        FormField {
+            label: Some("Cost centre".into()),
+            required: true,
+            ..f("cost_centre", FieldType::String)
+        },
+        FormField {
+            default: Some(serde_json::json!(12400)),
+            ..f("amount", FieldType::Number)
+        },
+        FormField {
+            default: Some(serde_json::json!("standard")),
+            options: vec!["standard".into(), "urgent".into()],
+            ..f("payment_run", FieldType::Enum)
+        },
+    ]
+}
+
+/// A human step's form: defaults filled in, the required field marked, a refusal shown.
+#[test]
+fn decision_form() {
+    let mut app = fixture::app();
+    task_mut(&mut app, 41).form = form_fields();
+    select_task(&mut app, 41);
+    app.update(ch('a'));
+    app.update(key(KeyCode::Enter));
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Right));
+    let s = snap("decision_form", &app, 100, 30);
+    assert!(s.contains("Task 41: approved"));
+    assert!(s.contains("*Cost centre"));
+    assert!(s.contains("12400"));
+    assert!(s.contains("‹ urgent ›"));
+    assert!(s.contains("✗ field 'cost_centre' is required"));
+}
+
+/// An agent review: the proposal's fields prefilled with the agent's values.
+#[test]
+fn review_form() {
+    let mut app = fixture::app();
+    let t = task_mut(&mut app, 44);
+    if let crate::types::event::TaskKind::AgentReview { proposal, .. } = &t.kind {
+        t.form = crate::types::form::proposal_form(proposal);
+    }
+    select_task(&mut app, 44);
+    app.update(ch('a'));
+    app.update(key(KeyCode::Down));
+    app.update(ctrl('u'));
+    typed(&mut app, "high");
+    let s = snap("review_form", &app, 100, 30);
+    assert!(s.contains("Review task 44: approved"));
+    assert!(s.contains("agent confidence 62%"));
+    assert!(s.contains("8120.5"));
+    match &app.mode {
+        Mode::Form(d) => {
+            assert_eq!(
+                d.inputs[0].text, "approve",
+                "the agent's decision is prefilled"
+            );
+            assert_eq!(d.inputs[1].text, "high");
+        }
+        other => panic!("no form: {other:?}"),
+    }
+}
+
+/// Task details keep their line breaks in the inbox preview.
+#[test]
+fn inbox_details_keep_lines() {
+    let mut app = fixture::app();
+    task_mut(&mut app, 41).details =
+        Some("Supplier: Nordwind Logistics GmbH\nPO match: matched PO 4471\nRisk: low_risk".into());
+    select_task(&mut app, 41);
+    let s = snap("inbox_details_keep_lines", &app, 120, 40);
+    let line = |text: &str| s.lines().position(|l| l.contains(text));
+    let (a, b) = (
+        line("Supplier: Nordwind Logistics GmbH"),
+        line("PO match: matched PO 4471"),
+    );
+    assert!(a.is_some() && b == a.map(|a| a + 1), "{s}");
+    assert!(!s.contains("GmbHPO"));
+}
+
 /// At 120 columns each list pane fits its columns to what is on screen: whole keys,
 /// titles with the room, STEP and STATE no wider than their widest value.
 #[test]

@@ -239,6 +239,7 @@ fn timeline<'a>(
         }
         rows.push((start, lines.len()));
     }
+    tasks(app, s.id, width, &mut lines);
     lines.push(Line::default());
     lines.push(Line::from(vec![
         Span::styled("input ", dim),
@@ -382,4 +383,31 @@ fn step_line<'a>(t: &Theme, app: &App, step: &StepView, width: usize, open: bool
         Span::raw(format!(" {:>3}  {:<9} ", step.attempts, took)),
         Span::styled(what, t.style(role)),
     ])
+}
+
+/// The item's open tasks: what each asks, its details line by line, its options.
+fn tasks<'a>(app: &App, item: crate::types::ItemId, width: usize, lines: &mut Vec<Line<'a>>) {
+    let t = &app.theme;
+    let dim = t.style(Role::Dim);
+    for task in app.model.tasks.iter().filter(|k| k.item == item) {
+        lines.push(Line::default());
+        lines.push(Line::from(vec![
+            Span::styled(format!("task {} ", task.id), t.style(Role::Accent)),
+            Span::styled(task.title.clone(), t.style(Role::Title)),
+        ]));
+        if let Some(d) = &task.details {
+            for l in crate::text::wrap_words(d.trim_end(), width.saturating_sub(2)) {
+                lines.push(Line::from(format!("  {l}")));
+            }
+        }
+        let mut facts = vec![
+            Span::styled("  options ", dim),
+            Span::raw(task.options.join(" / ")),
+        ];
+        if !task.form.is_empty() {
+            facts.push(Span::styled("  form ", dim));
+            facts.push(Span::raw(super::form::field_names(&task.form)));
+        }
+        lines.push(Line::from(facts));
+    }
 }

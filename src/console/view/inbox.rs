@@ -168,9 +168,6 @@ fn context(f: &mut Frame, app: &App, task: &TaskView, area: Rect) {
             Span::raw(super::one_line(proposal, 300)),
         ]));
     }
-    if let Some(d) = &task.details {
-        lines.push(Line::from(d.clone()));
-    }
     let mut facts = vec![
         Span::styled("options ", dim),
         Span::raw(task.options.join(" / ")),
@@ -186,7 +183,20 @@ fn context(f: &mut Frame, app: &App, task: &TaskView, area: Rect) {
     if task.overdue {
         facts.push(Span::styled("  OVERDUE", t.style(Role::SlaBreached)));
     }
+    if !task.form.is_empty() {
+        facts.push(Span::styled("  form ", dim));
+        facts.push(Span::raw(super::form::field_names(&task.form)));
+    }
     lines.push(Line::from(facts));
+    // Details keep their own lines, each wrapped at spaces to the pane.
+    if let Some(d) = &task.details {
+        let width = area.width.max(1) as usize;
+        lines.extend(
+            crate::text::wrap_words(d.trim_end(), width)
+                .into_iter()
+                .map(Line::from),
+        );
+    }
     let p = Paragraph::new(lines).wrap(Wrap { trim: true }).block(
         ratatui::widgets::Block::new()
             .borders(Borders::TOP)

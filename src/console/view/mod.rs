@@ -4,6 +4,7 @@
 mod detail;
 mod events;
 mod fit;
+mod form;
 mod header;
 mod inbox;
 mod incidents;

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use crate::console::app::cmdline::Completion;
 use crate::console::app::input::Input;
-use crate::console::app::{App, Mode, Pane, Picker, ToastKind};
+use crate::console::app::{App, Mode, Pane, PickFor, Picker, ToastKind};
 use crate::console::keymap::Action;
 use crate::console::theme::Role;
 
@@ -208,7 +208,7 @@ fn toasts(f: &mut Frame, app: &App, footer: Rect) {
     }
 }
 
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
+pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
     Rect::new(
@@ -280,6 +280,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             f.set_cursor_position(Position::new(x.min(r.right().saturating_sub(2)), r.y + 2));
         }
         Mode::Picker(p) => picker(f, app, area, p),
+        Mode::Form(d) => super::form::draw(f, app, area, d),
         Mode::QuitDemo => {
             let key = |k: &'static str| Span::styled(k, app.theme.style(Role::Key));
             let body = vec![
@@ -328,14 +329,33 @@ fn picker(f: &mut Frame, app: &App, area: Rect, p: &Picker) {
     let inner = block.inner(r);
     f.render_widget(block, r);
     let [q, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
-    f.render_widget(
-        Line::from(vec![
-            Span::styled("> ", t.style(Role::Prompt)),
-            Span::raw(p.query.text.clone()),
-        ]),
-        q,
-    );
-    f.set_cursor_position(Position::new(q.x + 2 + p.query.cursor as u16, q.y));
+    if matches!(p.purpose, PickFor::Decide(_)) {
+        // A decision is picked, never typed: the top row says how.
+        let key = |k: &'static str| Span::styled(k, t.style(Role::Key));
+        let dim = |s: &'static str| Span::styled(s, t.style(Role::Dim));
+        f.render_widget(
+            Line::from(vec![
+                key("↑↓"),
+                dim("/"),
+                key("jk"),
+                dim(" move  "),
+                key("Enter"),
+                dim(" decide  "),
+                key("Esc"),
+                dim(" cancel"),
+            ]),
+            q,
+        );
+    } else {
+        f.render_widget(
+            Line::from(vec![
+                Span::styled("> ", t.style(Role::Prompt)),
+                Span::raw(p.query.text.clone()),
+            ]),
+            q,
+        );
+        f.set_cursor_position(Position::new(q.x + 2 + p.query.cursor as u16, q.y));
+    }
     let list_view = crate::console::app::List {
         cursor: p.cursor,
         ..Default::default()

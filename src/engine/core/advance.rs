@@ -697,28 +697,7 @@ impl Core {
         if s.status != Status::Waiting || s.task != Some(task) {
             return;
         }
-        let mut output = match &t.kind {
-            TaskKind::Approval => json!({}),
-            TaskKind::AgentReview {
-                proposal,
-                confidence,
-            } => {
-                let mut o = proposal.clone();
-                if let Value::Object(m) = &mut o {
-                    m.insert(
-                        "agent_decision".into(),
-                        m.get("decision").cloned().unwrap_or(Value::Null),
-                    );
-                    m.insert("agent_confidence".into(), json!(confidence));
-                }
-                o
-            }
-        };
-        if let Value::Object(m) = &mut output {
-            m.insert("decision".into(), json!(t.decision));
-            m.insert("comment".into(), json!(t.comment));
-            m.insert("by".into(), json!(t.decided_by));
-        }
+        let output = decided_output(t);
         let attempt = s.attempt;
         let step = self.step_id(item, i);
         self.emit(
@@ -733,6 +712,54 @@ impl Core {
         );
         self.advance_after(ctx, item, i);
     }
+}
+
+/// What a decided task makes its step's output. A human step's: the decision, comment,
+/// who, and the form's `fields`. An agent review's: the proposal, as the reviewer
+/// corrected it, so `decision` stays the agent's (or the corrected) answer when the
+/// review approves it, and becomes `rejected` when it does not; `review` says which.
+fn decided_output(t: &super::state::Task) -> Value {
+    let mut output = match &t.kind {
+        TaskKind::Approval => {
+            let mut o = json!({});
+            if let Some(f) = &t.fields {
+                o["fields"] = Value::Object(f.clone());
+            }
+            o
+        }
+        TaskKind::AgentReview {
+            proposal,
+            confidence,
+        } => {
+            let mut o = proposal.clone();
+            if let Value::Object(m) = &mut o {
+                m.insert(
+                    "agent_decision".into(),
+                    m.get("decision").cloned().unwrap_or(Value::Null),
+                );
+                m.insert("agent_confidence".into(), json!(confidence));
+                let corrected = t.fields.clone().unwrap_or_default();
+                let names: Vec<&String> = corrected.keys().collect();
+                m.insert("corrected".into(), json!(names));
+                for (k, v) in &corrected {
+                    m.insert(k.clone(), v.clone());
+                }
+                m.insert("review".into(), json!(t.decision));
+            }
+            o
+        }
+    };
+    if let Value::Object(m) = &mut output {
+        let approved_review = matches!(t.kind, TaskKind::AgentReview { .. })
+            && t.decision.as_deref() == Some("approved")
+            && m.get("decision").is_some_and(|d| !d.is_null());
+        if !approved_review {
+            m.insert("decision".into(), json!(t.decision));
+        }
+        m.insert("comment".into(), json!(t.comment));
+        m.insert("by".into(), json!(t.decided_by));
+    }
+    output
 }
 
 /// What a new task looks like, before its templates are rendered.
@@ -986,6 +1013,7 @@ pub(super) mod tests {
                         task,
                         decision,
                         comment: None,
+                        fields: None,
                     };
                     let _ = h.cmd("op", cmd);
                 }

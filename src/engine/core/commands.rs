@@ -2,12 +2,14 @@
 //! emits nothing. Accepted ones emit their events as the operator, then the engine moves on.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::state::{CompStatus, Status, Task, downstream};
+use super::views::task_form;
 use super::{Core, Ctx};
 use crate::types::command::{Command, CommandError, MAX_SINCE_DAYS, Reply};
-use crate::types::event::{Event, ItemId, TaskId};
+use crate::types::event::{Event, ItemId, TaskId, TaskKind};
+use crate::types::form::check;
 use crate::types::view::{ItemSummary, TaskStatus, TaskView};
 
 type Outcome = Result<(Option<ItemId>, Option<TaskId>, String), CommandError>;
@@ -125,7 +127,15 @@ impl Core {
                 task,
                 decision,
                 comment,
-            } => self.cmd_decide(ctx, actor, *task, decision, comment.clone()),
+                fields,
+            } => self.cmd_decide(
+                ctx,
+                actor,
+                *task,
+                decision,
+                comment.clone(),
+                fields.as_ref(),
+            ),
             Command::Claim { task } => self.cmd_claim(ctx, actor, *task),
             Command::Reassign { task, to } => {
                 self.open_task_ref(*task)?;
@@ -273,6 +283,7 @@ impl Core {
         task: TaskId,
         decision: &str,
         comment: Option<String>,
+        fields: Option<&Map<String, Value>>,
     ) -> Outcome {
         let t = self.open_task_ref(task)?;
         if let Some(other) = t.claimed_by.as_deref().filter(|c| *c != actor) {
@@ -287,6 +298,7 @@ impl Core {
             )));
         }
         let item = t.item;
+        let fields = self.decided_fields(t, fields)?;
         self.emit(
             ctx,
             Event::TaskDecided {
@@ -294,10 +306,32 @@ impl Core {
                 decision: decision.to_string(),
                 comment,
                 by: actor.to_string(),
+                fields,
             },
         );
         self.task_answered(ctx, task);
         Ok((Some(item), Some(task), format!("task {task} {decision}")))
+    }
+
+    /// A decision's form values as checked against the task's form; for an agent
+    /// review only the corrections (the proposal holds the rest).
+    fn decided_fields(
+        &self,
+        t: &Task,
+        given: Option<&Map<String, Value>>,
+    ) -> Result<Option<Map<String, Value>>, CommandError> {
+        let form = task_form(self.state.items.get(&t.item), t);
+        let empty = Map::new();
+        let given = given.unwrap_or(&empty);
+        if form.is_empty() && given.is_empty() {
+            return Ok(None);
+        }
+        let mut checked = check(&form, given)
+            .map_err(|e| CommandError::Invalid(format!("task {}: {e}", t.id)))?;
+        if let TaskKind::AgentReview { proposal, .. } = &t.kind {
+            checked.retain(|k, v| proposal.get(k) != Some(v));
+        }
+        Ok(Some(checked))
     }
 
     fn cmd_claim(&mut self, ctx: &mut Ctx, actor: &str, task: TaskId) -> Outcome {

@@ -293,6 +293,9 @@ pub struct Task {
     pub comment: Option<String>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub decided_by: Option<String>,
+    /// The form's values the decision brought (see `Event::TaskDecided`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Task {
@@ -535,6 +538,7 @@ impl State {
                     decision: None,
                     comment: None,
                     decided_by: None,
+                    fields: None,
                 };
                 if let Some(d) = due {
                     self.arm(*d, Timer::TaskDue { task: *task });
@@ -571,12 +575,14 @@ impl State {
                 decision,
                 comment,
                 by,
+                fields,
             } => {
                 if let Some(t) = self.tasks.get_mut(task) {
                     t.status = TaskStatus::Decided;
                     t.decision = Some(decision.clone());
                     t.comment = comment.clone();
                     t.decided_by = Some(by.clone());
+                    t.fields = fields.clone();
                 }
             }
             Event::TaskCancelled { task } => {

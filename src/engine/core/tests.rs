@@ -5,6 +5,7 @@
 //! core from the log and checks that every view agrees with the live core.
 
 mod aborts;
+mod forms;
 mod names;
 mod poison;
 mod prop;
@@ -74,6 +75,7 @@ pub fn human(id: &str, needs: &[&str], f: impl FnOnce(&mut HumanSpec)) -> Step {
         options: vec!["approved".into(), "rejected".into()],
         due: None,
         escalate: Vec::new(),
+        form: Vec::new(),
     };
     f(&mut h);
     step(id, StepKind::Human(h), needs)

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::Core;
 use super::state::{CompStatus, Item, Status, Task};
-use crate::definition::Workflow;
-use crate::types::event::{ItemId, TaskId, WaitOn};
+use crate::definition::{StepKind, Workflow};
+use crate::types::event::{ItemId, TaskId, TaskKind, WaitOn};
+use crate::types::form::{FormField, proposal_form};
 use crate::types::view::{
     INCIDENT_MAX, ItemDetail, ItemFilter, ItemStatus, ItemSummary, Metrics, StepView, TaskFilter,
     TaskStatus, TaskView,
@@ -42,6 +43,21 @@ pub(super) fn summary(it: &Item) -> ItemSummary {
         incident: incident_cause(it),
         key: it.key().map(str::to_string),
         title: it.title().map(str::to_string),
+    }
+}
+
+/// The form a task's decision fills in: its human step's `form:`, or for an agent
+/// review the fields of the proposal (derived, so nothing more is journaled).
+pub(super) fn task_form(it: Option<&Item>, t: &Task) -> Vec<FormField> {
+    match &t.kind {
+        TaskKind::AgentReview { proposal, .. } => proposal_form(proposal),
+        TaskKind::Approval => it
+            .and_then(|i| i.wf.steps.get(t.step as usize))
+            .and_then(|s| match &s.kind {
+                StepKind::Human(h) => Some(h.form.clone()),
+                _ => None,
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -84,6 +100,11 @@ pub(super) fn task_view(it: Option<&Item>, t: &Task) -> TaskView {
         comment: t.comment.clone(),
         decided_by: t.decided_by.clone(),
         priority: it.map_or(0, |i| i.priority),
+        form: if t.is_open() {
+            task_form(it, t)
+        } else {
+            Vec::new()
+        },
     }
 }
 

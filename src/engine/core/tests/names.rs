@@ -103,6 +103,7 @@ fn a_key_read_from_a_step_appears_once_the_step_succeeds() {
         task,
         decision: "approved".into(),
         comment: None,
+        fields: None,
     };
     let recs = h.turn(|c, ctx| c.command(ctx, "alice", None, &decide)).1;
     assert!(

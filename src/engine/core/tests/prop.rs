@@ -107,6 +107,7 @@ fn apply(h: &mut H, op: &Op) {
                         task,
                         decision: if approve { "approved" } else { "rejected" }.into(),
                         comment: None,
+                        fields: None,
                     },
                 );
             }

@@ -399,6 +399,7 @@ fn human_tasks_claims_decisions_escalations() {
         task,
         decision: d.into(),
         comment: None,
+        fields: None,
     };
     assert!(matches!(
         h.cmd("bob", decide("approved")),
@@ -511,6 +512,7 @@ fn human_tasks_claims_decisions_escalations() {
             task: task2,
             decision: "rejected".into(),
             comment: Some("no".into()),
+            fields: None,
         },
     )
     .unwrap();
@@ -578,6 +580,7 @@ fn agent_confidence_routes_to_review() {
             task: tv[0].id,
             decision: "rejected".into(),
             comment: None,
+            fields: None,
         },
     )
     .unwrap();
@@ -932,6 +935,7 @@ fn cancel_and_command_refusals() {
             task,
             decision: "approved".into(),
             comment: None,
+            fields: None,
         },
         Command::Claim { task },
     ] {
@@ -951,6 +955,7 @@ fn cancel_and_command_refusals() {
             task: 999,
             decision: "approved".into(),
             comment: None,
+            fields: None,
         },
         Command::Start {
             workflow: "nope".into(),
@@ -1078,6 +1083,7 @@ fn retry_from_upstream_reopens_a_waiting_human_step() {
             task: second,
             decision: "approved".into(),
             comment: None,
+            fields: None,
         },
     )
     .unwrap();
