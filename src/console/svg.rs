@@ -70,9 +70,20 @@ fn row_to_ansi(buf: &Buffer, y: u16, defaults: Defaults) -> String {
 }
 
 /// A cell's symbol without control characters (which would be read as escapes), and
-/// never empty (an empty cell still takes its column).
+/// never empty (an empty cell still takes its column). `&`, `<` and `>` become lookalikes:
+/// anstyle-svg measures a background run after escaping it (`&amp;` counts 5 cells), so
+/// a row holding one drew its backgrounds shifted to the right.
 fn printable(symbol: &str) -> String {
-    let clean: String = symbol.chars().filter(|c| !c.is_control()).collect();
+    let clean: String = symbol
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| match c {
+            '&' => '+',
+            '<' => '‹',
+            '>' => '›',
+            c => c,
+        })
+        .collect();
     if clean.cell_width() == 0 {
         " ".to_string()
     } else {
@@ -228,11 +239,17 @@ mod tests {
     }
 
     #[test]
-    fn markup_in_the_buffer_is_escaped() {
-        let mut buf = buffer(6, 1);
+    fn markup_in_the_buffer_never_reaches_the_svg_and_keeps_backgrounds_aligned() {
+        let mut buf = buffer(8, 1);
         buf.set_string(0, 0, "<a&b>", Style::new());
+        buf.set_string(5, 0, "X", Style::new().bg(Color::Red));
         let svg = buffer_to_svg(&buf);
-        assert!(svg.contains("&lt;a&amp;b&gt;"), "{svg}");
+        assert!(svg.contains("‹a+b›"), "{svg}");
+        assert!(!svg.contains("<a&b>") && !svg.contains("&amp;"), "{svg}");
+        assert!(
+            svg.contains("<tspan>     </tspan><tspan class=\"bg-red\">█</tspan>"),
+            "five cells, then the red one: {svg}"
+        );
     }
 
     #[test]
