@@ -84,18 +84,26 @@ impl Views {
         let mut inbox: Vec<usize> = (0..m.tasks.len())
             .filter(|&k| {
                 let t = &m.tasks[k];
-                in_scope(t, scope, opts) && f.matches_task(t, m.items.get(&t.item))
+                in_scope(t, scope, opts)
+                    && (f.is_empty() || f.matches_task(t, m.items.get(&t.item)))
             })
             .collect();
-        let sla = |k: usize| m.items.get(&m.tasks[k].item).and_then(|i| i.sla_due);
-        inbox.sort_by(|&a, &b| by_inbox.tasks((&m.tasks[a], sla(a)), (&m.tasks[b], sla(b))));
+        // Each task's item deadline looked up once, not once per comparison.
+        let sla: Vec<_> = m
+            .tasks
+            .iter()
+            .map(|t| m.items.get(&t.item).and_then(|i| i.sla_due))
+            .collect();
+        inbox.sort_by(|&a, &b| by_inbox.tasks((&m.tasks[a], sla[a]), (&m.tasks[b], sla[b])));
         self.inbox = inbox;
         self.events = m
             .events
             .iter()
             .rev()
             .filter(|r| how.chatter || !CHATTER.contains(&r.kind.as_str()))
-            .filter(|r| f.matches_event(r, r.item.and_then(|i| m.items.get(&i)), now))
+            .filter(|r| {
+                f.is_empty() || f.matches_event(r, r.item.and_then(|i| m.items.get(&i)), now)
+            })
             .map(|r| r.seq)
             .collect();
     }

@@ -64,13 +64,23 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     format!("review {:.0}%", confidence * 100.0)
                 }
             };
-            // The item's own deadline: a task may be due later than its item breaches.
+            // The item's own deadline: a task may be due later than its item breaches. As
+            // in the items pane, a coloured mark beside a plain countdown, so a tick sends
+            // digits, not colour changes.
             let item = app.model.items.get(&task.item);
             let sla = match item.and_then(|i| Some((super::sla_state(i, app.now)?, i.sla_due?))) {
                 Some(((role, _), d)) => {
-                    Span::styled(clock((d - app.now).num_seconds()), t.style(role))
+                    let mark = match role {
+                        Role::SlaBreached => "✖ ",
+                        Role::SlaCritical | Role::SlaWarning => "▲ ",
+                        _ => "",
+                    };
+                    Line::from(vec![
+                        Span::styled(mark, t.style(role)),
+                        Span::raw(clock((d - app.now).num_seconds())),
+                    ])
                 }
-                None => Span::styled("-", t.style(Role::Dim)),
+                None => Line::from(Span::styled("-", t.style(Role::Dim))),
             };
             let cells = vec![
                 Line::from(if marked { "●" } else { " " }),
@@ -82,7 +92,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 Line::from(holder(task)),
                 Line::from(age(app.now, task.created_at)),
                 Line::from(Span::styled(due, t.style(role))),
-                Line::from(sla),
+                sla,
             ];
             (cells, super::styled_row_style(app, marked))
         })
