@@ -118,19 +118,8 @@ mod tests {
 
     fn step(id: &str, status: StepStatus, needs: &[&str], when: Option<&str>) -> StepView {
         StepView {
-            id: id.into(),
-            kind: "pass".into(),
-            status,
-            attempts: 0,
-            needs: needs.iter().map(|s| s.to_string()).collect(),
             when: when.map(str::to_string),
-            started_at: None,
-            ended_at: None,
-            next_attempt_at: None,
-            output: None,
-            error: None,
-            task: None,
-            waiting_on: None,
+            ..crate::console::tests::fixture::step_view(id, "pass", status, needs)
         }
     }
 

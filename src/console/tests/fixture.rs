@@ -816,7 +816,7 @@ pub fn records() -> Vec<Record> {
 /// The item whose detail the snapshots open: an onboarding stuck on a CRM outage.
 pub const DETAIL_ITEM: ItemId = 118;
 
-fn step_view(id: &str, kind: &str, status: StepStatus, needs: &[&str]) -> StepView {
+pub fn step_view(id: &str, kind: &str, status: StepStatus, needs: &[&str]) -> StepView {
     StepView {
         id: id.into(),
         kind: kind.into(),
