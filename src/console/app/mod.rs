@@ -25,6 +25,7 @@ pub use self::actions::Pending;
 pub use self::command::COMMANDS;
 pub use self::detail::{Detail, Reveal};
 use self::input::{Edit, Input};
+pub use self::lists::in_scope;
 use self::sort::Order;
 use super::filter::Filter;
 use super::keymap::{Action, Keymap};

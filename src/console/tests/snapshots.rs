@@ -56,6 +56,7 @@ fn typed(app: &mut App, s: &str) {
 fn wide_default() {
     let app = fixture::app();
     let s = snap("wide_default", &app, 200, 50);
+    assert!(s.contains("open tasks 6  mine 1"), "alice's one task is counted: {s}");
     for pane in Pane::ALL {
         assert!(s.contains(pane.title()), "{} is on screen", pane.title());
     }

@@ -126,6 +126,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     first.extend(right);
 
     let spark_wide = (area.width as usize / 4).clamp(10, 60);
+    // Tasks assigned to or claimed by whoever the console acts as.
+    let mine = app
+        .model
+        .tasks
+        .iter()
+        .filter(|t| crate::console::app::in_scope(t, crate::console::app::Scope::Mine, &app.opts))
+        .count() as u64;
     let second_line = |narrow: bool, spark_width: usize| {
         let mut second = vec![
             label(if narrow { " " } else { " throughput " }),
@@ -144,6 +151,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             value(m.failed, Role::Failed),
             label(if narrow { " tasks " } else { "  open tasks " }),
             value(m.open_tasks, Role::HeaderValue),
+            label(if narrow { " mine " } else { "  mine " }),
+            value(mine, Role::Accent),
         ];
         if let Some(rate) = app.opts.rate {
             second.push(label(if narrow { " load " } else { "  load " }));
