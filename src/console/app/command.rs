@@ -19,6 +19,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "sort the focused pane (- reverses); no column lists them",
     ),
     (
+        "columns [-NAME] [+NAME] [all]",
+        "hide or show the focused pane's columns",
+    ),
+    (
         "approve [OPTION] | reject [COMMENT]",
         "decide the selected tasks",
     ),
@@ -95,6 +99,10 @@ impl App {
             }
             "sort" => {
                 self.sort_command(rest);
+                vec![]
+            }
+            "columns" | "cols" => {
+                self.columns_command(rest);
                 vec![]
             }
             "help" => {

@@ -4,6 +4,7 @@
 mod actions;
 pub mod alerts;
 pub mod cmdline;
+pub mod columns;
 mod command;
 pub mod complete;
 mod detail;
@@ -262,6 +263,8 @@ pub struct App {
     pub scope: Scope,
     /// The order of the items pane, the SLA board and the inbox.
     pub orders: [Order; 3],
+    /// Columns the operator hid with `:columns`.
+    pub hidden: columns::Hidden,
     /// The events pane shows the engine's own progress records too.
     pub chatter: bool,
     pub toasts: VecDeque<Toast>,
@@ -300,6 +303,7 @@ impl App {
             scope: Scope::All,
             orders: [Pane::Items, Pane::Sla, Pane::Inbox].map(Order::default_for),
             chatter: false,
+            hidden: Default::default(),
             toasts: VecDeque::new(),
             messages: VecDeque::new(),
             skip_plan: None,

@@ -222,3 +222,43 @@ fn j_and_k_move_like_the_arrows_and_digits_jump_to_panes() {
         assert_eq!(a.focus, pane, "{digit}");
     }
 }
+
+#[test]
+fn columns_hides_and_shows_a_panes_columns_by_name() {
+    let mut a = app();
+    let run = |a: &mut App, line: &str| {
+        a.update(ch(':'));
+        for c in line.chars() {
+            a.update(ch(c));
+        }
+        a.update(key(KeyCode::Enter));
+        a.toasts.back().map(|t| t.text.clone()).unwrap_or_default()
+    };
+    let said = run(&mut a, "columns -prio -sla");
+    assert!(
+        !a.shown(Pane::Items, "PRIO") && !a.shown(Pane::Items, "SLA"),
+        "{said}"
+    );
+    assert!(
+        said.contains("-prio") && said.contains("-sla") && said.contains("title"),
+        "{said}"
+    );
+    assert!(a.shown(Pane::Sla, "WORKFLOW"), "other panes keep theirs");
+    let said = run(&mut a, "columns speed");
+    assert!(
+        said.contains("no column 'speed'") && said.contains("prio"),
+        "{said}"
+    );
+    let said = run(&mut a, "columns -id");
+    assert!(
+        said.contains("stays") && a.shown(Pane::Items, "ID"),
+        "{said}"
+    );
+    run(&mut a, "columns prio");
+    assert!(a.shown(Pane::Items, "PRIO") && !a.shown(Pane::Items, "SLA"));
+    run(&mut a, "columns all");
+    assert!(a.shown(Pane::Items, "SLA"));
+    a.update(ch('2'));
+    run(&mut a, "columns -sla-used");
+    assert!(!a.shown(Pane::Sla, "SLA USED"));
+}

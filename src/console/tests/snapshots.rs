@@ -56,7 +56,10 @@ fn typed(app: &mut App, s: &str) {
 fn wide_default() {
     let app = fixture::app();
     let s = snap("wide_default", &app, 200, 50);
-    assert!(s.contains("open tasks 6  mine 1"), "alice's one task is counted: {s}");
+    assert!(
+        s.contains("open tasks 6  mine 1"),
+        "alice's one task is counted: {s}"
+    );
     for pane in Pane::ALL {
         assert!(s.contains(pane.title()), "{} is on screen", pane.title());
     }
@@ -420,6 +423,24 @@ fn bulk_results_and_the_message_log() {
         );
     }
     assert!(s.contains("item 1: step pay retried"), "{s}");
+}
+
+/// `:columns -prio -age` leaves those columns out of the items pane.
+#[test]
+fn columns_hidden() {
+    let mut app = fixture::app();
+    app.update(ch(':'));
+    typed(&mut app, "columns -prio -age");
+    app.update(key(KeyCode::Enter));
+    let s = snap("columns_hidden", &app, 120, 30);
+    let head = s
+        .lines()
+        .find(|l| l.contains("WORKFLOW"))
+        .unwrap_or_default();
+    assert!(
+        head.contains("STEP") && !head.contains("PRIO") && !head.contains("AGE"),
+        "{head}"
+    );
 }
 
 #[test]

@@ -97,11 +97,6 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             (cells, super::styled_row_style(app, marked))
         })
         .collect();
-    let head = [
-        "", "TASK", "ITEM", "KEY", "KIND", "TITLE", "WHO", "AGE", "DUE", "SLA",
-    ]
-    .map(Line::from)
-    .into();
     // The title tells tasks apart: it takes the room (60 cells unless less); the item's
     // SLA says which to decide first and always stays. On narrower panes the kind
     // leaves first, then the age, then the key (which a title usually repeats; the
@@ -119,6 +114,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Col::whole(),
         Col::whole(),
     ];
+    let (cols, head) = super::chosen(app, Pane::Inbox, cols, &[]);
     let table = fit::table(&cols, head, t.style(Role::Dim), rows, table_area.width)
         .row_highlight_style(t.style(Role::Selected));
     let mut state = TableState::default();

@@ -65,12 +65,6 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             (cells, super::styled_row_style(app, marked))
         })
         .collect();
-    let mut head: Vec<Line> = [
-        "", "ID", "STATUS", "WORKFLOW", "KEY", "TITLE", "STEP", "AGE", "PRIO",
-    ]
-    .map(Line::from)
-    .into();
-    head.push(Line::from("SLA").right_aligned());
     let keys = visible.iter().any(|it| it.key.is_some());
     let titles = visible.iter().any(|it| it.title.is_some());
     let cols = [
@@ -89,6 +83,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Col::whole().drop(1),
         Col::whole(),
     ];
+    let (cols, head) = super::chosen(app, Pane::Items, cols, &["SLA"]);
     let table = fit::table(&cols, head, t.style(Role::Dim), rows, inner.width).block(block);
     super::list_table(
         f,

@@ -146,6 +146,31 @@ pub(super) fn pane_title(app: &App, pane: Pane, name: &str) -> String {
     t
 }
 
+/// A pane's columns with those hidden by `:columns` left out, and its header (the names
+/// in `right` right-aligned).
+pub(super) fn chosen<const N: usize>(
+    app: &App,
+    pane: Pane,
+    cols: [fit::Col; N],
+    right: &[&str],
+) -> ([fit::Col; N], Vec<Line<'static>>) {
+    let names = crate::console::app::columns::of(pane);
+    let mut k = 0;
+    let cols = cols.map(|c| {
+        let name = names.get(k).copied().unwrap_or("");
+        k += 1;
+        c.shown_if(app.shown(pane, name))
+    });
+    let head = names
+        .iter()
+        .map(|n| match right.contains(n) {
+            true => Line::from(*n).right_aligned(),
+            false => Line::from(*n),
+        })
+        .collect();
+    (cols, head)
+}
+
 /// A pane's frame: title, count, and a bright border when it has the focus.
 pub(super) fn block<'a>(app: &App, title: String, focused: bool) -> Block<'a> {
     let (border, kind) = if focused {

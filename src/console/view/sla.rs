@@ -78,11 +78,6 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             Some((cells, super::styled_row_style(app, marked)))
         })
         .collect();
-    let mut head: Vec<Line> = ["", "ID", "WORKFLOW", "KEY", "TITLE", "STATUS", "SLA USED"]
-        .map(Line::from)
-        .into();
-    head.push(Line::from("LEFT").right_aligned());
-    head.push(Line::from("STATE"));
     let keys = visible.iter().any(|it| it.key.is_some());
     let titles = visible.iter().any(|it| it.title.is_some());
     let cols = [
@@ -100,6 +95,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Col::whole(),
         Col::whole(),
     ];
+    let (cols, head) = super::chosen(app, Pane::Sla, cols, &["LEFT"]);
     let table = fit::table(&cols, head, t.style(Role::Dim), rows, inner.width).block(block);
     super::list_table(
         f,
