@@ -77,7 +77,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     };
                     Line::from(vec![
                         Span::styled(mark, t.style(role)),
-                        Span::raw(clock((d - app.now).num_seconds())),
+                        Span::raw(by_minute((d - app.now).num_seconds())),
                     ])
                 }
                 None => Line::from(Span::styled("-", t.style(Role::Dim))),
@@ -132,6 +132,21 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         && let Some(task) = app.task_at(list.cursor)
     {
         context(f, app, task, preview);
+    }
+}
+
+/// An item's time left for the inbox: seconds in its last minute, else whole minutes
+/// (`4m`, `-3m`, `1h02m`), so the column changes once a minute and a tick sends only
+/// the countdowns that matter (the items pane and SLA board keep the seconds).
+fn by_minute(secs: i64) -> String {
+    if secs.abs() < 60 {
+        return clock(secs);
+    }
+    let sign = if secs < 0 { "-" } else { "" };
+    let m = secs.unsigned_abs() / 60;
+    match m {
+        0..60 => format!("{sign}{m}m"),
+        _ => clock(secs),
     }
 }
 
@@ -209,4 +224,19 @@ fn context(f: &mut Frame, app: &App, task: &TaskView, area: Rect) {
             .border_style(t.style(Role::Border)),
     );
     f.render_widget(p, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_minute;
+
+    #[test]
+    fn the_item_sla_in_the_inbox_ticks_by_the_minute_until_its_last_one() {
+        assert_eq!(by_minute(29), "0:29");
+        assert_eq!(by_minute(-5), "-0:05");
+        assert_eq!(by_minute(61), "1m");
+        assert_eq!(by_minute(119), "1m");
+        assert_eq!(by_minute(-200), "-3m");
+        assert_eq!(by_minute(3725), "1h02m");
+    }
 }
