@@ -70,6 +70,18 @@ pub struct FormField {
 }
 
 impl FormField {
+    /// An optional field with no label, default or options.
+    pub fn new(name: &str, kind: FieldType) -> FormField {
+        FormField {
+            name: name.into(),
+            kind,
+            label: None,
+            required: false,
+            default: None,
+            options: Vec::new(),
+        }
+    }
+
     /// What to call the field on screen.
     pub fn title(&self) -> &str {
         self.label.as_deref().unwrap_or(&self.name)
@@ -249,14 +261,7 @@ mod tests {
     use serde_json::json;
 
     fn field(name: &str, kind: FieldType) -> FormField {
-        FormField {
-            name: name.into(),
-            kind,
-            label: None,
-            required: false,
-            default: None,
-            options: Vec::new(),
-        }
+        FormField::new(name, kind)
     }
 
     fn form() -> Vec<FormField> {

@@ -541,14 +541,7 @@ fn decide_picker() {
 
 fn form_fields() -> Vec<crate::types::form::FormField> {
     use crate::types::form::{FieldType, FormField};
-    let f = |name: &str, kind| FormField {
-        name: name.into(),
-        kind,
-        label: None,
-        required: false,
-        default: None,
-        options: Vec::new(),
-    };
+    let f = FormField::new;
     vec![
         FormField {
             label: Some("Cost centre".into()),

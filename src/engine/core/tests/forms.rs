@@ -6,14 +6,7 @@ use crate::types::form::{FieldType, FormField};
 use serde_json::Map;
 
 fn field(name: &str, kind: FieldType) -> FormField {
-    FormField {
-        name: name.into(),
-        kind,
-        label: None,
-        required: false,
-        default: None,
-        options: Vec::new(),
-    }
+    FormField::new(name, kind)
 }
 
 fn form_workflow() -> Workflow {
