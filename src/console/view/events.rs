@@ -1,11 +1,12 @@
 //! The events pane: the live log of journal records, newest first.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
-use ratatui::widgets::{Cell, Row, Table};
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
 
-use super::{block, window};
+use super::grid::Grid;
+use super::{block, fit, window};
 use crate::console::app::{App, Pane};
 use crate::console::keymap::Action;
 use crate::console::theme::Role;
@@ -43,30 +44,32 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     let range = window(list, len, inner.height as usize);
     let t = &app.theme;
-    let rows: Vec<Row> = range
+    let rows: Vec<(Vec<Line>, Style)> = range
         .clone()
         .filter_map(|k| app.record_at(k))
         .map(|r| {
-            Row::new(vec![
-                Cell::from(Span::styled(
+            let cells = vec![
+                Line::from(Span::styled(
                     r.at.format("%H:%M:%S").to_string(),
                     t.style(Role::Dim),
                 )),
-                Cell::from(r.item.map_or_else(|| "-".into(), |i| i.to_string())),
-                Cell::from(Span::styled(r.kind.as_str(), t.style(role(&r.kind)))),
-                Cell::from(r.detail.as_str()),
-                Cell::from(Span::styled(r.actor.clone(), t.style(Role::Dim))),
-            ])
+                Line::from(r.item.map_or_else(|| "-".into(), |i| i.to_string())),
+                Line::from(Span::styled(r.kind.as_str(), t.style(role(&r.kind)))),
+                Line::from(r.detail.as_str()),
+                Line::from(Span::styled(r.actor.clone(), t.style(Role::Dim))),
+            ];
+            (cells, Style::default())
         })
         .collect();
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Length(20),
-        Constraint::Min(10),
-        Constraint::Length(10),
-    ];
-    let table = Table::new(rows, widths).block(block);
+    // The detail takes what the time, item, kind and actor leave.
+    let fixed = [8, 6, 20, 10];
+    let spacing = fit::SPACING * fixed.len() as u16;
+    let detail = inner
+        .width
+        .saturating_sub(fixed.iter().sum::<u16>() + spacing)
+        .max(10);
+    let widths = vec![fixed[0], fixed[1], fixed[2], detail, fixed[3]];
+    let table = Grid::new(widths, rows).block(block);
     super::list_table(
         f,
         app,

@@ -3,10 +3,10 @@
 //! even the narrowest layout does not fit, the widest columns give way first, and room
 //! to spare goes to the columns that fill (titles). Only the rows on screen are measured.
 
-use ratatui::layout::Constraint;
 use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::{Cell, Row, Table};
+
+use super::grid::Grid;
 
 /// Space between columns.
 pub const SPACING: u16 = 1;
@@ -121,6 +121,16 @@ pub fn widths(cols: &[Col], want: &[u16], avail: u16) -> Vec<u16> {
         w[i] -= 1;
         over -= 1;
     }
+    // Still too wide (a narrow pane): columns that may be cut go below their minimum,
+    // widest first, rather than past the pane's edge where they would end without a `…`.
+    while over > 0 {
+        let widest = (0..n)
+            .filter(|&i| shown[i] && cols[i].min.is_some() && w[i] > 1)
+            .max_by_key(|&i| (weighed(i, w[i]), cols[i].fill, i));
+        let Some(i) = widest else { break };
+        w[i] -= 1;
+        over -= 1;
+    }
     let spare = u32::from(avail).saturating_sub(total(&|i| w[i], &shown));
     let fills: Vec<usize> = (0..n).filter(|&i| shown[i] && cols[i].fill).collect();
     if let Some((&last, rest)) = fills.split_last() {
@@ -142,7 +152,7 @@ pub fn table<'a>(
     head_style: Style,
     rows: Vec<(Vec<Line<'a>>, Style)>,
     avail: u16,
-) -> Table<'a> {
+) -> Grid<'a> {
     let mut want: Vec<u16> = head.iter().map(|l| l.width() as u16).collect();
     for (cells, _) in &rows {
         for (w, cell) in want.iter_mut().zip(cells) {
@@ -150,29 +160,22 @@ pub fn table<'a>(
         }
     }
     let w = widths(cols, &want, avail);
-    let keep = |i: &usize| w.get(*i).is_some_and(|w| *w > 0);
-    let pick = |cells: Vec<Line<'a>>| -> Vec<Cell<'a>> {
+    let cut = |cells: Vec<Line<'a>>| -> Vec<Line<'a>> {
         cells
             .into_iter()
             .enumerate()
-            .filter(|(i, _)| keep(i))
-            .map(|(i, c)| match cols.get(i) {
-                Some(col) if col.min.is_some() => Cell::from(ellipsis(c, w[i], col.middle)),
-                _ => Cell::from(c),
+            .map(|(i, c)| match (cols.get(i), w.get(i)) {
+                (Some(col), Some(&w)) if col.min.is_some() && w > 0 => ellipsis(c, w, col.middle),
+                _ => c,
             })
             .collect()
     };
-    let constraints: Vec<Constraint> = (0..w.len())
-        .filter(keep)
-        .map(|i| Constraint::Length(w[i]))
-        .collect();
-    let rows: Vec<Row> = rows
+    let rows = rows
         .into_iter()
-        .map(|(cells, style)| Row::new(pick(cells)).style(style))
+        .map(|(cells, style)| (cut(cells), style))
         .collect();
-    Table::new(rows, constraints)
-        .header(Row::new(pick(head)).style(head_style))
-        .column_spacing(SPACING)
+    let head = cut(head);
+    Grid::new(w, rows).header(head, head_style)
 }
 
 /// A line cut to `width` cells with a `…` at the end (or in the `middle`), in the style
@@ -264,7 +267,18 @@ mod tests {
             [3, 6, 10, 0],
             "the age leaves before anything is cut below its min"
         );
-        let w = widths(&[ID, TITLE], &[3, 40], 5);
-        assert_eq!(w, [3, 10], "what never leaves stays, even past the edge");
+        let w = widths(&[ID, STEP, TITLE], &[3, 20, 40], 12);
+        assert_eq!(
+            w,
+            [3, 4, 3],
+            "on a narrow pane what may be cut goes below its minimum, widest first"
+        );
+        let w = widths(&[ID, AGE, TITLE], &[3, 3, 40], 5);
+        assert_eq!(w, [3, 0, 1], "what never leaves stays, even past the edge");
+        assert_eq!(
+            widths(&[ID, ID], &[3, 4], 5),
+            [3, 4],
+            "whole columns are never cut"
+        );
     }
 }

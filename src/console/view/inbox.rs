@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Borders, Paragraph, TableState, Wrap};
+use ratatui::widgets::{Borders, Paragraph, Wrap};
 
 use super::fit::{self, Col};
 use super::{age, block, clock, window};
@@ -116,12 +116,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     ];
     let (cols, head) = super::chosen(app, Pane::Inbox, cols, &[]);
     let table = fit::table(&cols, head, t.style(Role::Dim), rows, table_area.width)
-        .row_highlight_style(t.style(Role::Selected));
-    let mut state = TableState::default();
-    if focused && len > 0 {
-        state.select(Some(list.cursor - range.start));
-    }
-    f.render_stateful_widget(table, table_area, &mut state);
+        .highlight(t.style(Role::Selected));
+    let selected = (focused && len > 0).then(|| list.cursor - range.start);
+    table.render(table_area, f.buffer_mut(), selected);
     if len == 0 {
         let hint = match app.scope {
             crate::console::app::Scope::All => "No open tasks. Nothing waits on people.",

@@ -5,6 +5,7 @@ mod detail;
 mod events;
 mod fit;
 mod form;
+mod grid;
 mod header;
 mod inbox;
 mod incidents;
@@ -18,8 +19,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Table, TableState, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 
+use self::grid::Grid;
 use super::app::{App, List, Pane};
 use super::theme::Role;
 use crate::types::view::{ItemStatus, ItemSummary};
@@ -211,19 +213,18 @@ pub(super) fn list_table(
     f: &mut Frame,
     app: &App,
     pane: Pane,
-    table: Table,
+    table: Grid,
     area: Rect,
     inner: Rect,
     first: usize,
     empty: &str,
 ) {
     let len = app.len(pane);
-    let mut state = TableState::default();
-    if app.focus == pane && app.detail.is_none() && len > 0 {
-        state.select(Some(app.list(pane).cursor - first));
-    }
-    let table = table.row_highlight_style(app.theme.style(Role::Selected));
-    f.render_stateful_widget(table, area, &mut state);
+    let selected = (app.focus == pane && app.detail.is_none() && len > 0)
+        .then(|| app.list(pane).cursor - first);
+    table
+        .highlight(app.theme.style(Role::Selected))
+        .render(area, f.buffer_mut(), selected);
     if len == 0 {
         overlay::empty(f, app, inner, empty);
     }
