@@ -414,6 +414,13 @@ impl Filter {
         })
     }
 
+    /// Whether what matches changes with time alone (`sla:` and `age:` terms).
+    pub fn reads_clock(&self) -> bool {
+        self.clauses
+            .iter()
+            .any(|c| matches!(c.term, Term::Sla(_) | Term::Age(_)))
+    }
+
     pub fn matches_item(&self, it: &ItemSummary, now: DateTime<Utc>) -> bool {
         if !self.statuses.is_empty() && !self.statuses.contains(&it.status) {
             return false;

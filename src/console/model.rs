@@ -69,6 +69,17 @@ pub struct Model {
     /// Items fetched for the filter in use: kept beyond the window of ended ones.
     found: BTreeSet<ItemId>,
     last_steps: Option<(DateTime<Utc>, u64)>,
+    /// Items changed or gone since the lists last took them (`take_touched`).
+    touched: Touched,
+}
+
+/// Which items changed since the lists were last derived.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Touched {
+    /// All of them (a snapshot replaced the mirror).
+    All,
+    /// These, changed, new or gone (an id may repeat).
+    Some(Vec<ItemId>),
 }
 
 impl Default for Model {
@@ -85,6 +96,7 @@ impl Default for Model {
             ended: 0,
             found: BTreeSet::new(),
             last_steps: None,
+            touched: Touched::All,
         }
     }
 }
@@ -101,6 +113,7 @@ impl Model {
                 recent,
             } => {
                 self.items = items.into_iter().map(|i| (i.id, i)).collect();
+                self.touched = Touched::All;
                 self.ended = self.items.values().filter(|i| i.status.is_final()).count();
                 self.found.clear();
                 self.tasks = tasks;
@@ -147,7 +160,19 @@ impl Model {
         }
     }
 
+    /// The items changed since the last call, for the lists to follow.
+    pub fn take_touched(&mut self) -> Touched {
+        std::mem::replace(&mut self.touched, Touched::Some(Vec::new()))
+    }
+
+    fn touch(&mut self, id: ItemId) {
+        if let Touched::Some(ids) = &mut self.touched {
+            ids.push(id);
+        }
+    }
+
     fn upsert(&mut self, it: ItemSummary) {
+        self.touch(it.id);
         let ends = it.status.is_final() as usize;
         let was = self.items.insert(it.id, it);
         let ended = was.is_some_and(|w| w.status.is_final()) as usize;
@@ -233,8 +258,9 @@ impl Model {
             .map(|i| i.id)
             .take(ended - ENDED_KEPT - self.found.len())
             .collect();
-        for id in &ids {
-            self.items.remove(id);
+        for &id in &ids {
+            self.items.remove(&id);
+            self.touch(id);
         }
         self.ended -= ids.len();
     }

@@ -4,21 +4,24 @@
 use chrono::{DateTime, Utc};
 
 use super::sort::Order;
+use super::sorted::Sorted;
 use super::{App, Options, Pane, Scope};
 use crate::console::filter::Filter;
-use crate::console::model::Model;
+use crate::console::model::{Model, Touched};
 use crate::types::ItemId;
 use crate::types::changes::EventLine;
 use crate::types::view::{ItemSummary, TaskView};
 
 #[derive(Debug, Default)]
 pub(super) struct Views {
-    items: Vec<ItemId>,
-    sla: Vec<ItemId>,
+    items: Sorted,
+    sla: Sorted,
     /// Indexes into `model.tasks`.
     inbox: Vec<usize>,
     /// Seqs of the records the events pane shows, newest first.
     events: Vec<u64>,
+    /// The filter the item panes were last built with.
+    filter: Option<Filter>,
 }
 
 /// Records of the engine's own progress, hidden from the events pane unless asked for:
@@ -55,6 +58,9 @@ pub fn in_scope(t: &TaskView, scope: Scope, opts: &Options) -> bool {
 }
 
 impl Views {
+    /// Derive the rows again after the items `touched` changed; `Touched::All` (or a
+    /// filter that reads the clock, whose matches change as time passes) rebuilds the
+    /// item panes, which otherwise follow just the items that changed.
     pub fn refresh(
         &mut self,
         m: &Model,
@@ -62,25 +68,31 @@ impl Views {
         how: Shape,
         opts: &Options,
         now: DateTime<Utc>,
+        touched: &Touched,
     ) {
         let [by_items, by_sla, by_inbox] = how.orders;
         let scope = how.scope;
-        let matching: Vec<&ItemSummary> = m
-            .items
-            .values()
-            .rev()
-            .filter(|i| f.matches_item(i, now))
-            .collect();
-        let mut sla: Vec<&ItemSummary> = matching
-            .iter()
-            .copied()
-            .filter(|i| !i.status.is_final() && i.sla_due.is_some())
-            .collect();
-        by_sla.items(&mut sla);
-        self.sla = sla.into_iter().map(|i| i.id).collect();
-        let mut items = matching;
-        by_items.items(&mut items);
-        self.items = items.into_iter().map(|i| i.id).collect();
+        let in_items = |i: &ItemSummary| f.matches_item(i, now);
+        let in_sla = |i: &ItemSummary| !i.status.is_final() && i.sla_due.is_some() && in_items(i);
+        let same_filter = self.filter.as_ref() == Some(f);
+        let changed = match touched {
+            Touched::Some(ids) if same_filter && !f.reads_clock() => Some(ids.as_slice()),
+            _ => None,
+        };
+        if !same_filter {
+            self.filter = Some(f.clone());
+        }
+        let follows = |pane: &mut Sorted, order, shown: &dyn Fn(&ItemSummary) -> bool| {
+            changed.is_some_and(|ids| pane.follow(ids, m, order, shown))
+        };
+        if !follows(&mut self.items, by_items, &in_items) {
+            self.items
+                .rebuild(m.items.values().filter(|i| in_items(i)), by_items);
+        }
+        if !follows(&mut self.sla, by_sla, &in_sla) {
+            self.sla
+                .rebuild(m.items.values().filter(|i| in_sla(i)), by_sla);
+        }
         let mut inbox: Vec<usize> = (0..m.tasks.len())
             .filter(|&k| {
                 let t = &m.tasks[k];
@@ -126,7 +138,7 @@ impl App {
             Pane::Sla => self.views.sla.get(row)?,
             _ => return None,
         };
-        self.model.items.get(id)
+        self.model.items.get(&id)
     }
 
     pub fn task_at(&self, row: usize) -> Option<&TaskView> {
@@ -158,8 +170,8 @@ impl App {
             })
         }
         match pane {
-            Pane::Items => over(self.views.items.iter().copied(), seen),
-            Pane::Sla => over(self.views.sla.iter().copied(), seen),
+            Pane::Items => over(self.views.items.ids(), seen),
+            Pane::Sla => over(self.views.sla.ids(), seen),
             Pane::Inbox => over(
                 self.views
                     .inbox
@@ -180,8 +192,8 @@ impl App {
     /// The row a mark key is on now.
     pub(super) fn row_of(&self, pane: Pane, key: u64) -> Option<usize> {
         match pane {
-            Pane::Items => self.views.items.iter().position(|id| *id == key),
-            Pane::Sla => self.views.sla.iter().position(|id| *id == key),
+            Pane::Items => self.views.items.row_of(key),
+            Pane::Sla => self.views.sla.row_of(key),
             Pane::Inbox => self
                 .views
                 .inbox

@@ -14,6 +14,7 @@ pub mod input;
 mod lists;
 mod skip;
 pub mod sort;
+mod sorted;
 
 use std::cell::Cell;
 use std::collections::{BTreeSet, VecDeque};
@@ -30,7 +31,7 @@ pub use self::lists::in_scope;
 use self::sort::Order;
 use super::filter::Filter;
 use super::keymap::{Action, Keymap};
-use super::model::{Model, Update};
+use super::model::{Model, Touched, Update};
 use super::source::SourceError;
 use super::theme::{ColorDepth, Theme};
 use crate::types::{ItemId, Reply, TaskId};
@@ -385,7 +386,8 @@ impl App {
         }
         let keys = self.cursor_keys();
         self.model.apply(u, self.now);
-        self.refresh_keeping(keys);
+        let touched = self.model.take_touched();
+        self.refresh_keeping(keys, touched);
         if let Mode::Incidents { cursor } = &mut self.mode {
             self.groups = incidents::groups(&self.model);
             *cursor = (*cursor).min(self.groups.len().saturating_sub(1));
@@ -403,7 +405,7 @@ impl App {
 
     /// Rebuild the rows and put each cursor back on what it was on, so an action never
     /// lands on a row that moved under it.
-    fn refresh_keeping(&mut self, keys: [Option<u64>; 4]) {
+    fn refresh_keeping(&mut self, keys: [Option<u64>; 4], touched: Touched) {
         self.views.refresh(
             &self.model,
             &self.filter,
@@ -414,6 +416,7 @@ impl App {
             },
             &self.opts,
             self.now,
+            &touched,
         );
         for (pane, key) in Pane::ALL.into_iter().zip(keys) {
             let row = key.and_then(|k| self.row_of(pane, k));
@@ -797,9 +800,11 @@ impl App {
         }
     }
 
+    /// Derive every list again (the filter, an order, the scope changed).
     fn refresh_views(&mut self) {
         let keys = self.cursor_keys();
-        self.refresh_keeping(keys);
+        self.model.take_touched();
+        self.refresh_keeping(keys, Touched::All);
     }
 
     fn step_rate(&mut self, up: bool) -> Vec<Effect> {

@@ -10,6 +10,12 @@ use chrono::{DateTime, Utc};
 use super::Pane;
 use crate::types::view::{ItemStatus, ItemSummary, TaskView};
 
+/// What an item sorts by: plain numbers, compared in order.
+pub type ItemKey = (i64, i64, u64);
+
+/// Each workflow name's place in alphabetical order, for sorting by workflow.
+pub type Ranks = BTreeMap<String, i64>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
     /// Newest first (ids descending).
@@ -117,44 +123,35 @@ impl Order {
         if self.reverse { o.reverse() } else { o }
     }
 
-    /// Sort items in place; ties keep the newest first.
-    pub fn items(self, items: &mut [&ItemSummary]) {
-        // This runs on every update over up to 100,000 items: each item's key is made
-        // once into plain numbers side by side, so the sort compares integers instead
-        // of chasing two pointers per comparison (that was 5× slower).
-        let newer = |i: &ItemSummary| u64::MAX - i.id;
-        let due = |i: &ItemSummary| i.sla_due.map_or(i64::MAX, |d| d.timestamp_millis());
-        let workflows: BTreeMap<&str, i64> = match self.key {
+    /// The numbers an item sorts by in this order, ascending (ties: the newest first),
+    /// given the rank of each workflow name; `None` for a workflow `ranks` lacks.
+    /// Keys are plain integers, so sorting 100,000 compares numbers instead of chasing
+    /// two pointers per comparison (that was 5× slower); a reversed order reads the
+    /// sorted rows from the end.
+    pub fn item_key(self, i: &ItemSummary, ranks: &Ranks) -> Option<ItemKey> {
+        let newer = u64::MAX - i.id;
+        let due = i.sla_due.map_or(i64::MAX, |d| d.timestamp_millis());
+        Some(match self.key {
+            SortKey::Newest => (0, 0, newer),
+            SortKey::Age => (0, 0, i.id),
+            SortKey::Priority => (-i64::from(i.priority), 0, newer),
+            SortKey::Status => (i64::from(status_rank(i.status)), 0, newer),
+            SortKey::Updated => (-i.updated_at.timestamp_millis(), 0, newer),
+            SortKey::Due => (due, 0, newer),
+            SortKey::Risk => (i64::from(!at_risk(i)), due, newer),
+            SortKey::Workflow => (*ranks.get(i.workflow.as_str())?, 0, newer),
+        })
+    }
+
+    /// The ranks `item_key` needs for these items: their workflow names in order, when
+    /// this order sorts by workflow (else none).
+    pub fn ranks<'a>(self, items: impl Iterator<Item = &'a ItemSummary>) -> Ranks {
+        match self.key {
             SortKey::Workflow => {
-                let names: BTreeSet<&str> = items.iter().map(|i| i.workflow.as_str()).collect();
-                names.into_iter().zip(0..).collect()
+                let names: BTreeSet<&str> = items.map(|i| i.workflow.as_str()).collect();
+                names.into_iter().map(str::to_string).zip(0..).collect()
             }
-            _ => BTreeMap::new(),
-        };
-        let key = |i: &ItemSummary| -> (i64, i64, u64) {
-            match self.key {
-                SortKey::Newest => (0, 0, newer(i)),
-                SortKey::Age => (0, 0, i.id),
-                SortKey::Priority => (-i64::from(i.priority), 0, newer(i)),
-                SortKey::Status => (i64::from(status_rank(i.status)), 0, newer(i)),
-                SortKey::Updated => (-i.updated_at.timestamp_millis(), 0, newer(i)),
-                SortKey::Due => (due(i), 0, newer(i)),
-                SortKey::Risk => (i64::from(!at_risk(i)), due(i), newer(i)),
-                SortKey::Workflow => (
-                    workflows.get(i.workflow.as_str()).copied().unwrap_or(0),
-                    0,
-                    newer(i),
-                ),
-            }
-        };
-        let mut keyed: Vec<((i64, i64, u64), &ItemSummary)> =
-            items.iter().map(|i| (key(i), *i)).collect();
-        keyed.sort_unstable_by_key(|(k, _)| *k);
-        for (slot, (_, it)) in items.iter_mut().zip(keyed) {
-            *slot = it;
-        }
-        if self.reverse {
-            items.reverse();
+            _ => Ranks::new(),
         }
     }
 

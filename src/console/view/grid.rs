@@ -157,7 +157,7 @@ fn put(buf: &mut Buffer, area: Rect, line: &Line) {
 #[cfg(test)]
 mod tests {
     use ratatui::layout::Constraint;
-    use ratatui::style::{Color, Modifier, Stylize};
+    use ratatui::style::{Color, Modifier};
     use ratatui::text::Span;
     use ratatui::widgets::{Borders, Cell, Row, StatefulWidget, Table, TableState};
 
