@@ -687,3 +687,28 @@ fn a_breach_rings_the_bell() {
         "--notify off rings no bell"
     );
 }
+
+/// Inside tmux (escape-time 500 ms by default) or over a slow SSH link, Esc and the key
+/// typed right after it reach the console as one read, `ESC :`, which crossterm reads
+/// as alt-: . The console drops that key, so the command the operator goes on to type
+/// runs key by key in the pane instead: `:task 5` presses `t`, `a` (approve, one key on
+/// an approve/reject task), `s`, `k`. Found by the hostile test of issue 10.
+#[test]
+fn esc_then_colon_in_one_read_opens_the_command_line_and_decides_nothing() {
+    let daemon = Daemon::start();
+    daemon.expense(7);
+    let tmux = daemon.attach("alice", "--groups finance --notify off");
+    tmux.keys(&["3"]);
+    tmux.wait_for("the inbox focused", |s| s.contains("┏ Inbox"));
+    // One send-keys call: the two keys arrive in one write, as tmux forwards them.
+    tmux.keys(&["Escape", ":"]);
+    tmux.keys(&["-l", "task 5"]);
+    tmux.keys(&["Enter"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        daemon.open_tasks().len(),
+        1,
+        "typing a command after Esc decided the selected task; the screen:\n{}",
+        tmux.screen()
+    );
+}
