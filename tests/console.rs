@@ -704,7 +704,9 @@ fn esc_then_colon_in_one_read_opens_the_command_line_and_decides_nothing() {
     tmux.keys(&["Escape", ":"]);
     tmux.keys(&["-l", "task 5"]);
     tmux.keys(&["Enter"]);
-    std::thread::sleep(Duration::from_secs(2));
+    // The command line ran `:task 5` (no such task is open): its answer is the proof
+    // that no key reached the pane.
+    tmux.wait_for("the command's answer", |s| s.contains("task 5 is not open"));
     assert_eq!(
         daemon.open_tasks().len(),
         1,

@@ -21,7 +21,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyEvent, KeyEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 pub use self::actions::Pending;
 pub use self::command::COMMANDS;
@@ -288,6 +288,11 @@ pub struct App {
     views: lists::Views,
 }
 
+/// A key pressed with alt, which a terminal also sends for Esc and a key in one read.
+fn escaped(key: &KeyEvent) -> bool {
+    key.modifiers.contains(KeyModifiers::ALT) && matches!(key.code, KeyCode::Char(_))
+}
+
 impl App {
     pub fn new(opts: Options, theme: Theme, keymap: Keymap, now: DateTime<Utc>) -> App {
         App {
@@ -334,6 +339,15 @@ impl App {
             Msg::Key(key) if key.kind == KeyEventKind::Release => {
                 self.dirty = was_dirty;
                 vec![]
+            }
+            Msg::Key(key) if escaped(&key) && self.keymap.action(&key).is_none() => {
+                // Esc and the next key in one read (tmux's escape-time, a slow link)
+                // come as alt-key: unbound, it is the two keys it was typed as.
+                let esc = KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE);
+                let mut effects = self.update(Msg::Key(esc));
+                let plain = KeyEvent::new(key.code, key.modifiers - KeyModifiers::ALT);
+                effects.extend(self.update(Msg::Key(plain)));
+                effects
             }
             Msg::Key(key) => {
                 let effects = self.key(key);

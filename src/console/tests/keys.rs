@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crossterm::event::KeyCode;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 use tempfile::TempDir;
 use tokio::sync::mpsc;
@@ -931,4 +931,24 @@ fn sort_completes_the_focused_panes_columns() {
         panic!("expected the prompt, got {:?}", app.mode);
     };
     assert_eq!(input.text, "sort priority ");
+}
+
+/// Esc and the key typed after it can arrive in one read (tmux's escape-time, a slow
+/// SSH link), which reads as alt-key; unbound, it is Esc and then the key, so `:` after
+/// Esc opens the command line instead of vanishing (and what follows running as keys).
+#[test]
+fn an_unbound_alt_key_is_esc_then_the_key() {
+    let alt = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT));
+    let mut app = fixture::app();
+    app.update(ch('/'));
+    app.update(ch('x'));
+    app.update(alt(':'));
+    let Mode::Command(input) = &app.mode else {
+        panic!("expected the prompt, got {:?}", app.mode);
+    };
+    assert_eq!(input.text, "", "Esc closed the filter, then : opened the prompt");
+    assert_eq!(app.filter.text, "", "the filter typed was cancelled by the Esc");
+    app.update(alt('j'));
+    assert!(matches!(app.mode, Mode::Normal), "{:?}", app.mode);
+    assert_eq!(app.list(app.focus).cursor, 1, "then j moved down");
 }
