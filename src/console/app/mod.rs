@@ -930,14 +930,15 @@ impl App {
             self.idle_key = true;
             return;
         }
+        // A toggle that holds on a live list: while anything is marked it unmarks (a
+        // row arriving between the two presses must not turn the second into "mark").
+        if !self.list(self.focus).marks.is_empty() {
+            self.list_mut(self.focus).marks.clear();
+            return;
+        }
         let keys: Vec<u64> = (0..self.len(self.focus))
             .filter_map(|i| self.key_at(self.focus, i))
             .collect();
-        let l = self.list_mut(self.focus);
-        if keys.iter().all(|k| l.marks.contains(k)) {
-            l.marks.clear();
-        } else {
-            l.marks.extend(keys);
-        }
+        self.list_mut(self.focus).marks.extend(keys);
     }
 }

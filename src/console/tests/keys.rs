@@ -952,3 +952,25 @@ fn an_unbound_alt_key_is_esc_then_the_key() {
     assert!(matches!(app.mode, Mode::Normal), "{:?}", app.mode);
     assert_eq!(app.list(app.focus).cursor, 1, "then j moved down");
 }
+
+/// On a live list a row arrives between the two presses; the second still unmarks.
+#[test]
+fn ctrl_a_again_unmarks_although_a_row_arrived_in_between() {
+    let mut app = fixture::app();
+    app.focus = Pane::Items;
+    app.update(ctrl('a'));
+    let marked = app.list(Pane::Items).marks.len();
+    assert!(marked > 1);
+    let mut new = fixture::items()[0].clone();
+    new.id = 9_999;
+    app.update(Msg::Update(Update::Changes(std::sync::Arc::new(
+        crate::types::changes::Changes {
+            items: vec![new],
+            metrics: fixture::metrics(),
+            ..Default::default()
+        },
+    ))));
+    assert_eq!(app.len(Pane::Items), marked + 1, "the new row is in the list");
+    app.update(ctrl('a'));
+    assert!(app.list(Pane::Items).marks.is_empty(), "ctrl-a again unmarks");
+}
