@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::app::cmdline::{HISTORY_MAX, LINE_MAX, keepable};
@@ -130,7 +130,14 @@ impl HistoryFile {
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        // Tightened only when it is a directory of ours, not through a symlink to one
+        // that may be shared (the file itself is 0600 either way).
+        let meta = fs::symlink_metadata(dir)?;
+        let ours = meta.uid() == crate::store::private::euid();
+        if meta.is_dir() && ours && meta.mode() & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
     }
 }
 
@@ -142,10 +149,22 @@ fn private_file(path: &Path, truncate: bool) -> std::io::Result<File> {
         .write(true)
         .truncate(truncate)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
+    regular(&f, path)?;
     f.set_permissions(fs::Permissions::from_mode(0o600))?;
     Ok(f)
+}
+
+/// Refuse what is not a plain file (a FIFO would block the console for good).
+fn regular(f: &File, path: &Path) -> std::io::Result<()> {
+    match f.metadata()?.is_file() {
+        true => Ok(()),
+        false => Err(std::io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        ))),
+    }
 }
 
 /// The clean lines of the file's tail and how many others there were; `None` when
@@ -153,13 +172,14 @@ fn private_file(path: &Path, truncate: bool) -> std::io::Result<File> {
 fn read_tail(path: &Path) -> std::io::Result<Option<(Vec<String>, usize)>> {
     let mut f = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    regular(&f, path)?;
     let len = f.metadata()?.len();
     let from = len.saturating_sub(READ_MAX);
     f.seek(SeekFrom::Start(from))?;
@@ -183,10 +203,12 @@ fn read_tail(path: &Path) -> std::io::Result<Option<(Vec<String>, usize)>> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::FileTypeExt;
+
     use super::*;
 
     fn mode(p: &Path) -> u32 {
-        fs::metadata(p).expect("exists").permissions().mode() & 0o777
+        fs::metadata(p).expect("exists").permissions().mode() & 0o7777
     }
 
     #[test]
@@ -277,5 +299,34 @@ mod tests {
             "item 1\nitem 2\n",
             "never through a symlink"
         );
+    }
+
+    /// A FIFO would block the console before it draws anything, with raw mode on.
+    #[test]
+    fn a_fifo_is_skipped_not_waited_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("history");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: a valid, NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        let mut h = HistoryFile::open(fifo.clone());
+        assert!(h.lines().is_empty());
+        h.append("item 1");
+        assert!(fs::symlink_metadata(&fifo).expect("there").file_type().is_fifo());
+    }
+
+    /// A state dir linked to a shared one keeps its mode (a 1777 dir stays so).
+    #[test]
+    fn a_linked_dir_is_not_tightened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).expect("dir");
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).expect("chmod");
+        let state = dir.path().join("state");
+        std::os::unix::fs::symlink(&shared, &state).expect("symlink");
+        let mut h = HistoryFile::open(state.join("history"));
+        h.append("item 1");
+        assert_eq!(mode(&shared), 0o1777, "left as it was");
+        assert_eq!(mode(&shared.join("history")), 0o600, "the file is private");
     }
 }

@@ -15,6 +15,12 @@ pub fn restrict_umask() {
     }
 }
 
+/// This process's effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
 /// Tighten `dir` and everything under it (not following links) to 0700 folders and
 /// 0600 files, when this user owns `dir`. A dir of another user is left alone.
 pub fn tighten(dir: &Path) -> Result<(), StoreError> {
@@ -23,8 +29,7 @@ pub fn tighten(dir: &Path) -> Result<(), StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(StoreError::io("inspect", dir, e)),
     };
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = euid();
     if !meta.is_dir() || meta.uid() != me {
         return Ok(());
     }
