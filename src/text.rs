@@ -3,9 +3,9 @@
 
 use std::borrow::Cow;
 
-/// `text` with its control characters (ESC and the rest of C0, DEL, the C1 range) shown
-/// as spaces, so data printed to a terminal can never move its cursor, clear its screen
-/// or forge a line of output.
+/// `text` with its control characters (ESC and the rest of C0, DEL, the C1 range) and
+/// bidirectional overrides shown as spaces, so data printed to a terminal can never move
+/// its cursor, clear its screen, forge a line of output or read backwards.
 pub fn printable(text: &str) -> Cow<'_, str> {
     shown(text, |_| false)
 }
@@ -16,11 +16,17 @@ pub fn printable_lines(text: &str) -> Cow<'_, str> {
 }
 
 fn shown(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    let bad = |c: char| c.is_control() && !keep(c);
+    let bad = |c: char| (c.is_control() || is_bidi_control(c)) && !keep(c);
     if !text.chars().any(bad) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(text.chars().map(|c| if bad(c) { ' ' } else { c }).collect())
+}
+
+/// The marks and overrides that reorder text on screen (U+202E shows `exe.txt` as
+/// `txt.exe`): never shown as they are.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Cut long text to `max` characters with an ellipsis.
@@ -105,6 +111,7 @@ mod tests {
         assert!(shown.starts_with("ok [2J ]0;owned"));
         assert_eq!(printable_lines("a\nb\u{1b}c"), "a\nb c");
         assert!(matches!(printable("plain"), Cow::Borrowed(_)));
+        assert_eq!(printable("gpj\u{202e}.exe \u{2066}x"), "gpj .exe  x", "no bidi override");
     }
 
     #[test]

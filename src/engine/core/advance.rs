@@ -396,8 +396,14 @@ impl Core {
             render_string(t, &scope)
                 .map_err(|e| StepError::new(StepErrorKind::Template, format!("{what}: {e}")))
         };
-        let title = render("title", spec.title)?;
-        let details = spec.details.map(|d| render("details", d)).transpose()?;
+        // Shown on terminals: a title is one line, details keep their lines, and
+        // neither keeps a control character or a bidi override from the data.
+        let title = super::names::one_line(&render("title", spec.title)?);
+        let details = spec
+            .details
+            .map(|d| render("details", d))
+            .transpose()?
+            .map(|d| crate::text::printable_lines(&d).into_owned());
         let task = self.state.next_task.max(1);
         let step = self.step_id(item, i);
         self.emit(
@@ -823,6 +829,26 @@ pub(super) mod tests {
                 ),
             })
             .collect()
+    }
+
+    /// A task's title and details are shown on terminals: rendered from data, they
+    /// keep no control characters or bidi overrides, and the title is one line.
+    #[test]
+    fn task_text_from_data_is_made_safe_to_show() {
+        let hostile = "INV\u{1b}]0;owned\u{7}\n7\u{202e}gpj.exe";
+        let steps = vec![human("h", &[], |h| {
+            h.title = "Approve {{ input.t }}".into();
+            h.details = Some("Line 1\n{{ input.t }}".into());
+        })];
+        let mut h = H::new(vec![workflow("t", steps)]);
+        h.start("t", json!({ "t": hostile }));
+        let task = h.core.state.tasks.values().next().expect("a task");
+        assert_eq!(task.title, "Approve INV ]0;owned 7 gpj.exe");
+        assert_eq!(
+            task.details.as_deref(),
+            Some("Line 1\nINV ]0;owned \n7 gpj.exe"),
+            "details keep their lines"
+        );
     }
 
     /// Deliver every pending `pass` result until nothing is left to run.

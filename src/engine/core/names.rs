@@ -22,7 +22,7 @@ pub fn one_line(text: &str) -> String {
     for c in text.chars() {
         let blank = c.is_whitespace()
             || c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            || crate::text::is_bidi_control(c);
         if !blank {
             out.push(c);
         } else if !out.is_empty() && !out.ends_with(' ') {
