@@ -111,7 +111,11 @@ mod tests {
         assert!(shown.starts_with("ok [2J ]0;owned"));
         assert_eq!(printable_lines("a\nb\u{1b}c"), "a\nb c");
         assert!(matches!(printable("plain"), Cow::Borrowed(_)));
-        assert_eq!(printable("gpj\u{202e}.exe \u{2066}x"), "gpj .exe  x", "no bidi override");
+        assert_eq!(
+            printable("gpj\u{202e}.exe \u{2066}x"),
+            "gpj .exe  x",
+            "no bidi override"
+        );
     }
 
     #[test]

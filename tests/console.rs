@@ -409,6 +409,49 @@ fn demo_starts_and_quits_cleanly() {
     tmux.assert_restored();
 }
 
+/// `--data` names a new or empty dir for the demo (never one with data in it); what
+/// the demo writes there is private and stays when it quits.
+#[test]
+fn the_demo_runs_in_a_given_empty_dir_and_keeps_it_private() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let full = tmp.path().join("full");
+    std::fs::create_dir(&full).expect("dir");
+    std::fs::write(full.join("tempi.db"), "a real journal").expect("file");
+    let refused = Command::new(BIN)
+        .args(["--data", &full.to_string_lossy(), "demo"])
+        .output()
+        .expect("tempi runs");
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("is not empty"), "{said}");
+
+    let dir = tmp.path().join("demo");
+    let wf = path_arg(&repo().join("workflows"));
+    let tmux = Tmux::start(
+        200,
+        50,
+        &format!("--workflows {wf} --data {} demo --seed 7", path_arg(&dir)),
+    );
+    tmux.wait_for("the demo's inbox", |s| s.contains("Approve invoice"));
+    tmux.keys(&["q", "y"]);
+    assert_eq!(tmux.wait_exit(), 0, "{}", tmux.screen());
+    let mut files = 0;
+    let mut dirs = vec![dir.clone()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("kept") {
+            let path = entry.expect("entry").path();
+            let meta = std::fs::symlink_metadata(&path).expect("meta");
+            let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+            match meta.is_dir() {
+                true => dirs.push(path),
+                false => files += 1,
+            }
+        }
+    }
+    assert!(files > 3, "the journal, logs and staged workflows are kept");
+}
+
 /// The number after `label` in the header (`at risk 3`), if shown.
 fn header_count(screen: &str, label: &str) -> Option<u64> {
     let rest = &screen[screen.find(label)? + label.len()..];

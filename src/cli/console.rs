@@ -181,6 +181,29 @@ fn demo_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The dir given with --data, for a demo: new or empty only, since the demo fills it
+/// with made-up items (it must never be a real daemon's data).
+fn given_demo_dir(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let empty = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => anyhow::bail!("cannot read the demo data dir {}: {e}", dir.display()),
+    };
+    if !empty {
+        anyhow::bail!(
+            "the demo fills its data dir with made-up work items, so it runs only in a new or empty one; {} is not empty (name another, or leave --data and TEMPI_DATA out for a temporary one)",
+            dir.display()
+        );
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the demo data dir {}", dir.display()))?;
+    Ok(dir.to_path_buf())
+}
+
 /// The shipped workflows from --workflows (or ./workflows), else the built-in copies.
 fn demo_workflows(g: &Globals, dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     if let Some(w) = &g.workflows_dir {
@@ -204,8 +227,18 @@ pub async fn demo(
     seed: Option<u64>,
 ) -> anyhow::Result<()> {
     let rate = rate.clamp(0.0, crate::demo::MAX_RATE);
+    // What the demo writes (its journal, logs, staged workflows) is private, as the
+    // daemon's is.
+    crate::store::private::restrict_umask();
+    let given = match g.data_given {
+        true => Some(given_demo_dir(&g.data_dir)?),
+        false => None,
+    };
     let app = build_app(g, ui, "demo".into(), Some(rate))?;
-    let dir = demo_dir()?;
+    let (dir, keep) = match given {
+        Some(dir) => (dir, true),
+        None => (demo_dir()?, keep),
+    };
     let result = demo_in(g, app, &dir, rate, seed).await;
     if keep {
         eprintln!("tempi: the demo's data is kept in {}", dir.display());

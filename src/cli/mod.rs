@@ -268,7 +268,8 @@ pub enum Cmd {
         /// Work items started per minute (change it live with + and -)
         #[arg(long, default_value_t = crate::demo::DEFAULT_RATE, value_name = "N")]
         rate: f64,
-        /// Keep the demo's temporary data dir (and print where it is)
+        /// Keep the demo's temporary data dir (and print where it is); a new or empty
+        /// dir given with --data is used instead, and always kept
         #[arg(long)]
         keep: bool,
         /// Seed for the simulated estate and load
@@ -339,6 +340,8 @@ fn parse_status(s: &str) -> Result<ItemStatus, String> {
 #[derive(Debug, Clone)]
 pub struct Globals {
     pub data_dir: PathBuf,
+    /// `--data` (or TEMPI_DATA) was given, not defaulted.
+    pub data_given: bool,
     pub workflows_dir: Option<PathBuf>,
     pub user: String,
 }
@@ -358,6 +361,7 @@ impl Globals {
             .unwrap_or_else(|| "operator".to_string());
         Globals {
             data_dir: cli.data.clone().unwrap_or_else(store::default_data_dir),
+            data_given: cli.data.is_some(),
             workflows_dir,
             user,
         }

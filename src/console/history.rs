@@ -312,7 +312,12 @@ mod tests {
         let mut h = HistoryFile::open(fifo.clone());
         assert!(h.lines().is_empty());
         h.append("item 1");
-        assert!(fs::symlink_metadata(&fifo).expect("there").file_type().is_fifo());
+        assert!(
+            fs::symlink_metadata(&fifo)
+                .expect("there")
+                .file_type()
+                .is_fifo()
+        );
     }
 
     /// A state dir linked to a shared one keeps its mode (a 1777 dir stays so).

@@ -946,8 +946,14 @@ fn an_unbound_alt_key_is_esc_then_the_key() {
     let Mode::Command(input) = &app.mode else {
         panic!("expected the prompt, got {:?}", app.mode);
     };
-    assert_eq!(input.text, "", "Esc closed the filter, then : opened the prompt");
-    assert_eq!(app.filter.text, "", "the filter typed was cancelled by the Esc");
+    assert_eq!(
+        input.text, "",
+        "Esc closed the filter, then : opened the prompt"
+    );
+    assert_eq!(
+        app.filter.text, "",
+        "the filter typed was cancelled by the Esc"
+    );
     app.update(alt('j'));
     assert!(matches!(app.mode, Mode::Normal), "{:?}", app.mode);
     assert_eq!(app.list(app.focus).cursor, 1, "then j moved down");
@@ -970,7 +976,14 @@ fn ctrl_a_again_unmarks_although_a_row_arrived_in_between() {
             ..Default::default()
         },
     ))));
-    assert_eq!(app.len(Pane::Items), marked + 1, "the new row is in the list");
+    assert_eq!(
+        app.len(Pane::Items),
+        marked + 1,
+        "the new row is in the list"
+    );
     app.update(ctrl('a'));
-    assert!(app.list(Pane::Items).marks.is_empty(), "ctrl-a again unmarks");
+    assert!(
+        app.list(Pane::Items).marks.is_empty(),
+        "ctrl-a again unmarks"
+    );
 }

@@ -20,9 +20,7 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        let blank = c.is_whitespace()
-            || c.is_control()
-            || crate::text::is_bidi_control(c);
+        let blank = c.is_whitespace() || c.is_control() || crate::text::is_bidi_control(c);
         if !blank {
             out.push(c);
         } else if !out.is_empty() && !out.ends_with(' ') {
