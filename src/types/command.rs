@@ -27,7 +27,11 @@ pub enum Command {
         /// When the item's clock started, if earlier than now (work that waited
         /// upstream before it reached tempi): its age and SLA run from here. At most
         /// [`MAX_SINCE_DAYS`] back, never in the future.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "since::deserialize",
+            skip_serializing_if = "Option::is_none"
+        )]
         since: Option<DateTime<Utc>>,
     },
     /// Decide a task. `approve` and `reject` are decisions with the default options.
@@ -152,6 +156,27 @@ impl CommandError {
     }
 }
 
+/// `since` read with an error that names it (a tagged command's errors carry no
+/// position, and chrono's own say only "input is out of range").
+mod since {
+    use chrono::{DateTime, Utc};
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let text = Option::<String>::deserialize(d)
+            .map_err(|e| D::Error::custom(format!("since: {e}")))?;
+        text.map(|t| {
+            t.parse::<DateTime<Utc>>().map_err(|e| {
+                D::Error::custom(format!(
+                    "since: {t:?} is not a time such as 2026-12-01T09:00:00Z ({e})"
+                ))
+            })
+        })
+        .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +196,22 @@ mod tests {
         .unwrap();
         let at = "2026-12-01T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
         assert!(matches!(dated, Command::Start { since: Some(s), .. } if s == at));
+        for (bad, says) in [
+            (
+                r#""2026-13-45T00:00:00Z""#,
+                "since: \"2026-13-45T00:00:00Z\" is not a time",
+            ),
+            (
+                r#""yesterday""#,
+                "since: \"yesterday\" is not a time such as",
+            ),
+            ("5", "since: invalid type: integer `5`, expected a string"),
+        ] {
+            let text = format!(r#"{{"command":"start","workflow":"w","since":{bad}}}"#);
+            let e = serde_json::from_str::<Command>(&text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 }

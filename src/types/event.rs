@@ -350,7 +350,7 @@ impl Event {
                 // A back-dated clock says so wherever the start is shown.
                 Some(at) => format!(
                     "{workflow} v{version}, clock from {}",
-                    at.format("%H:%M:%S")
+                    at.format("%Y-%m-%d %H:%M:%S UTC")
                 ),
                 None => format!("{workflow} v{version}"),
             },
