@@ -80,9 +80,7 @@ fn field(ctx: &mut Ctx, node: &Node) -> Option<FormField> {
         }
         kind
     });
-    let label = m
-        .get("label")
-        .map(|l| bounded(ctx, l, "`label`", MAX_LABEL));
+    let label = m.get("label").map(|l| shown_text(ctx, l, "`label`"));
     let required = m.get("required").map(|r| boolean(ctx, r, "`required`"));
     let options = m.entry("options").map(|(k, o)| (k, choices(ctx, o)));
     let default = m.get("default");
@@ -161,6 +159,32 @@ fn bounded(ctx: &mut Ctx, node: &Node, what: &str, max: usize) -> Option<String>
     Some(s)
 }
 
+/// Text shown to a decider and typed back (a label, an option): not empty, no spaces
+/// around it (a value typed is trimmed, so `" a"` could never be chosen), no control
+/// characters or bidi overrides.
+fn shown_text(ctx: &mut Ctx, node: &Node, what: &str) -> Option<String> {
+    let s = bounded(ctx, node, what, MAX_LABEL)?;
+    let problem = if s.trim().is_empty() {
+        Some("is empty")
+    } else if s.trim() != s {
+        Some("has spaces around it")
+    } else if s
+        .chars()
+        .any(|c| c.is_control() || crate::text::is_bidi_control(c))
+    {
+        Some("has a control character in it")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => {
+            ctx.at(node, format!("{what} {p} ({s:?})"));
+            None
+        }
+        None => Some(s),
+    }
+}
+
 fn boolean(ctx: &mut Ctx, node: &Node, what: &str) -> Option<bool> {
     match scalar(node) {
         Some(Scalar::Boolean(b)) => Some(*b),
@@ -185,7 +209,7 @@ fn choices(ctx: &mut Ctx, node: &Node) -> Option<Vec<String>> {
     }
     let mut out: Vec<String> = Vec::new();
     for i in items {
-        let s = bounded(ctx, i, "an option", MAX_LABEL)?;
+        let s = shown_text(ctx, i, "an option")?;
         if out.contains(&s) {
             ctx.at(i, format!("option '{s}' is listed twice"));
             return None;
@@ -198,6 +222,26 @@ fn choices(ctx: &mut Ctx, node: &Node) -> Option<Vec<String>> {
 /// A default as written: a scalar, never a template (a form is shown before any is
 /// rendered).
 fn plain(ctx: &mut Ctx, node: &Node) -> Option<Value> {
+    match scalar(node) {
+        Some(Scalar::String(s)) if s.contains("{{") || s.contains("{%") => {
+            ctx.at(
+                node,
+                "`default` is a value, never a template: a form is shown before anything is rendered",
+            );
+            return None;
+        }
+        Some(Scalar::FloatingPoint(f)) if !f.into_inner().is_finite() => {
+            ctx.at(
+                node,
+                format!(
+                    "`default` must be a finite number, found {}",
+                    describe(node)
+                ),
+            );
+            return None;
+        }
+        _ => {}
+    }
     let v = match scalar(node) {
         Some(Scalar::Boolean(b)) => Value::Bool(*b),
         Some(Scalar::Integer(i)) => Value::from(*i),
@@ -274,6 +318,33 @@ mod tests {
             (15, "`required` must be true or false"),
             (16, "unknown key `colour`"),
             (17, "field 'x' is listed twice"),
+        ];
+        for (line, text) in expect {
+            assert!(
+                at.iter().any(|(l, m)| *l == line && m.contains(text)),
+                "no `{text}` at line {line}: {at:?}"
+            );
+        }
+    }
+
+    /// What a decider is shown and types back must be typeable: options and labels
+    /// that are blank, padded or carry control characters are refused, as are defaults
+    /// that look like templates or are not finite.
+    #[test]
+    fn options_labels_and_defaults_a_decider_could_not_use_are_refused() {
+        let src = with_form(
+            "      - { name: a, type: enum, options: [ok, \"\"] }\n      - { name: b, type: enum, options: [ok, \" x\"] }\n      - { name: c, type: enum, options: [\"a\\u0000b\"] }\n      - { name: d, type: enum, options: [\"\\u202eX\"] }\n      - { name: e, type: string, label: \"\" }\n      - { name: f, type: string, default: \"{{ input.x }}\" }\n      - { name: g, type: number, default: .nan }\n",
+        );
+        let d = parse_str("t.yaml", &src).unwrap_err();
+        let at: Vec<(usize, String)> = d.iter().map(|d| (d.line, d.message.clone())).collect();
+        let expect = [
+            (9, "an option is empty"),
+            (10, "an option has spaces around it"),
+            (11, "an option has a control character in it"),
+            (12, "an option has a control character in it"),
+            (13, "`label` is empty"),
+            (14, "`default` is a value, never a template"),
+            (15, "`default` must be a finite number, found"),
         ];
         for (line, text) in expect {
             assert!(

@@ -116,7 +116,7 @@ impl FormField {
                     .ok_or_else(|| wrong(value))?,
                 _ => return Err(wrong(value)),
             },
-            FieldType::Integer => match (value.as_i64(), text) {
+            FieldType::Integer => match (whole(value), text) {
                 (Some(i), _) => Value::from(i),
                 (None, Some(t)) => t
                     .parse::<i64>()
@@ -147,6 +147,15 @@ impl FormField {
             FieldType::Enum => format!("one of {}", self.options.join(", ")),
         }
     }
+}
+
+/// A JSON number that is whole, however it is written (`100`, `1e2`, `100.0`, `-0`).
+fn whole(v: &Value) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: beyond it a float skips integers
+    v.as_i64().or_else(|| {
+        let f = v.as_f64()?;
+        (f.fract() == 0.0 && f.abs() <= EXACT).then_some(f as i64)
+    })
 }
 
 /// Whole numbers read from text stay integers in the JSON (`120`, not `120.0`).
@@ -318,6 +327,14 @@ mod tests {
                 .contains("'amount' must be a number")
         );
         assert!(err(json!({"cost_centre": "a", "copies": 1.5})).contains("whole number"));
+        for written in ["1e2", "100.0", "-0", "100"] {
+            let v: Value =
+                serde_json::from_str(&format!(r#"{{"cost_centre": "a", "copies": {written}}}"#))
+                    .unwrap();
+            let got = check(&form(), &given(v)).unwrap();
+            let want = if written == "-0" { 0 } else { 100 };
+            assert_eq!(got["copies"], json!(want), "{written} is a whole number");
+        }
         assert!(err(json!({"cost_centre": "a", "risk": "mid"})).contains("one of low, high"));
         assert!(err(json!({"cost_centre": 7})).contains("must be text"));
         assert!(
