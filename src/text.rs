@@ -58,23 +58,28 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut out = Vec::new();
     for line in text.split('\n') {
-        let mut cur = String::new();
-        let mut len = 0;
-        for word in line.split(' ') {
+        // A line's indent (pretty JSON's nesting) stays, and its wrapped parts hang
+        // under it; at most half the width, so text always has room.
+        let body = line.trim_start_matches(' ');
+        let indent = " ".repeat((line.len() - body.len()).min(width / 2));
+        let start = indent.len();
+        let mut cur = indent.clone();
+        let mut len = start;
+        for word in body.split(' ') {
             let mut word: Vec<char> = word.chars().collect();
-            if len > 0 && len + 1 + word.len() > width {
-                out.push(std::mem::take(&mut cur));
-                len = 0;
+            if len > start && len + 1 + word.len() > width {
+                out.push(std::mem::replace(&mut cur, indent.clone()));
+                len = start;
             }
-            if len > 0 {
+            if len > start {
                 cur.push(' ');
                 len += 1;
             }
             while len + word.len() > width {
                 let rest = word.split_off(width - len);
                 cur.extend(word);
-                out.push(std::mem::take(&mut cur));
-                len = 0;
+                out.push(std::mem::replace(&mut cur, indent.clone()));
+                len = start;
                 word = rest;
             }
             len += word.len();
@@ -141,6 +146,21 @@ mod tests {
             ["connect:", "connection", "refused by", "bank"]
         );
         assert_eq!(wrap("a\nb c", 10), ["a", "b c"]);
+        assert_eq!(
+            wrap(
+                "{\n  \"exit_code\": 0,\n    \"note\": \"all went well\"\n}",
+                16
+            ),
+            [
+                "{",
+                "  \"exit_code\":",
+                "  0,",
+                "    \"note\": \"all",
+                "    went well\"",
+                "}"
+            ],
+            "indents stay and wrapped parts hang under them"
+        );
         assert_eq!(
             wrap("abcdefghij", 4),
             ["abcd", "efgh", "ij"],

@@ -192,7 +192,7 @@ fn timeline<'a>(
     }
     lines.push(Line::from(head));
     if let Some((step, err)) = &item.incident {
-        let text = format!(" step {step}: {err}");
+        let text = format!("step {step}: {err}");
         let mut parts = wrap(&printable(&text), width.saturating_sub(11)).into_iter();
         lines.push(Line::from(vec![
             Span::styled(" INCIDENT ", t.style(Role::Incident)),
