@@ -150,7 +150,7 @@ mod tests {
             status: STATUSES[usize::from(v.0) % STATUSES.len()],
             priority: i32::from(v.1 % 3),
             workflow: ["billing", "invoice", "onboarding", "zeta"][usize::from(v.2) % 4].into(),
-            sla_due: (v.3 % 4 != 0).then(|| at + Duration::minutes(i64::from(v.3 % 5))),
+            sla_due: (!v.3.is_multiple_of(4)).then(|| at + Duration::minutes(i64::from(v.3 % 5))),
             updated_at: at + Duration::seconds(i64::from(v.3 % 3)),
             sla_warned: v.0 % 2,
             ..crate::console::tests::fixture::items()[0].clone()
