@@ -783,9 +783,12 @@ async fn the_cli_never_prints_terminal_escapes_that_came_with_data() {
     let items = d.cli_json(&["items", "--json"]);
     let item = items[0]["id"].as_u64().unwrap();
     let task = d.open_task_of(item).await;
-    // JSON keeps the data exactly; it is escaped by the encoding.
+    // A task's title is display text, made one clean line when the task is made; the
+    // item's input keeps the data exactly (JSON escapes it).
     let tasks = d.cli_json(&["tasks", "--json"]);
-    assert_eq!(tasks[0]["title"], format!("Approve order {evil}").as_str());
+    assert_eq!(tasks[0]["title"], "Approve order [2J ]0;owned forged line");
+    let shown = d.cli_json(&["item", &item.to_string(), "--json"]);
+    assert_eq!(shown["item"]["input"]["n"], evil, "{shown}");
     let comment = format!("fine{evil}");
     let o = d.cli(&["approve", &task.to_string(), "--comment", &comment]);
     assert!(o.status.success(), "{}", stderr(&o));
