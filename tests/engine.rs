@@ -638,14 +638,14 @@ impl tempi::exec::Executor for Flaky {
             tempi::exec::Job::Http(h) => h.idempotency_key.clone(),
             _ => String::new(),
         };
-        let ok = move || Ok(json!({ "key": key }));
+        let ok = move || Ok(json!({ "key": key })).into();
         match roll {
             r if r < 0.15 => {} // lost: the attempt's timeout must catch it
             r if r < 0.30 => {
                 answer(ok());
                 answer(ok()); // duplicated: the second is stale
             }
-            r if r < 0.45 => answer(Err(StepError::new(StepErrorKind::Connect, "flaky"))),
+            r if r < 0.45 => answer(Err(StepError::new(StepErrorKind::Connect, "flaky")).into()),
             _ => {
                 self.rt.spawn(async move {
                     tokio::time::sleep(Duration::from_millis(delay)).await;

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::exchange::Exchange;
+
 pub type ItemId = u64;
 pub type TaskId = u64;
 
@@ -208,6 +210,10 @@ pub enum Event {
         output: Value,
         #[serde(default, skip_serializing_if = "Phase::is_run")]
         phase: Phase,
+        /// The HTTP exchange of an `http` or `agent` attempt (without the response body,
+        /// which is `output`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exchange: Option<Box<Exchange>>,
     },
     StepFailed {
         item: ItemId,
@@ -216,6 +222,10 @@ pub enum Event {
         error: StepError,
         #[serde(default, skip_serializing_if = "Phase::is_run")]
         phase: Phase,
+        /// The HTTP exchange of a failed `http` or `agent` attempt, with the response's
+        /// body when there was a response.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exchange: Option<Box<Exchange>>,
     },
     /// `when:` was false, a dependency was skipped, or an operator skipped it.
     StepSkipped {

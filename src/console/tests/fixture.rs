@@ -549,6 +549,7 @@ pub fn records() -> Vec<Record> {
                 attempt,
                 output: json!({ "number": "INV-2045", "total": 912.4 }),
                 phase: Phase::Run,
+                exchange: None,
             }
         }),
         (Some(124), "engine", None, {
@@ -569,6 +570,7 @@ pub fn records() -> Vec<Record> {
                 attempt,
                 error: crm_503(),
                 phase: Phase::Run,
+                exchange: None,
             }
         }),
         (
@@ -648,6 +650,7 @@ pub fn records() -> Vec<Record> {
                 attempt,
                 output: json!({ "id": "pay_7Hq2", "status": "scheduled" }),
                 phase: Phase::Run,
+                exchange: None,
             }
         }),
         (
@@ -689,6 +692,7 @@ pub fn records() -> Vec<Record> {
                     None,
                 ),
                 phase: Phase::Run,
+                exchange: None,
             }
         }),
         (
@@ -761,6 +765,7 @@ pub fn records() -> Vec<Record> {
                 attempt,
                 output: json!({ "service": "payments-api", "severity": "sev2" }),
                 phase: Phase::Run,
+                exchange: None,
             }
         }),
         (Some(111), "engine", None, {
@@ -831,6 +836,7 @@ pub fn step_view(id: &str, kind: &str, status: StepStatus, needs: &[&str]) -> St
         error: None,
         task: None,
         waiting_on: None,
+        exchange: None,
     }
 }
 
@@ -893,6 +899,7 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
         attempt,
         error: crm_503(),
         phase: Phase::Run,
+        exchange: None,
     };
     let events = vec![
         (
@@ -915,6 +922,7 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
                 attempt: 1,
                 output: json!({ "status": "clear", "score": 0.12 }),
                 phase: Phase::Run,
+                exchange: None,
             },
         ),
         (
@@ -925,6 +933,7 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
                 attempt: 1,
                 output: json!({ "decision": "clear", "confidence": 0.97 }),
                 phase: Phase::Run,
+                exchange: None,
             },
         ),
         (3_700, failed(1)),
