@@ -513,3 +513,31 @@ impl Event {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Journals written before exchanges were kept replay as they are, and an event
+    /// without one is written as before.
+    #[test]
+    fn a_step_event_without_an_exchange_reads_and_writes_as_before() {
+        let old = r#"{"type":"step_failed","item":7,"step":"pay","attempt":2,
+            "error":{"kind":"status","message":"POST http://bank/pay: unexpected status 503","code":"503"}}"#;
+        let event: Event = serde_json::from_str(old).unwrap();
+        let Event::StepFailed {
+            exchange, error, ..
+        } = &event
+        else {
+            panic!("not a step_failed: {event:?}");
+        };
+        assert_eq!((exchange, error.code.as_deref()), (&None, Some("503")));
+        let written = serde_json::to_string(&event).unwrap();
+        assert!(!written.contains("exchange"), "{written}");
+
+        let old =
+            r#"{"type":"step_succeeded","item":7,"step":"pay","attempt":1,"output":{"id":1}}"#;
+        let event: Event = serde_json::from_str(old).unwrap();
+        assert!(matches!(event, Event::StepSucceeded { exchange: None, .. }));
+    }
+}

@@ -293,3 +293,157 @@ fn pretty(b: &Body) -> String {
     }
     b.excerpt.clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs<'a>(list: &'a [(&'a str, &'a str)]) -> impl Iterator<Item = (&'a str, &'a [u8])> {
+        list.iter().map(|(n, v)| (*n, v.as_bytes()))
+    }
+
+    #[test]
+    fn a_body_is_cut_at_a_character_and_keeps_its_length() {
+        let whole = Body::of(b"{\"a\":1}", 7);
+        assert_eq!(
+            (whole.excerpt.as_str(), whole.bytes, whole.cut),
+            ("{\"a\":1}", 7, false)
+        );
+        // 'é' is two bytes: the cut at 4096 falls inside one.
+        let text = format!("x{}", "é".repeat(5000));
+        let b = Body::of(text.as_bytes(), text.len() as u64);
+        assert!(b.cut);
+        assert_eq!(b.bytes, text.len() as u64);
+        assert_eq!(b.excerpt.len(), BODY_MAX - 1);
+        assert!(text.starts_with(&b.excerpt));
+        // Invalid bytes grow into `�`, three bytes each: still at most BODY_MAX.
+        let binary = vec![0xffu8; BODY_MAX];
+        let b = Body::of(&binary, BODY_MAX as u64);
+        assert!(b.excerpt.len() <= BODY_MAX && b.cut, "{}", b.excerpt.len());
+        // Only the start was read: the length says how long it really was.
+        let head = Body::of(b"abc", 10_000);
+        assert_eq!((head.bytes, head.cut), (10_000, true));
+    }
+
+    #[test]
+    fn sensitive_headers_are_named_by_what_they_hold() {
+        for name in [
+            "Authorization",
+            "proxy-authorization",
+            "Cookie",
+            "set-cookie",
+            "X-Api-Key",
+            "x-auth-user",
+            "X-Access-Token",
+            "x-client-secret",
+            "x-password",
+            "X-Session-Id",
+        ] {
+            assert!(is_sensitive(name), "{name}");
+        }
+        for name in ["Idempotency-Key", "content-type", "x-request-id", "accept"] {
+            assert!(!is_sensitive(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn headers_are_hidden_cut_and_counted() {
+        let long = "v".repeat(300);
+        let list = [
+            ("authorization", "Bearer abc"),
+            ("idempotency-key", "item-1/pay/run"),
+            ("x-long", long.as_str()),
+        ];
+        let (kept, omitted) = headers(pairs(&list));
+        assert_eq!(omitted, 0);
+        assert_eq!(kept[0], ("authorization".into(), HIDDEN.into()));
+        assert_eq!(kept[1].1, "item-1/pay/run");
+        assert_eq!(kept[2].1.chars().count(), VALUE_MAX);
+        assert!(kept[2].1.ends_with("v…"));
+        let exact = "w".repeat(VALUE_MAX);
+        let (kept, _) = headers(pairs(&[("x-exact", exact.as_str())]));
+        assert_eq!(kept[0].1, exact, "a value of exactly the limit is whole");
+
+        let many: Vec<(String, String)> = (0..40).map(|k| (format!("x-{k}"), "v".into())).collect();
+        let (kept, omitted) = headers(many.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+        assert_eq!((kept.len(), omitted), (HEADERS_MAX, 8));
+    }
+
+    fn failed() -> Exchange {
+        Exchange {
+            request: Request {
+                method: "POST".into(),
+                url: "https://crm.example/v2/accounts?dry=1".into(),
+                headers: vec![("content-type".into(), "application/json".into())],
+                headers_omitted: 0,
+                body: Some(Body::of(br#"{"name":"Acme"}"#, 15)),
+            },
+            response: Some(Response {
+                status: 503,
+                headers: vec![("retry-after".into(), "30".into())],
+                headers_omitted: 2,
+                body: Some(Body::of(b"upstream down", 13)),
+            }),
+            duration_ms: 1234,
+        }
+    }
+
+    #[test]
+    fn shown_as_a_headline_headers_and_bodies() {
+        let x = failed();
+        assert_eq!(
+            x.headline(),
+            "POST https://crm.example/v2/accounts?dry=1 → 503 Service Unavailable · 1,234 ms"
+        );
+        let text = x.text();
+        assert!(
+            text.contains("request body (15 bytes)\n  {\n    \"name\": \"Acme\"\n  }"),
+            "{text}"
+        );
+        assert!(
+            text.contains("response headers (2 more left out)\n  retry-after: 30"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("response body (13 bytes)\n  upstream down"),
+            "{text}"
+        );
+        let lost = Exchange {
+            response: None,
+            ..x
+        };
+        assert!(lost.headline().contains("→ no response · 1,234 ms"));
+        assert_eq!(status_text(599), "599");
+    }
+
+    #[test]
+    fn cut_texts_visits_what_was_cut_without_its_ellipsis() {
+        let mut x = failed();
+        x.request.headers.push(("x-long".into(), "abc…".into()));
+        if let Some(r) = &mut x.response {
+            r.body = Some(Body::of(b"0123456789", 20));
+        }
+        let mut seen = Vec::new();
+        x.cut_texts(|t| {
+            seen.push(t.clone());
+            t.pop();
+        });
+        assert_eq!(seen, ["abc", "0123456789"]);
+        assert_eq!(x.request.headers[1].1, "ab…");
+    }
+
+    #[test]
+    fn the_journal_form_is_compact_and_reads_back() {
+        let x = failed();
+        let json = serde_json::to_string(&x).unwrap();
+        assert!(
+            json.contains(r#""headers":[["content-type","application/json"]]"#),
+            "{json}"
+        );
+        assert!(
+            !json.contains("\"cut\""),
+            "false flags are left out: {json}"
+        );
+        assert_eq!(serde_json::from_str::<Exchange>(&json).unwrap(), x);
+    }
+}
