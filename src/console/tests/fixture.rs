@@ -14,6 +14,7 @@ use crate::console::model::Update;
 use crate::console::theme::{ColorDepth, Theme};
 use crate::types::changes::{Changes, EventLine};
 use crate::types::event::{Phase, StepError, StepErrorKind, TaskKind, WaitOn};
+use crate::types::exchange::Exchange;
 use crate::types::view::{
     ItemDetail, ItemStatus, ItemSummary, Metrics, StepStatus, StepView, TaskStatus, TaskView,
 };
@@ -967,4 +968,54 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
 /// The detail update the sync task would send for `DETAIL_ITEM`.
 pub fn detail_update() -> Update {
     Update::Detail(DETAIL_ITEM, Ok(Box::new(detail())))
+}
+
+/// The call behind `crm_record`'s last failure: the CRM answered 503.
+pub fn crm_exchange() -> Exchange {
+    use crate::types::exchange::{Body, Request, Response};
+    let sent = json!({ "company": "Acme GmbH", "country": "DE", "plan": "enterprise" });
+    let sent = serde_json::to_string(&sent).unwrap_or_default();
+    let answer =
+        r#"{"error":"unavailable","detail":"accounts shard eu-2 is rebuilding","retry_after":30}"#;
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    Exchange {
+        request: Request {
+            method: "POST".into(),
+            url: "https://crm.internal/customers?upsert=true".into(),
+            headers: pairs(&[
+                ("content-type", "application/json"),
+                ("authorization", "[hidden]"),
+                ("idempotency-key", "118/crm_record/run"),
+            ]),
+            headers_omitted: 0,
+            body: Some(Body::of(sent.as_bytes(), sent.len() as u64)),
+        },
+        response: Some(Response {
+            status: 503,
+            headers: pairs(&[
+                ("content-type", "application/json"),
+                ("retry-after", "30"),
+                (
+                    "warning",
+                    "199 crm \"degraded: the accounts shard eu-2 is rebuilding its index and refuses writes until it is done\"",
+                ),
+            ]),
+            headers_omitted: 0,
+            body: Some(Body::of(answer.as_bytes(), answer.len() as u64)),
+        }),
+        duration_ms: 2_310,
+    }
+}
+
+/// The detail update with `crm_record`'s exchange in it.
+pub fn detail_update_with_exchange() -> Update {
+    let (mut detail, trail) = detail();
+    if let Some(s) = detail.steps.iter_mut().find(|s| s.id == "crm_record") {
+        s.exchange = Some(crm_exchange());
+    }
+    Update::Detail(DETAIL_ITEM, Ok(Box::new((detail, trail))))
 }
