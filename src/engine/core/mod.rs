@@ -199,7 +199,8 @@ impl Core {
     }
 
     /// The event and reason with every secret masked, before they are applied and
-    /// journaled (so the state is what the journal says). A workflow's source is its
+    /// journaled (so the state is what the journal says); an exchange's cut texts also
+    /// lose a secret's start the cut left at their end. A workflow's source is its
     /// definition, not data: masking it would change the workflow.
     fn masked(&self, event: Event, reason: Option<String>) -> (Event, Option<String>) {
         if self.secrets.is_empty() || matches!(event, Event::WorkflowLoaded { .. }) {
