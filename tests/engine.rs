@@ -638,14 +638,14 @@ impl tempi::exec::Executor for Flaky {
             tempi::exec::Job::Http(h) => h.idempotency_key.clone(),
             _ => String::new(),
         };
-        let ok = move || Ok(json!({ "key": key }));
+        let ok = move || Ok(json!({ "key": key })).into();
         match roll {
             r if r < 0.15 => {} // lost: the attempt's timeout must catch it
             r if r < 0.30 => {
                 answer(ok());
                 answer(ok()); // duplicated: the second is stale
             }
-            r if r < 0.45 => answer(Err(StepError::new(StepErrorKind::Connect, "flaky"))),
+            r if r < 0.45 => answer(Err(StepError::new(StepErrorKind::Connect, "flaky")).into()),
             _ => {
                 self.rt.spawn(async move {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -960,3 +960,93 @@ async fn an_executor_that_panics_hurts_only_its_attempt() {
 
 #[path = "engine/disk.rs"]
 mod disk;
+
+const CALL: &str = r#"name: call
+version: 1
+steps:
+  - id: prep
+    kind: pass
+    output: { n: 1 }
+  - id: call
+    kind: http
+    needs: [prep]
+    request:
+      method: POST
+      url: "{{ env.T_URL }}/down?q=1"
+      json: { n: "{{ steps.prep.output.n }}" }
+"#;
+
+/// A service that is down for maintenance.
+async fn down() -> String {
+    use axum::http::StatusCode;
+    let app = axum::Router::new().route(
+        "/down",
+        axum::routing::post(|| async { (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+async fn call_engine(dir: &std::path::Path, url: &str) -> Running {
+    let wf = dir.join("wf");
+    std::fs::create_dir_all(&wf).unwrap();
+    std::fs::write(wf.join("call.yaml"), CALL).unwrap();
+    let mut config = EngineConfig::new(dir.join("data"), Some(wf));
+    config.env.insert("T_URL".into(), url.into());
+    runtime::start(config).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_steps_exchange_is_journaled_and_read_back_after_restarts() {
+    use tempi::types::Event;
+    let url = down().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let run = call_engine(tmp.path(), &url).await;
+    let h = run.handle.clone();
+    let start = Command::Start {
+        workflow: "call".into(),
+        version: None,
+        input: json!({}),
+        priority: 0,
+        since: None,
+    };
+    let item = h.command("alice", None, start).await.unwrap().item.unwrap();
+    until("the incident", || async {
+        h.item(item).await.unwrap().unwrap().summary.status == ItemStatus::Incident
+    })
+    .await;
+    let detail = h.item(item).await.unwrap().unwrap();
+    assert_eq!(detail.steps[0].exchange, None, "a pass step makes no call");
+    let x = detail.steps[1]
+        .exchange
+        .clone()
+        .expect("the call's exchange");
+    assert_eq!(x.request.url, format!("{url}/down?q=1"));
+    let sent = x.request.body.as_ref().map(|b| b.excerpt.as_str());
+    assert_eq!(sent, Some(r#"{"n":1}"#));
+    let r = x.response.as_ref().expect("a response");
+    assert_eq!(r.status, 503);
+    let got = r.body.as_ref().map(|b| b.excerpt.as_str());
+    assert_eq!(got, Some("down for maintenance"));
+    let trail = h.audit(Some(item), 0, 100).await.unwrap();
+    let journaled = trail.iter().find_map(|r| match &r.event {
+        Event::StepFailed { exchange, .. } => exchange.as_deref().cloned(),
+        _ => None,
+    });
+    assert_eq!(journaled.as_ref(), Some(&x));
+    run.shutdown().await;
+
+    // From the snapshot a clean stop leaves, then from the journal alone.
+    let run = call_engine(tmp.path(), &url).await;
+    assert_eq!(run.handle.item(item).await.unwrap(), Some(detail.clone()));
+    run.shutdown().await;
+    for path in snapshot_files(tmp.path()) {
+        std::fs::remove_file(path).unwrap();
+    }
+    let run = call_engine(tmp.path(), &url).await;
+    assert!(run.stats.lock().unwrap().replayed > 0);
+    assert_eq!(run.handle.item(item).await.unwrap(), Some(detail));
+    run.shutdown().await;
+}

@@ -12,6 +12,7 @@ use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 use tempi::exec::{HttpJob, ShellJob, agent, http, shell};
 use tempi::types::event::{StepError, StepErrorKind};
+use tempi::types::exchange::{Exchange, HIDDEN};
 
 // ---------- HTTP ----------
 
@@ -38,6 +39,23 @@ async fn status(Path(code): Path<u16>) -> impl IntoResponse {
     (status, format!("boom: {}", "y".repeat(500)))
 }
 
+/// A 500 with a 10 KiB body.
+fn big_error() -> impl IntoResponse {
+    (StatusCode::INTERNAL_SERVER_ERROR, "e".repeat(10 * 1024))
+}
+
+/// A success whose headers hold a session.
+fn cookies() -> impl IntoResponse {
+    (
+        [
+            ("set-cookie", "sid=s3ssion; HttpOnly"),
+            ("x-session-token", "t0ken"),
+            ("x-request-id", "req-42"),
+        ],
+        axum::Json(json!({ "ok": true })),
+    )
+}
+
 fn big_chunked() -> Body {
     let chunks = (0..40).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'z'; 64 * 1024])));
     Body::from_stream(futures_util::stream::iter(chunks))
@@ -52,12 +70,14 @@ async fn server() -> SocketAddr {
         .route("/status/{code}", get(status))
         .route(
             "/slow",
-            get(|| async {
+            any(|| async {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 "late"
             }),
         )
         .route("/big", get(|| async { vec![b'x'; 2 * 1024 * 1024] }))
+        .route("/big-error", get(|| async { big_error() }))
+        .route("/cookies", get(|| async { cookies() }))
         .route("/big-chunked", get(|| async { big_chunked() }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -230,6 +250,161 @@ async fn agent_http_errors_pass_through() {
     let job = http_job("GET", format!("http://{addr}/status/500"));
     let e = agent::run(&http::client(), &job).await.unwrap_err();
     assert_eq!(e.kind, StepErrorKind::Status);
+}
+
+// ---------- the exchange ----------
+
+async fn recorded(job: &HttpJob) -> (Result<Value, StepError>, Exchange) {
+    let o = http::run_recorded(&http::client(), job).await;
+    (
+        o.result,
+        *o.exchange.expect("an HTTP attempt has an exchange"),
+    )
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn exchange_of_a_success_has_status_headers_and_request_but_no_response_body() {
+    let addr = server().await;
+    let mut job = http_job("POST", format!("http://{addr}/echo?q=1"));
+    job.headers = vec![("X-Test".into(), "yes".into())];
+    job.body = Some(json!({ "doc": "invoice.pdf" }));
+    let (result, x) = recorded(&job).await;
+    assert_eq!(result.unwrap()["method"], "POST");
+    assert_eq!(x.request.method, "POST");
+    assert_eq!(x.request.url, format!("http://{addr}/echo?q=1"));
+    assert_eq!(header(&x.request.headers, "x-test"), Some("yes"));
+    assert_eq!(
+        header(&x.request.headers, "idempotency-key"),
+        Some("item-7/pay/run")
+    );
+    let body = x.request.body.as_ref().expect("the request body");
+    assert_eq!(body.excerpt, r#"{"doc":"invoice.pdf"}"#);
+    assert_eq!((body.bytes, body.cut), (21, false));
+    let r = x.response.expect("a response");
+    assert_eq!(r.status, 200);
+    assert_eq!(header(&r.headers, "content-type"), Some("application/json"));
+    assert_eq!(r.body, None, "the step's output is the body");
+    assert!(x.duration_ms < 10_000);
+}
+
+#[tokio::test]
+async fn exchange_of_a_503_keeps_the_response_body() {
+    let addr = server().await;
+    let (result, x) = recorded(&http_job("GET", format!("http://{addr}/status/503"))).await;
+    assert_eq!(result.unwrap_err().kind, StepErrorKind::Status);
+    let r = x.response.expect("a response");
+    assert_eq!(r.status, 503);
+    let body = r.body.expect("the body of a failure");
+    assert_eq!(body.excerpt, format!("boom: {}", "y".repeat(500)));
+    assert_eq!((body.bytes, body.cut), (506, false));
+    assert_eq!(x.request.body, None, "a GET sends none");
+}
+
+#[tokio::test]
+async fn exchange_cuts_a_10_kib_body_to_4_kib_and_says_how_long_it_was() {
+    let addr = server().await;
+    let (_, x) = recorded(&http_job("GET", format!("http://{addr}/big-error"))).await;
+    let body = x.response.and_then(|r| r.body).expect("the body");
+    assert_eq!(body.excerpt, "e".repeat(4096));
+    assert_eq!(
+        (body.bytes, body.cut, body.unread),
+        (10 * 1024, true, false)
+    );
+}
+
+#[tokio::test]
+async fn exchange_of_a_body_past_the_limit_says_what_was_read() {
+    let addr = server().await;
+    let (_, x) = recorded(&http_job("GET", format!("http://{addr}/big"))).await;
+    let body = x.response.and_then(|r| r.body).expect("the body");
+    // Content-Length said: nothing read, the length known.
+    assert_eq!(
+        (body.excerpt.len(), body.bytes, body.cut),
+        (0, 2 << 20, true)
+    );
+    let (_, x) = recorded(&http_job("GET", format!("http://{addr}/big-chunked"))).await;
+    let body = x.response.and_then(|r| r.body).expect("the body");
+    assert_eq!(body.excerpt, "z".repeat(4096));
+    assert!(body.unread && body.cut && body.bytes > 1 << 20, "{body:?}");
+}
+
+#[tokio::test]
+async fn exchange_hides_sensitive_headers_both_ways() {
+    let addr = server().await;
+    let mut job = http_job("GET", format!("http://{addr}/cookies"));
+    job.headers = vec![
+        ("Authorization".into(), "Bearer s3cret".into()),
+        ("X-Api-Key".into(), "k3y".into()),
+        ("Cookie".into(), "sid=abc".into()),
+        ("X-Trace".into(), "visible".into()),
+    ];
+    let (result, x) = recorded(&job).await;
+    assert_eq!(result.unwrap(), json!({ "ok": true }));
+    let sent = &x.request.headers;
+    for name in ["authorization", "x-api-key", "cookie"] {
+        assert_eq!(header(sent, name), Some(HIDDEN), "{name}");
+    }
+    assert_eq!(header(sent, "x-trace"), Some("visible"));
+    assert_eq!(header(sent, "idempotency-key"), Some("item-7/pay/run"));
+    let got = x.response.expect("a response").headers;
+    assert_eq!(header(&got, "set-cookie"), Some(HIDDEN));
+    assert_eq!(header(&got, "x-session-token"), Some(HIDDEN));
+    assert_eq!(header(&got, "x-request-id"), Some("req-42"));
+    let text = serde_json::to_string(&x.request).unwrap() + &format!("{got:?}");
+    for secret in ["s3cret", "k3y", "sid=", "t0ken"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}
+
+#[tokio::test]
+async fn exchange_url_has_no_user_name_or_password_but_keeps_the_query() {
+    let addr = server().await;
+    let job = http_job("GET", format!("http://bob:pa55@{addr}/text?page=2#top"));
+    let (result, x) = recorded(&job).await;
+    assert_eq!(result.unwrap(), json!("hello, world"));
+    assert_eq!(x.request.url, format!("http://{addr}/text?page=2"));
+    assert!(!x.request.url.contains("pa55") && !x.request.url.contains("bob"));
+}
+
+#[tokio::test]
+async fn exchange_of_a_timeout_has_the_request_and_no_response() {
+    let addr = server().await;
+    let mut job = http_job("PUT", format!("http://{addr}/slow"));
+    job.body = Some(json!([1, 2]));
+    job.timeout = Some(Duration::from_millis(200));
+    let (result, x) = recorded(&job).await;
+    assert_eq!(result.unwrap_err().kind, StepErrorKind::Timeout);
+    assert_eq!(x.response, None);
+    assert_eq!(x.request.method, "PUT");
+    assert_eq!(x.request.body.map(|b| b.excerpt).as_deref(), Some("[1,2]"));
+    assert!((200..2000).contains(&x.duration_ms), "{}", x.duration_ms);
+}
+
+#[tokio::test]
+async fn exchange_is_absent_when_no_request_could_be_built() {
+    let o = http::run_recorded(&http::client(), &http_job("GET", "not a url".into())).await;
+    assert_eq!(o.result.unwrap_err().kind, StepErrorKind::Template);
+    assert_eq!(o.exchange, None);
+}
+
+#[tokio::test]
+async fn exchange_of_an_agent_answer_refused_keeps_its_body() {
+    let addr = server().await;
+    let mut job = http_job("POST", format!("http://{addr}/reply"));
+    job.body = Some(json!({ "decision": "approve" }));
+    let o = agent::run_recorded(&http::client(), &job).await;
+    assert_eq!(o.result.unwrap_err().kind, StepErrorKind::Decode);
+    let r = o.exchange.and_then(|x| x.response).expect("a response");
+    assert_eq!(r.status, 200);
+    let body = r.body.expect("the refused answer");
+    assert_eq!(body.excerpt, r#"{"decision":"approve"}"#);
 }
 
 // ---------- shell ----------

@@ -47,8 +47,10 @@ steps:
     kind: http
     needs: [all]
     request:
+      method: POST
       url: "{{ env.T_URL }}/deny/{{ secrets.API_KEY }}"
-      headers: { Authorization: "Bearer {{ secrets.API_KEY }}" }
+      headers: { Authorization: "Bearer {{ secrets.API_KEY }}", X-Trace: "t-{{ secrets.API_KEY }}" }
+      json: { note: "n-{{ secrets.API_KEY }}" }
     retry: { attempts: 1 }
 "#;
 
@@ -313,7 +315,7 @@ async fn service(seen: Arc<Mutex<Vec<String>>>) -> String {
     };
     let app = axum::Router::new()
         .route("/ok", get(ok))
-        .route("/deny/{*key}", get(deny));
+        .route("/deny/{*key}", axum::routing::post(deny));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -393,6 +395,39 @@ async fn a_secret_reaches_its_service_and_nothing_else() {
         error.contains("Bearer [secret:API_KEY] (b64 [secret:API_KEY]) at /deny/[secret:API_KEY]"),
         "{error}"
     );
+    // The failed call's exchange: the secret masked in its URL, a header a name does
+    // not hide, its body and the answer's; the credential's header hidden by name.
+    let x = &detail["steps"][2]["exchange"];
+    let masked = "[secret:API_KEY]";
+    assert_eq!(
+        x["request"]["url"],
+        format!("{service_url}/deny/{masked}"),
+        "{x}"
+    );
+    let headers = x["request"]["headers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        headers.contains(&json!(["x-trace", format!("t-{masked}")])),
+        "{x}"
+    );
+    assert!(
+        headers.contains(&json!(["authorization", "[hidden]"])),
+        "{x}"
+    );
+    assert_eq!(
+        x["request"]["body"]["excerpt"],
+        format!(r#"{{"note":"n-{masked}"}}"#),
+        "{x}"
+    );
+    assert_eq!(x["response"]["status"], 401, "{x}");
+    let answer = x["response"]["body"]["excerpt"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(answer.contains(&format!("Bearer {masked}")), "{x}");
+    let journaled = d.get(&format!("/api/audit?item={item}")).await;
+    assert!(journaled.contains(&format!("t-{masked}")), "{journaled}");
     assert_masked(
         "the audit trail",
         &d.get(&format!("/api/audit?item={item}")).await,

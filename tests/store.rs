@@ -43,6 +43,7 @@ fn record(seq: u64) -> Record {
             attempt: 3,
             error: StepError::new(StepErrorKind::Status, "503 from upstream").with_code("503"),
             phase: Phase::Run,
+            exchange: None,
         },
         3 => Event::TaskCreated {
             task: seq,

@@ -380,6 +380,7 @@ fn record(seq: u64, item: ItemId, now: DateTime<Utc>) -> Record {
             attempt: 1,
             output: Value::Null,
             phase: Phase::Run,
+            exchange: None,
         },
     }
 }

@@ -13,7 +13,8 @@ use crate::feed::{self, Commit};
 use crate::store::{self, Reader};
 use crate::types::Health;
 use crate::types::command::{Command, CommandError, Reply};
-use crate::types::event::{ItemId, Phase, Record, StepError, TaskId};
+use crate::types::event::{ItemId, Phase, Record, TaskId};
+use crate::types::job::Outcome;
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 
 /// Messages into the engine loop.
@@ -60,7 +61,7 @@ pub(crate) enum Request {
         step: Arc<str>,
         attempt: u32,
         phase: Phase,
-        result: Result<serde_json::Value, StepError>,
+        outcome: Outcome,
     },
 }
 

@@ -645,10 +645,10 @@ fn handle_request(
             step,
             attempt,
             phase,
-            result,
+            outcome,
         } => {
             core.contained(ctx, Some(item), |core, ctx| {
-                core.step_done(ctx, item, &step, attempt, phase, result)
+                core.step_done(ctx, item, &step, attempt, phase, outcome)
             });
         }
     }
@@ -779,7 +779,7 @@ impl Writer {
             Work::Immediate(_) => None,
         };
         let id = ticket.as_ref().map_or(0, |t| t.id());
-        let back = move |result| {
+        let back = move |outcome| {
             // Held until the answer is dropped: then the attempt leaves the registry.
             let _held = &ticket;
             let _ = done.send(Done {
@@ -788,13 +788,13 @@ impl Writer {
                     step: step.clone(),
                     attempt,
                     phase,
-                    result,
+                    outcome,
                 },
                 sent: Instant::now(),
             });
         };
         match work {
-            Work::Immediate(output) => back(Ok(output)),
+            Work::Immediate(output) => back(Ok(output).into()),
             Work::Job(job) => {
                 // An executor that panics must not take the journal writer with it; the
                 // attempt's timeout then treats it as a lost answer.

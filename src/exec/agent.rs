@@ -1,15 +1,21 @@
 //! The `agent` executor: an HTTP call answered with a decision and a confidence.
-//! The call is the `http` executor's; this module only checks the answer's shape.
+//! The call (and its exchange) is the `http` executor's; this module only checks the
+//! answer's shape.
 
 use serde_json::Value;
 
 use super::{HttpJob, http};
 use crate::types::event::{StepError, StepErrorKind};
+use crate::types::job::Outcome;
 
 /// Call the agent and return its whole answer once `decision` and `confidence` are valid.
 pub async fn run(client: &reqwest::Client, job: &HttpJob) -> Result<Value, StepError> {
-    let answer = http::run(client, job).await?;
-    validate(answer)
+    run_recorded(client, job).await.result
+}
+
+/// [`run`], with the HTTP exchange (an answer refused keeps its body there).
+pub async fn run_recorded(client: &reqwest::Client, job: &HttpJob) -> Outcome {
+    http::run_checked(client, job, validate).await
 }
 
 /// An answer is a JSON object with a string `decision` and a `confidence` in `0..=1`;

@@ -1,8 +1,9 @@
-//! The `http` executor: one request with reqwest, idempotency key, expected statuses.
-//! Error messages name the method and URL (without query or credentials), never header values.
+//! The `http` executor: one request with reqwest, idempotency key, expected statuses,
+//! and the exchange it makes. Error messages name the method and URL (without query or
+//! credentials), never header values.
 
 use std::error::Error as _;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response, StatusCode, Url};
@@ -10,6 +11,8 @@ use serde_json::Value;
 
 use super::HttpJob;
 use crate::types::event::{StepError, StepErrorKind};
+use crate::types::exchange::{self, Body as Excerpt, Exchange};
+use crate::types::job::Outcome;
 
 /// The largest response body an attempt reads; anything larger is a `Decode` error.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -33,20 +36,75 @@ pub fn client() -> reqwest::Client {
 
 /// Run one attempt: send the request, check the status, decode the body.
 pub async fn run(client: &reqwest::Client, job: &HttpJob) -> Result<Value, StepError> {
-    let request = build(client, job)?;
+    run_recorded(client, job).await.result
+}
+
+/// [`run`], with the exchange it made (none when no request could be built from the job).
+pub async fn run_recorded(client: &reqwest::Client, job: &HttpJob) -> Outcome {
+    run_checked(client, job, Ok).await
+}
+
+/// [`run_recorded`], where `check` judges the decoded body (the agent's answer shape);
+/// a body it refuses is kept in the exchange like that of a refused status.
+pub(crate) async fn run_checked(
+    client: &reqwest::Client,
+    job: &HttpJob,
+    check: fn(Value) -> Result<Value, StepError>,
+) -> Outcome {
+    let request = match build(client, job) {
+        Ok(r) => r,
+        Err(e) => return Err(e).into(),
+    };
     let target = Target::new(&request);
+    let mut exchange = Box::new(Exchange {
+        request: sent(&request),
+        response: None,
+        duration_ms: 0,
+    });
+    let began = Instant::now();
+    let seen = &mut exchange.response;
     let attempt = async {
         let response = client
             .execute(request)
             .await
             .map_err(|e| transport(&target, &e))?;
-        finish(&target, response, &job.expect).await
+        finish(&target, response, &job.expect, check, seen).await
     };
-    match job.timeout {
+    let result = match job.timeout {
         Some(limit) => tokio::time::timeout(limit, attempt)
             .await
             .unwrap_or_else(|_| Err(timed_out(&target, limit))),
         None => attempt.await,
+    };
+    exchange.duration_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Outcome {
+        result,
+        exchange: Some(exchange),
+    }
+}
+
+/// The request as the exchange keeps it: the URL without user name and password.
+fn sent(request: &reqwest::Request) -> exchange::Request {
+    let mut url = request.url().clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_fragment(None);
+    let (headers, headers_omitted) = exchange::headers(
+        request
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+    );
+    let body = request
+        .body()
+        .and_then(reqwest::Body::as_bytes)
+        .map(|b| Excerpt::of(b, b.len() as u64));
+    exchange::Request {
+        method: request.method().to_string(),
+        url: url.to_string(),
+        headers,
+        headers_omitted,
+        body,
     }
 }
 
@@ -136,51 +194,95 @@ fn headers(job: &HttpJob) -> Result<HeaderMap, StepError> {
     Ok(map)
 }
 
-/// Read the body (capped), then judge the status and decode.
-async fn finish(target: &Target, response: Response, expect: &[u16]) -> Result<Value, StepError> {
+/// Note the status and headers in `seen`, read the body (capped), then judge the status
+/// and decode; a body refused is kept in `seen` too.
+async fn finish(
+    target: &Target,
+    response: Response,
+    expect: &[u16],
+    check: fn(Value) -> Result<Value, StepError>,
+    seen: &mut Option<exchange::Response>,
+) -> Result<Value, StepError> {
     let status = response.status();
+    let (headers, headers_omitted) = exchange::headers(
+        response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+    );
+    let received = seen.insert(exchange::Response {
+        status: status.as_u16(),
+        headers,
+        headers_omitted,
+        body: None,
+    });
     let body = read_capped(response, MAX_BODY)
         .await
         .map_err(|e| transport(target, &e))?;
-    if !status_ok(status, expect) {
-        return Err(unexpected_status(target, status, &body.bytes));
-    }
-    if body.overflow {
+    let outcome = if !status_ok(status, expect) {
+        Err(unexpected_status(target, status, &body.bytes))
+    } else if body.overflow {
         let message = format!("{target}: response body exceeds the {MAX_BODY}-byte (1 MiB) limit");
-        return Err(StepError::new(StepErrorKind::Decode, message));
+        Err(StepError::new(StepErrorKind::Decode, message))
+    } else {
+        check(decode(&body.bytes))
+    };
+    if outcome.is_err() {
+        received.body = Some(body.excerpt());
     }
-    Ok(decode(&body.bytes))
+    outcome
 }
 
 struct Body {
     bytes: Vec<u8>,
     /// The body was longer than the cap; `bytes` holds only its start.
     overflow: bool,
+    /// Its length: as read, or as its `Content-Length` said.
+    len: u64,
+    /// Not read to its end (longer than the cap, with no `Content-Length`).
+    unread: bool,
+}
+
+impl Body {
+    fn excerpt(&self) -> Excerpt {
+        Excerpt {
+            unread: self.unread,
+            ..Excerpt::of(&self.bytes, self.len)
+        }
+    }
 }
 
 /// Read at most `cap` bytes; stop (and drop the connection) as soon as the body is longer.
 async fn read_capped(mut response: Response, cap: usize) -> Result<Body, reqwest::Error> {
-    if response.content_length().is_some_and(|n| n > cap as u64) {
+    if let Some(len) = response.content_length().filter(|&n| n > cap as u64) {
         return Ok(Body {
             bytes: Vec::new(),
             overflow: true,
+            len,
+            unread: false,
         });
     }
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         if bytes.len() + chunk.len() > cap {
+            let len = (bytes.len() + chunk.len()) as u64;
             let room = cap - bytes.len();
             bytes.extend_from_slice(&chunk[..room]);
             return Ok(Body {
                 bytes,
                 overflow: true,
+                len,
+                unread: true,
             });
         }
         bytes.extend_from_slice(&chunk);
     }
+    let len = bytes.len() as u64;
     Ok(Body {
         bytes,
         overflow: false,
+        len,
+        unread: false,
     })
 }
 

@@ -1,22 +1,20 @@
 //! Executors at the edge: they take a fully rendered `Job` and do the outside work
-//! (an HTTP call, a program, an agent call), answering with an output or a `StepError`.
+//! (an HTTP call, a program, an agent call), answering with an output or a `StepError`,
+//! and for an HTTP call the exchange it made.
 
 use std::sync::Arc;
-
-use serde_json::Value;
-
-use crate::types::event::StepError;
 
 pub mod agent;
 pub mod groups;
 pub mod http;
 pub mod shell;
 
-pub use crate::types::job::{HttpJob, Job, ShellJob};
+pub use crate::types::job::{HttpJob, Job, Outcome, ShellJob};
 
-/// Where an attempt's result goes; an executor answers once (a test double may answer
-/// never, late or twice: the engine drops what is stale).
-pub type Answer = Box<dyn Fn(Result<Value, StepError>) + Send + Sync>;
+/// Where an attempt's outcome goes; an executor answers once (a test double may answer
+/// never, late or twice: the engine drops what is stale). A result alone becomes an
+/// outcome with `.into()`.
+pub type Answer = Box<dyn Fn(Outcome) + Send + Sync>;
 
 /// What runs jobs for the engine: the real executors, or a test double.
 pub trait Executor: Send + Sync {
@@ -48,12 +46,12 @@ impl Executors {
         }
     }
 
-    /// Run one attempt to its end (or its timeout).
-    pub async fn run(&self, job: Job) -> Result<Value, StepError> {
+    /// Run one attempt to its end (or its timeout). Only HTTP calls have an exchange.
+    pub async fn run(&self, job: Job) -> Outcome {
         match job {
-            Job::Http(j) => http::run(&self.client, &j).await,
-            Job::Shell(j) => shell::run_recorded(&j, self.groups.as_deref()).await,
-            Job::Agent(j) => agent::run(&self.client, &j).await,
+            Job::Http(j) => http::run_recorded(&self.client, &j).await,
+            Job::Shell(j) => shell::run_recorded(&j, self.groups.as_deref()).await.into(),
+            Job::Agent(j) => agent::run_recorded(&self.client, &j).await,
         }
     }
 }

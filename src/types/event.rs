@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::exchange::Exchange;
+
 pub type ItemId = u64;
 pub type TaskId = u64;
 
@@ -208,6 +210,10 @@ pub enum Event {
         output: Value,
         #[serde(default, skip_serializing_if = "Phase::is_run")]
         phase: Phase,
+        /// The HTTP exchange of an `http` or `agent` attempt (without the response body,
+        /// which is `output`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exchange: Option<Box<Exchange>>,
     },
     StepFailed {
         item: ItemId,
@@ -216,6 +222,10 @@ pub enum Event {
         error: StepError,
         #[serde(default, skip_serializing_if = "Phase::is_run")]
         phase: Phase,
+        /// The HTTP exchange of a failed `http` or `agent` attempt, with the response's
+        /// body when there was a response.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exchange: Option<Box<Exchange>>,
     },
     /// `when:` was false, a dependency was skipped, or an operator skipped it.
     StepSkipped {
@@ -501,5 +511,33 @@ impl Event {
             Event::ItemFailed { .. } => "item_failed",
             Event::ItemCancelled { .. } => "item_cancelled",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Journals written before exchanges were kept replay as they are, and an event
+    /// without one is written as before.
+    #[test]
+    fn a_step_event_without_an_exchange_reads_and_writes_as_before() {
+        let old = r#"{"type":"step_failed","item":7,"step":"pay","attempt":2,
+            "error":{"kind":"status","message":"POST http://bank/pay: unexpected status 503","code":"503"}}"#;
+        let event: Event = serde_json::from_str(old).unwrap();
+        let Event::StepFailed {
+            exchange, error, ..
+        } = &event
+        else {
+            panic!("not a step_failed: {event:?}");
+        };
+        assert_eq!((exchange, error.code.as_deref()), (&None, Some("503")));
+        let written = serde_json::to_string(&event).unwrap();
+        assert!(!written.contains("exchange"), "{written}");
+
+        let old =
+            r#"{"type":"step_succeeded","item":7,"step":"pay","attempt":1,"output":{"id":1}}"#;
+        let event: Event = serde_json::from_str(old).unwrap();
+        assert!(matches!(event, Event::StepSucceeded { exchange: None, .. }));
     }
 }

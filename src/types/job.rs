@@ -1,8 +1,12 @@
-//! One rendered attempt of a step, as the engine hands it to an executor.
+//! One rendered attempt of a step, as the engine hands it to an executor, and what the
+//! executor answers.
 
 use std::time::Duration;
 
 use serde_json::Value;
+
+use super::event::StepError;
+use super::exchange::Exchange;
 
 /// How long an attempt of each kind of step may run when its step names no `timeout`
 /// (human tasks and signal waits keep their own due times).
@@ -57,4 +61,22 @@ pub struct ShellJob {
     pub timeout: Option<Duration>,
     /// Exported to the program as `TEMPI_IDEMPOTENCY_KEY`.
     pub idempotency_key: String,
+}
+
+/// What an attempt answers: its result, and for a step that made an HTTP call (`http`,
+/// `agent`) the exchange behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub result: Result<Value, StepError>,
+    pub exchange: Option<Box<Exchange>>,
+}
+
+impl From<Result<Value, StepError>> for Outcome {
+    /// A result with no exchange (shell steps, test doubles).
+    fn from(result: Result<Value, StepError>) -> Self {
+        Outcome {
+            result,
+            exchange: None,
+        }
+    }
 }

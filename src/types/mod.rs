@@ -5,6 +5,7 @@
 pub mod changes;
 pub mod command;
 pub mod event;
+pub mod exchange;
 pub mod form;
 pub mod health;
 pub mod job;

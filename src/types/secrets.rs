@@ -92,6 +92,18 @@ impl Secrets {
         }
     }
 
+    /// Take off the end of a text that was cut short (an excerpt) when that end is the
+    /// start of a secret: the mask finds only whole ones, and a cut may split one.
+    pub fn trim_cut(&self, text: &mut String) {
+        let Some(m) = &self.mask else {
+            return;
+        };
+        let longest = m.patterns.iter().filter_map(|p| started(text, p)).max();
+        if let Some(n) = longest {
+            text.truncate(text.len() - n);
+        }
+    }
+
     /// Mask every string (and object key) inside `v`; whether anything changed.
     pub fn mask_value(&self, v: &mut Value) -> bool {
         let Some(m) = &self.mask else {
@@ -133,6 +145,8 @@ struct Mask {
     ac: AhoCorasick,
     /// The replacement of each pattern, by pattern index.
     labels: Vec<String>,
+    /// Every form of every secret, for [`Secrets::trim_cut`].
+    patterns: Vec<String>,
 }
 
 impl Mask {
@@ -161,7 +175,11 @@ impl Mask {
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)
             .ok()?;
-        Some(Mask { ac, labels })
+        Some(Mask {
+            ac,
+            labels,
+            patterns,
+        })
     }
 
     fn mask_value(&self, v: &mut Value) -> bool {
@@ -190,6 +208,17 @@ impl Mask {
             _ => false,
         }
     }
+}
+
+/// The length in bytes of the longest start of `pattern` (not all of it) that `text`
+/// ends with.
+fn started(text: &str, pattern: &str) -> Option<usize> {
+    pattern
+        .char_indices()
+        .skip(1)
+        .map(|(k, _)| k)
+        .filter(|&k| text.ends_with(&pattern[..k]))
+        .max()
 }
 
 fn json_escaped(s: &str) -> Option<String> {
@@ -419,6 +448,24 @@ mod tests {
         );
         let bad = Secrets::new([("a-b".to_string(), "abcdef".to_string())].into());
         assert!(matches!(bad, Err(SecretError::BadName { .. })));
+    }
+
+    #[test]
+    fn the_start_of_a_secret_at_a_cut_is_taken_off() {
+        let s = secrets(&[("TOKEN", "tok-123456")]);
+        let mut cut = "x=1&t=tok-12".to_string();
+        s.trim_cut(&mut cut);
+        assert_eq!(cut, "x=1&t=");
+        // Whole ones are the mask's; an end that starts no secret stays.
+        let mut whole = "t=tok-123456".to_string();
+        s.trim_cut(&mut whole);
+        assert_eq!(whole, "t=tok-123456");
+        let mut other = "t=abc!".to_string();
+        s.trim_cut(&mut other);
+        assert_eq!(other, "t=abc!");
+        let mut none = "t=tok".to_string();
+        Secrets::default().trim_cut(&mut none);
+        assert_eq!(none, "t=tok");
     }
 
     #[test]

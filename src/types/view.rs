@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::event::{ItemId, StepError, TaskId, TaskKind};
+use super::exchange::Exchange;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,6 +148,10 @@ pub struct StepView {
     pub error: Option<StepError>,
     pub task: Option<TaskId>,
     pub waiting_on: Option<String>,
+    /// The HTTP exchange of the attempt that gave `output` or `error` (`http` and
+    /// `agent` steps), bounded and with sensitive header values hidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<Exchange>,
 }
 
 /// Everything about one item except its audit trail (which comes from the journal).

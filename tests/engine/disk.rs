@@ -56,7 +56,7 @@ impl Held {
 
     fn answer(&self, n: usize) {
         let jobs = self.jobs.lock().unwrap();
-        (jobs[n].1)(Ok(json!({ "ok": n })));
+        (jobs[n].1)(Ok(json!({ "ok": n })).into());
     }
 }
 

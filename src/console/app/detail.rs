@@ -63,7 +63,8 @@ impl Detail {
         self.data.as_ref().map_or(0, |d| d.0.steps.len())
     }
 
-    /// The selected step's output (as indented JSON) or error, for `y`.
+    /// The selected step's output (as indented JSON) or error, for `y`; an error with
+    /// the HTTP exchange that led to it, as the opened step shows it.
     fn selected_value(&self) -> Option<(String, String)> {
         let d = &self.data.as_ref()?.0;
         let s = d.steps.get(self.step)?;
@@ -72,7 +73,13 @@ impl Detail {
             return Some((format!("the output of step {}", s.id), text));
         }
         let e = s.error.as_ref()?;
-        Some((format!("the error of step {}", s.id), e.to_string()))
+        match &s.exchange {
+            Some(x) => Some((
+                format!("the error and HTTP exchange of step {}", s.id),
+                format!("{e}\n\n{}", x.text()),
+            )),
+            None => Some((format!("the error of step {}", s.id), e.to_string())),
+        }
     }
 }
 

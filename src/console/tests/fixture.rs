@@ -14,6 +14,7 @@ use crate::console::model::Update;
 use crate::console::theme::{ColorDepth, Theme};
 use crate::types::changes::{Changes, EventLine};
 use crate::types::event::{Phase, StepError, StepErrorKind, TaskKind, WaitOn};
+use crate::types::exchange::Exchange;
 use crate::types::view::{
     ItemDetail, ItemStatus, ItemSummary, Metrics, StepStatus, StepView, TaskStatus, TaskView,
 };
@@ -549,6 +550,7 @@ pub fn records() -> Vec<Record> {
                 attempt,
                 output: json!({ "number": "INV-2045", "total": 912.4 }),
                 phase: Phase::Run,
+                exchange: None,
             }
         }),
         (Some(124), "engine", None, {
@@ -569,6 +571,7 @@ pub fn records() -> Vec<Record> {
                 attempt,
                 error: crm_503(),
                 phase: Phase::Run,
+                exchange: None,
             }
         }),
         (
@@ -648,6 +651,7 @@ pub fn records() -> Vec<Record> {
                 attempt,
                 output: json!({ "id": "pay_7Hq2", "status": "scheduled" }),
                 phase: Phase::Run,
+                exchange: None,
             }
         }),
         (
@@ -689,6 +693,7 @@ pub fn records() -> Vec<Record> {
                     None,
                 ),
                 phase: Phase::Run,
+                exchange: None,
             }
         }),
         (
@@ -761,6 +766,7 @@ pub fn records() -> Vec<Record> {
                 attempt,
                 output: json!({ "service": "payments-api", "severity": "sev2" }),
                 phase: Phase::Run,
+                exchange: None,
             }
         }),
         (Some(111), "engine", None, {
@@ -831,6 +837,7 @@ pub fn step_view(id: &str, kind: &str, status: StepStatus, needs: &[&str]) -> St
         error: None,
         task: None,
         waiting_on: None,
+        exchange: None,
     }
 }
 
@@ -893,6 +900,7 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
         attempt,
         error: crm_503(),
         phase: Phase::Run,
+        exchange: None,
     };
     let events = vec![
         (
@@ -915,6 +923,7 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
                 attempt: 1,
                 output: json!({ "status": "clear", "score": 0.12 }),
                 phase: Phase::Run,
+                exchange: None,
             },
         ),
         (
@@ -925,6 +934,7 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
                 attempt: 1,
                 output: json!({ "decision": "clear", "confidence": 0.97 }),
                 phase: Phase::Run,
+                exchange: None,
             },
         ),
         (3_700, failed(1)),
@@ -958,4 +968,54 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
 /// The detail update the sync task would send for `DETAIL_ITEM`.
 pub fn detail_update() -> Update {
     Update::Detail(DETAIL_ITEM, Ok(Box::new(detail())))
+}
+
+/// The call behind `crm_record`'s last failure: the CRM answered 503.
+pub fn crm_exchange() -> Exchange {
+    use crate::types::exchange::{Body, Request, Response};
+    let sent = json!({ "company": "Acme GmbH", "country": "DE", "plan": "enterprise" });
+    let sent = serde_json::to_string(&sent).unwrap_or_default();
+    let answer =
+        r#"{"error":"unavailable","detail":"accounts shard eu-2 is rebuilding","retry_after":30}"#;
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    Exchange {
+        request: Request {
+            method: "POST".into(),
+            url: "https://crm.internal/customers?upsert=true".into(),
+            headers: pairs(&[
+                ("content-type", "application/json"),
+                ("authorization", "[hidden]"),
+                ("idempotency-key", "118/crm_record/run"),
+            ]),
+            headers_omitted: 0,
+            body: Some(Body::of(sent.as_bytes(), sent.len() as u64)),
+        },
+        response: Some(Response {
+            status: 503,
+            headers: pairs(&[
+                ("content-type", "application/json"),
+                ("retry-after", "30"),
+                (
+                    "warning",
+                    "199 crm \"degraded: the accounts shard eu-2 is rebuilding its index and refuses writes until it is done\"",
+                ),
+            ]),
+            headers_omitted: 0,
+            body: Some(Body::of(answer.as_bytes(), answer.len() as u64)),
+        }),
+        duration_ms: 2_310,
+    }
+}
+
+/// The detail update with `crm_record`'s exchange in it.
+pub fn detail_update_with_exchange() -> Update {
+    let (mut detail, trail) = detail();
+    if let Some(s) = detail.steps.iter_mut().find(|s| s.id == "crm_record") {
+        s.exchange = Some(crm_exchange());
+    }
+    Update::Detail(DETAIL_ITEM, Ok(Box::new((detail, trail))))
 }

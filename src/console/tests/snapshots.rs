@@ -256,6 +256,55 @@ fn detail_step_opened_and_searched() {
     assert!(s.contains(&format!("/503: 2 of {hits}")), "{s}");
 }
 
+/// An opened HTTP step that failed shows its call, wrapped, searchable and copyable.
+#[test]
+fn detail_http_exchange() {
+    let mut app = fixture::app();
+    open_detail(&mut app);
+    app.update(Msg::Update(fixture::detail_update_with_exchange()));
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Enter));
+    let s = snap("detail_http_exchange", &app, 100, 60);
+    assert!(
+        s.contains(
+            "POST https://crm.internal/customers?upsert=true → 503 Service Unavailable · 2,310 ms"
+        ),
+        "{s}"
+    );
+    for line in [
+        "request headers",
+        "authorization: [hidden]",
+        "request body (58 bytes)",
+        "      \"company\": \"Acme GmbH\",",
+        "response headers",
+        "retry-after: 30",
+        "response body (85 bytes)",
+        "\"retry_after\": 30",
+    ] {
+        assert!(s.contains(line), "{line}: {s}");
+    }
+    app.update(ch('/'));
+    typed(&mut app, "retry-after");
+    app.update(key(KeyCode::Enter));
+    render(&app, 100, 60);
+    let hits = app.detail.as_ref().map(|d| d.hits.get()).unwrap_or(0);
+    assert_eq!(hits, 1, "the header is found by the search");
+    let effects = app.update(ch('y'));
+    let Some(Effect::Copy(text)) = effects.first() else {
+        panic!("expected a copy, got {effects:?}");
+    };
+    assert!(
+        text.starts_with("status: POST https://crm.internal"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n\nPOST https://crm.internal/customers?upsert=true → 503"),
+        "{text}"
+    );
+    assert!(text.contains("\n  retry-after: 30\n"), "{text}");
+}
+
 /// `y` copies the selected step's output in a detail, and the row's id in a list.
 #[test]
 fn y_copies_what_is_selected() {

@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 use super::{age, block, clock, one_line, sla_state, status_role};
 use crate::console::app::{App, Detail, Reveal};
 use crate::console::theme::{Role, Theme};
-use crate::text::{clip, printable, printable_lines, wrap};
+use crate::text::{clip, printable, printable_lines, wrap, wrap_indented};
 use crate::types::view::{ItemDetail, StepStatus, StepView};
 use crate::types::{Event, Record};
 
@@ -266,14 +266,15 @@ fn timeline<'a>(
 }
 
 /// An opened step: its condition and needs, its whole error, its output as indented
-/// JSON (the first [`OPEN_LINES`] lines), and every record about it.
+/// JSON (the first [`OPEN_LINES`] lines), its HTTP exchange, and every record about it.
 fn opened(app: &App, step: &StepView, trail: &[Record], width: usize, lines: &mut Vec<Line>) {
     let t = &app.theme;
     let dim = t.style(Role::Dim);
     let pad = "    ";
     let room = width.saturating_sub(pad.len() + 1).max(10);
+    // Indented: the output is indented JSON.
     let mut text = |role: Role, body: &str| {
-        for part in wrap(&printable_lines(body), room) {
+        for part in wrap_indented(&printable_lines(body), room) {
             lines.push(Line::from(vec![
                 Span::raw(pad),
                 Span::styled(part, t.style(role)),
@@ -322,6 +323,9 @@ fn opened(app: &App, step: &StepView, trail: &[Record], width: usize, lines: &mu
                 ),
             );
         }
+    }
+    if let Some(x) = &step.exchange {
+        super::exchange::lines(t, x, pad, room, lines);
     }
     let about: Vec<&Record> = trail
         .iter()

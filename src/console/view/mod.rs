@@ -3,6 +3,7 @@
 
 mod detail;
 mod events;
+mod exchange;
 mod fit;
 mod form;
 mod grid;

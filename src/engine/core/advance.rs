@@ -11,7 +11,17 @@ use super::{Core, Ctx};
 use crate::definition::template::{clip, eval_when, render_string};
 use crate::definition::{OnFailure, StepKind, WaitSpec};
 use crate::types::event::{Event, ItemId, Phase, StepError, StepErrorKind, TaskKind, WaitOn};
+use crate::types::exchange::Exchange;
 use crate::types::view::TaskStatus;
+
+/// The attempt an executor answered for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct At {
+    pub item: ItemId,
+    pub i: usize,
+    pub attempt: u32,
+    pub phase: Phase,
+}
 
 /// What a pending step should do now.
 enum Readiness {
@@ -443,6 +453,30 @@ impl Core {
         phase: Phase,
         output: Value,
     ) {
+        let at = At {
+            item,
+            i,
+            attempt,
+            phase,
+        };
+        self.succeed_with(ctx, at, output, None);
+    }
+
+    /// [`succeed`](Self::succeed), journaling the attempt's HTTP exchange with it. An
+    /// agent's answer sent to review waits without it (the task holds the proposal).
+    pub(super) fn succeed_with(
+        &mut self,
+        ctx: &mut Ctx,
+        at: At,
+        output: Value,
+        exchange: Option<Box<Exchange>>,
+    ) {
+        let At {
+            item,
+            i,
+            attempt,
+            phase,
+        } = at;
         let def = self.state.items[&item].wf.steps[i].clone();
         if phase == Phase::Run
             && let StepKind::Agent(a) = &def.kind
@@ -470,7 +504,7 @@ impl Core {
                     due: a.review.due,
                 };
                 if let Err(e) = self.open_task(ctx, item, i, attempt, spec) {
-                    self.fail(ctx, item, i, attempt, phase, e);
+                    self.fail_with(ctx, at, e, exchange);
                 }
                 return;
             }
@@ -483,6 +517,7 @@ impl Core {
                 attempt,
                 output,
                 phase,
+                exchange,
             },
         );
     }
@@ -497,6 +532,29 @@ impl Core {
         phase: Phase,
         error: StepError,
     ) {
+        let at = At {
+            item,
+            i,
+            attempt,
+            phase,
+        };
+        self.fail_with(ctx, at, error, None);
+    }
+
+    /// [`fail`](Self::fail), journaling the attempt's HTTP exchange with the failure.
+    pub(super) fn fail_with(
+        &mut self,
+        ctx: &mut Ctx,
+        at: At,
+        error: StepError,
+        exchange: Option<Box<Exchange>>,
+    ) {
+        let At {
+            item,
+            i,
+            attempt,
+            phase,
+        } = at;
         let Some(it) = self.state.items.get(&item) else {
             return;
         };
@@ -516,6 +574,7 @@ impl Core {
                 attempt,
                 error: error.clone(),
                 phase,
+                exchange,
             },
         );
         if phase == Phase::Run && self.state.items.get(&item).is_none_or(|it| it.compensating) {
@@ -714,6 +773,7 @@ impl Core {
                 attempt,
                 output,
                 phase: Phase::Run,
+                exchange: None,
             },
         );
         self.advance_after(ctx, item, i);

@@ -89,6 +89,7 @@ impl Core {
                 attempt,
                 error: error.clone(),
                 phase: Phase::Run,
+                exchange: None,
             };
             self.emit(ctx, failed);
             let incident = Event::IncidentRaised {

@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::definition::{self, Workflow};
-use crate::types::event::{Event, ItemId, Phase, Record, StepError};
-use crate::types::job::{Job, StepTimeouts};
+use crate::types::event::{Event, ItemId, Phase, Record};
+use crate::types::job::{Job, Outcome, StepTimeouts};
 use crate::types::secrets::Secrets;
 use crate::types::view::{EndedItem, ItemDetail};
 
@@ -199,14 +199,25 @@ impl Core {
     }
 
     /// The event and reason with every secret masked, before they are applied and
-    /// journaled (so the state is what the journal says). A workflow's source is its
+    /// journaled (so the state is what the journal says); an exchange's cut texts also
+    /// lose a secret's start the cut left at their end. A workflow's source is its
     /// definition, not data: masking it would change the workflow.
     fn masked(&self, event: Event, reason: Option<String>) -> (Event, Option<String>) {
         if self.secrets.is_empty() || matches!(event, Event::WorkflowLoaded { .. }) {
             return (event, reason);
         }
         let reason = reason.map(|r| self.secrets.mask_str(&r).into_owned());
-        (self.secrets.mask(event), reason)
+        let mut event = self.secrets.mask(event);
+        if let Event::StepSucceeded {
+            exchange: Some(x), ..
+        }
+        | Event::StepFailed {
+            exchange: Some(x), ..
+        } = &mut event
+        {
+            x.cut_texts(|text| self.secrets.trim_cut(text));
+        }
+        (event, reason)
     }
 
     /// Make a workflow version known (journaled unless the same source is already there).
@@ -253,8 +264,9 @@ impl Core {
         step: &str,
         attempt: u32,
         phase: Phase,
-        result: Result<Value, StepError>,
+        outcome: Outcome,
     ) {
+        let Outcome { result, exchange } = outcome;
         ctx.as_engine();
         let Some(it) = self.state.items.get(&item) else {
             return;
@@ -274,9 +286,15 @@ impl Core {
             Some(refused) => Err(refused),
             None => Ok(output),
         });
+        let at = advance::At {
+            item,
+            i,
+            attempt,
+            phase,
+        };
         match result {
-            Ok(output) => self.succeed(ctx, item, i, attempt, phase, output),
-            Err(error) => self.fail(ctx, item, i, attempt, phase, error),
+            Ok(output) => self.succeed_with(ctx, at, output, exchange),
+            Err(error) => self.fail_with(ctx, at, error, exchange),
         }
         self.advance_after(ctx, item, i);
     }

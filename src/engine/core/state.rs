@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::definition::{Escalation, StepKind, WaitSpec, Workflow};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError, TaskId, TaskKind, WaitOn};
+use crate::types::exchange::Exchange;
 use crate::types::view::{EndedItem, ItemStatus, StepStatus, TaskStatus};
 
 /// Something that must be looked at again at a given time. Timers are never removed
@@ -92,6 +93,9 @@ pub struct StepState {
     pub output: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Box<StepError>>,
+    /// The HTTP exchange of the attempt that gave `output` or `error`, when it made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<Box<Exchange>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -477,15 +481,17 @@ impl State {
                 step,
                 output,
                 phase,
+                exchange,
                 ..
-            } => self.apply_succeeded(at, *item, step, output, *phase),
+            } => self.apply_succeeded(at, *item, step, output, *phase, exchange),
             Event::StepFailed {
                 item,
                 step,
                 error,
                 phase,
+                exchange,
                 ..
-            } => self.apply_failed(at, *item, step, error, *phase),
+            } => self.apply_failed(at, *item, step, error, *phase, exchange),
             Event::StepSkipped { item, step, .. } => self.apply_skipped(at, *item, step),
             Event::IncidentRaised {
                 item, step, phase, ..
@@ -809,6 +815,7 @@ impl State {
         step: &str,
         output: &Value,
         phase: Phase,
+        exchange: &Option<Box<Exchange>>,
     ) {
         let Some((it, i)) = self.step_mut(item, step) else {
             return;
@@ -824,6 +831,7 @@ impl State {
                 s.status = Status::Succeeded;
                 s.output = Some(compact(output));
                 s.error = None;
+                s.exchange.clone_from(exchange);
                 s.waiting = None;
                 s.ended_at = Some(at);
                 it.completed.push(i as u16);
@@ -840,12 +848,14 @@ impl State {
         step: &str,
         error: &StepError,
         phase: Phase,
+        exchange: &Option<Box<Exchange>>,
     ) {
         let Some((it, i)) = self.step_mut(item, step) else {
             return;
         };
         let s = &mut it.steps[i];
         s.error = Some(Box::new(error.clone()));
+        s.exchange.clone_from(exchange);
         s.ended_at = Some(at);
         s.waiting = None;
         // A retry's StepScheduled follows at once when there is one.
@@ -877,6 +887,7 @@ impl State {
         if it.steps[i].comp == CompStatus::Failed {
             it.steps[i].comp = CompStatus::None;
             it.steps[i].error = None;
+            it.steps[i].exchange = None;
             return;
         }
         let reset: Vec<usize> = if from { downstream(&it.wf, i) } else { vec![i] };
@@ -892,6 +903,7 @@ impl State {
             s.retry_base = s.attempt;
             s.output = None;
             s.error = None;
+            s.exchange = None;
             s.waiting = None;
             s.task = None;
             s.ended_at = None;

@@ -5,6 +5,7 @@
 //! core from the log and checks that every view agrees with the live core.
 
 mod aborts;
+mod exchange;
 mod forms;
 mod names;
 mod poison;
@@ -26,7 +27,7 @@ use crate::definition::{
 };
 use crate::types::command::{Command, CommandError, Reply};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError, StepErrorKind};
-use crate::types::job::{Job, StepTimeouts};
+use crate::types::job::{Job, Outcome, StepTimeouts};
 use crate::types::view::{EndedItem, ItemDetail, ItemFilter, ItemStatus, TaskFilter, TaskView};
 
 pub fn t0() -> DateTime<Utc> {
@@ -323,7 +324,12 @@ impl H {
 
     /// Deliver an executor result for a dispatch.
     pub fn deliver(&mut self, d: &Dispatch, result: Result<Value, StepError>) -> Vec<Record> {
-        self.turn(|c, ctx| c.step_done(ctx, d.item, &d.step, d.attempt, d.phase, result))
+        self.deliver_outcome(d, result.into())
+    }
+
+    /// Deliver an executor's whole answer (a result and its HTTP exchange).
+    pub fn deliver_outcome(&mut self, d: &Dispatch, outcome: Outcome) -> Vec<Record> {
+        self.turn(|c, ctx| c.step_done(ctx, d.item, &d.step, d.attempt, d.phase, outcome))
             .1
     }
 

@@ -166,6 +166,7 @@ impl Core {
                 error: s.error.as_deref().cloned(),
                 task: s.task,
                 waiting_on: s.waiting.as_deref().map(waiting_text),
+                exchange: s.exchange.as_deref().cloned(),
             })
             .collect();
         let incident = it

@@ -46,13 +46,13 @@ pub(super) fn copy_answer(req: &Request) -> Option<Request> {
             step,
             attempt,
             phase,
-            result,
+            outcome,
         } => Some(Request::StepDone {
             item: *item,
             step: step.clone(),
             attempt: *attempt,
             phase: *phase,
-            result: result.clone(),
+            outcome: outcome.clone(),
         }),
         _ => None,
     }
