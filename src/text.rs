@@ -90,21 +90,6 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     out
 }
 
-/// `wrap`, keeping each line's leading spaces on every part it wraps into, so indented
-/// JSON stays indented (the indent takes at most half the width).
-pub fn wrap_indented(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(1);
-    let mut out = Vec::new();
-    for line in text.split('\n') {
-        let body = line.trim_start_matches(' ');
-        let lead = " ".repeat((line.len() - body.len()).min(width / 2));
-        for part in wrap(body, width - lead.len()) {
-            out.push(format!("{lead}{part}"));
-        }
-    }
-    out
-}
-
 /// `wrap` for data: its control characters shown as spaces first (line breaks kept).
 pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
     wrap(&printable_lines(text), width)
@@ -142,11 +127,11 @@ mod tests {
     fn indented_lines_wrap_under_their_indent() {
         let text = "{\n  \"note\": \"one two three\"\n}";
         assert_eq!(
-            wrap_indented(text, 12),
+            wrap(text, 12),
             ["{", "  \"note\":", "  \"one two", "  three\"", "}"]
         );
         // A deep indent leaves half the line to the text.
-        assert_eq!(wrap_indented("        abcdef", 8), ["    abcd", "    ef"]);
+        assert_eq!(wrap("        abcdef", 8), ["    abcd", "    ef"]);
     }
 
     #[test]

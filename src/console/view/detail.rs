@@ -10,7 +10,9 @@ use ratatui::widgets::Paragraph;
 use super::{age, block, clock, one_line, sla_state, status_role};
 use crate::console::app::{App, Detail, Reveal};
 use crate::console::theme::{Role, Theme};
-use crate::text::{clip, printable, printable_lines, wrap, wrap_indented};
+use crate::text::{clip, printable, printable_lines, wrap};
+use crate::types::event::Phase;
+use crate::types::exchange::Exchange;
 use crate::types::view::{ItemDetail, StepStatus, StepView};
 use crate::types::{Event, Record};
 
@@ -265,6 +267,26 @@ fn timeline<'a>(
     (lines, rows)
 }
 
+/// The exchange of a step's latest attempt that made one, from the item's records (a
+/// failing step's is also in its view; a success's only in its record).
+pub(crate) fn last_exchange<'a>(trail: &'a [Record], step: &str) -> Option<&'a Exchange> {
+    trail.iter().rev().find_map(|r| match &r.event {
+        Event::StepSucceeded {
+            step: s,
+            exchange,
+            phase: Phase::Run,
+            ..
+        }
+        | Event::StepFailed {
+            step: s,
+            exchange,
+            phase: Phase::Run,
+            ..
+        } if s == step => Some(exchange.as_deref()),
+        _ => None,
+    })?
+}
+
 /// An opened step: its condition and needs, its whole error, its output as indented
 /// JSON (the first [`OPEN_LINES`] lines), its HTTP exchange, and every record about it.
 fn opened(app: &App, step: &StepView, trail: &[Record], width: usize, lines: &mut Vec<Line>) {
@@ -274,7 +296,7 @@ fn opened(app: &App, step: &StepView, trail: &[Record], width: usize, lines: &mu
     let room = width.saturating_sub(pad.len() + 1).max(10);
     // Indented: the output is indented JSON.
     let mut text = |role: Role, body: &str| {
-        for part in wrap_indented(&printable_lines(body), room) {
+        for part in wrap(&printable_lines(body), room) {
             lines.push(Line::from(vec![
                 Span::raw(pad),
                 Span::styled(part, t.style(role)),
@@ -324,7 +346,11 @@ fn opened(app: &App, step: &StepView, trail: &[Record], width: usize, lines: &mu
             );
         }
     }
-    if let Some(x) = &step.exchange {
+    if let Some(x) = step
+        .exchange
+        .as_ref()
+        .or_else(|| last_exchange(trail, &step.id))
+    {
         super::exchange::lines(t, x, pad, room, lines);
     }
     let about: Vec<&Record> = trail
@@ -413,5 +439,76 @@ fn tasks<'a>(app: &App, item: crate::types::ItemId, width: usize, lines: &mut Ve
             facts.push(Span::raw(super::form::field_names(&task.form)));
         }
         lines.push(Line::from(facts));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::types::exchange::Request;
+
+    fn record(seq: u64, step: &str, url: Option<&str>, ok: bool) -> Record {
+        let exchange = url.map(|u| {
+            Box::new(Exchange {
+                request: Request {
+                    method: "GET".into(),
+                    url: u.into(),
+                    headers: Vec::new(),
+                    headers_omitted: 0,
+                    body: None,
+                },
+                response: None,
+                duration_ms: 1,
+            })
+        });
+        let event = match ok {
+            true => Event::StepSucceeded {
+                item: 1,
+                step: step.into(),
+                attempt: 1,
+                output: json!({}),
+                phase: Phase::Run,
+                exchange,
+            },
+            false => Event::StepFailed {
+                item: 1,
+                step: step.into(),
+                attempt: 1,
+                error: crate::types::event::StepError::new(
+                    crate::types::event::StepErrorKind::Status,
+                    "503",
+                ),
+                phase: Phase::Run,
+                exchange,
+            },
+        };
+        Record {
+            seq,
+            at: Utc::now(),
+            item: Some(1),
+            actor: "engine".into(),
+            reason: None,
+            event,
+        }
+    }
+
+    /// A success's exchange is read from its record: the latest attempt's, of that step.
+    #[test]
+    fn the_latest_attempts_exchange_comes_from_the_records() {
+        let trail = [
+            record(1, "a", Some("http://a/1"), false),
+            record(2, "a", Some("http://a/2"), true),
+            record(3, "b", Some("http://b/1"), true),
+            record(4, "c", Some("http://c/1"), false),
+            record(5, "c", None, true),
+        ];
+        let url = |s| last_exchange(&trail, s).map(|x| x.request.url.as_str());
+        assert_eq!(url("a"), Some("http://a/2"));
+        assert_eq!(url("b"), Some("http://b/1"));
+        assert_eq!(url("c"), None, "the latest attempt made none");
+        assert_eq!(url("d"), None);
     }
 }

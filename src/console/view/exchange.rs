@@ -4,7 +4,7 @@
 use ratatui::text::{Line, Span};
 
 use crate::console::theme::{Role, Theme};
-use crate::text::{printable_lines, wrap, wrap_indented};
+use crate::text::{printable_lines, wrap};
 use crate::types::exchange::{Exchange, Shown};
 
 /// What a header or body line is indented by, under the section's own padding.
@@ -40,7 +40,7 @@ pub(super) fn lines(t: &Theme, x: &Exchange, pad: &'static str, room: usize, out
             }
             Shown::Text(text) => {
                 let room = room.saturating_sub(INDENT.len()).max(10);
-                for l in wrap_indented(&printable_lines(&text), room) {
+                for l in wrap(&printable_lines(&text), room) {
                     push(vec![
                         Span::raw(INDENT),
                         Span::styled(l, t.style(Role::Base)),

@@ -93,7 +93,10 @@ pub struct StepState {
     pub output: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Box<StepError>>,
-    /// The HTTP exchange of the attempt that gave `output` or `error`, when it made one.
+    /// The HTTP exchange of the attempt that gave `error`, when it made one: kept while
+    /// the step is failing, for whoever debugs it. A success's exchange is only in its
+    /// journaled record (the detail reads it from the item's records), so a flow of HTTP
+    /// steps costs no memory per item for its exchanges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exchange: Option<Box<Exchange>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -481,9 +484,8 @@ impl State {
                 step,
                 output,
                 phase,
-                exchange,
                 ..
-            } => self.apply_succeeded(at, *item, step, output, *phase, exchange),
+            } => self.apply_succeeded(at, *item, step, output, *phase),
             Event::StepFailed {
                 item,
                 step,
@@ -815,7 +817,6 @@ impl State {
         step: &str,
         output: &Value,
         phase: Phase,
-        exchange: &Option<Box<Exchange>>,
     ) {
         let Some((it, i)) = self.step_mut(item, step) else {
             return;
@@ -831,7 +832,7 @@ impl State {
                 s.status = Status::Succeeded;
                 s.output = Some(compact(output));
                 s.error = None;
-                s.exchange.clone_from(exchange);
+                s.exchange = None;
                 s.waiting = None;
                 s.ended_at = Some(at);
                 it.completed.push(i as u16);
