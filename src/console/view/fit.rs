@@ -26,6 +26,9 @@ pub struct Col {
     pub keeps_room: bool,
     /// Cut in the middle (`INV-20…02041`): both ends of a key tell keys apart.
     pub middle: bool,
+    /// At least this wide while shown: a countdown that grows a digit as it ticks
+    /// (`9:59` to `-10:00`) must not move every column beside it, resending each row.
+    pub floor: u16,
 }
 
 impl Col {
@@ -38,6 +41,7 @@ impl Col {
             drop: 0,
             keeps_room: false,
             middle: false,
+            floor: 0,
         }
     }
 
@@ -51,6 +55,16 @@ impl Col {
             drop: 0,
             keeps_room: false,
             middle: false,
+            floor: 0,
+        }
+    }
+
+    /// A countdown: as wide as its widest usual value (`✖ -23h59m` with its mark), so
+    /// it never changes width as it ticks.
+    pub const fn countdown(marked: bool) -> Col {
+        Col {
+            floor: if marked { 9 } else { 7 },
+            ..Col::whole()
         }
     }
 
@@ -89,7 +103,10 @@ impl Col {
 pub fn widths(cols: &[Col], want: &[u16], avail: u16) -> Vec<u16> {
     let n = cols.len();
     let want: Vec<u16> = (0..n)
-        .map(|i| want.get(i).copied().unwrap_or(0).min(cols[i].max))
+        .map(|i| match want.get(i).copied().unwrap_or(0) {
+            0 => 0,
+            w => w.max(cols[i].floor).min(cols[i].max),
+        })
         .collect();
     let min = |i: usize| cols[i].min.map_or(want[i], |m| m.min(want[i]));
     let mut shown: Vec<bool> = want.iter().map(|w| *w > 0).collect();

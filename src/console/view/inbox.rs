@@ -111,8 +111,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Col::cut(60, u16::MAX).fill().keeps_room(),
         Col::cut(8, 24),
         Col::whole().drop(2),
-        Col::whole(),
-        Col::whole(),
+        Col::countdown(false),
+        Col::countdown(true),
     ];
     let (cols, head) = super::chosen(app, Pane::Inbox, cols, &[]);
     let table = fit::table(&cols, head, t.style(Role::Dim), rows, table_area.width)

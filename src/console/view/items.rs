@@ -81,7 +81,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Col::cut(7, 24),
         Col::whole().drop(2),
         Col::whole().drop(1),
-        Col::whole(),
+        Col::countdown(true),
     ];
     let (cols, head) = super::chosen(app, Pane::Items, cols, &["SLA"]);
     let table = fit::table(&cols, head, t.style(Role::Dim), rows, inner.width).block(block);

@@ -92,7 +92,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             .shown_if(titles),
         Col::whole().drop(1),
         Col::whole(),
-        Col::whole(),
+        Col::countdown(false),
         Col::whole(),
     ];
     let (cols, head) = super::chosen(app, Pane::Sla, cols, &["LEFT"]);
