@@ -257,10 +257,18 @@ mod tests {
     fn a_countdown_keeps_its_width_as_it_ticks() {
         let sla = Col::countdown(true);
         for clock in ["4:05", "9:59", "✖ -10:00", "▲ 23h59m"] {
-            let w = widths(&[ID, TITLE, sla], &[3, 20, clock.chars().count() as u16], 60);
+            let w = widths(
+                &[ID, TITLE, sla],
+                &[3, 20, clock.chars().count() as u16],
+                60,
+            );
             assert_eq!(w, [3, 46, 9], "{clock}");
         }
-        assert_eq!(widths(&[ID, sla], &[3, 0], 60)[1], 0, "nothing to show: left out");
+        assert_eq!(
+            widths(&[ID, sla], &[3, 0], 60)[1],
+            0,
+            "nothing to show: left out"
+        );
     }
 
     #[test]
