@@ -432,6 +432,11 @@ impl Keymap {
         self.lookup.get(&Key::new(key.code, key.modifiers)).copied()
     }
 
+    /// The first key bound to `a` as shown to the user, or "" when none is.
+    pub fn key_for(&self, a: Action) -> String {
+        self.keys_for(a).into_iter().next().unwrap_or_default()
+    }
+
     /// The keys bound to `a`, as shown to the user ("a", "ctrl-a", "Enter", "Space").
     pub fn keys_for(&self, a: Action) -> Vec<String> {
         let keys = self.bindings.get(&a).map(Vec::as_slice).unwrap_or_default();

@@ -204,13 +204,7 @@ fn timeline<'a>(
             lines.push(Line::from(format!("{:10}{rest}", "")));
         }
         // The keys as bound (a keymap file may move them).
-        let key = |a: Action| {
-            app.keymap
-                .keys_for(a)
-                .into_iter()
-                .next()
-                .unwrap_or_default()
-        };
+        let key = |a: Action| app.keymap.key_for(a);
         let hint = format!(
             "  {} retry · {} skip the step · {} compensate · {} cancel the item",
             key(Action::Retry),
@@ -331,12 +325,7 @@ fn opened(app: &App, step: &StepView, trail: &[Record], width: usize, lines: &mu
             text(Role::Base, l);
         }
         if total > OPEN_LINES {
-            let key = app
-                .keymap
-                .keys_for(Action::Copy)
-                .into_iter()
-                .next()
-                .unwrap_or_default();
+            let key = app.keymap.key_for(Action::Copy);
             text(
                 Role::Dim,
                 &format!(

@@ -97,13 +97,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, cursor: usize) {
         state.select(Some(cursor - range.start));
     }
     f.render_stateful_widget(table, table_area, &mut state);
-    let key = |a: Action| {
-        app.keymap
-            .keys_for(a)
-            .into_iter()
-            .next()
-            .unwrap_or_default()
-    };
+    let key = |a: Action| app.keymap.key_for(a);
     let mut spans = Vec::new();
     for (a, what) in [
         (Action::Detail, "show the items"),
