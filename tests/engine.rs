@@ -672,6 +672,7 @@ impl tempi::store::Store for FailOnce {
         head: u64,
         records: &[tempi::types::Record],
         ended: &[tempi::types::view::EndedItem],
+        tally: &tempi::types::tally::Tally,
     ) -> Result<(), tempi::store::StoreError> {
         use std::sync::atomic::Ordering;
         if self.commits.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
@@ -679,7 +680,7 @@ impl tempi::store::Store for FailOnce {
                 "injected: disk full".into(),
             ));
         }
-        self.inner.commit(head, records, ended)
+        self.inner.commit(head, records, ended, tally)
     }
     fn replay(
         &self,
@@ -687,6 +688,14 @@ impl tempi::store::Store for FailOnce {
         f: &mut dyn FnMut(tempi::types::Record),
     ) -> Result<u64, tempi::store::StoreError> {
         self.inner.replay(after, f)
+    }
+    fn rollup_totals(
+        &self,
+    ) -> Result<
+        std::collections::BTreeMap<String, tempi::types::tally::Counts>,
+        tempi::store::StoreError,
+    > {
+        self.inner.rollup_totals()
     }
 }
 

@@ -11,10 +11,11 @@ use serde::de::DeserializeOwned;
 use super::sse;
 use super::{
     ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, EventsQuery,
-    REASON_HEADER, ReassignRequest, RetryRequest, SignalRequest, SkipRequest, StartRequest,
+    REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest, SignalRequest, SkipRequest, StartRequest,
     WorkflowInfo,
 };
 use crate::types::changes::Changes;
+use crate::types::report::Report;
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 use crate::types::{Command, ItemId, Record, Reply, TaskId};
 
@@ -303,6 +304,11 @@ impl Client {
 
     pub async fn workflows(&self) -> Result<Vec<WorkflowInfo>, ClientError> {
         self.json(self.request(Method::GET, "/api/workflows", None))
+            .await
+    }
+
+    pub async fn report(&self, query: &ReportQuery) -> Result<Report, ClientError> {
+        self.json(self.request(Method::GET, "/api/report", None).query(query))
             .await
     }
 

@@ -1,14 +1,22 @@
-//! `GET /metrics`: the engine's counters in the Prometheus text exposition format.
+//! `GET /metrics`: the engine's counters in the Prometheus text exposition format, the
+//! figures of `tempi report` with a `workflow` label, and durations as histograms.
 
 use std::fmt::Write as _;
 
 use crate::types::health::Health;
+use crate::types::tally::{BOUNDS, Hist, Totals, bound_us};
 use crate::types::view::Metrics;
 
 /// The metrics in the Prometheus text exposition format, with whether the engine takes
 /// work (so an alert can fire on a full disk before anyone opens `/healthz`).
-pub fn prometheus(m: &Metrics, health: &Health) -> String {
+pub fn prometheus(m: &Metrics, totals: &Totals, health: &Health) -> String {
     let mut out = String::new();
+    gauges(&mut out, m, health);
+    per_workflow(&mut out, totals);
+    out
+}
+
+fn gauges(out: &mut String, m: &Metrics, health: &Health) {
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (labels, v) in samples {
@@ -74,12 +82,6 @@ pub fn prometheus(m: &Metrics, health: &Health) -> String {
         ],
     );
     metric(
-        "tempi_sla_compliance_ratio",
-        "gauge",
-        "Share of ended items that ended before their deadline (0..1).",
-        &[("", m.sla_compliance / 100.0)],
-    );
-    metric(
         "tempi_tasks_open",
         "gauge",
         "Open human tasks.",
@@ -106,5 +108,104 @@ pub fn prometheus(m: &Metrics, health: &Health) -> String {
         "Journal commits.",
         &[("", g(m.commits))],
     );
-    out
+}
+
+/// A label value as the exposition format writes it.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The bounds a histogram is exposed with: 1, 2.5 and 5 of each decade (the stored
+/// buckets are finer; these are a subset of them, so the counts are exact).
+fn exposed_bounds() -> impl Iterator<Item = u64> {
+    (0..BOUNDS)
+        .filter_map(bound_us)
+        .filter(|us| {
+            let mut m = *us;
+            while m >= 100 && m % 10 == 0 {
+                m /= 10;
+            }
+            matches!(m, 10 | 25 | 50)
+        })
+}
+
+/// Seconds from microseconds, as the exposition format writes them.
+fn secs(us: u64) -> String {
+    let s = format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn histogram(out: &mut String, name: &str, labels: &str, h: &Hist) {
+    for le in exposed_bounds() {
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels},le=\"{}\"}} {}",
+            secs(le),
+            h.at_or_below(le)
+        );
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum_us as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+}
+
+/// What `tempi report` counts, per workflow, since the journal began (step durations
+/// since this daemon started).
+fn per_workflow(out: &mut String, totals: &Totals) {
+    let counters: [(&str, &str, fn(&crate::types::tally::Counts) -> u64); 8] = [
+        ("tempi_workflow_items_started_total", "Items started.", |c| c.started),
+        ("tempi_workflow_items_completed_total", "Items that completed.", |c| c.completed),
+        ("tempi_workflow_items_failed_total", "Items that failed.", |c| c.failed),
+        ("tempi_workflow_items_cancelled_total", "Items cancelled.", |c| c.cancelled),
+        ("tempi_workflow_incidents_total", "Incidents raised (exception volume).", |c| c.incidents),
+        ("tempi_workflow_sla_breaches_total", "SLA deadlines passed while the item was in flight.", |c| c.breached),
+        ("tempi_workflow_sla_met_total", "Items with an SLA that completed or failed by their deadline.", |c| c.sla_met),
+        ("tempi_workflow_sla_missed_total", "Items with an SLA that completed or failed after their deadline.", |c| c.sla_missed),
+    ];
+    for (name, help, get) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (wf, c) in &totals.workflows {
+            let _ = writeln!(out, "{name}{{workflow=\"{}\"}} {}", label(wf), get(c));
+        }
+    }
+    let name = "tempi_workflow_sla_met_ratio";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Items with an SLA that completed or failed by their deadline, over all such items (0..1).\n# TYPE {name} gauge"
+    );
+    for (wf, c) in &totals.workflows {
+        if let Some(pct) = c.sla_met_pct() {
+            let _ = writeln!(out, "{name}{{workflow=\"{}\"}} {}", label(wf), pct / 100.0);
+        }
+    }
+    for (name, help, pick) in [
+        (
+            "tempi_workflow_cycle_time_seconds",
+            "Start to end of the items that completed.",
+            (|c| &c.cycle) as fn(&crate::types::tally::Counts) -> &Hist,
+        ),
+        (
+            "tempi_workflow_human_wait_seconds",
+            "Creation to decision of human tasks.",
+            |c| &c.wait,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (wf, c) in &totals.workflows {
+            histogram(out, name, &format!("workflow=\"{}\"", label(wf)), pick(c));
+        }
+    }
+    let name = "tempi_step_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} First attempt to success of each step, since this daemon started.\n# TYPE {name} histogram"
+    );
+    for (wf, steps) in &totals.steps {
+        for (step, h) in steps {
+            let labels = format!("workflow=\"{}\",step=\"{}\"", label(wf), label(step));
+            histogram(out, name, &labels, h);
+        }
+    }
 }

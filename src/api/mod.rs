@@ -107,6 +107,14 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
+/// Query of `GET /api/report`: the window's start (by default, as far back as ended
+/// items are kept).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReportQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Query of `GET /api/events`; `Last-Event-ID` wins over `after`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventsQuery {

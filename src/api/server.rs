@@ -20,12 +20,13 @@ use tokio::sync::watch;
 
 use super::{
     ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, MAX_BODY_BYTES,
-    REASON_HEADER, ReassignRequest, RetryRequest, SignalRequest, SkipRequest, StartRequest,
+    REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest, SignalRequest, SkipRequest, StartRequest,
     WorkflowInfo,
 };
 use crate::engine::EngineHandle;
 use crate::engine::runtime::{self, EngineConfig, StartError};
 use crate::store;
+use crate::types::report::Report;
 use crate::types::view::{ItemFilter, Metrics, TaskFilter};
 use crate::types::{Command, CommandError, Record, Reply};
 
@@ -185,6 +186,7 @@ pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<boo
         .route("/api/audit", get(audit))
         .route("/api/workflows", get(workflows))
         .route("/api/metrics", get(metrics_json))
+        .route("/api/report", get(report))
         .route("/api/events", get(super::stream::events))
         .route("/api/changes", get(super::stream::changes))
         .route("/metrics", get(metrics_text))
@@ -443,17 +445,26 @@ async fn workflows(State(st): State<AppState>) -> Result<Json<Vec<WorkflowInfo>>
     ))
 }
 
+async fn report(
+    State(st): State<AppState>,
+    Q(q): Q<ReportQuery>,
+) -> Result<Json<Report>, ApiError> {
+    Ok(Json(st.handle.report(q.since).await?))
+}
+
 async fn metrics_json(State(st): State<AppState>) -> Result<Json<Metrics>, ApiError> {
     Ok(Json(st.handle.metrics().await?))
 }
 
 async fn metrics_text(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let m = st.handle.metrics().await?;
+    let counted = st.handle.counted().await?;
     let ct = [(
         header::CONTENT_TYPE,
         "text/plain; version=0.0.4; charset=utf-8",
     )];
-    Ok((ct, super::metrics::prometheus(&m, &st.handle.health())))
+    let text = super::metrics::prometheus(&m, &counted.totals, &st.handle.health());
+    Ok((ct, text))
 }
 
 /// How to run `tempi serve`.

@@ -86,7 +86,7 @@ fn fake_engine() -> (EngineHandle, Seen) {
                 Request::Metrics { reply } => {
                     let _ = reply.send(Metrics {
                         in_flight: 3,
-                        sla_compliance: 100.0,
+                        sla_met_pct: Some(100.0),
                         ..Metrics::default()
                     });
                 }
@@ -95,6 +95,19 @@ fn fake_engine() -> (EngineHandle, Seen) {
                 }
                 Request::Workflow { reply, .. } => {
                     let _ = reply.send(None);
+                }
+                Request::Counted { reply } => {
+                    use crate::types::tally::{Fact, Totals};
+                    let mut totals = Totals::default();
+                    totals.add("wf", Fact::Completed { cycle_us: 3_000_000 });
+                    totals.add("wf", Fact::Sla { met: true });
+                    totals.add("wf", Fact::Sla { met: false });
+                    totals.add_step("wf", "pay \"now\"", 20_000);
+                    let _ = reply.send(crate::engine::handle::Counted {
+                        now: chrono::Utc::now(),
+                        totals,
+                        workflows: vec!["wf".into()],
+                    });
                 }
                 Request::Changed { reply, .. } => {
                     let _ = reply.send((Vec::new(), Vec::new(), Metrics::default()));
@@ -110,6 +123,7 @@ fn fake_engine() -> (EngineHandle, Seen) {
         feed: crate::feed::Shared::new(0),
         journal_id: "test".into(),
         health: watch::channel(Default::default()).1,
+        retention: None,
     };
     (handle, seen)
 }
@@ -369,7 +383,17 @@ async fn metrics_are_prometheus_text() {
         "tempi_items_in_flight 3",
         "# TYPE tempi_items_total counter",
         "tempi_items_total{status=\"completed\"} 0",
-        "tempi_sla_compliance_ratio 1",
+        "tempi_workflow_items_completed_total{workflow=\"wf\"} 1",
+        "tempi_workflow_sla_met_ratio{workflow=\"wf\"} 0.5",
+        "# TYPE tempi_workflow_cycle_time_seconds histogram",
+        "tempi_workflow_cycle_time_seconds_bucket{workflow=\"wf\",le=\"2.5\"} 0",
+        "tempi_workflow_cycle_time_seconds_bucket{workflow=\"wf\",le=\"5\"} 1",
+        "tempi_workflow_cycle_time_seconds_bucket{workflow=\"wf\",le=\"+Inf\"} 1",
+        "tempi_workflow_cycle_time_seconds_sum{workflow=\"wf\"} 3",
+        "tempi_workflow_cycle_time_seconds_count{workflow=\"wf\"} 1",
+        "tempi_workflow_human_wait_seconds_count{workflow=\"wf\"} 0",
+        "tempi_step_duration_seconds_bucket{workflow=\"wf\",step=\"pay \\\"now\\\"\",le=\"0.025\"} 1",
+        "tempi_step_duration_seconds_bucket{workflow=\"wf\",step=\"pay \\\"now\\\"\",le=\"0.01\"} 0",
         "tempi_steps_total{result=\"failed\"} 0",
         "# HELP tempi_journal_seq",
         "tempi_tasks_open",
@@ -423,6 +447,7 @@ async fn a_lagging_stream_rereads_the_gap_from_the_journal() {
         feed: crate::feed::Shared::new(0),
         journal_id: "test".into(),
         health: watch::channel(Default::default()).1,
+        retention: None,
     };
     let (_stop, stopping) = watch::channel(false);
     let mut follow = Follow::new(handle, None, 1, stopping);

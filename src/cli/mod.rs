@@ -7,6 +7,7 @@ mod config;
 mod console;
 mod daemon;
 pub(crate) mod format;
+mod report;
 mod show;
 mod status;
 mod validate;
@@ -263,6 +264,18 @@ pub enum Cmd {
         #[command(flatten)]
         page: Page,
     },
+    /// Per workflow and in total: items started, completed, failed and cancelled, error
+    /// rate, incidents, cycle time, SLA met, breaches and human wait, over a window
+    Report {
+        /// The window's start: a duration back from now (`7d`, `36h`), a date
+        /// (`2026-11-01`, midnight UTC) or an RFC 3339 time [default: as far back as
+        /// ended items are kept (the daemon's --retention); everything when kept forever]
+        #[arg(long, value_name = "WHEN", value_parser = report::parse_since)]
+        since: Option<report::Since>,
+        /// The report as JSON: {"since", "until", "workflows": [{"workflow", ...}], "total"}
+        #[arg(long)]
+        json: bool,
+    },
     /// The whole product at once: console, engine, sample workflows, a simulated estate
     Demo {
         /// Work items started per minute (change it live with + and -)
@@ -470,6 +483,7 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             show::items(g, filter, json).await?
         }
         Cmd::Item { id, json } => show::item(g, id, json).await?,
+        Cmd::Report { since, json } => report::run(g, since, json).await?,
         Cmd::Status { tmux, groups, json } => {
             return Ok(status::run(g, &groups, tmux, json).await);
         }

@@ -404,7 +404,7 @@ pub fn snapshot(e: Estate, now: DateTime<Utc>) -> Update {
         .collect();
     let metrics = Metrics {
         in_flight: n as u64 * (100 - e.ended_share) / 100,
-        sla_compliance: 98.5,
+        sla_met_pct: Some(98.5),
         ..Metrics::default()
     };
     Update::Snapshot {

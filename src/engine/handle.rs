@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::definition::Workflow;
@@ -15,6 +16,8 @@ use crate::types::Health;
 use crate::types::command::{Command, CommandError, Reply};
 use crate::types::event::{ItemId, Phase, Record, TaskId};
 use crate::types::job::Outcome;
+use crate::types::report::Report;
+use crate::types::tally::{Totals, minute_of};
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 
 /// Messages into the engine loop.
@@ -49,6 +52,10 @@ pub(crate) enum Request {
     Workflows {
         reply: oneshot::Sender<Vec<(String, u32)>>,
     },
+    /// What the engine counted, with its time and the names of the loaded workflows.
+    Counted {
+        reply: oneshot::Sender<Counted>,
+    },
     /// One loaded workflow version with its source (to rebuild an ended item).
     Workflow {
         name: String,
@@ -68,6 +75,13 @@ pub(crate) enum Request {
 /// What the engine holds of some changed items and tasks, and the counters.
 pub(crate) type Changed = (Vec<ItemSummary>, Vec<TaskView>, Metrics);
 
+/// The engine's totals at its `now`, and the names of its loaded workflows.
+pub struct Counted {
+    pub now: DateTime<Utc>,
+    pub totals: Totals,
+    pub workflows: Vec<String>,
+}
+
 /// A cheap, cloneable handle on a running engine.
 #[derive(Clone)]
 pub struct EngineHandle {
@@ -80,6 +94,8 @@ pub struct EngineHandle {
     pub(crate) journal_id: Arc<str>,
     /// Running, refusing work (a full disk), or stopped; set by the journal writer.
     pub(crate) health: watch::Receiver<Health>,
+    /// How long ended items are kept (None: forever): a report's default window.
+    pub(crate) retention: Option<std::time::Duration>,
 }
 
 /// How often a read whose answer was dropped (its batch failed to commit) is asked again.
@@ -364,6 +380,35 @@ impl EngineHandle {
             .ok_or_else(|| self.gone())?;
         m.journal_id = self.journal_id.to_string();
         Ok(m)
+    }
+
+    /// What the engine counted since the journal began, at its time.
+    pub async fn counted(&self) -> Result<Counted, CommandError> {
+        self.query(|reply| Request::Counted { reply })
+            .await
+            .ok_or_else(|| self.gone())
+    }
+
+    /// The report from `since` (by default, as far back as ended items are kept; all
+    /// that was counted when they are kept forever) to the engine's now.
+    pub async fn report(&self, since: Option<DateTime<Utc>>) -> Result<Report, CommandError> {
+        let counted = self.counted().await?;
+        let since = since.or_else(|| {
+            let keep = chrono::Duration::from_std(self.retention?).ok()?;
+            counted.now.checked_sub_signed(keep)
+        });
+        let from = since.map(|s| s.timestamp());
+        let (sums, first) = self.read(move |r| r.rollup_sums(from)).await?;
+        // The window starts where its first counted bucket does.
+        let start = match (since, first) {
+            (Some(s), first) => {
+                let minute = minute_of(s);
+                Some(first.map_or(minute, |f| f.min(minute)))
+            }
+            (None, first) => first,
+        }
+        .and_then(|secs| DateTime::from_timestamp(secs, 0));
+        Ok(Report::build(start, counted.now, sums, counted.workflows))
     }
 
     /// Loaded workflows as (name, version), sorted.

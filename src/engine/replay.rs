@@ -9,6 +9,7 @@ use super::core::Core;
 use super::snapshots;
 use crate::store::retention::Floors;
 use crate::store::{Store, StoreError};
+use crate::types::tally::Totals;
 
 /// The core as the journal holds it, and how many records were replayed.
 pub(crate) fn rebuild(
@@ -29,5 +30,10 @@ pub(crate) fn rebuild(
     st.next_item = st.next_item.max(floors.next_item);
     st.next_task = st.next_task.max(floors.next_task);
     st.seq = st.seq.max(head);
+    // What was counted is what the rollups hold (committed with the records replayed).
+    st.totals = Totals {
+        workflows: store.rollup_totals()?,
+        steps: Default::default(),
+    };
     Ok((core, n))
 }

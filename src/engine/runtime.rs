@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::attempts::Attempts;
 use super::core::{Attempt, Core, Ctx, Dispatch, Work};
-use super::handle::{EngineHandle, Request};
+use super::handle::{Counted, EngineHandle, Request};
 use super::retention::Retention;
 use super::snapshots::{self, Snapshotter};
 use crate::definition;
@@ -25,6 +25,7 @@ use crate::store::{Journal, Store, StoreError};
 use crate::types::Health;
 use crate::types::command::CommandError;
 use crate::types::event::Record;
+use crate::types::tally::Tally;
 use crate::types::view::EndedItem;
 use crate::types::view::Metrics;
 use crate::types::view::{IdList, ItemFilter};
@@ -213,6 +214,8 @@ enum ToWriter {
 struct Batch {
     records: Vec<Record>,
     ended: Vec<EndedItem>,
+    /// What the records counted, for the rollups.
+    tally: Tally,
     dispatch: Vec<Dispatch>,
     /// Attempts the core moved on without their answer: their work ends.
     abort: Vec<Attempt>,
@@ -244,6 +247,11 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
                 n += 1;
             })?;
             journal.backfill(&ended)?;
+            // Rollups begin now: nothing replayed here is counted again.
+            let mut core = core;
+            core.take_tally();
+            core.state.totals.workflows = journal.rollup_totals()?;
+            core.state.totals.steps.clear();
             return Ok((journal, core, n));
         }
         let floors = journal.floors()?;
@@ -297,6 +305,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         feed: feed::Shared::new(core.state.seq),
         journal_id: journal.id().into(),
         health: health_rx,
+        retention: config.retention.filter(|w| !w.is_zero()),
     };
     feed::changes::spawn(handle.clone(), config.feed_flush);
     let (batch_tx, batch_rx) = mpsc::channel::<ToWriter>(2);
@@ -372,6 +381,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     let first = Batch {
         records: ctx.records,
         ended: ctx.ended,
+        tally: engine.core.take_tally(),
         dispatch: ctx.dispatch,
         abort: ctx.abort,
         after: Vec::new(),
@@ -561,6 +571,7 @@ impl Loop {
         Batch {
             records: ctx.records,
             ended: ctx.ended,
+            tally: self.core.take_tally(),
             dispatch: ctx.dispatch,
             abort: ctx.abort,
             after,
@@ -635,6 +646,14 @@ fn handle_request(
             later(after, reply, changed)
         }
         Request::Workflows { reply } => later(after, reply, core.workflows()),
+        Request::Counted { reply } => {
+            let counted = Counted {
+                now,
+                totals: core.state.totals.clone(),
+                workflows: core.state.workflows.keys().cloned().collect(),
+            };
+            later(after, reply, counted)
+        }
         Request::Workflow {
             name,
             version,
@@ -709,7 +728,7 @@ impl Writer {
     fn commit(&mut self, batch: Batch) -> bool {
         let head = batch.records.first().map_or(0, |r| r.seq.saturating_sub(1));
         if !batch.records.is_empty()
-            && let Err(e) = self.journal.commit(head, &batch.records, &batch.ended)
+            && let Err(e) = self.journal.commit(head, &batch.records, &batch.ended, &batch.tally)
         {
             // Nothing of this batch was acknowledged: no reply says ok, nothing runs.
             return self.failed(batch, e);

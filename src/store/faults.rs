@@ -1,6 +1,7 @@
 //! A journal that fails on demand, for tests (and the debug build's `TEMPI_TEST_FAULT`):
 //! commits and probes fail as a full disk or a failed fsync would, until healed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -8,6 +9,7 @@ use rusqlite::ffi;
 
 use super::{Store, StoreError};
 use crate::types::Record;
+use crate::types::tally::{Counts, Tally};
 use crate::types::view::EndedItem;
 
 /// What a failing commit reports.
@@ -128,9 +130,14 @@ impl Store for Failing {
         expected_head: u64,
         records: &[Record],
         ended: &[EndedItem],
+        tally: &Tally,
     ) -> Result<(), StoreError> {
         self.faults.check(true)?;
-        self.inner.commit(expected_head, records, ended)
+        self.inner.commit(expected_head, records, ended, tally)
+    }
+
+    fn rollup_totals(&self) -> Result<BTreeMap<String, Counts>, StoreError> {
+        self.inner.rollup_totals()
     }
 
     fn replay(&self, after: u64, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError> {

@@ -2,6 +2,7 @@
 //! `item`, `at` and `kind` copied out for querying), appended by a single writer in one
 //! transaction per batch, and read back in seq order for replay or by any reader.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -11,6 +12,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use super::lock::EngineLock;
 use super::{StoreError, ensure_dir};
 use crate::types::event::Record;
+use crate::types::tally::{Counts, Tally};
 use crate::types::view::EndedItem;
 
 /// The journal's file name inside the data dir.
@@ -18,7 +20,7 @@ pub const JOURNAL_FILE: &str = "journal.db";
 
 /// The schema this build writes; a journal with a newer one is refused, an older one
 /// is migrated on open. 2 added the index of ended items, 3 their keys and titles.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Set by the migration from schema 1: the ended-items index must be filled by a replay.
 const BACKFILL: &str = "backfill_ended";
@@ -41,6 +43,8 @@ pub struct Journal {
     v1_columns: bool,
     /// Made when the journal was created; a copy of the file keeps it.
     id: String,
+    /// Rollup minutes before this were merged into hours (by this process).
+    compacted: i64,
     _lock: EngineLock,
 }
 
@@ -145,6 +149,7 @@ impl Journal {
             buf: Vec::with_capacity(1024),
             v1_columns,
             id,
+            compacted: i64::MIN,
             _lock: lock,
         })
     }
@@ -178,6 +183,17 @@ impl Journal {
 
     /// Append records and index the items they ended, in one transaction.
     pub fn commit(&mut self, records: &[Record], ended: &[EndedItem]) -> Result<(), StoreError> {
+        self.commit_counted(records, ended, &Tally::default())
+    }
+
+    /// Append records, index the items they ended and add what they counted to the
+    /// rollups, in one transaction.
+    pub fn commit_counted(
+        &mut self,
+        records: &[Record],
+        ended: &[EndedItem],
+        tally: &Tally,
+    ) -> Result<(), StoreError> {
         for (index, record) in records.iter().enumerate() {
             let expected = self.last_seq + 1 + index as u64;
             if record.seq != expected {
@@ -230,8 +246,17 @@ impl Journal {
             }
         }
         super::ended::insert(&tx, ended).map_err(sql_err(path, "index ended items"))?;
+        // Once an hour of record time, minutes older than a week become hours.
+        let newest = tally.rows.values().filter_map(|m| m.keys().next_back()).max();
+        let compact = newest
+            .map(|&n| super::rollups::horizon(n))
+            .filter(|&h| h > self.compacted);
+        super::rollups::add(&tx, tally, compact).map_err(sql_err(path, "add to the rollups"))?;
         tx.commit().map_err(sql_err(path, "commit a batch"))?;
         self.last_seq = last.seq;
+        if let Some(h) = compact {
+            self.compacted = h;
+        }
         Ok(())
     }
 
@@ -251,6 +276,13 @@ impl Journal {
         tx.execute("DELETE FROM meta WHERE key = 'probe'", [])
             .map_err(sql_err(path, "remove a probe"))?;
         tx.commit().map_err(sql_err(path, "commit a probe"))
+    }
+
+    /// What the rollups hold per workflow, over everything (for the engine's totals).
+    pub fn rollup_totals(&self) -> Result<BTreeMap<String, Counts>, StoreError> {
+        super::rollups::sums(&self.conn, None)
+            .map(|(sums, _)| sums)
+            .map_err(sql_err(&self.path, "read the rollups"))
     }
 
     /// Whether the ended-items index still has to be filled from a replay (a journal
@@ -488,6 +520,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             .map_err(sql_err(path, "create the events table"))?;
             tx.execute_batch(super::ended::SCHEMA)
                 .map_err(sql_err(path, "create the ended-items index"))?;
+            tx.execute_batch(super::rollups::SCHEMA)
+                .map_err(sql_err(path, "create the rollups"))?;
             set_version(&tx)?;
         }
         Some(text) => {
@@ -519,6 +553,12 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
                 ))?;
                 tx.execute_batch(super::ended::SCHEMA)
                     .map_err(sql_err(path, "index the keys of ended items"))?;
+                set_version(&tx)?;
+            }
+            if found < 4 {
+                // Figures begin at the upgrade: what ended before was never counted.
+                tx.execute_batch(super::rollups::SCHEMA)
+                    .map_err(sql_err(path, "create the rollups"))?;
                 set_version(&tx)?;
             }
         }

@@ -13,13 +13,17 @@ mod lock;
 pub mod private;
 mod reader;
 pub mod retention;
+mod rollups;
 pub mod secrets;
 pub mod settings;
 pub mod snapshots;
 
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
 use crate::types::Record;
+use crate::types::tally::{Counts, Tally};
 use crate::types::view::EndedItem;
 
 pub use datadir::{
@@ -36,13 +40,14 @@ pub use reader::{Reader, read_records};
 pub trait Store: Send {
     /// The seq of the last committed record (0 when empty).
     fn head(&self) -> u64;
-    /// Commit records continuing `expected_head`, and index the items they ended,
-    /// atomically: all of it or nothing.
+    /// Commit records continuing `expected_head`, index the items they ended and add
+    /// what they counted to the rollups, atomically: all of it or nothing.
     fn commit(
         &mut self,
         expected_head: u64,
         records: &[Record],
         ended: &[EndedItem],
+        tally: &Tally,
     ) -> Result<(), StoreError>;
     /// Every record after `after`, in order. Returns the last seq seen.
     fn replay(&self, after: u64, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError>;
@@ -50,6 +55,11 @@ pub trait Store: Send {
     /// again after a full disk. (A store that cannot tell says yes; the next commit will.)
     fn probe(&mut self) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// What the rollups hold per workflow, over everything (a store without rollups
+    /// has none).
+    fn rollup_totals(&self) -> Result<BTreeMap<String, Counts>, StoreError> {
+        Ok(BTreeMap::new())
     }
 }
 
@@ -63,6 +73,7 @@ impl Store for Journal {
         expected_head: u64,
         records: &[Record],
         ended: &[EndedItem],
+        tally: &Tally,
     ) -> Result<(), StoreError> {
         if expected_head != self.last_seq() {
             return Err(StoreError::HeadMoved {
@@ -71,7 +82,7 @@ impl Store for Journal {
                 found: self.last_seq(),
             });
         }
-        Journal::commit(self, records, ended)
+        Journal::commit_counted(self, records, ended, tally)
     }
 
     fn replay(&self, after: u64, f: &mut dyn FnMut(Record)) -> Result<u64, StoreError> {
@@ -80,6 +91,10 @@ impl Store for Journal {
 
     fn probe(&mut self) -> Result<(), StoreError> {
         Journal::probe(self)
+    }
+
+    fn rollup_totals(&self) -> Result<BTreeMap<String, Counts>, StoreError> {
+        Journal::rollup_totals(self)
     }
 }
 pub use lock::LOCK_FILE;

@@ -2,6 +2,7 @@
 //! event streams, and the index of ended items. Each `Reader` has its own read-only
 //! connection, so reads never take the writer's lock.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, params};
@@ -10,6 +11,7 @@ use super::StoreError;
 use super::ended::{self, EndedRow};
 use super::journal::{JOURNAL_FILE, check_header, decode_row, sql_err, to_i64};
 use crate::types::event::{ItemId, Record, TaskId};
+use crate::types::tally::Counts;
 use crate::types::view::{ItemFilter, TaskView};
 
 /// A read-only view of one data dir's journal.
@@ -33,6 +35,15 @@ impl Reader {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql_err(&path, "set the busy timeout"))?;
         Ok(Reader { conn, path })
+    }
+
+    /// What the rollups hold per workflow from the bucket `since` (seconds since the
+    /// epoch) falls in, or over everything; and the start of the first bucket counted.
+    pub fn rollup_sums(
+        &self,
+        since: Option<i64>,
+    ) -> Result<(BTreeMap<String, Counts>, Option<i64>), StoreError> {
+        super::rollups::sums(&self.conn, since).map_err(sql_err(&self.path, "read the rollups"))
     }
 
     /// Records with `seq > after` (of one item, or all), oldest first, at most `limit`.

@@ -9,7 +9,9 @@ pub mod exchange;
 pub mod form;
 pub mod health;
 pub mod job;
+pub mod report;
 pub mod secrets;
+pub mod tally;
 pub mod view;
 
 pub use command::{Command, CommandError, Reply};

@@ -300,8 +300,9 @@ pub struct Metrics {
     pub completed: u64,
     pub failed: u64,
     pub cancelled: u64,
-    /// Ended items that ended before their deadline, percent (100 when none ended).
-    pub sla_compliance: f64,
+    /// Items with an SLA that completed or failed by their deadline, percent of all
+    /// such items since the journal began (cancelled ones left out); none without any.
+    pub sla_met_pct: Option<f64>,
     pub open_tasks: u64,
     pub steps_succeeded: u64,
     pub steps_failed: u64,

@@ -107,7 +107,7 @@ pub fn metrics() -> Metrics {
         completed: 1284,
         failed: 17,
         cancelled: 6,
-        sla_compliance: 97.3,
+        sla_met_pct: Some(97.3),
         open_tasks: 6,
         steps_succeeded: 15_230,
         steps_failed: 212,

@@ -44,10 +44,19 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Span::styled(thousands(n), style)
     };
     let label = |s: &str| Span::styled(s.to_string(), head);
-    let compliance_role = match m.sla_compliance {
-        c if c >= 99.0 => Role::SlaOk,
-        c if c >= 95.0 => Role::SlaWarning,
-        _ => Role::SlaBreached,
+    // Items with an SLA that ended by their deadline: not the share that completed.
+    let (sla_met, met_role) = match m.sla_met_pct {
+        None => ("—".to_string(), Role::Dim),
+        Some(c) => (
+            format!("{c:.1}%"),
+            if c >= 99.0 {
+                Role::SlaOk
+            } else if c >= 95.0 {
+                Role::SlaWarning
+            } else {
+                Role::SlaBreached
+            },
+        ),
     };
     const FULL: [&str; 6] = [
         "│ in flight ",
@@ -55,7 +64,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         "  incidents ",
         "  at risk ",
         "  breached ",
-        "  SLA ",
+        "  SLA met ",
     ];
     // `at risk` and `breached` keep their words: they are what an operator looks for.
     const SHORT: [&str; 6] = [
@@ -64,7 +73,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         " incid ",
         " at risk ",
         " breached ",
-        " SLA ",
+        " SLA met ",
     ];
     let (glyph, link, link_role) = match &app.model.link {
         Link::Up => ("●", app.opts.origin.clone(), Role::SlaOk),
@@ -98,10 +107,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             label(names[4]),
             value(m.breached, Role::SlaBreached),
             label(names[5]),
-            Span::styled(
-                format!("{:.1}%", m.sla_compliance),
-                t.style(compliance_role),
-            ),
+            Span::styled(sla_met.clone(), t.style(met_role)),
             label(" "),
         ]);
         first

@@ -22,6 +22,7 @@ use crate::definition::{self, Workflow};
 use crate::types::event::{Event, ItemId, Phase, Record};
 use crate::types::job::{Job, Outcome, StepTimeouts};
 use crate::types::secrets::Secrets;
+use crate::types::tally::Tally;
 use crate::types::view::{EndedItem, ItemDetail};
 
 pub use commands::refuse_ended;
@@ -166,6 +167,16 @@ impl Core {
     pub fn replay(&mut self, rec: &Record) {
         self.state.apply(rec, &parse_source);
         self.state.ended.clear();
+        // The store's rollups already hold what these records counted.
+        if !self.state.tally.is_empty() {
+            self.state.tally = Tally::default();
+        }
+    }
+
+    /// What applied records counted since the last call: for the store to add to its
+    /// rollups in the commit of those records.
+    pub fn take_tally(&mut self) -> Tally {
+        std::mem::take(&mut self.state.tally)
     }
 
     /// Replay one record and hand over the items it ended (filling a store that has no

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::definition::{Escalation, StepKind, WaitSpec, Workflow};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError, TaskId, TaskKind, WaitOn};
 use crate::types::exchange::Exchange;
+use crate::types::tally::{Fact, Tally, Totals, micros_between};
 use crate::types::view::{EndedItem, ItemStatus, StepStatus, TaskStatus};
 
 /// Something that must be looked at again at a given time. Timers are never removed
@@ -317,8 +318,6 @@ pub struct Counters {
     pub completed: u64,
     pub failed: u64,
     pub cancelled: u64,
-    /// Ended items that ended before their SLA deadline (or had none).
-    pub within_sla: u64,
     pub steps_succeeded: u64,
     pub steps_failed: u64,
 }
@@ -349,6 +348,11 @@ pub struct State {
     pub unreadable: HashMap<(String, u32), (u64, String)>,
     /// Set when a replayed item could not be rebuilt: the engine must not start on it.
     pub broken: Option<String>,
+    /// What applied records counted since the last commit, for the store's rollups.
+    pub tally: Tally,
+    /// Everything counted since the journal began (seeded from the rollups after a
+    /// replay; see `engine::replay`).
+    pub totals: Totals,
 }
 
 /// A deep copy without spare capacity. A cloned JSON object keeps room for more entries
@@ -503,6 +507,8 @@ impl State {
                         Phase::Run => it.steps[i].status = Status::Failed,
                         Phase::Compensate => it.steps[i].comp = CompStatus::Failed,
                     }
+                    let wf = it.wf.clone();
+                    self.count(&wf.name, at, Fact::Incident);
                 }
             }
             Event::ItemRetried { item, step, from } => self.apply_retried(*item, step, *from),
@@ -591,6 +597,10 @@ impl State {
                     t.comment = comment.clone();
                     t.decided_by = Some(by.clone());
                     t.fields = fields.clone();
+                    let wait_us = micros_between(t.created_at, at);
+                    if let Some(wf) = self.items.get(&t.item).map(|it| it.wf.clone()) {
+                        self.count(&wf.name, at, Fact::Decided { wait_us });
+                    }
                 }
             }
             Event::TaskCancelled { task } => {
@@ -621,14 +631,24 @@ impl State {
                 self.arm_sla(*item);
             }
             Event::SlaBreached { item } => {
-                if let Some(it) = self.items.get_mut(item) {
+                if let Some(it) = self.items.get_mut(item)
+                    && !it.sla_breached
+                {
                     it.sla_breached = true;
+                    let wf = it.wf.clone();
+                    self.count(&wf.name, at, Fact::Breached);
                 }
             }
             Event::ItemCompleted { item } => self.end(rec, *item, ItemStatus::Completed),
             Event::ItemFailed { item, .. } => self.end(rec, *item, ItemStatus::Failed),
             Event::ItemCancelled { item } => self.end(rec, *item, ItemStatus::Cancelled),
         }
+    }
+
+    /// Count one fact of a workflow's item, for the rollups and the totals.
+    fn count(&mut self, workflow: &str, at: DateTime<Utc>, fact: Fact) {
+        self.tally.add(workflow, at, fact);
+        self.totals.add(workflow, fact);
     }
 
     fn step_mut(&mut self, item: ItemId, step: &str) -> Option<(&mut Item, usize)> {
@@ -690,6 +710,7 @@ impl State {
             first_seq: seq,
             names: None,
         };
+        self.count(&item.wf.name, at, Fact::Started);
         self.items.insert(id, item);
         self.arm_sla(id);
     }
@@ -835,8 +856,13 @@ impl State {
                 s.exchange = None;
                 s.waiting = None;
                 s.ended_at = Some(at);
+                let took = s.first_started.map(|from| micros_between(from, at));
                 it.completed.push(i as u16);
+                let wf = it.wf.clone();
                 self.counters.steps_succeeded += 1;
+                if let Some(us) = took {
+                    self.totals.add_step(&wf.name, &wf.steps[i].id, us);
+                }
             }
             Phase::Compensate => it.steps[i].comp = CompStatus::Done,
         }
@@ -944,14 +970,24 @@ impl State {
         it.ended = Some(status);
         it.ended_at = Some(at);
         it.compensating = false;
-        let within = it.sla_due.is_none_or(|d| at <= d);
+        let (wf, started, due) = (it.wf.clone(), it.started_at, it.sla_due);
         match status {
             ItemStatus::Completed => self.counters.completed += 1,
             ItemStatus::Failed => self.counters.failed += 1,
             _ => self.counters.cancelled += 1,
         }
-        if within && status == ItemStatus::Completed {
-            self.counters.within_sla += 1;
+        let fact = match status {
+            ItemStatus::Completed => Fact::Completed {
+                cycle_us: micros_between(started, at),
+            },
+            ItemStatus::Failed => Fact::Failed,
+            _ => Fact::Cancelled,
+        };
+        self.count(&wf.name, at, fact);
+        if let Some(due) = due
+            && status != ItemStatus::Cancelled
+        {
+            self.count(&wf.name, at, Fact::Sla { met: at <= due });
         }
         if !self.keep_ended {
             self.evict(item, rec.seq);

@@ -172,6 +172,8 @@ pub struct H {
     /// The latest snapshot and how much of the log it covers.
     pub snapshot: Option<(Vec<u8>, usize)>,
     wfs: Vec<(Arc<Workflow>, Arc<str>)>,
+    /// Every tally taken, added up as the store's rollups would be.
+    pub rolled: BTreeMap<String, crate::types::tally::Counts>,
 }
 
 pub fn attempt_of(d: &Dispatch) -> Attempt {
@@ -200,6 +202,7 @@ impl H {
             timeouts: StepTimeouts::default(),
             ended: BTreeMap::new(),
             snapshot: None,
+            rolled: BTreeMap::new(),
             wfs: Vec::new(),
         };
         for wf in wfs {
@@ -228,6 +231,16 @@ impl H {
         let aborted = std::mem::take(&mut ctx.abort);
         let ended = std::mem::take(&mut ctx.ended);
         drop(ctx);
+        for (wf, minutes) in self.core.take_tally().rows {
+            let c = self.rolled.entry(wf).or_default();
+            for m in minutes.values() {
+                c.merge(m);
+            }
+        }
+        assert_eq!(
+            self.rolled, self.core.state.totals.workflows,
+            "the tallies taken add up to the totals"
+        );
         for e in ended {
             assert!(
                 !self.core.state.items.contains_key(&e.summary.id),
@@ -479,6 +492,8 @@ impl H {
         for r in &self.log[*covered..] {
             c.replay(r);
         }
+        // As the runtime does after a replay: what was counted is what the store holds.
+        c.state.totals.workflows = self.rolled.clone();
         assert_same(&self.core, &c, self.now);
         c
     }

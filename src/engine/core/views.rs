@@ -240,12 +240,7 @@ impl Core {
         m.completed = c.completed;
         m.failed = c.failed;
         m.cancelled = c.cancelled;
-        let ended = c.completed + c.failed;
-        m.sla_compliance = if ended == 0 {
-            100.0
-        } else {
-            c.within_sla as f64 * 100.0 / ended as f64
-        };
+        m.sla_met_pct = self.state.totals.sla_met_pct();
         m.open_tasks = self
             .state
             .tasks

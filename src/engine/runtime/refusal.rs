@@ -194,6 +194,7 @@ impl Writer {
         let empty = Batch {
             records: Vec::new(),
             ended: Vec::new(),
+            tally: Default::default(),
             dispatch: Vec::new(),
             abort: Vec::new(),
             after: Vec::new(),
