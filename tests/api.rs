@@ -370,6 +370,45 @@ async fn events_resume_after_the_last_event_id_and_continue_live() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_report_is_json_per_workflow_and_refuses_a_bad_since() {
+    let d = Daemon::start();
+    d.start_item("order").await;
+    let (status, r) = d.call(reqwest::Method::GET, "/api/report", None).await;
+    assert_eq!(status, 200, "{r}");
+    let order = r["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["workflow"] == "order")
+        .unwrap_or_else(|| panic!("no order in {r}"));
+    assert_eq!(order["started"], 1);
+    for key in [
+        "completed",
+        "failed",
+        "cancelled",
+        "incidents",
+        "error_rate",
+        "cycle_time_p50_s",
+        "cycle_time_p95_s",
+        "sla_met_pct",
+        "breached",
+        "human_tasks",
+        "human_wait_p50_s",
+        "human_wait_p95_s",
+    ] {
+        assert!(order.get(key).is_some(), "{key} missing in {order}");
+        assert!(r["total"].get(key).is_some(), "{key} missing in the total");
+    }
+    assert_eq!(r["total"]["started"], 1);
+    assert!(r["since"].is_string() && r["until"].is_string(), "{r}");
+    let (status, err) = d
+        .call(reqwest::Method::GET, "/api/report?since=last%20week", None)
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert!(err.to_string().contains("since"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn metrics_are_exported_for_prometheus() {
     let d = Daemon::start();
     d.start_item("order").await;
@@ -389,7 +428,8 @@ async fn metrics_are_exported_for_prometheus() {
         "tempi_items_at_risk",
         "tempi_items_breached",
         "tempi_items_total{status=\"completed\"}",
-        "tempi_sla_compliance_ratio",
+        "tempi_workflow_items_started_total{workflow=\"order\"} 1",
+        "# TYPE tempi_workflow_cycle_time_seconds histogram",
         "tempi_tasks_open",
         "tempi_steps_total{result=\"succeeded\"}",
         "tempi_journal_seq",

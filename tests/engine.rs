@@ -970,6 +970,9 @@ async fn an_executor_that_panics_hurts_only_its_attempt() {
 #[path = "engine/disk.rs"]
 mod disk;
 
+#[path = "engine/report.rs"]
+mod report;
+
 const CALL: &str = r#"name: call
 version: 1
 steps:

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use super::sse;
 use super::{
     ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, EventsQuery,
-    REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest, SignalRequest, SkipRequest, StartRequest,
-    WorkflowInfo,
+    REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest, SignalRequest, SkipRequest,
+    StartRequest, WorkflowInfo,
 };
 use crate::types::changes::Changes;
 use crate::types::report::Report;

@@ -120,15 +120,13 @@ fn label(v: &str) -> String {
 /// The bounds a histogram is exposed with: 1, 2.5 and 5 of each decade (the stored
 /// buckets are finer; these are a subset of them, so the counts are exact).
 fn exposed_bounds() -> impl Iterator<Item = u64> {
-    (0..BOUNDS)
-        .filter_map(bound_us)
-        .filter(|us| {
-            let mut m = *us;
-            while m >= 100 && m % 10 == 0 {
-                m /= 10;
-            }
-            matches!(m, 10 | 25 | 50)
-        })
+    (0..BOUNDS).filter_map(bound_us).filter(|us| {
+        let mut m = *us;
+        while m >= 100 && m % 10 == 0 {
+            m /= 10;
+        }
+        matches!(m, 10 | 25 | 50)
+    })
 }
 
 /// Seconds from microseconds, as the exposition format writes them.
@@ -155,14 +153,46 @@ fn histogram(out: &mut String, name: &str, labels: &str, h: &Hist) {
 /// since this daemon started).
 fn per_workflow(out: &mut String, totals: &Totals) {
     let counters: [(&str, &str, fn(&crate::types::tally::Counts) -> u64); 8] = [
-        ("tempi_workflow_items_started_total", "Items started.", |c| c.started),
-        ("tempi_workflow_items_completed_total", "Items that completed.", |c| c.completed),
-        ("tempi_workflow_items_failed_total", "Items that failed.", |c| c.failed),
-        ("tempi_workflow_items_cancelled_total", "Items cancelled.", |c| c.cancelled),
-        ("tempi_workflow_incidents_total", "Incidents raised (exception volume).", |c| c.incidents),
-        ("tempi_workflow_sla_breaches_total", "SLA deadlines passed while the item was in flight.", |c| c.breached),
-        ("tempi_workflow_sla_met_total", "Items with an SLA that completed or failed by their deadline.", |c| c.sla_met),
-        ("tempi_workflow_sla_missed_total", "Items with an SLA that completed or failed after their deadline.", |c| c.sla_missed),
+        (
+            "tempi_workflow_items_started_total",
+            "Items started.",
+            |c| c.started,
+        ),
+        (
+            "tempi_workflow_items_completed_total",
+            "Items that completed.",
+            |c| c.completed,
+        ),
+        (
+            "tempi_workflow_items_failed_total",
+            "Items that failed.",
+            |c| c.failed,
+        ),
+        (
+            "tempi_workflow_items_cancelled_total",
+            "Items cancelled.",
+            |c| c.cancelled,
+        ),
+        (
+            "tempi_workflow_incidents_total",
+            "Incidents raised (exception volume).",
+            |c| c.incidents,
+        ),
+        (
+            "tempi_workflow_sla_breaches_total",
+            "SLA deadlines passed while the item was in flight.",
+            |c| c.breached,
+        ),
+        (
+            "tempi_workflow_sla_met_total",
+            "Items with an SLA that completed or failed by their deadline.",
+            |c| c.sla_met,
+        ),
+        (
+            "tempi_workflow_sla_missed_total",
+            "Items with an SLA that completed or failed after their deadline.",
+            |c| c.sla_missed,
+        ),
     ];
     for (name, help, get) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");

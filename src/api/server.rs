@@ -20,8 +20,8 @@ use tokio::sync::watch;
 
 use super::{
     ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, MAX_BODY_BYTES,
-    REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest, SignalRequest, SkipRequest, StartRequest,
-    WorkflowInfo,
+    REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest, SignalRequest, SkipRequest,
+    StartRequest, WorkflowInfo,
 };
 use crate::engine::EngineHandle;
 use crate::engine::runtime::{self, EngineConfig, StartError};

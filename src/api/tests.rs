@@ -99,7 +99,12 @@ fn fake_engine() -> (EngineHandle, Seen) {
                 Request::Counted { reply } => {
                     use crate::types::tally::{Fact, Totals};
                     let mut totals = Totals::default();
-                    totals.add("wf", Fact::Completed { cycle_us: 3_000_000 });
+                    totals.add(
+                        "wf",
+                        Fact::Completed {
+                            cycle_us: 3_000_000,
+                        },
+                    );
                     totals.add("wf", Fact::Sla { met: true });
                     totals.add("wf", Fact::Sla { met: false });
                     totals.add_step("wf", "pay \"now\"", 20_000);

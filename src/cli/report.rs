@@ -35,7 +35,9 @@ pub fn parse_since(text: &str) -> Result<Since, String> {
         return Ok(Since::At(t.with_timezone(&Utc)));
     }
     if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(Since::At(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()));
+        return Ok(Since::At(
+            d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+        ));
     }
     let d = humantime::parse_duration(text).map_err(|e| {
         format!("{e} (write a duration like 7d, 36h or 90m, a date like 2026-11-01, or a time like 2026-11-01T09:00:00Z)")

@@ -728,7 +728,9 @@ impl Writer {
     fn commit(&mut self, batch: Batch) -> bool {
         let head = batch.records.first().map_or(0, |r| r.seq.saturating_sub(1));
         if !batch.records.is_empty()
-            && let Err(e) = self.journal.commit(head, &batch.records, &batch.ended, &batch.tally)
+            && let Err(e) = self
+                .journal
+                .commit(head, &batch.records, &batch.ended, &batch.tally)
         {
             // Nothing of this batch was acknowledged: no reply says ok, nothing runs.
             return self.failed(batch, e);

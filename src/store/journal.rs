@@ -247,7 +247,11 @@ impl Journal {
         }
         super::ended::insert(&tx, ended).map_err(sql_err(path, "index ended items"))?;
         // Once an hour of record time, minutes older than a week become hours.
-        let newest = tally.rows.values().filter_map(|m| m.keys().next_back()).max();
+        let newest = tally
+            .rows
+            .values()
+            .filter_map(|m| m.keys().next_back())
+            .max();
         let compact = newest
             .map(|&n| super::rollups::horizon(n))
             .filter(|&h| h > self.compacted);

@@ -249,7 +249,13 @@ mod tests {
         let base = 1_800_000_000 - 1_800_000_000 % HOUR;
         let mut t = Tally::default();
         t.add("a", at(base + 10), Fact::Started);
-        t.add("a", at(base + 70), Fact::Completed { cycle_us: 5_000_000 });
+        t.add(
+            "a",
+            at(base + 70),
+            Fact::Completed {
+                cycle_us: 5_000_000,
+            },
+        );
         t.add("b", at(base + 130), Fact::Incident);
         add_tally(&mut conn, &t, None);
         add_tally(&mut conn, &t, None);

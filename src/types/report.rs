@@ -130,7 +130,12 @@ mod tests {
         let mut a = Counts::default();
         let mut t = crate::types::tally::Totals::default();
         t.add("a", Fact::Failed);
-        t.add("a", Fact::Completed { cycle_us: 1_000_000 });
+        t.add(
+            "a",
+            Fact::Completed {
+                cycle_us: 1_000_000,
+            },
+        );
         a.merge(&t.workflows["a"]);
         let sums = [("a".to_string(), a)].into_iter().collect();
         let r = Report::build(None, Utc::now(), sums, ["b".to_string()]);

@@ -12,7 +12,9 @@ pub const MINUTE: i64 = 60;
 pub const HOUR: i64 = 3600;
 
 /// Bucket bounds per decade, in tenths: 16 a decade, neighbours at most 25% apart.
-const MANTISSAS: [u64; 16] = [10, 12, 14, 16, 18, 20, 25, 30, 35, 40, 45, 50, 60, 70, 80, 90];
+const MANTISSAS: [u64; 16] = [
+    10, 12, 14, 16, 18, 20, 25, 30, 35, 40, 45, 50, 60, 70, 80, 90,
+];
 /// Decades from 1 ms up (the last bound is 90,000,000 s, almost three years).
 const DECADES: usize = 11;
 /// Finite bounds; bucket `BOUNDS` counts everything above the last.
@@ -20,7 +22,8 @@ pub const BOUNDS: usize = MANTISSAS.len() * DECADES;
 
 /// The upper bound of bucket `i` in microseconds (`None` for the overflow bucket).
 pub fn bound_us(i: usize) -> Option<u64> {
-    (i < BOUNDS).then(|| MANTISSAS[i % MANTISSAS.len()] * 100 * 10u64.pow((i / MANTISSAS.len()) as u32))
+    (i < BOUNDS)
+        .then(|| MANTISSAS[i % MANTISSAS.len()] * 100 * 10u64.pow((i / MANTISSAS.len()) as u32))
 }
 
 /// The bucket a duration falls in: the first whose bound is at or above it.
@@ -74,7 +77,11 @@ impl Hist {
         for (&b, &n) in &self.buckets {
             let b = b as usize;
             if (below + n) as f64 >= rank {
-                let lo = if b == 0 { 0 } else { bound_us(b - 1).unwrap_or(0) };
+                let lo = if b == 0 {
+                    0
+                } else {
+                    bound_us(b - 1).unwrap_or(0)
+                };
                 let Some(hi) = bound_us(b) else {
                     return Some(lo as f64 / 1e6);
                 };
@@ -85,7 +92,12 @@ impl Hist {
         }
         // Rounding left the rank past the last bucket: the top of the last one.
         let last = *self.buckets.keys().next_back()? as usize;
-        Some(bound_us(last).or(bound_us(last.saturating_sub(1))).unwrap_or(0) as f64 / 1e6)
+        Some(
+            bound_us(last)
+                .or(bound_us(last.saturating_sub(1)))
+                .unwrap_or(0) as f64
+                / 1e6,
+        )
     }
 
     /// How many durations are at or below `le_us` (one of the bounds).
@@ -144,14 +156,20 @@ impl Counts {
 #[derive(Debug, Clone, Copy)]
 pub enum Fact {
     Started,
-    Completed { cycle_us: u64 },
+    Completed {
+        cycle_us: u64,
+    },
     Failed,
     Cancelled,
     Incident,
     Breached,
     /// An item with an SLA ended (completed or failed), by its deadline or not.
-    Sla { met: bool },
-    Decided { wait_us: u64 },
+    Sla {
+        met: bool,
+    },
+    Decided {
+        wait_us: u64,
+    },
 }
 
 impl Fact {
@@ -271,7 +289,10 @@ mod tests {
         for i in 0..BOUNDS {
             let b = bound_us(i).unwrap();
             assert!(b > last, "bound {i}");
-            assert!(b as f64 <= last as f64 * 1.25 + 1.0 || last == 0, "bound {i} too far");
+            assert!(
+                b as f64 <= last as f64 * 1.25 + 1.0 || last == 0,
+                "bound {i} too far"
+            );
             assert_eq!(bucket_of(b), i);
             assert_eq!(bucket_of(b + 1), i + 1);
             last = b;
