@@ -270,8 +270,8 @@ pub enum Cmd {
         /// The window's start: a duration back from now (`7d`, `36h`), a date
         /// (`2026-11-01`, midnight UTC) or an RFC 3339 time [default: as far back as
         /// ended items are kept (the daemon's --retention); everything when kept forever]
-        #[arg(long, value_name = "WHEN", value_parser = report::parse_since)]
-        since: Option<report::Since>,
+        #[arg(long, value_name = "WHEN", value_parser = crate::types::report::parse_since)]
+        since: Option<crate::types::report::Since>,
         /// The report as JSON: {"since", "until", "workflows": [{"workflow", ...}], "total"}
         #[arg(long)]
         json: bool,

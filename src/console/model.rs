@@ -36,6 +36,8 @@ pub enum Update {
     Detail(ItemId, Result<Box<(ItemDetail, Vec<Record>)>, SourceError>),
     /// Items the engine found for the filter (ended ones beyond the window included).
     Found(Vec<ItemSummary>),
+    /// The report the KPI view asked for.
+    Report(Result<Box<crate::types::report::Report>, SourceError>),
     /// The connection is down; the sync task keeps trying unless `fatal`.
     Lost {
         error: SourceError,
@@ -156,6 +158,8 @@ impl Model {
                 }
             }
             Update::Lost { error, .. } => self.link = Link::Down(error.to_string()),
+            // The app keeps the report; the model holds only what the panes show.
+            Update::Report(_) => {}
             Update::Detail(..) => {}
         }
     }

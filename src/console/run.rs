@@ -99,6 +99,9 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
                 Effect::Find(filter) => {
                     let _ = sync.control.send(Control::Find(filter));
                 }
+                Effect::Report(since) => {
+                    let _ = sync.control.send(Control::Report(since));
+                }
                 Effect::Rate(r) => {
                     if let Some(set) = &rate {
                         set(r);

@@ -3,12 +3,15 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
+use crate::api::ReportQuery;
 use crate::api::client::{ChangeFollower, Client, ClientError};
 use crate::engine::EngineHandle;
 use crate::feed::changes::{Delivery, FeedError, Follower};
 use crate::types::changes::{Changes, EventLine};
+use crate::types::report::Report;
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 use crate::types::{Command, CommandError, ItemId, Record, Reply};
 
@@ -64,6 +67,14 @@ impl Source {
             Source::Embedded(_) => "embedded".into(),
             Source::Remote(c) => c.url().to_string(),
         }
+    }
+
+    /// The report from `since` (by default, what ended items are kept for).
+    pub async fn report(&self, since: Option<DateTime<Utc>>) -> Result<Report, SourceError> {
+        Ok(match self {
+            Source::Embedded(h) => h.report(since).await?,
+            Source::Remote(c) => c.report(&ReportQuery { since }).await?,
+        })
     }
 
     pub async fn items(&self, filter: ItemFilter) -> Result<Vec<ItemSummary>, SourceError> {

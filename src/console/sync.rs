@@ -30,6 +30,8 @@ pub enum Control {
     Refresh,
     /// Find these items in the engine (ended ones beyond the window included).
     Find(ItemFilter),
+    /// The report from this time (or the default window).
+    Report(Option<chrono::DateTime<chrono::Utc>>),
 }
 
 /// The app's end of the sync task; dropping it stops the task.
@@ -120,6 +122,13 @@ async fn run(
                         }
                         Err(e) => break Some(e),
                     },
+                    Some(Control::Report(since)) => {
+                        // A report that fails says so in its view; the feed goes on.
+                        let got = source.report(since).await.map(Box::new);
+                        if out.send(Update::Report(got)).is_err() {
+                            return;
+                        }
+                    }
                     None => return,
                 },
             }

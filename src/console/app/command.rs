@@ -43,6 +43,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("rate N", "demo load in items per minute"),
     ("messages", "every message and bulk result so far"),
     ("incidents", "incidents grouped by cause, to act on a group"),
+    (
+        "report [SINCE]",
+        "figures per workflow: cycle time, errors, SLA met (7d, 2026-11-01)",
+    ),
     ("help", "keys and commands"),
     ("quit | q", "leave the console"),
 ];
@@ -93,6 +97,7 @@ impl App {
                 self.open_incidents();
                 vec![]
             }
+            "report" | "kpi" => self.open_report(rest),
             "messages" | "msgs" => {
                 self.mode = super::Mode::Messages { scroll: 0 };
                 vec![]
@@ -195,7 +200,7 @@ impl App {
         effects
     }
 
-    fn fail(&mut self, text: String) -> Vec<Effect> {
+    pub(super) fn fail(&mut self, text: String) -> Vec<Effect> {
         self.toast(ToastKind::Error, text);
         vec![]
     }

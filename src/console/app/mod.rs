@@ -12,6 +12,7 @@ pub mod form;
 pub mod incidents;
 pub mod input;
 mod lists;
+pub mod report;
 mod skip;
 pub mod sort;
 mod sorted;
@@ -201,6 +202,9 @@ pub enum Mode {
     },
     /// `q` in the demo, whose data goes with it: asks first.
     QuitDemo,
+    /// The KPI view (`:report`): the report over one window, asked again every few
+    /// seconds while open.
+    Report(report::ReportView),
 }
 
 /// What the app asks the shell to do.
@@ -212,6 +216,8 @@ pub enum Effect {
     Detail(Option<ItemId>),
     /// Ask the engine for the items a filter may match beyond the mirror's window.
     Find(crate::types::view::ItemFilter),
+    /// Ask the engine for the report from this time (or its default window).
+    Report(Option<DateTime<Utc>>),
     /// Put this text on the operator's clipboard (OSC 52).
     Copy(String),
     /// Set the demo's load (items per minute).
@@ -369,7 +375,9 @@ impl App {
             Msg::Tick(now) => {
                 self.now = now;
                 self.toasts.retain(|t| t.until > now);
-                self.due_alerts()
+                let mut effects = self.due_alerts();
+                effects.extend(self.report_due());
+                effects
             }
         }
     }
@@ -397,6 +405,10 @@ impl App {
         }
         if let Update::Lost { error, fatal: true } = &u {
             self.toast(ToastKind::Error, error.to_string());
+        }
+        if let Update::Report(got) = u {
+            self.reported(got);
+            return;
         }
         let keys = self.cursor_keys();
         self.model.apply(u, self.now);
@@ -567,6 +579,7 @@ impl App {
             Mode::Picker(p) => self.picker_key(p, key),
             Mode::Form(d) => self.form_key(d, key),
             Mode::Incidents { cursor } => self.incidents_key(cursor, key),
+            Mode::Report(view) => self.report_key(view, key),
             Mode::Search { input, before } => {
                 self.search_key(input, before, &key);
                 vec![]

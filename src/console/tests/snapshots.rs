@@ -753,3 +753,85 @@ fn quit_demo_confirm() {
     let s = snap("quit_demo_confirm", &app, 80, 24);
     assert!(s.contains("Quit the demo?"), "{s}");
 }
+
+/// The KPI view: `:report` asks for the default window, shows the figures when they
+/// come, Tab asks for the next window and keeps the figures until they arrive.
+#[test]
+fn report_view() {
+    use crate::console::model::Update;
+    use crate::types::report::Report;
+    use crate::types::tally::{Counts, Fact, Totals};
+    let mut app = fixture::app();
+    typed(&mut app, ":report");
+    let effects = app.update(key(KeyCode::Enter));
+    assert!(
+        effects.contains(&Effect::Report(None)),
+        "the retained window: {effects:?}"
+    );
+    let waiting = text(&render(&app, 140, 20));
+    assert!(waiting.contains("Asking the engine"), "{waiting}");
+    let mut t = Totals::default();
+    for (wf, cycle_s) in [("invoice-approval", 300), ("invoice-approval", 900)] {
+        t.add(wf, Fact::Started);
+        t.add(
+            wf,
+            Fact::Completed {
+                cycle_us: cycle_s * 1_000_000,
+            },
+        );
+        t.add(wf, Fact::Sla { met: cycle_s < 600 });
+        t.add(
+            wf,
+            Fact::Decided {
+                wait_us: 120_000_000,
+            },
+        );
+    }
+    t.add("customer-onboarding", Fact::Started);
+    t.add("customer-onboarding", Fact::Failed);
+    t.add("customer-onboarding", Fact::Incident);
+    let sums: std::collections::BTreeMap<String, Counts> = t.workflows.clone();
+    let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let report = Report::build(
+        Some(at("2026-11-24T09:00:00Z")),
+        at("2026-12-01T09:00:00Z"),
+        sums,
+        ["incident-response".to_string()],
+    );
+    app.update(Msg::Update(Update::Report(Ok(Box::new(report)))));
+    let s = snap("report_view", &app, 140, 20);
+    assert!(
+        s.contains("Report · retained since 2026-11-24 09:00 UTC (7d00h)"),
+        "{s}"
+    );
+    assert!(s.contains("invoice-approval"), "{s}");
+    assert!(s.contains("50.0%"), "SLA met of invoice-approval: {s}");
+    assert!(
+        s.contains("100.0%"),
+        "error rate of customer-onboarding: {s}"
+    );
+    // Tab: the last hour, asked for; the figures stay meanwhile.
+    let effects = app.update(key(KeyCode::Tab));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Report(Some(_))]),
+        "{effects:?}"
+    );
+    let s = text(&render(&app, 140, 20));
+    assert!(s.contains("Report · 1h"), "{s}");
+    assert!(s.contains("invoice-approval"), "{s}");
+    // A refused report says why, in the view.
+    app.update(Msg::Update(Update::Report(Err(SourceError::Refused(
+        "no".into(),
+    )))));
+    assert!(text(&render(&app, 140, 20)).contains("cannot read the report: no"));
+    // A bad window is refused on the command line; Esc closes.
+    app.update(key(KeyCode::Esc));
+    assert!(matches!(app.mode, Mode::Normal));
+    typed(&mut app, ":report last week");
+    let effects = app.update(key(KeyCode::Enter));
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Report(_))),
+        "{effects:?}"
+    );
+    assert!(!matches!(app.mode, Mode::Report(_)));
+}

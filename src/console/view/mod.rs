@@ -13,6 +13,7 @@ mod incidents;
 mod items;
 mod messages;
 mod overlay;
+mod report;
 mod sla;
 
 use chrono::{DateTime, Utc};
