@@ -1,13 +1,14 @@
 //! Rollups: what the engine counted (`Tally`) per workflow and minute, added in the same
 //! transaction as the records that counted it, so `tempi report` reads windows of any
 //! length without the records retention removed. Minutes older than a week are merged
-//! into hours, so the table grows by one row per workflow and hour, not per item.
+//! into hours and hours older than 400 days into days, so the table grows by one row per
+//! workflow and day, not per item.
 
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, Transaction, params};
 
-use crate::types::tally::{Counts, HOUR, Hist, MINUTE, Tally};
+use crate::types::tally::{Counts, DAY, HOUR, Hist, MINUTE, Tally};
 
 /// The tables (from schema 4; created empty on older journals, so figures begin there).
 pub const SCHEMA: &str = "
@@ -41,8 +42,9 @@ pub const SCHEMA: &str = "
     ) WITHOUT ROWID;
 ";
 
-/// How long minutes are kept before they become hours.
-pub const MINUTES_KEPT: i64 = 7 * 24 * HOUR;
+/// How long minutes are kept before they become hours, and hours before they become days.
+pub const MINUTES_KEPT: i64 = 7 * DAY;
+pub const HOURS_KEPT: i64 = 400 * DAY;
 
 /// The histograms a rollup keeps, by their `metric` number.
 const CYCLE: i64 = 0;
@@ -70,15 +72,13 @@ fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Add a tally to the rollups inside the caller's transaction; with `compact_before`,
-/// first merge the minutes before that hour into hours.
-pub fn add(
-    tx: &Transaction<'_>,
-    tally: &Tally,
-    compact_before: Option<i64>,
-) -> rusqlite::Result<()> {
-    if let Some(before) = compact_before {
-        compact(tx, before)?;
+/// Add a tally to the rollups inside the caller's transaction; with `compact_at` (the
+/// newest minute's `horizon`), first merge the minutes and hours that are old enough.
+pub fn add(tx: &Transaction<'_>, tally: &Tally, compact_at: Option<i64>) -> rusqlite::Result<()> {
+    if let Some(hour) = compact_at {
+        compact(tx, MINUTE, HOUR, hour)?;
+        let day = (hour + MINUTES_KEPT - HOURS_KEPT).div_euclid(DAY) * DAY;
+        compact(tx, HOUR, DAY, day)?;
     }
     let mut rows = tx.prepare_cached(UPSERT)?;
     let mut hist = tx.prepare_cached(UPSERT_HIST)?;
@@ -111,8 +111,9 @@ pub fn add(
     Ok(())
 }
 
-/// Merge minutes before `before` (an hour's start) into their hours.
-fn compact(tx: &Transaction<'_>, before: i64) -> rusqlite::Result<()> {
+/// Merge buckets of `from` seconds before `before` (a start of a `to` bucket) into
+/// buckets of `to` seconds.
+fn compact(tx: &Transaction<'_>, from: i64, to: i64, before: i64) -> rusqlite::Result<()> {
     let sums = COUNTS
         .split(", ")
         .map(|c| format!("SUM({c})"))
@@ -121,8 +122,8 @@ fn compact(tx: &Transaction<'_>, before: i64) -> rusqlite::Result<()> {
     tx.execute(
         &format!(
             "INSERT INTO rollups (workflow, size, bucket, {COUNTS}) \
-             SELECT workflow, {HOUR}, (bucket / {HOUR}) * {HOUR}, {sums} FROM rollups \
-             WHERE size = {MINUTE} AND bucket < ?1 GROUP BY workflow, (bucket / {HOUR}) \
+             SELECT workflow, {to}, (bucket / {to}) * {to}, {sums} FROM rollups \
+             WHERE size = {from} AND bucket < ?1 GROUP BY workflow, (bucket / {to}) \
              ON CONFLICT (workflow, size, bucket) DO UPDATE SET {}",
             COUNTS
                 .split(", ")
@@ -135,19 +136,19 @@ fn compact(tx: &Transaction<'_>, before: i64) -> rusqlite::Result<()> {
     tx.execute(
         &format!(
             "INSERT INTO rollup_hist (workflow, size, bucket, metric, le, n) \
-             SELECT workflow, {HOUR}, (bucket / {HOUR}) * {HOUR}, metric, le, SUM(n) \
-             FROM rollup_hist WHERE size = {MINUTE} AND bucket < ?1 \
-             GROUP BY workflow, (bucket / {HOUR}), metric, le \
+             SELECT workflow, {to}, (bucket / {to}) * {to}, metric, le, SUM(n) \
+             FROM rollup_hist WHERE size = {from} AND bucket < ?1 \
+             GROUP BY workflow, (bucket / {to}), metric, le \
              ON CONFLICT (workflow, size, bucket, metric, le) DO UPDATE SET n = n + excluded.n"
         ),
         [before],
     )?;
     tx.execute(
-        &format!("DELETE FROM rollups WHERE size = {MINUTE} AND bucket < ?1"),
+        &format!("DELETE FROM rollups WHERE size = {from} AND bucket < ?1"),
         [before],
     )?;
     tx.execute(
-        &format!("DELETE FROM rollup_hist WHERE size = {MINUTE} AND bucket < ?1"),
+        &format!("DELETE FROM rollup_hist WHERE size = {from} AND bucket < ?1"),
         [before],
     )?;
     Ok(())
@@ -159,9 +160,9 @@ pub fn sums(
     conn: &Connection,
     since: Option<i64>,
 ) -> rusqlite::Result<(BTreeMap<String, Counts>, Option<i64>)> {
-    // A bucket counts when it ends after `since`: hours reach back up to an hour.
-    let since = since.unwrap_or(i64::MIN + HOUR);
-    let window = "bucket > ?1 - 3600 AND bucket + size > ?1";
+    // A bucket counts when it ends after `since`: days reach back up to a day.
+    let since = since.unwrap_or(i64::MIN + DAY);
+    let window = "bucket > ?1 - 86400 AND bucket + size > ?1";
     let mut out: BTreeMap<String, Counts> = BTreeMap::new();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT workflow, MIN(bucket), {} FROM rollups WHERE {window} GROUP BY workflow",
@@ -287,7 +288,7 @@ mod tests {
         }
         add_tally(&mut conn, &t, None);
         let before = sums(&conn, None).unwrap().0;
-        // Merge the first hour only.
+        // Merge the first hour only (hours are far from old enough to become days).
         add_tally(&mut conn, &Tally::default(), Some(base + HOUR));
         let after = sums(&conn, None).unwrap().0;
         assert_eq!(before, after);
@@ -300,5 +301,38 @@ mod tests {
         assert_eq!(first, Some(base));
         assert_eq!(mid["a"].started, 120);
         assert_eq!(horizon(base + MINUTES_KEPT + 90), base);
+    }
+
+    #[test]
+    fn old_hours_become_days() {
+        let mut conn = db();
+        let day = 1_800_000_000 - 1_800_000_000 % DAY;
+        let mut t = Tally::default();
+        for h in 0..48 {
+            t.add(
+                "a",
+                at(day + h * HOUR),
+                Fact::Completed {
+                    cycle_us: 2_000_000,
+                },
+            );
+        }
+        add_tally(&mut conn, &t, None);
+        // The minutes become hours, then (a year and more later) the first day's hours
+        // become a day.
+        let now_hour = day + DAY + HOURS_KEPT - MINUTES_KEPT;
+        add_tally(&mut conn, &Tally::default(), Some(now_hour));
+        let (all, first) = sums(&conn, None).unwrap();
+        assert_eq!(all["a"].completed, 48);
+        assert_eq!(all["a"].cycle.count, 48);
+        assert_eq!(first, Some(day));
+        let sizes: Vec<(i64, i64)> = conn
+            .prepare("SELECT size, COUNT(*) FROM rollups GROUP BY size ORDER BY size")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(sizes, [(HOUR, 24), (DAY, 1)]);
     }
 }

@@ -9,8 +9,9 @@ use super::tally::Counts;
 /// The report over one window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
-    /// The window's start: the start of the minute (an hour, beyond a week) the asked
-    /// `since` falls in; `null` when the window is everything counted.
+    /// The window's start: the start of the minute the asked `since` falls in (of its
+    /// hour beyond a week back, of its day beyond 400 days); `null` when nothing was
+    /// counted.
     pub since: Option<DateTime<Utc>>,
     /// The window's end: the engine's time when the report was made.
     pub until: DateTime<Utc>,

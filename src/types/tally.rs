@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-/// Seconds in a rollup bucket: minutes while recent, hours once older (see
+/// Seconds in a rollup bucket: minutes while recent, then hours, then days (see
 /// `store::rollups`).
 pub const MINUTE: i64 = 60;
 pub const HOUR: i64 = 3600;
+pub const DAY: i64 = 86_400;
 
 /// Bucket bounds per decade, in tenths: 16 a decade, neighbours at most 25% apart.
 const MANTISSAS: [u64; 16] = [
