@@ -91,7 +91,14 @@ fn fake_engine() -> (EngineHandle, Seen) {
                     });
                 }
                 Request::Workflows { reply } => {
-                    let _ = reply.send(vec![("wf".into(), 1)]);
+                    let _ = reply.send(vec![crate::types::deploy::WorkflowInfo {
+                        name: "wf".into(),
+                        version: 1,
+                        in_flight: 2,
+                    }]);
+                }
+                Request::Deploy { reply, .. } => {
+                    let _ = reply.send(Err(CommandError::Invalid("not in this fake".into())));
                 }
                 Request::Workflow { reply, .. } => {
                     let _ = reply.send(None);

@@ -43,6 +43,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("rate N", "demo load in items per minute"),
     ("messages", "every message and bulk result so far"),
     ("incidents", "incidents grouped by cause, to act on a group"),
+    (
+        "workflows",
+        "loaded workflow versions and the items in flight on each",
+    ),
     ("help", "keys and commands"),
     ("quit | q", "leave the console"),
 ];
@@ -91,6 +95,10 @@ impl App {
             }
             "incidents" => {
                 self.open_incidents();
+                vec![]
+            }
+            "workflows" => {
+                self.open_workflows();
                 vec![]
             }
             "messages" | "msgs" => {

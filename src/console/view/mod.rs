@@ -14,6 +14,7 @@ mod items;
 mod messages;
 mod overlay;
 mod sla;
+mod workflows;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
