@@ -1,6 +1,8 @@
 //! The server and client against a fake engine loop on loopback: auth, body limits,
 //! error mapping, races on one task, and the Prometheus text.
 
+mod deploy;
+
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, mpsc, watch};
