@@ -177,6 +177,7 @@ async fn every_api_route_needs_the_token_but_healthz() {
         "/metrics",
         "/api/events",
         "/api/audit",
+        "/api/workflows",
     ] {
         let (status, body) = raw(&f, get.clone(), path, None, None).await;
         assert_eq!(status, 401, "{path}");
@@ -184,6 +185,16 @@ async fn every_api_route_needs_the_token_but_healthz() {
         let (status, _) = raw(&f, get.clone(), path, Some("wrong"), None).await;
         assert_eq!(status, 401, "{path}");
     }
+    let deploy = br#"{"files":[{"path":"a.yaml","source":"name: a"}]}"#.to_vec();
+    let (status, _) = raw(
+        &f,
+        reqwest::Method::POST,
+        "/api/workflows",
+        None,
+        Some(deploy),
+    )
+    .await;
+    assert_eq!(status, 401, "a deploy needs the token");
     let wrong = Client::new(&f.url, "nope", "ann").unwrap();
     let err = wrong.items(&ItemFilter::default()).await.unwrap_err();
     assert!(matches!(err, ClientError::Unauthorized { .. }));
