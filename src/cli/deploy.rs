@@ -11,7 +11,8 @@ use super::format::table;
 use crate::api::client::ClientError;
 use crate::api::{DeployFile, DeployRequest, MAX_BODY_BYTES};
 use crate::definition::{self, Diagnostic};
-use crate::text::printable_lines;
+use crate::text::{printable, printable_lines};
+use crate::types::deploy::MAX_DEPLOY_FILES;
 
 pub async fn deploy(
     g: &Globals,
@@ -24,6 +25,7 @@ pub async fn deploy(
         return Ok(refused(&problems));
     }
     let req = DeployRequest { files };
+    // JSON escapes (a quote, a newline) make the request larger than the files.
     let size = serde_json::to_vec(&req)?.len();
     anyhow::ensure!(
         size <= MAX_BODY_BYTES,
@@ -51,7 +53,7 @@ pub async fn deploy(
     } else {
         for w in &deployment.workflows {
             let line = format!("{} {} v{}", w.status.name(), w.name, w.version);
-            println!("{}", crate::text::printable(&line));
+            println!("{}", printable(&line));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -69,31 +71,56 @@ fn refused(problems: &[String]) -> ExitCode {
 }
 
 /// The files named and those in the directories named (`*.yaml`, `*.yml`), read as
-/// `validate` reads them, and every problem reading them.
+/// `validate` reads them, and every problem finding or reading them. Paths are counted
+/// before any file is read, and reading stops past the size one request carries, so a
+/// huge directory costs nothing.
 fn collect(paths: &[PathBuf]) -> (Vec<DeployFile>, Vec<String>) {
-    let mut files = Vec::new();
+    let mut found = Vec::new();
     let mut problems = Vec::new();
-    let mut read = |path: &Path, problems: &mut Vec<String>| match definition::read_source(path) {
-        Ok(source) => files.push(DeployFile {
-            path: path.display().to_string(),
-            source,
-        }),
-        Err(diags) => problems.extend(diags.iter().map(Diagnostic::to_string)),
-    };
     for path in paths {
         if path.is_dir() {
             match definition::workflow_files(path) {
-                Ok(found) if found.is_empty() => problems.push(format!(
+                Ok(in_dir) if in_dir.is_empty() => problems.push(format!(
                     "{}: no workflow files (*.yaml, *.yml)",
                     path.display()
                 )),
-                Ok(found) => found.iter().for_each(|p| read(p, &mut problems)),
+                Ok(in_dir) => found.extend(in_dir),
                 Err(d) => problems.push(d.to_string()),
             }
         } else if path.exists() {
-            read(path, &mut problems);
+            found.push(path.clone());
         } else {
             problems.push(format!("{}: no such file or directory", path.display()));
+        }
+    }
+    if found.len() > MAX_DEPLOY_FILES {
+        problems.push(format!(
+            "{} workflow files; one deploy takes at most {MAX_DEPLOY_FILES}",
+            found.len()
+        ));
+        return (Vec::new(), problems);
+    }
+    let mut files = Vec::new();
+    let mut bytes = 0;
+    for path in found {
+        match definition::read_source(&path) {
+            Ok(source) => {
+                bytes += source.len();
+                files.push(DeployFile {
+                    // A name only names the file in messages: one a terminal shows as is.
+                    path: printable(&path.display().to_string()).into_owned(),
+                    source,
+                });
+            }
+            Err(diags) => problems.extend(diags.iter().map(Diagnostic::to_string)),
+        }
+        if bytes > MAX_BODY_BYTES {
+            problems.push(format!(
+                "the files come to more than {} KiB; one deploy carries at most that, so \
+                 deploy them in smaller groups",
+                MAX_BODY_BYTES / 1024
+            ));
+            break;
         }
     }
     (files, problems)
@@ -149,12 +176,33 @@ mod tests {
         let want: Vec<String> = want.iter().map(|p| p.display().to_string()).collect();
         assert_eq!(names, want);
         assert_eq!(problems.len(), 3, "{problems:?}");
+        // What is not there first, then what could not be read.
         assert!(problems[0].ends_with("empty: no workflow files (*.yaml, *.yml)"));
+        assert!(problems[1].ends_with("missing.yaml: no such file or directory"));
         assert!(
-            problems[1].ends_with("bin.yaml:1:7: the file is not valid UTF-8 text"),
+            problems[2].ends_with("bin.yaml:1:7: the file is not valid UTF-8 text"),
             "{}",
-            problems[1]
+            problems[2]
         );
-        assert!(problems[2].ends_with("missing.yaml: no such file or directory"));
+    }
+
+    #[test]
+    fn too_many_files_are_refused_before_any_is_read_and_names_are_printable() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..=MAX_DEPLOY_FILES {
+            std::fs::write(dir.path().join(format!("w{i}.yaml")), "name: w\n").unwrap();
+        }
+        let (files, problems) = collect(&[dir.path().to_path_buf()]);
+        assert!(files.is_empty());
+        assert_eq!(problems, ["65 workflow files; one deploy takes at most 64"]);
+        let odd = dir.path().join("red\u{1b}[31m.yaml");
+        std::fs::write(&odd, "name: w\n").unwrap();
+        let (files, problems) = collect(&[odd]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(
+            files[0].path.ends_with("red [31m.yaml"),
+            "{}",
+            files[0].path
+        );
     }
 }

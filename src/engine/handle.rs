@@ -461,8 +461,8 @@ fn check_deploy(files: &[DeployFile]) -> Result<(), CommandError> {
         let n = f.path.chars().count();
         if f.path.trim().is_empty() || n > MAX_PATH_CHARS || f.path.chars().any(char::is_control) {
             return Err(CommandError::Invalid(format!(
-                "file {}: its path names it in messages, so it must be 1 to {MAX_PATH_CHARS} \
-                 characters without control characters",
+                "file {}: a path must be 1 to {MAX_PATH_CHARS} characters without control \
+                 characters (it names the file in messages)",
                 i + 1
             )));
         }

@@ -226,9 +226,13 @@ async fn a_deploy_request_has_limits_and_a_bad_one_changes_nothing() {
         (
             files(&[("a\nb.yaml", flow("a", 1, "1m"))]),
             422,
-            "file 1: its path",
+            "file 1: a path must be",
         ),
-        (files(&[("", flow("a", 1, "1m"))]), 422, "file 1: its path"),
+        (
+            files(&[("", flow("a", 1, "1m"))]),
+            422,
+            "file 1: a path must be",
+        ),
         (
             json!({ "files": [{ "path": "a.yaml" }] }),
             422,
