@@ -2,7 +2,7 @@
 //! them and loads their versions all together or not at all; `tempi workflows` lists the
 //! loaded versions with the items in flight on each.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::Globals;
