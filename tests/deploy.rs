@@ -50,13 +50,12 @@ impl Daemon {
     }
 
     /// Stop with `sig` and start again on the same data and workflows dir.
-    fn restart(self, sig: i32) -> Daemon {
-        let mut this = self;
-        let pid = i32::try_from(this.child.id()).unwrap();
+    fn restart(mut self, sig: i32) -> Daemon {
+        let pid = i32::try_from(self.child.id()).unwrap();
         assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
-        this.child.wait().unwrap();
-        let (data, wf) = (this.data.clone(), this.wf.clone());
-        drop(this);
+        self.child.wait().unwrap();
+        let (data, wf) = (self.data.clone(), self.wf.clone());
+        drop(self);
         Daemon::start(data, wf)
     }
 
