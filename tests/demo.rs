@@ -139,7 +139,7 @@ async fn a_fresh_demo_is_seeded_with_items_waiting_on_humans_and_a_restart_is_no
         .await
         .unwrap()
         .into_iter()
-        .map(|w| w.0)
+        .map(|w| w.name)
         .collect();
     assert_eq!(
         names,

@@ -10,9 +10,9 @@ use serde::de::DeserializeOwned;
 
 use super::sse;
 use super::{
-    ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, EventsQuery,
-    REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest, SignalRequest, SkipRequest,
-    StartRequest, WorkflowInfo,
+    ACTOR_HEADER, AuditQuery, DecideRequest, DeployRequest, Deployment, Empty, ErrorBody,
+    EscalateRequest, EventsQuery, REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest,
+    SignalRequest, SkipRequest, StartRequest, WorkflowInfo,
 };
 use crate::types::changes::Changes;
 use crate::types::report::Report;
@@ -310,6 +310,19 @@ impl Client {
     pub async fn report(&self, query: &ReportQuery) -> Result<Report, ClientError> {
         self.json(self.request(Method::GET, "/api/report", None).query(query))
             .await
+    }
+
+    /// `POST /api/workflows`: load new workflow versions, all or none.
+    pub async fn deploy(
+        &self,
+        req: &DeployRequest,
+        reason: Option<&str>,
+    ) -> Result<Deployment, ClientError> {
+        self.json(
+            self.request(Method::POST, "/api/workflows", reason)
+                .json(req),
+        )
+        .await
     }
 
     pub async fn metrics(&self) -> Result<Metrics, ClientError> {

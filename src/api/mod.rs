@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::types::ItemId;
+pub use crate::types::deploy::{DeployFile, DeployRequest, Deployment, WorkflowInfo};
 
 /// Who acts: the operator name sent with every command (`--as`).
 pub const ACTOR_HEADER: &str = "x-tempi-actor";
@@ -132,13 +133,6 @@ pub struct ChangesQuery {
     /// The `journal_id` the position is in; another journal's answer is `410 resync`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal: Option<String>,
-}
-
-/// One loaded workflow, from `GET /api/workflows`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkflowInfo {
-    pub name: String,
-    pub version: u32,
 }
 
 #[cfg(test)]

@@ -19,9 +19,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use super::{
-    ACTOR_HEADER, AuditQuery, DecideRequest, Empty, ErrorBody, EscalateRequest, MAX_BODY_BYTES,
-    REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest, SignalRequest, SkipRequest,
-    StartRequest, WorkflowInfo,
+    ACTOR_HEADER, AuditQuery, DecideRequest, DeployRequest, Deployment, Empty, ErrorBody,
+    EscalateRequest, MAX_BODY_BYTES, REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest,
+    SignalRequest, SkipRequest, StartRequest, WorkflowInfo,
 };
 use crate::engine::EngineHandle;
 use crate::engine::runtime::{self, EngineConfig, StartError};
@@ -184,7 +184,7 @@ pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<boo
         .route("/api/tasks/{id}/escalate", post(escalate))
         .route("/api/commands", post(command))
         .route("/api/audit", get(audit))
-        .route("/api/workflows", get(workflows))
+        .route("/api/workflows", get(workflows).post(deploy))
         .route("/api/metrics", get(metrics_json))
         .route("/api/report", get(report))
         .route("/api/events", get(super::stream::events))
@@ -280,9 +280,14 @@ pub(super) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
-async fn act(st: &AppState, headers: &HeaderMap, cmd: Command) -> Result<Json<Reply>, ApiError> {
+/// Who acts and why, from the request's headers.
+fn actor_and_reason(headers: &HeaderMap) -> (String, Option<String>) {
     let actor = header_text(headers, ACTOR_HEADER).unwrap_or_else(|| "api".to_string());
-    let reason = header_text(headers, REASON_HEADER);
+    (actor, header_text(headers, REASON_HEADER))
+}
+
+async fn act(st: &AppState, headers: &HeaderMap, cmd: Command) -> Result<Json<Reply>, ApiError> {
+    let (actor, reason) = actor_and_reason(headers);
     Ok(Json(st.handle.command(&actor, reason, cmd).await?))
 }
 
@@ -437,12 +442,17 @@ async fn audit(
 }
 
 async fn workflows(State(st): State<AppState>) -> Result<Json<Vec<WorkflowInfo>>, ApiError> {
-    let list = st.handle.workflows().await?;
-    Ok(Json(
-        list.into_iter()
-            .map(|(name, version)| WorkflowInfo { name, version })
-            .collect(),
-    ))
+    Ok(Json(st.handle.workflows().await?))
+}
+
+/// `POST /api/workflows`: validate the files and load their versions, all or none.
+async fn deploy(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Body(req): Body<DeployRequest>,
+) -> Result<Json<Deployment>, ApiError> {
+    let (actor, reason) = actor_and_reason(&headers);
+    Ok(Json(st.handle.deploy(&actor, reason, req.files).await?))
 }
 
 async fn report(

@@ -1,6 +1,8 @@
 //! The server and client against a fake engine loop on loopback: auth, body limits,
 //! error mapping, races on one task, and the Prometheus text.
 
+mod deploy;
+
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, mpsc, watch};
@@ -91,7 +93,14 @@ fn fake_engine() -> (EngineHandle, Seen) {
                     });
                 }
                 Request::Workflows { reply } => {
-                    let _ = reply.send(vec![("wf".into(), 1)]);
+                    let _ = reply.send(vec![crate::types::deploy::WorkflowInfo {
+                        name: "wf".into(),
+                        version: 1,
+                        in_flight: 2,
+                    }]);
+                }
+                Request::Deploy { reply, .. } => {
+                    let _ = reply.send(Err(CommandError::Invalid("not in this fake".into())));
                 }
                 Request::Workflow { reply, .. } => {
                     let _ = reply.send(None);
@@ -187,6 +196,7 @@ async fn every_api_route_needs_the_token_but_healthz() {
         "/metrics",
         "/api/events",
         "/api/audit",
+        "/api/workflows",
     ] {
         let (status, body) = raw(&f, get.clone(), path, None, None).await;
         assert_eq!(status, 401, "{path}");
@@ -194,6 +204,16 @@ async fn every_api_route_needs_the_token_but_healthz() {
         let (status, _) = raw(&f, get.clone(), path, Some("wrong"), None).await;
         assert_eq!(status, 401, "{path}");
     }
+    let deploy = br#"{"files":[{"path":"a.yaml","source":"name: a"}]}"#.to_vec();
+    let (status, _) = raw(
+        &f,
+        reqwest::Method::POST,
+        "/api/workflows",
+        None,
+        Some(deploy),
+    )
+    .await;
+    assert_eq!(status, 401, "a deploy needs the token");
     let wrong = Client::new(&f.url, "nope", "ann").unwrap();
     let err = wrong.items(&ItemFilter::default()).await.unwrap_err();
     assert!(matches!(err, ClientError::Unauthorized { .. }));

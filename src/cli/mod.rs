@@ -6,6 +6,7 @@ mod bench;
 mod config;
 mod console;
 mod daemon;
+mod deploy;
 pub(crate) mod format;
 mod report;
 mod show;
@@ -101,6 +102,28 @@ pub enum Cmd {
     Validate {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+    },
+    /// Load new workflow versions into the running daemon: all the files or none
+    ///
+    /// Each file is validated as `tempi validate` does; any problem (file:line:col), or a
+    /// version already loaded with other content, deploys nothing. A version loaded with
+    /// the same content is unchanged. Running items keep the version they started on;
+    /// `start` picks the newest. Deployments are journaled and survive a restart.
+    Deploy {
+        /// Workflow files, or directories of them (*.yaml, *.yml)
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Print what became of each file as JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// The loaded workflow versions, with the items in flight on each
+    Workflows {
+        /// Print `[{"name", "version", "in_flight"}, ...]`
+        #[arg(long)]
+        json: bool,
     },
     /// Start a work item
     Start {
@@ -436,6 +459,12 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             act::serve(g, flags).await?
         }
         Cmd::Validate { paths } => return Ok(validate::run(&paths)),
+        Cmd::Deploy {
+            paths,
+            json,
+            acting,
+        } => return deploy::deploy(g, &paths, json, acting.reason.as_deref()).await,
+        Cmd::Workflows { json } => deploy::workflows(g, json).await?,
         Cmd::Bench {
             json,
             soak: Some(secs),
@@ -525,6 +554,8 @@ mod tests {
             &["serve", "--pass-env", "A,B", "--pass-env", "C"],
             &["signal", "1", "go", "{}"],
             &["start", "w", "--version", "2"],
+            &["deploy", "a.yaml", "dir", "--json", "--reason", "v4"],
+            &["workflows", "--json"],
         ] {
             let argv = std::iter::once("tempi").chain(args.iter().copied());
             assert!(Cli::try_parse_from(argv).is_ok(), "{args:?}");

@@ -411,7 +411,14 @@ pub fn snapshot(e: Estate, now: DateTime<Utc>) -> Update {
         items,
         tasks,
         metrics: Box::new(metrics),
-        workflows: WORKFLOWS.iter().map(|w| w.to_string()).collect(),
+        workflows: WORKFLOWS
+            .iter()
+            .map(|w| crate::types::deploy::WorkflowInfo {
+                name: w.to_string(),
+                version: 1,
+                in_flight: 0,
+            })
+            .collect(),
         recent,
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::source::SourceError;
 use crate::types::changes::{Changes, EventLine};
+use crate::types::deploy::{WorkflowInfo, WorkflowVersion};
 use crate::types::view::{ItemDetail, ItemSummary, Metrics, TaskStatus, TaskView};
 use crate::types::{ItemId, Record, TaskId};
 
@@ -26,7 +27,7 @@ pub enum Update {
         items: Vec<ItemSummary>,
         tasks: Vec<TaskView>,
         metrics: Box<Metrics>,
-        workflows: Vec<String>,
+        workflows: Vec<WorkflowInfo>,
         recent: Vec<EventLine>,
     },
     /// The rest of a snapshot's items in flight, after its first update.
@@ -59,7 +60,10 @@ pub struct Model {
     /// Open tasks (claimed included), by id.
     pub tasks: Vec<TaskView>,
     pub metrics: Metrics,
+    /// The names of the loaded workflows, sorted (what `:start` completes).
     pub workflows: Vec<String>,
+    /// Every loaded workflow version: from the snapshot, then from each deploy.
+    pub versions: BTreeSet<WorkflowVersion>,
     pub events: VecDeque<EventLine>,
     /// Records the feed counted but did not send as lines (too many at once).
     pub events_skipped: u64,
@@ -91,6 +95,7 @@ impl Default for Model {
             tasks: Vec::new(),
             metrics: Metrics::default(),
             workflows: Vec::new(),
+            versions: BTreeSet::new(),
             events: VecDeque::new(),
             events_skipped: 0,
             throughput: VecDeque::new(),
@@ -120,7 +125,14 @@ impl Model {
                 self.found.clear();
                 self.tasks = tasks;
                 self.tasks.sort_by_key(|t| t.id);
-                self.workflows = workflows;
+                self.versions = workflows
+                    .into_iter()
+                    .map(|w| WorkflowVersion {
+                        name: w.name,
+                        version: w.version,
+                    })
+                    .collect();
+                self.name_workflows();
                 self.events.clear();
                 self.push_lines(recent);
                 self.set_metrics(*metrics, now);
@@ -142,6 +154,10 @@ impl Model {
                 self.set_metrics(c.metrics, now);
                 self.events_skipped += c.lines_skipped;
                 self.push_lines(c.lines);
+                if !c.workflows.is_empty() {
+                    self.versions.extend(c.workflows);
+                    self.name_workflows();
+                }
                 self.link = Link::Up;
                 self.trim_ended();
             }
@@ -162,6 +178,11 @@ impl Model {
             Update::Report(_) => {}
             Update::Detail(..) => {}
         }
+    }
+
+    fn name_workflows(&mut self) {
+        self.workflows = self.versions.iter().map(|v| v.name.clone()).collect();
+        self.workflows.dedup();
     }
 
     /// The items changed since the last call, for the lists to follow.

@@ -11,6 +11,7 @@ use crate::api::client::{ChangeFollower, Client, ClientError};
 use crate::engine::EngineHandle;
 use crate::feed::changes::{Delivery, FeedError, Follower};
 use crate::types::changes::{Changes, EventLine};
+use crate::types::deploy::WorkflowInfo;
 use crate::types::report::Report;
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 use crate::types::{Command, CommandError, ItemId, Record, Reply};
@@ -100,14 +101,12 @@ impl Source {
         })
     }
 
-    /// Loaded workflow names, sorted, each once.
-    pub async fn workflows(&self) -> Result<Vec<String>, SourceError> {
-        let mut names: Vec<String> = match self {
-            Source::Embedded(h) => h.workflows().await?.into_iter().map(|w| w.0).collect(),
-            Source::Remote(c) => c.workflows().await?.into_iter().map(|w| w.name).collect(),
-        };
-        names.dedup();
-        Ok(names)
+    /// Every loaded workflow version, sorted, with the items in flight on it.
+    pub async fn workflows(&self) -> Result<Vec<WorkflowInfo>, SourceError> {
+        Ok(match self {
+            Source::Embedded(h) => h.workflows().await?,
+            Source::Remote(c) => c.workflows().await?,
+        })
     }
 
     /// One item and its audit trail.

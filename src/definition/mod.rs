@@ -12,4 +12,7 @@ mod validate;
 mod yaml;
 
 pub use model::*;
-pub use parse::{Diagnostic, load_dir, parse_file, parse_recorded, parse_str};
+pub use parse::{
+    Diagnostic, Named, load_dir, load_dir_named, parse_all, parse_file, parse_recorded, parse_str,
+    read_source, top_key_position, workflow_files,
+};

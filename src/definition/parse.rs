@@ -63,6 +63,13 @@ pub fn parse_recorded(source: &str) -> Result<(Workflow, Vec<Diagnostic>), Vec<D
 
 /// Read and parse one file.
 pub fn parse_file(path: &Path) -> Result<(Workflow, String), Vec<Diagnostic>> {
+    let source = read_source(path)?;
+    parse_str(&path.display().to_string(), &source).map(|w| (w, source))
+}
+
+/// A workflow file's text: bounded, UTF-8, or a diagnostic at the file (or the first
+/// byte that is not UTF-8).
+pub fn read_source(path: &Path) -> Result<String, Vec<Diagnostic>> {
     let file = path.display().to_string();
     let bytes = read_bounded(path).map_err(|message| {
         vec![Diagnostic {
@@ -72,7 +79,7 @@ pub fn parse_file(path: &Path) -> Result<(Workflow, String), Vec<Diagnostic>> {
             message,
         }]
     })?;
-    let source = String::from_utf8(bytes).map_err(|e| {
+    String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
         let col = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
@@ -82,8 +89,7 @@ pub fn parse_file(path: &Path) -> Result<(Workflow, String), Vec<Diagnostic>> {
             col,
             message: "the file is not valid UTF-8 text".to_string(),
         }]
-    })?;
-    parse_str(&file, &source).map(|w| (w, source))
+    })
 }
 
 /// A regular file's bytes, refusing (without reading) a FIFO, a device or a file past
@@ -118,62 +124,97 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// Every `*.yaml`/`*.yml` file in a directory: the valid workflows with their source
-/// text, and the diagnostics of the invalid ones.
-pub fn load_dir(dir: &Path) -> (Vec<(Workflow, String)>, Vec<Diagnostic>) {
-    let mut workflows: Vec<(Workflow, String)> = Vec::new();
-    let mut diags = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            diags.push(Diagnostic {
-                file: dir.display().to_string(),
-                line: 1,
-                col: 1,
-                message: format!("cannot read the workflow directory: {e}"),
-            });
-            return (workflows, diags);
-        }
-    };
+/// A workflow parsed from a named file.
+#[derive(Debug, Clone)]
+pub struct Named {
+    pub file: String,
+    pub workflow: Workflow,
+    pub source: String,
+}
+
+/// The workflow files of a directory (`*.yaml`, `*.yml`), sorted.
+pub fn workflow_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Diagnostic> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Diagnostic {
+        file: dir.display().to_string(),
+        line: 1,
+        col: 1,
+        message: format!("cannot read the workflow directory: {e}"),
+    })?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     paths.sort();
+    Ok(paths)
+}
+
+/// Every `*.yaml`/`*.yml` file in a directory: the valid workflows with their source
+/// text, and the diagnostics of the invalid ones.
+pub fn load_dir(dir: &Path) -> (Vec<(Workflow, String)>, Vec<Diagnostic>) {
+    let (named, diags) = load_dir_named(dir);
+    let workflows = named.into_iter().map(|n| (n.workflow, n.source)).collect();
+    (workflows, diags)
+}
+
+/// `load_dir`, each workflow with the file it came from.
+pub fn load_dir_named(dir: &Path) -> (Vec<Named>, Vec<Diagnostic>) {
+    match workflow_files(dir) {
+        Ok(paths) => parse_all(
+            paths
+                .iter()
+                .map(|p| (p.display().to_string(), read_source(p))),
+        ),
+        Err(d) => (Vec::new(), vec![d]),
+    }
+}
+
+/// Parse and validate files that belong together (a directory, one deploy): every
+/// problem of every file, and a name and version defined twice among them.
+pub fn parse_all(
+    files: impl IntoIterator<Item = (String, Result<String, Vec<Diagnostic>>)>,
+) -> (Vec<Named>, Vec<Diagnostic>) {
+    let mut named: Vec<Named> = Vec::new();
+    let mut diags = Vec::new();
     let mut defined: BTreeMap<(String, u32), String> = BTreeMap::new();
-    for path in paths {
-        match parse_file(&path) {
+    for (file, source) in files {
+        let parsed = source.and_then(|s| parse_str(&file, &s).map(|w| (w, s)));
+        match parsed {
             Ok((w, source)) => {
-                let file = path.display().to_string();
                 let key = (w.name.clone(), w.version);
                 if let Some(first) = defined.get(&key) {
-                    let line = name_line(&source);
+                    let (line, col) = top_key_position(&source, "name");
                     diags.push(Diagnostic {
                         file,
                         line,
-                        col: 1,
+                        col,
                         message: format!(
                             "workflow '{}' version {} is already defined in {first}",
                             w.name, w.version
                         ),
                     });
                 } else {
-                    defined.insert(key, file);
-                    workflows.push((w, source));
+                    defined.insert(key, file.clone());
+                    named.push(Named {
+                        file,
+                        workflow: w,
+                        source,
+                    });
                 }
             }
             Err(mut d) => diags.append(&mut d),
         }
     }
-    (workflows, diags)
+    (named, diags)
 }
 
-/// The line of the top-level `name:` key, for pointing at a duplicate definition.
-fn name_line(source: &str) -> usize {
+/// Where a top-level key (`name`, `version`) is written, for pointing at a whole
+/// definition; the file's start when it is not on a line of its own.
+pub fn top_key_position(source: &str, key: &str) -> (usize, usize) {
+    let prefix = format!("{key}:");
     source
         .lines()
-        .position(|l| l.starts_with("name:"))
-        .map_or(1, |i| i + 1)
+        .position(|l| l.starts_with(&prefix))
+        .map_or((1, 1), |i| (i + 1, 1))
 }
 
 const TOP_KEYS: &[&str] = &[

@@ -8,12 +8,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::definition::Workflow;
+use crate::definition::{Named, Workflow};
 use crate::engine::core::{Core, refuse_ended};
 use crate::feed::{self, Commit};
 use crate::store::{self, Reader};
 use crate::types::Health;
 use crate::types::command::{Command, CommandError, Reply};
+use crate::types::deploy::{
+    DeployFile, Deployment, MAX_DEPLOY_FILES, MAX_PATH_CHARS, WorkflowInfo,
+};
 use crate::types::event::{ItemId, Phase, Record, TaskId};
 use crate::types::job::Outcome;
 use crate::types::report::Report;
@@ -49,8 +52,15 @@ pub(crate) enum Request {
         tasks: Vec<TaskId>,
         reply: oneshot::Sender<Changed>,
     },
+    /// Load these parsed files' versions as `actor`, all or none.
+    Deploy {
+        actor: String,
+        reason: Option<String>,
+        files: Vec<Named>,
+        reply: oneshot::Sender<Result<Deployment, CommandError>>,
+    },
     Workflows {
-        reply: oneshot::Sender<Vec<(String, u32)>>,
+        reply: oneshot::Sender<Vec<WorkflowInfo>>,
     },
     /// What the engine counted, with its time and the names of the loaded workflows.
     Counted {
@@ -411,11 +421,43 @@ impl EngineHandle {
         Ok(Report::build(start, counted.now, sums, counted.workflows))
     }
 
-    /// Loaded workflows as (name, version), sorted.
-    pub async fn workflows(&self) -> Result<Vec<(String, u32)>, CommandError> {
+    /// Every loaded workflow version, sorted, with the items in flight on it.
+    pub async fn workflows(&self) -> Result<Vec<WorkflowInfo>, CommandError> {
         self.query(|reply| Request::Workflows { reply })
             .await
             .ok_or_else(|| self.gone())
+    }
+
+    /// Validate workflow files as `tempi validate` does and load their versions as
+    /// `actor`, all in one commit or none: every problem of every file is `Invalid`
+    /// (`file:line:col: message`, one a line), a version already loaded with other
+    /// content is a `Conflict`. Answers once the deployment is durable.
+    pub async fn deploy(
+        &self,
+        actor: &str,
+        reason: Option<String>,
+        files: Vec<DeployFile>,
+    ) -> Result<Deployment, CommandError> {
+        check_deploy(&files)?;
+        // Parsing a megabyte of YAML is work for a blocking thread, not the engine loop.
+        let (files, diags) = tokio::task::spawn_blocking(move || {
+            crate::definition::parse_all(files.into_iter().map(|f| (f.path, Ok(f.source))))
+        })
+        .await
+        .map_err(|e| CommandError::Internal(format!("validating the files failed: {e}")))?;
+        if !diags.is_empty() {
+            let lines: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+            return Err(CommandError::Invalid(lines.join("\n")));
+        }
+        let actor = actor.to_string();
+        self.ask(|reply| Request::Deploy {
+            actor,
+            reason,
+            files,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|| Err(self.gone()))
     }
 
     /// The committed journal records of one item (or all) with `seq > after`, in order.
@@ -444,6 +486,33 @@ impl EngineHandle {
     pub fn subscribe(&self) -> broadcast::Receiver<Commit> {
         self.events.subscribe()
     }
+}
+
+/// A deploy's own limits: how many files, how long their names; the body's size is
+/// the API's to limit, each file's the parser's.
+fn check_deploy(files: &[DeployFile]) -> Result<(), CommandError> {
+    if files.is_empty() {
+        return Err(CommandError::Invalid(
+            "nothing to deploy: the request names no files".into(),
+        ));
+    }
+    if files.len() > MAX_DEPLOY_FILES {
+        return Err(CommandError::Invalid(format!(
+            "{} files in one deploy; at most {MAX_DEPLOY_FILES} go together",
+            files.len()
+        )));
+    }
+    for (i, f) in files.iter().enumerate() {
+        let n = f.path.chars().count();
+        if f.path.trim().is_empty() || n > MAX_PATH_CHARS || f.path.chars().any(char::is_control) {
+            return Err(CommandError::Invalid(format!(
+                "file {}: a path must be 1 to {MAX_PATH_CHARS} characters without control \
+                 characters (it names the file in messages)",
+                i + 1
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a task is one `mine` may act on (see `TaskFilter::mine`).

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::attempts::Attempts;
-use super::core::{Attempt, Core, Ctx, Dispatch, Work};
+use super::core::{Attempt, Core, Ctx, Dispatch, ENGINE, Work};
 use super::handle::{Counted, EngineHandle, Request};
 use super::retention::Retention;
 use super::snapshots::{self, Snapshotter};
@@ -275,12 +275,12 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     }));
     let loaded = match &config.workflows_dir {
         Some(d) if d.is_dir() => {
-            let (wfs, diags) = definition::load_dir(d);
+            let (named, diags) = definition::load_dir_named(d);
             if !diags.is_empty() {
                 let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
                 return Err(StartError::Workflows(text.join("\n")));
             }
-            wfs
+            named
         }
         Some(d) => {
             let why = if d.exists() {
@@ -369,12 +369,12 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     let now = engine.clock.now();
     let mut draw = || startup_rng.random::<f64>();
     let mut ctx = Ctx::new(now, &mut draw);
-    for (wf, source) in &loaded {
-        engine
-            .core
-            .load_workflow(&mut ctx, wf, source)
-            .map_err(StartError::Workflows)?;
-    }
+    // The dir's files as the engine's own deploy: a version the journal holds with
+    // other content (deployed live, or an earlier file) stops the start, naming the file.
+    engine
+        .core
+        .deploy(&mut ctx, ENGINE, None, &loaded)
+        .map_err(|e| StartError::Workflows(e.to_string()))?;
     engine.core.recover(&mut ctx);
     engine.core.fire_timers(&mut ctx);
     engine.loaded = loaded;
@@ -463,7 +463,7 @@ struct Loop {
     /// From the writer: a commit failed on a full disk, the rebuilt core, probe results.
     reports: mpsc::UnboundedReceiver<FromWriter>,
     /// The workflow files loaded at start, loaded again should their records be lost.
-    loaded: Vec<(definition::Workflow, String)>,
+    loaded: Vec<definition::Named>,
 }
 
 /// Most inputs folded into one turn (and so into one commit).
@@ -644,6 +644,30 @@ fn handle_request(
                 core.metrics(now),
             );
             later(after, reply, changed)
+        }
+        Request::Deploy {
+            actor,
+            reason,
+            files,
+            reply,
+        } => {
+            let r = core
+                .contained(ctx, None, |core, ctx| {
+                    core.deploy(ctx, &actor, reason, &files)
+                })
+                .unwrap_or_else(|| {
+                    Err(CommandError::Internal(
+                        "the engine failed while loading these workflows; nothing was \
+                         deployed (see the daemon's log)"
+                            .into(),
+                    ))
+                });
+            after.push(Box::new(move |failed| {
+                let _ = reply.send(match failed {
+                    None => r,
+                    Some(e) => Err(e.clone()),
+                });
+            }));
         }
         Request::Workflows { reply } => later(after, reply, core.workflows()),
         Request::Counted { reply } => {

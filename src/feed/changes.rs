@@ -15,6 +15,8 @@ use super::records::gap;
 use super::{Committed, Shared};
 use crate::engine::EngineHandle;
 use crate::types::changes::{Changes, EventLine, LINES_MAX};
+use crate::types::deploy::WorkflowVersion;
+use crate::types::event::Event;
 use crate::types::{CommandError, ItemId, TaskId};
 
 /// How long changes gather before they are read and sent as one batch.
@@ -44,6 +46,7 @@ struct Gather {
     lines: VecDeque<Arc<Committed>>,
     skipped: u64,
     seq: u64,
+    workflows: Vec<WorkflowVersion>,
 }
 
 impl Gather {
@@ -55,6 +58,12 @@ impl Gather {
         }
         if let Some(task) = rec.event.task() {
             self.tasks.insert(task);
+        }
+        if let Event::WorkflowLoaded { name, version, .. } = &rec.event {
+            self.workflows.push(WorkflowVersion {
+                name: name.clone(),
+                version: *version,
+            });
         }
         if self.lines.len() == LINES_MAX {
             self.lines.pop_front();
@@ -83,6 +92,7 @@ impl Gather {
                 .map(|c| EventLine::of(&c.record))
                 .collect(),
             lines_skipped: self.skipped,
+            workflows: self.workflows,
         })
     }
 }

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::deploy::WorkflowVersion;
 use super::event::{ItemId, Record};
 use super::view::{ItemSummary, Metrics, TaskView};
 
@@ -53,4 +54,7 @@ pub struct Changes {
     /// Records of the batch left out of `lines`.
     #[serde(default)]
     pub lines_skipped: u64,
+    /// Workflow versions the batch loaded (a deploy), whether or not their lines fit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workflows: Vec<WorkflowVersion>,
 }

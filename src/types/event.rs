@@ -10,6 +10,9 @@ use super::exchange::Exchange;
 pub type ItemId = u64;
 pub type TaskId = u64;
 
+/// The actor of the engine's own decisions (and of the `--workflows` dir's load).
+pub const ENGINE: &str = "engine";
+
 /// One journal entry: an event with its sequence number, time, actor and reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {

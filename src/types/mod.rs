@@ -4,6 +4,7 @@
 
 pub mod changes;
 pub mod command;
+pub mod deploy;
 pub mod event;
 pub mod exchange;
 pub mod form;

@@ -468,3 +468,43 @@ async fn a_shell_step_on_a_full_disk_waits_for_space_to_record_its_group() {
         .expect("the step succeeded");
     assert_eq!(out["stdout"], "ran\n", "{out}");
 }
+
+/// A deploy whose commit fails on a full disk loads nothing, not even in memory: the
+/// rebuilt engine lists what the journal holds; one sent while the disk stays full is
+/// refused too; once space returns the same deploy goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_on_a_full_disk_loads_nothing_and_goes_through_once_space_returns() {
+    use tempi::types::deploy::{DeployFile, DeployStatus};
+    let s = Setup::new();
+    let exec = Arc::new(Held::default());
+    let faults = Faults::new(s.journal());
+    let run = s.start(&exec, Some(&faults)).await;
+    let h = run.handle.clone();
+    let files = || {
+        vec![DeployFile {
+            path: "f2.yaml".into(),
+            source: TWO_STEPS.replace("version: 1", "version: 2"),
+        }]
+    };
+    let before = h.workflows().await.unwrap();
+    faults.fail(Fault::DiskFull);
+    let err = h.deploy("ann", None, files()).await.unwrap_err();
+    assert!(err.to_string().contains("the disk is full"), "{err}");
+    until("refusing", || matches!(h.health(), Health::Refusing(_))).await;
+    let err = h.deploy("ann", None, files()).await.unwrap_err();
+    assert!(matches!(err, CommandError::Unavailable(_)), "{err}");
+    assert_eq!(h.workflows().await.unwrap(), before, "nothing was loaded");
+    faults.heal();
+    s.clock.advance(chrono::Duration::seconds(1));
+    until("running again", || h.health() == Health::Running).await;
+    let d = h.deploy("ann", None, files()).await.unwrap();
+    assert_eq!(d.workflows[0].status, DeployStatus::Deployed);
+    let item = h
+        .command("op", None, start_cmd(1))
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(h.item(item).await.unwrap().unwrap().summary.version, 2);
+    run.shutdown().await;
+}

@@ -47,6 +47,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "report [SINCE]",
         "figures per workflow: cycle time, errors, SLA met (7d, 2026-11-01)",
     ),
+    (
+        "workflows",
+        "loaded workflow versions and the items in flight on each",
+    ),
     ("help", "keys and commands"),
     ("quit | q", "leave the console"),
 ];
@@ -98,6 +102,10 @@ impl App {
                 vec![]
             }
             "report" | "kpi" => self.open_report(rest),
+            "workflows" => {
+                self.open_workflows();
+                vec![]
+            }
             "messages" | "msgs" => {
                 self.mode = super::Mode::Messages { scroll: 0 };
                 vec![]

@@ -16,6 +16,7 @@ pub mod report;
 mod skip;
 pub mod sort;
 mod sorted;
+pub mod workflows;
 
 use std::cell::Cell;
 use std::collections::{BTreeSet, VecDeque};
@@ -196,6 +197,10 @@ pub enum Mode {
     Incidents {
         cursor: usize,
     },
+    /// The loaded workflow versions (`App::versions`), one selected.
+    Workflows {
+        cursor: usize,
+    },
     /// The message log, newest at the bottom; `scroll` counts lines up from there.
     Messages {
         scroll: usize,
@@ -278,6 +283,8 @@ pub struct App {
     pub messages: VecDeque<Message>,
     /// The incident groups while their view is open (kept current with the model).
     pub groups: Vec<incidents::Group>,
+    /// The workflow versions while their view is open (kept current with the model).
+    pub versions: Vec<workflows::VersionRow>,
     /// A skip waiting for its item's detail, to say what goes with it.
     skip_plan: Option<skip::SkipPlan>,
     pub quit: bool,
@@ -320,6 +327,7 @@ impl App {
             messages: VecDeque::new(),
             skip_plan: None,
             groups: Vec::new(),
+            versions: Vec::new(),
             quit: false,
             dirty: true,
             scroll_max: Cell::new(usize::MAX),
@@ -417,6 +425,10 @@ impl App {
         if let Mode::Incidents { cursor } = &mut self.mode {
             self.groups = incidents::groups(&self.model);
             *cursor = (*cursor).min(self.groups.len().saturating_sub(1));
+        }
+        if let Mode::Workflows { cursor } = &mut self.mode {
+            self.versions = workflows::rows(&self.model);
+            *cursor = (*cursor).min(self.versions.len().saturating_sub(1));
         }
     }
 
@@ -580,6 +592,7 @@ impl App {
             Mode::Form(d) => self.form_key(d, key),
             Mode::Incidents { cursor } => self.incidents_key(cursor, key),
             Mode::Report(view) => self.report_key(view, key),
+            Mode::Workflows { cursor } => self.workflows_key(cursor, key),
             Mode::Search { input, before } => {
                 self.search_key(input, before, &key);
                 vec![]

@@ -13,6 +13,7 @@ use crate::console::keymap::Keymap;
 use crate::console::model::Update;
 use crate::console::theme::{ColorDepth, Theme};
 use crate::types::changes::{Changes, EventLine};
+use crate::types::deploy::WorkflowInfo;
 use crate::types::event::{Phase, StepError, StepErrorKind, TaskKind, WaitOn};
 use crate::types::exchange::Exchange;
 use crate::types::view::{
@@ -122,11 +123,15 @@ pub fn snapshot() -> Update {
         items: items(),
         tasks: tasks(),
         metrics: Box::new(metrics()),
-        workflows: vec![
-            "customer-onboarding".into(),
-            "incident-response".into(),
-            "invoice-approval".into(),
-        ],
+        // invoice-approval v2 is loaded beside v3, with nothing left running on it.
+        workflows: [(ONBOARDING, 2), (INCIDENT, 1), (INVOICE, 2), (INVOICE, 3)]
+            .into_iter()
+            .map(|(name, version)| WorkflowInfo {
+                name: name.into(),
+                version,
+                in_flight: 0,
+            })
+            .collect(),
         recent: records().iter().map(EventLine::of).collect(),
     }
 }

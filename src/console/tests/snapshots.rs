@@ -835,3 +835,97 @@ fn report_view() {
     );
     assert!(!matches!(app.mode, Mode::Report(_)));
 }
+
+/// A deploy arrives: `:workflows` lists every version with its items in flight (v4 is
+/// the newest now, v3 still runs its items), and the events pane says who deployed it.
+#[test]
+fn workflows_after_a_deploy() {
+    use crate::types::changes::{Changes, EventLine};
+    use crate::types::deploy::WorkflowVersion;
+    let mut app = fixture::app();
+    let invoices = |v: u32| {
+        app.model
+            .items
+            .values()
+            .filter(|i| i.workflow == "invoice-approval" && i.version == v)
+            .filter(|i| !i.status.is_final())
+            .count() as u64
+    };
+    let on_v3 = invoices(3);
+    assert!(on_v3 > 0, "the fixture runs invoices on v3");
+    let mut started = app.model.items[&109].clone();
+    started.id = 140;
+    started.version = 4;
+    started.status = crate::types::view::ItemStatus::Running;
+    started.incident = None;
+    let line = EventLine {
+        seq: 48_212,
+        at: fixture::now(),
+        item: None,
+        kind: "workflow_loaded".into(),
+        detail: "invoice-approval v4".into(),
+        actor: "ann".into(),
+    };
+    let metrics = app.model.metrics.clone();
+    app.update(Msg::Update(crate::console::model::Update::Changes(
+        std::sync::Arc::new(Changes {
+            seq: 48_212,
+            items: vec![started],
+            metrics,
+            lines: vec![line],
+            workflows: vec![WorkflowVersion {
+                name: "invoice-approval".into(),
+                version: 4,
+            }],
+            ..Default::default()
+        }),
+    )));
+    app.update(ch(':'));
+    typed(&mut app, "workflows");
+    app.update(key(KeyCode::Enter));
+    assert!(matches!(app.mode, Mode::Workflows { cursor: 0 }));
+    let s = snap("workflows_after_a_deploy", &app, 120, 30);
+    assert!(s.contains("Workflows (5 versions, "), "{s}");
+    // The dialog's row of a version: the words between its borders.
+    let row = |v: &str| {
+        s.lines()
+            .filter_map(|l| l.split('║').nth(1))
+            .find(|l| l.starts_with("invoice-approval") && l.contains(v))
+            .unwrap_or_else(|| panic!("no row of invoice-approval {v}: {s}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(row(" v2 "), "invoice-approval v2 0");
+    assert_eq!(row(" v3 "), format!("invoice-approval v3 {on_v3}"));
+    assert_eq!(row(" v4 "), "invoice-approval v4 1 newest");
+    // `:start` completes the names, each once.
+    assert_eq!(
+        app.model.workflows,
+        [
+            "customer-onboarding",
+            "incident-response",
+            "invoice-approval"
+        ]
+    );
+    // Enter shows the selected workflow's items.
+    while !matches!(app.versions.get(match app.mode {
+        Mode::Workflows { cursor } => cursor,
+        _ => usize::MAX,
+    }), Some(v) if v.version == 4)
+    {
+        app.update(key(KeyCode::Down));
+    }
+    app.update(key(KeyCode::Enter));
+    assert!(matches!(app.mode, Mode::Normal));
+    assert_eq!(app.filter.text, "wf:invoice-approval");
+
+    app.update(key(KeyCode::Esc));
+    focus(&mut app, Pane::Events);
+    let s = snap("events_say_who_deployed", &app, 120, 30);
+    assert!(s.contains("ann deployed invoice-approval v4"), "{s}");
+    assert!(
+        !s.contains("loaded invoice-approval"),
+        "only the engine loads from the dir: {s}"
+    );
+}

@@ -10,6 +10,8 @@ use super::{block, fit, window};
 use crate::console::app::{App, Pane};
 use crate::console::keymap::Action;
 use crate::console::theme::Role;
+use crate::types::changes::EventLine;
+use crate::types::event::ENGINE;
 
 /// Failures and incidents stand out; the rest is quiet.
 fn role(kind: &str) -> Role {
@@ -18,8 +20,20 @@ fn role(kind: &str) -> Role {
         "step_failed" | "sla_warning" | "sla_escalated" => Role::SlaWarning,
         "item_completed" => Role::Completed,
         "task_created" | "step_waiting" => Role::Waiting,
-        "task_decided" | "task_claimed" | "task_reassigned" => Role::Accent,
+        "task_decided" | "task_claimed" | "task_reassigned" | "workflow_loaded" => Role::Accent,
         _ => Role::Base,
+    }
+}
+
+/// A record's particulars; a workflow version says who brought it: an operator's
+/// deploy, or the engine loading its `--workflows` dir at start.
+fn detail(r: &EventLine) -> String {
+    match r.kind.as_str() {
+        "workflow_loaded" if r.actor == ENGINE => {
+            format!("loaded {} from the workflows dir", r.detail)
+        }
+        "workflow_loaded" => format!("{} deployed {}", r.actor, r.detail),
+        _ => r.detail.clone(),
     }
 }
 
@@ -55,7 +69,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 )),
                 Line::from(r.item.map_or_else(|| "-".into(), |i| i.to_string())),
                 Line::from(Span::styled(r.kind.as_str(), t.style(role(&r.kind)))),
-                Line::from(r.detail.as_str()),
+                Line::from(detail(r)),
                 Line::from(Span::styled(r.actor.clone(), t.style(Role::Dim))),
             ];
             (cells, Style::default())

@@ -15,6 +15,7 @@ mod messages;
 mod overlay;
 mod report;
 mod sla;
+mod workflows;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;

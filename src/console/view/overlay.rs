@@ -237,6 +237,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Mode::Messages { scroll } => super::messages::draw(f, app, area, *scroll),
         Mode::Incidents { cursor } => super::incidents::draw(f, app, area, *cursor),
         Mode::Report(view) => super::report::draw(f, app, area, view),
+        Mode::Workflows { cursor } => super::workflows::draw(f, app, area, *cursor),
         Mode::Confirm { question, actions } => {
             let body = vec![
                 Line::from(question.clone()),

@@ -4,6 +4,7 @@
 
 mod advance;
 mod commands;
+mod deploy;
 pub mod guard;
 pub mod names;
 mod scope;
@@ -97,8 +98,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// The actor of the engine's own decisions.
-pub const ENGINE: &str = "engine";
+pub use crate::types::event::ENGINE;
 
 /// The state plus what decisions need besides it (the template `env`, the default
 /// attempt timeouts).

@@ -5,6 +5,7 @@
 //! core from the log and checks that every view agrees with the live core.
 
 mod aborts;
+mod deploy;
 mod exchange;
 mod forms;
 mod names;

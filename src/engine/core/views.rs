@@ -1,5 +1,6 @@
 //! Read models built from the state: listings, one item's detail, tasks and counters.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -7,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::Core;
 use super::state::{CompStatus, Item, Status, Task};
 use crate::definition::{StepKind, Workflow};
+use crate::types::deploy::WorkflowInfo;
 use crate::types::event::{ItemId, TaskId, TaskKind, WaitOn};
 use crate::types::form::{FormField, proposal_form};
 use crate::types::view::{
@@ -259,14 +261,27 @@ impl Core {
         Some((wf.clone(), src.clone()))
     }
 
-    pub fn workflows(&self) -> Vec<(String, u32)> {
-        let mut out: Vec<_> = self
+    /// Every loaded version, sorted by name and version, with the items in flight on
+    /// it: one pass over the items in flight, never the history.
+    pub fn workflows(&self) -> Vec<WorkflowInfo> {
+        let mut in_flight: HashMap<(&str, u32), u64> = HashMap::new();
+        for it in self.state.items.values().filter(|i| !i.is_final()) {
+            *in_flight.entry((&it.wf.name, it.wf.version)).or_default() += 1;
+        }
+        let mut out: Vec<WorkflowInfo> = self
             .state
             .workflows
             .iter()
-            .flat_map(|(n, vs)| vs.keys().map(move |v| (n.clone(), *v)))
+            .flat_map(|(name, vs)| {
+                let in_flight = &in_flight;
+                vs.keys().map(move |v| WorkflowInfo {
+                    name: name.clone(),
+                    version: *v,
+                    in_flight: in_flight.get(&(name.as_str(), *v)).copied().unwrap_or(0),
+                })
+            })
             .collect();
-        out.sort();
+        out.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
         out
     }
 }

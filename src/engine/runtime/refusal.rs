@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Batch, Loop, ToWriter, Writer, handle_request};
-use crate::engine::core::{Core, Ctx};
+use crate::engine::core::{Core, Ctx, ENGINE};
 use crate::engine::handle::Request;
 use crate::store::{Reader, StoreError};
 use crate::types::Health;
@@ -280,6 +280,9 @@ impl Loop {
             Request::Command { reply, .. } => {
                 let _ = reply.send(Err(why.clone()));
             }
+            Request::Deploy { reply, .. } => {
+                let _ = reply.send(Err(why.clone()));
+            }
             read => {
                 let now = self.clock.now();
                 let mut draw = || 0.5;
@@ -301,10 +304,8 @@ impl Loop {
         let loaded = std::mem::take(&mut self.loaded);
         let batch = self.turn_after(held, std::time::Instant::now(), |core, ctx| {
             if restart {
-                for (wf, source) in &loaded {
-                    if let Err(e) = core.load_workflow(ctx, wf, source) {
-                        tracing::error!("workflow {} not loaded again: {e}", wf.name);
-                    }
+                if let Err(e) = core.deploy(ctx, ENGINE, None, &loaded) {
+                    tracing::error!("the workflows dir was not loaded again: {e}");
                 }
                 core.recover(ctx);
             }
