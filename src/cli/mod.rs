@@ -101,6 +101,11 @@ pub enum Cmd {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Print the JSON Schema of workflow files, for editors (yaml-language-server)
+    ///
+    /// Generated from the keys the parser reads, so it says what `tempi validate`
+    /// accepts; `tempi validate` still checks what a schema cannot (the graph, templates).
+    Schema,
     /// Start a work item
     Start {
         workflow: String,
@@ -423,6 +428,10 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             act::serve(g, flags).await?
         }
         Cmd::Validate { paths } => return Ok(validate::run(&paths)),
+        Cmd::Schema => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::definition::schema::workflow())?
+        ),
         Cmd::Bench {
             json,
             soak: Some(secs),
