@@ -103,8 +103,8 @@ pub enum Cmd {
     },
     /// Print the JSON Schema of workflow files, for editors (yaml-language-server)
     ///
-    /// Generated from the keys the parser reads, so it says what `tempi validate`
-    /// accepts; `tempi validate` still checks what a schema cannot (the graph, templates).
+    /// Generated from the keys the parser reads; `tempi validate` also checks what a
+    /// schema cannot (the `needs` graph, `steps.X` reads, templates, limits).
     Schema,
     /// Start a work item
     Start {

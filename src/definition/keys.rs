@@ -94,7 +94,8 @@ pub enum Rule {
 /// A mapping with a fixed set of keys.
 #[derive(Debug)]
 pub struct Section {
-    /// Its name in the schema's `$defs`.
+    /// Its name in the schema's `$defs` (the keys of a kind are named there as
+    /// `<kinds id>_<kind>`, such as `step_http`).
     pub id: &'static str,
     pub doc: &'static str,
     pub keys: &'static [Key],
@@ -104,10 +105,6 @@ pub struct Section {
 impl Section {
     pub fn names(&self) -> Vec<&'static str> {
         self.keys.iter().map(|k| k.name).collect()
-    }
-
-    pub fn key(&self, name: &str) -> Option<&'static Key> {
-        self.keys.iter().find(|k| k.name == name)
     }
 }
 
@@ -826,13 +823,11 @@ mod tests {
         fn walk(t: &'static Ty, out: &mut Vec<(String, &'static [Key])>) {
             match t {
                 Ty::Mapping(s) => section(s.id.to_string(), s, out),
-                Ty::ByKind(k) => {
-                    if !out.iter().any(|(id, _)| id == k.id) {
-                        out.push((k.id.to_string(), k.common));
-                        k.common.iter().for_each(|key| walk(&key.ty, out));
-                        for (kind, s) in k.kinds {
-                            section(format!("{}_{kind}", k.id), s, out);
-                        }
+                Ty::ByKind(k) if !out.iter().any(|(id, _)| id == k.id) => {
+                    out.push((k.id.to_string(), k.common));
+                    k.common.iter().for_each(|key| walk(&key.ty, out));
+                    for (kind, s) in k.kinds {
+                        section(format!("{}_{kind}", k.id), s, out);
                     }
                 }
                 Ty::List { of, .. } | Ty::OneOrList(of) => walk(of, out),

@@ -273,3 +273,58 @@ fn any_case(values: &[&str]) -> String {
         .collect();
     format!("^({})$", alternatives.join("|"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` names a definition, and every property says what it is for.
+    fn walk(v: &Value, defs: &Map<String, Value>, at: &str, refs: &mut usize) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    let id = r.strip_prefix("#/$defs/").unwrap_or(r);
+                    assert!(defs.contains_key(id), "{at}: $ref {r} names nothing");
+                    *refs += 1;
+                }
+                if let Some(Value::Object(props)) = m.get("properties") {
+                    for (name, p) in props {
+                        let documented = p == &json!(true)
+                            || p["description"].as_str().is_some_and(|d| d.len() > 10);
+                        assert!(documented, "{at}.{name} has no description: {p}");
+                    }
+                }
+                // An `if` only tests a `kind:`; it is not where keys are described.
+                for (k, child) in m.iter().filter(|(k, _)| *k != "if") {
+                    walk(child, defs, &format!("{at}/{k}"), refs);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, defs, at, refs)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_and_every_key_is_documented() {
+        let schema = workflow();
+        let defs = schema["$defs"].as_object().expect("$defs").clone();
+        let mut refs = 0;
+        walk(&schema, &defs, "#", &mut refs);
+        assert!(refs >= 15, "{refs} references");
+        for kind in keys::STEP.names() {
+            let branch = &defs[&format!("step_{kind}")];
+            assert_eq!(branch["additionalProperties"], false, "{kind}");
+            for common in keys::STEP.common_names() {
+                assert!(
+                    branch["properties"].get(common).is_some(),
+                    "{kind}: {common}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn any_case_spells_every_letter_both_ways() {
+        assert_eq!(any_case(&["GET", "a-b"]), "^([Gg][Ee][Tt]|[Aa]-[Bb])$");
+    }
+}
