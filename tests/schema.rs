@@ -12,7 +12,7 @@ use std::process::Command;
 
 use saphyr::{LoadableYamlNode, Scalar, Yaml};
 use serde_json::Value;
-use tempi::definition::keys::{self, Key, Section, Ty};
+use tempi::definition::keys::{self, Key, Ty};
 use tempi::definition::{parse_file, parse_str};
 
 const COMMITTED: &str = "docs/workflow.schema.json";
@@ -94,15 +94,11 @@ fn one_fixture_uses_every_declared_key() {
     parse_str(EVERY_KEY, &source).unwrap_or_else(|d| panic!("{d:#?}"));
     let docs = Yaml::load_from_str(&source).unwrap();
     let mut used: Vec<String> = Vec::new();
-    walk_section(&docs[0], "workflow", &keys::WORKFLOW, &mut used);
+    walk_keys(&docs[0], "workflow", keys::WORKFLOW.keys, &mut used);
     let mut declared = Vec::new();
-    declared_keys("workflow", &keys::WORKFLOW, &mut declared);
+    declared_of("workflow", keys::WORKFLOW.keys, &mut declared);
     let missing: Vec<&String> = declared.iter().filter(|k| !used.contains(k)).collect();
     assert!(missing.is_empty(), "{EVERY_KEY} never uses {missing:?}");
-}
-
-fn walk_section(node: &Yaml, id: &str, section: &Section, used: &mut Vec<String>) {
-    walk_keys(node, id, section.keys, used);
 }
 
 fn walk_keys(node: &Yaml, id: &str, keys: &[Key], used: &mut Vec<String>) {
@@ -120,7 +116,7 @@ fn walk_keys(node: &Yaml, id: &str, keys: &[Key], used: &mut Vec<String>) {
 
 fn walk_value(node: &Yaml, ty: &Ty, used: &mut Vec<String>) {
     match (ty, node) {
-        (Ty::Mapping(s), _) => walk_section(node, s.id, s, used),
+        (Ty::Mapping(s), _) => walk_keys(node, s.id, s.keys, used),
         (Ty::ByKind(k), Yaml::Mapping(m)) => {
             walk_keys(node, k.id, k.common, used);
             let kind = m.iter().find_map(|(key, v)| match (key, v) {
@@ -142,10 +138,6 @@ fn walk_value(node: &Yaml, ty: &Ty, used: &mut Vec<String>) {
     }
 }
 
-fn declared_keys(id: &str, s: &Section, out: &mut Vec<String>) {
-    declared_of(id, s.keys, out);
-}
-
 fn declared_of(id: &str, keys: &[Key], out: &mut Vec<String>) {
     for k in keys {
         let name = format!("{id}.{}", k.name);
@@ -159,7 +151,7 @@ fn declared_of(id: &str, keys: &[Key], out: &mut Vec<String>) {
 
 fn declared_ty(ty: &Ty, out: &mut Vec<String>) {
     match ty {
-        Ty::Mapping(s) => declared_keys(s.id, s, out),
+        Ty::Mapping(s) => declared_of(s.id, s.keys, out),
         Ty::ByKind(k) => {
             declared_of(k.id, k.common, out);
             for (kind, s) in k.kinds {
