@@ -125,6 +125,11 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print the JSON Schema of workflow files, for editors (yaml-language-server)
+    ///
+    /// Generated from the keys the parser reads; `tempi validate` also checks what a
+    /// schema cannot (the `needs` graph, `steps.X` reads, templates, limits).
+    Schema,
     /// Start a work item
     Start {
         workflow: String,
@@ -465,6 +470,10 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             acting,
         } => return deploy::deploy(g, &paths, json, acting.reason.as_deref()).await,
         Cmd::Workflows { json } => deploy::workflows(g, json).await?,
+        Cmd::Schema => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::definition::schema::workflow())?
+        ),
         Cmd::Bench {
             json,
             soak: Some(secs),

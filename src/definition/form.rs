@@ -9,8 +9,6 @@ use crate::types::form::{
     FieldType, FormField, MAX_CHOICES, MAX_FIELDS, MAX_LABEL, MAX_NAME, MAX_TEXT,
 };
 
-const FIELD_KEYS: &[&str] = &["name", "type", "label", "required", "default", "options"];
-
 /// The fields of `form:`, or None when any is wrong (each problem reported).
 pub(crate) fn form(ctx: &mut Ctx, node: &Node) -> Option<Vec<FormField>> {
     let items = yaml::list(ctx, node, "`form`")?;
@@ -84,7 +82,7 @@ fn field(ctx: &mut Ctx, node: &Node) -> Option<FormField> {
     let required = m.get("required").map(|r| boolean(ctx, r, "`required`"));
     let options = m.entry("options").map(|(k, o)| (k, choices(ctx, o)));
     let default = m.get("default");
-    m.finish(ctx, what, FIELD_KEYS, |_| None);
+    m.finish(ctx, what, &super::keys::FIELD.names(), |_| None);
     if matches!(label, Some(None)) || matches!(required, Some(None)) {
         return None;
     }

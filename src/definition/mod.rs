@@ -2,8 +2,10 @@
 //! and the typed model the engine runs.
 
 mod form;
+pub mod keys;
 pub mod model;
 pub mod parse;
+pub mod schema;
 pub mod source;
 mod step;
 pub mod template;

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+use super::keys::{self, ERROR_KINDS};
 use super::model::{Escalation, OnFailure, RetryPolicy, Sla, Workflow};
 use super::step::{self, Parsed};
 use super::validate::{Graph, closest, is_workflow_name, step_refs};
@@ -217,17 +218,6 @@ pub fn top_key_position(source: &str, key: &str) -> (usize, usize) {
         .map_or((1, 1), |i| (i + 1, 1))
 }
 
-const TOP_KEYS: &[&str] = &[
-    "name",
-    "version",
-    "description",
-    "key",
-    "title",
-    "sla",
-    "on_failure",
-    "steps",
-];
-
 fn workflow(ctx: &mut Ctx, root: &Node) -> Option<Workflow> {
     let mut m = Map::new(ctx, root, "a workflow file (top level)")?;
     let name = m
@@ -247,7 +237,7 @@ fn workflow(ctx: &mut Ctx, root: &Node) -> Option<Workflow> {
     let steps = m
         .required(ctx, "steps", "the workflow")
         .and_then(|s| steps(ctx, s));
-    m.finish(ctx, "the workflow", TOP_KEYS, |_| None);
+    m.finish(ctx, "the workflow", &keys::WORKFLOW.names(), |_| None);
     if let Some(steps) = &steps {
         for (text, line, col) in key.iter().chain(&title).flatten() {
             check_name_reads(ctx, steps, text, *line, *col);
@@ -359,7 +349,7 @@ fn sla(ctx: &mut Ctx, node: &Node) -> Option<Sla> {
     let escalate = m
         .get("escalate")
         .map_or(Some(Vec::new()), |e| escalations(ctx, e, "`sla.escalate`"));
-    m.finish(ctx, "`sla`", &["due", "warn", "escalate"], |_| None);
+    m.finish(ctx, "`sla`", &keys::SLA.names(), |_| None);
     Some(Sla {
         due: due?,
         warn: warn?,
@@ -432,26 +422,13 @@ fn escalation(ctx: &mut Ctx, node: &Node, what: &str) -> Option<Escalation> {
         .required(ctx, "to", &level)
         .and_then(|t| yaml::string(ctx, t, "`to`"));
     let repeat = m.get("repeat").map(|r| yaml::duration(ctx, r, "`repeat`"));
-    m.finish(ctx, &level, &["after", "to", "repeat"], |_| None);
+    m.finish(ctx, &level, &keys::ESCALATION.names(), |_| None);
     Some(Escalation {
         after: after?,
         to: to?,
         repeat: repeat.map_or(Some(None), |r| r.map(Some))?,
     })
 }
-
-const RETRY_KEYS: &[&str] = &[
-    "attempts",
-    "backoff",
-    "multiplier",
-    "max_backoff",
-    "jitter",
-    "non_retryable",
-];
-
-const ERROR_KINDS: &[&str] = &[
-    "timeout", "deadline", "connect", "status", "decode", "exit", "spawn", "template", "signal",
-];
 
 /// A retry policy; keys left out keep `RetryPolicy::default()`.
 pub(crate) fn retry(ctx: &mut Ctx, node: &Node) -> Option<RetryPolicy> {
@@ -473,7 +450,7 @@ pub(crate) fn retry(ctx: &mut Ctx, node: &Node) -> Option<RetryPolicy> {
         .get("jitter")
         .map(|j| yaml::number_in(ctx, j, "`retry.jitter`", 0.0..=1.0));
     let non_retryable = m.get("non_retryable").map(|n| non_retryable(ctx, n));
-    m.finish(ctx, "`retry`", RETRY_KEYS, |_| None);
+    m.finish(ctx, "`retry`", &keys::RETRY.names(), |_| None);
 
     let backoff = backoff.unwrap_or(Some(d.backoff))?;
     let max_backoff = match max_backoff {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use super::keys::{self, METHODS};
 use super::model::{
     AgentSpec, HttpSpec, HumanSpec, PassSpec, ReviewSpec, ShellSpec, Step, StepKind, WaitSpec,
 };
@@ -23,39 +24,12 @@ pub(crate) struct Parsed {
     pub step: Option<Step>,
 }
 
-const KINDS: &[&str] = &["http", "shell", "agent", "human", "wait", "pass"];
-const COMMON_KEYS: &[&str] = &[
-    "id",
-    "kind",
-    "needs",
-    "when",
-    "retry",
-    "timeout",
-    "deadline",
-    "compensate",
-];
-
-/// The keys each kind adds to the common ones.
-fn kind_keys(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "http" => &["request", "expect"],
-        "shell" => &["run", "script", "env", "cwd", "ok_codes"],
-        "agent" => &["request", "min_confidence", "review"],
-        "human" => &[
-            "title", "details", "group", "assignee", "options", "due", "escalate", "form",
-        ],
-        "wait" => &["duration", "until", "signal"],
-        "pass" => &["output"],
-        _ => &[],
-    }
-}
-
 /// "it belongs to shell steps" when `key` is a key of other kinds than `kind`.
 fn belongs_elsewhere(key: &str, kind: &str) -> Option<String> {
-    let owners: Vec<&str> = KINDS
-        .iter()
-        .copied()
-        .filter(|k| *k != kind && kind_keys(k).contains(&key))
+    let owners: Vec<&str> = keys::STEP
+        .names()
+        .into_iter()
+        .filter(|k| *k != kind && keys::STEP.keys_of(k).contains(&key))
         .collect();
     (!owners.is_empty()).then(|| {
         format!(
@@ -85,7 +59,7 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
     };
     let kind_name = m
         .required(ctx, "kind", &what)
-        .and_then(|k| kind_name(ctx, k, KINDS, "step kind"));
+        .and_then(|k| kind_name(ctx, k, &keys::STEP.names(), "step kind"));
     if let Some(n) = m.get("needs") {
         parsed.needs = needs(ctx, n);
     }
@@ -131,10 +105,10 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
 /// The keys a step of this kind may have. Without a valid kind any kind's keys may be
 /// meant, so only keys of no kind at all are reported.
 fn step_keys(kind: Option<&str>) -> Vec<&'static str> {
-    let kinds = kind.map_or(KINDS.to_vec(), |k| vec![k]);
-    let mut known: Vec<&str> = COMMON_KEYS.to_vec();
-    for key in kinds.into_iter().flat_map(kind_keys) {
-        if !known.contains(key) {
+    let kinds = kind.map_or_else(|| keys::STEP.names(), |k| vec![k]);
+    let mut known = keys::STEP.common_names();
+    for key in kinds.into_iter().flat_map(|k| keys::STEP.keys_of(k)) {
+        if !known.contains(&key) {
             known.push(key);
         }
     }
@@ -249,20 +223,21 @@ fn kind(ctx: &mut Ctx, kind: &str, m: &mut Map, refs: &mut Refs) -> Option<StepK
 fn compensate(ctx: &mut Ctx, node: &Node, refs: &mut Refs) -> Option<StepKind> {
     let what = "`compensate`";
     let mut m = Map::new(ctx, node, what)?;
+    let undo = &keys::COMPENSATE;
     let kind_name = m
         .required(ctx, "kind", what)
-        .and_then(|k| kind_name(ctx, k, &["http", "shell", "pass"], "compensate kind"));
+        .and_then(|k| kind_name(ctx, k, &undo.names(), "compensate kind"));
     let out = kind_name
         .as_deref()
         .and_then(|k| kind(ctx, k, &mut m, refs));
-    let mut known = vec!["kind"];
+    let mut known = undo.common_names();
     match kind_name.as_deref() {
-        Some(k) => known.extend(kind_keys(k)),
-        None => known.extend(["http", "shell", "pass"].iter().flat_map(|k| kind_keys(k))),
+        Some(k) => known.extend(undo.keys_of(k)),
+        None => known.extend(undo.names().into_iter().flat_map(|k| undo.keys_of(k))),
     }
     let of_kind = kind_name.clone();
     m.finish(ctx, what, &known, |key| {
-        if COMMON_KEYS.contains(&key) {
+        if keys::STEP.common_names().contains(&key) {
             Some(
                 "a compensate action is only an undo action (no needs, when, retry or timeouts)"
                     .to_string(),
@@ -295,8 +270,6 @@ fn http(ctx: &mut Ctx, m: &mut Map, refs: &mut Refs) -> Option<HttpSpec> {
     spec
 }
 
-const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
-
 fn request(ctx: &mut Ctx, node: &Node, refs: &mut Refs) -> Option<HttpSpec> {
     let mut m = Map::new(ctx, node, "`request`")?;
     let method = match m.get("method") {
@@ -324,12 +297,9 @@ fn request(ctx: &mut Ctx, node: &Node, refs: &mut Refs) -> Option<HttpSpec> {
         .get("headers")
         .map(|h| string_map(ctx, h, "`headers`", refs));
     let json = m.get("json").map(|j| yaml::json(ctx, j, "`json`", refs));
-    m.finish(
-        ctx,
-        "`request`",
-        &["method", "url", "headers", "json"],
-        |k| (k == "expect").then(|| "`expect` goes on the step, beside `request`".to_string()),
-    );
+    m.finish(ctx, "`request`", &keys::REQUEST.names(), |k| {
+        (k == "expect").then(|| "`expect` goes on the step, beside `request`".to_string())
+    });
     Some(HttpSpec {
         method: method?,
         url: url?,
@@ -450,12 +420,7 @@ fn review(ctx: &mut Ctx, node: &Node, refs: &mut Refs) -> Option<ReviewSpec> {
     let escalate = m
         .get("escalate")
         .map(|e| escalations(ctx, e, "`review.escalate`"));
-    m.finish(
-        ctx,
-        what,
-        &["title", "group", "assignee", "due", "escalate"],
-        |_| None,
-    );
+    m.finish(ctx, what, &keys::REVIEW.names(), |_| None);
     Some(ReviewSpec {
         title: opt(title)?,
         group: group?,

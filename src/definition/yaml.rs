@@ -189,6 +189,14 @@ impl<'a, 'i> Map<'a, 'i> {
         known: &[&str],
         explain: impl Fn(&str) -> Option<String>,
     ) {
+        // Every key the parser reads must be one it declares (in `keys`), or the schema
+        // generated from the declarations would refuse what the parser takes.
+        debug_assert!(
+            self.entries
+                .iter()
+                .all(|e| !e.3 || known.contains(&e.0.as_str())),
+            "{what}: a key was read that is not declared in definition::keys"
+        );
         for (key, k, _, used) in self.entries {
             // A known key left unread belongs to a part that was invalid (e.g. its kind).
             if used || known.contains(&key.as_str()) {
