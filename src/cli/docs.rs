@@ -43,7 +43,9 @@ fn pages() -> Vec<clap_mangen::Man> {
             .filter(|s| !s.is_hide_set())
             .cloned()
             .collect();
-        pages.push(clap_mangen::Man::new(cmd));
+        // Every page, not only the top one, names the release it documents.
+        let source = format!("tempi {}", env!("CARGO_PKG_VERSION"));
+        pages.push(clap_mangen::Man::new(cmd).source(source));
         todo.extend(subs.into_iter().rev());
     }
     pages

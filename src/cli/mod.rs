@@ -601,6 +601,80 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
 
+    /// Every command of the tree, by its path (`start`, `operator add`, …).
+    fn every_command() -> Vec<(String, clap::Command)> {
+        let mut root = command();
+        root.build();
+        let mut out = Vec::new();
+        let mut todo: Vec<(String, clap::Command)> = vec![(String::new(), root)];
+        while let Some((path, cmd)) = todo.pop() {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let name = format!("{path} {}", sub.get_name()).trim().to_string();
+                todo.push((name, sub.clone()));
+            }
+            out.push((path, cmd));
+        }
+        out
+    }
+
+    #[test]
+    fn every_argument_and_command_says_what_it_is_for() {
+        let mut missing = Vec::new();
+        for (path, cmd) in every_command() {
+            if cmd
+                .get_about()
+                .is_none_or(|a| a.to_string().trim().is_empty())
+            {
+                missing.push(format!("tempi {path}"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") && path.is_empty() || id == "help" {
+                    continue; // clap's own
+                }
+                let help = arg.get_help().or(arg.get_long_help());
+                if help.is_none_or(|h| h.to_string().trim().is_empty()) {
+                    missing.push(format!("tempi {path}: {id}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "without help: {missing:#?}");
+    }
+
+    /// The commands that print nothing to read (a screen), or whose output has a format of
+    /// its own (a completion script, roff).
+    const NO_JSON: [&str; 5] = ["demo", "console", "attach", "completions", "man"];
+
+    #[test]
+    fn every_command_that_prints_has_json_the_same_way() {
+        let mut without = Vec::new();
+        for (path, cmd) in every_command() {
+            if path.is_empty() || cmd.has_subcommands() || NO_JSON.contains(&path.as_str()) {
+                continue;
+            }
+            let json = cmd.get_arguments().find(|a| a.get_id() == "json");
+            match json {
+                Some(arg) => {
+                    assert_eq!(arg.get_long(), Some("json"), "tempi {path}");
+                    assert!(!arg.get_action().takes_values(), "tempi {path}: a switch");
+                    let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                    assert!(
+                        help.starts_with("Print JSON on stdout"),
+                        "tempi {path}: {help}"
+                    );
+                }
+                None => without.push(path),
+            }
+        }
+        assert!(without.is_empty(), "no --json: {without:?}");
+        // And the exceptions are real commands that do not have it.
+        for name in NO_JSON {
+            let cmd = command();
+            let sub = cmd.find_subcommand(name).expect(name);
+            assert!(!sub.get_arguments().any(|a| a.get_id() == "json"), "{name}");
+        }
+    }
+
     #[test]
     fn the_command_line_definition_is_consistent() {
         <Cli as clap::CommandFactory>::command().debug_assert();

@@ -339,8 +339,12 @@ mod tests {
     use super::*;
     use chrono::Duration;
 
-    fn task(status: TaskStatus, due_in: i64, overdue: bool) -> TaskView {
-        let now = Utc::now();
+    fn task(
+        now: chrono::DateTime<Utc>,
+        status: TaskStatus,
+        due_in: i64,
+        overdue: bool,
+    ) -> TaskView {
         TaskView {
             id: 1,
             item: 1,
@@ -369,20 +373,20 @@ mod tests {
     #[test]
     fn an_ended_task_says_how_it_ended_not_a_countdown() {
         let now = Utc::now();
-        let open = task(TaskStatus::Open, 600, false);
+        let open = task(now, TaskStatus::Open, 600, false);
         assert_eq!(task_due(now, &open), "in 10m");
-        let late_open = task(TaskStatus::Claimed, -240, true);
+        let late_open = task(now, TaskStatus::Claimed, -240, true);
         assert_eq!(task_due(now, &late_open), "breached 4m ago");
         // Decided on time, its due long past now: what the issue saw as `breached 4m ago`.
-        let in_time = task(TaskStatus::Decided, -240, false);
+        let in_time = task(now, TaskStatus::Decided, -240, false);
         assert_eq!(task_due(now, &in_time), "met");
-        let late = task(TaskStatus::Decided, -240, true);
+        let late = task(now, TaskStatus::Decided, -240, true);
         assert_eq!(task_due(now, &late), "overdue");
-        let cancelled = task(TaskStatus::Cancelled, -240, false);
+        let cancelled = task(now, TaskStatus::Cancelled, -240, false);
         assert_eq!(task_due(now, &cancelled), "-");
-        let cancelled_late = task(TaskStatus::Cancelled, -240, true);
+        let cancelled_late = task(now, TaskStatus::Cancelled, -240, true);
         assert_eq!(task_due(now, &cancelled_late), "overdue");
-        let mut undue = task(TaskStatus::Decided, 0, false);
+        let mut undue = task(now, TaskStatus::Decided, 0, false);
         undue.due = None;
         assert_eq!(task_due(now, &undue), "-");
     }

@@ -34,6 +34,9 @@ struct Problem {
     line: usize,
     col: usize,
     message: String,
+    /// About the path as a whole (missing, empty): its text has no line and column.
+    #[serde(skip)]
+    whole: bool,
 }
 
 impl From<Diagnostic> for Problem {
@@ -43,6 +46,7 @@ impl From<Diagnostic> for Problem {
             line: d.line,
             col: d.col,
             message: d.message,
+            whole: false,
         }
     }
 }
@@ -54,6 +58,7 @@ fn whole(path: &Path, message: &str) -> Problem {
         line: 1,
         col: 1,
         message: message.to_string(),
+        whole: true,
     }
 }
 
@@ -118,7 +123,10 @@ fn print_text(report: &Report) {
     let ok = report.workflows.len();
     if !report.ok {
         for p in &report.problems {
-            let line = format!("{}:{}:{}: {}", p.file, p.line, p.col, p.message);
+            let line = match p.whole {
+                true => format!("{}: {}", p.file, p.message),
+                false => format!("{}:{}:{}: {}", p.file, p.line, p.col, p.message),
+            };
             eprintln!("{}", crate::text::printable_lines(&line));
         }
         let problems = report.problems.len();
