@@ -135,7 +135,10 @@ pub async fn run(g: &Globals, cmd: Cmd) -> anyhow::Result<()> {
         _ => Value::Null,
     };
     let json = acting_of(&cmd).is_some_and(|a| a.print.json);
-    let started = matches!(cmd, Cmd::Start { .. });
+    let started = match &cmd {
+        Cmd::Start { workflow, .. } => Some(workflow.clone()),
+        _ => None,
+    };
     let daemon = Daemon::connect(g)?;
     let c = &daemon.client;
     let reply: Result<Reply, _> = match cmd {
@@ -208,11 +211,19 @@ pub async fn run(g: &Globals, cmd: Cmd) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut answer = serde_json::to_value(&reply)?;
-    if let (true, Some(id)) = (started, reply.item) {
-        // The reply names the item; which version of the workflow it runs is the item's.
-        let item = c.item(id).await.map_err(|e| daemon.explain(e))?;
-        answer["workflow"] = item.summary.workflow.into();
-        answer["version"] = item.summary.version.into();
+    if let (Some(workflow), Some(id)) = (started, reply.item) {
+        // The reply names the item; which version it runs is the item's to say. The item
+        // has started whatever happens next, so a failure to read it is no error: a
+        // script told otherwise would start it again.
+        let version = match c.item(id).await {
+            Ok(item) => Some(item.summary.version),
+            Err(e) => {
+                eprintln!("tempi: item {id} started; its version could not be read: {e}");
+                None
+            }
+        };
+        answer["workflow"] = workflow.into();
+        answer["version"] = version.into();
     }
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::store;
@@ -127,9 +128,11 @@ pub enum Cmd {
     /// Start a work item
     ///
     /// With --json: `{"item", "task", "message", "seq"}` as for every acting verb, and
-    /// the `workflow` and `version` the item runs.
+    /// the `workflow` and `version` the item runs (`version` null, with a warning, if
+    /// the item could not be read back: it has started all the same).
     Start {
-        /// The workflow to run, by name (`tempi validate` and the console list them)
+        /// The workflow to run, by name
+        #[arg(value_parser = NonEmptyStringValueParser::new())]
         workflow: String,
         /// Input data: JSON text, or @FILE to read it from a file
         #[arg(long, value_name = "JSON|@FILE")]
@@ -167,7 +170,7 @@ pub enum Cmd {
         status: Option<ItemStatus>,
         /// Only items of this workflow; a name that is not loaded and matches no item is
         /// an error
-        #[arg(long, value_name = "W")]
+        #[arg(long, value_name = "W", value_parser = NonEmptyStringValueParser::new())]
         workflow: Option<String>,
         /// Include ended items
         #[arg(long)]
@@ -263,7 +266,7 @@ pub enum Cmd {
     Retry {
         /// The item's id (`tempi items --status incident` lists incidents)
         item: ItemId,
-        /// Run again from this step (and everything after it)
+        /// Run this step again, and every step that needs it (directly or not)
         #[arg(long, value_name = "STEP")]
         from: Option<String>,
         #[command(flatten)]
@@ -601,7 +604,7 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
 
-    /// Every command of the tree, by its path (`start`, `operator add`, …).
+    /// Every command of the tree by its path (`start`; a nested one as `group sub`).
     fn every_command() -> Vec<(String, clap::Command)> {
         let mut root = command();
         root.build();
