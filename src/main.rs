@@ -1,14 +1,13 @@
 //! The `tempi` binary: parse the command line and hand off to `tempi::cli`.
 
-use clap::Parser;
-use tempi::cli::{Cli, Cmd};
+use tempi::cli::Cmd;
 
 /// Counts live heap bytes so `tempi bench` can report memory per in-flight item.
 #[global_allocator]
 static ALLOC: tempi::bench::CountingAlloc = tempi::bench::CountingAlloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = tempi::cli::parse();
     if !matches!(cli.command, Cmd::Serve { .. }) {
         // A listing piped into `head` ends quietly, as other command-line tools do.
         // The daemon keeps Rust's default (EPIPE as an error) for its sockets.

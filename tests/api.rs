@@ -472,7 +472,7 @@ async fn sigterm_stops_cleanly_and_removes_daemon_json() {
     assert!(!d.data.join("daemon.json").exists());
     drop(stream);
     let o = d.cli(&["items"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3), "no daemon to ask");
     assert!(
         stderr(&o).contains("no tempi daemon is running for"),
         "{}",

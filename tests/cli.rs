@@ -1,5 +1,7 @@
-//! The real `tempi` binary: usage errors, `validate`, and every way of not reaching a
-//! daemon (none, stale daemon.json, refused port, wrong token, server errors).
+//! The real `tempi` binary: usage errors, `validate`, every way of not reaching a
+//! daemon (none, stale daemon.json, refused port, wrong token, server errors), and the
+//! conventions: exit codes, `--json` on every verb, known workflow names, completions
+//! and man pages.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -38,6 +40,10 @@ fn usage_errors_exit_2() {
         &["frobnicate"],
         &["start"],
         &["items", "--status", "sleeping"],
+        &["items", "--workflow", ""],
+        &["start", ""],
+        &["completions"],
+        &["completions", "tcsh"],
         &["approve", "not-a-number"],
         &["serve", "--listen", "nowhere"],
     ] {
@@ -59,7 +65,7 @@ fn verbs_without_a_daemon_say_how_to_start_one() {
         &["audit", "--follow"],
     ] {
         let o = tempi(dir.path(), args);
-        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(o.status.code(), Some(3), "{args:?}");
         assert!(
             stderr(&o).contains(&no_daemon_message(dir.path())),
             "{args:?}: {}",
@@ -77,7 +83,7 @@ fn a_stale_daemon_file_means_no_daemon() {
     let info = format!(r#"{{"url":"http://127.0.0.1:9","pid":{dead}}}"#);
     std::fs::write(dir.path().join("daemon.json"), info).unwrap();
     let o = tempi(dir.path(), &["items"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     assert!(
         stderr(&o).contains(&no_daemon_message(dir.path())),
         "{}",
@@ -96,7 +102,7 @@ fn a_stale_daemon_file_means_no_daemon() {
     );
     std::fs::write(dir.path().join("daemon.json"), info).unwrap();
     let o = tempi(dir.path(), &["tasks"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     assert!(
         stderr(&o).contains(&no_daemon_message(dir.path())),
         "{}",
@@ -184,7 +190,7 @@ fn an_explicit_url_that_refuses_is_named() {
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let o = tempi_remote(&url, &["items"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     assert!(
         stderr(&o).contains(&format!("cannot reach the tempi daemon at {url}")),
         "{}",
@@ -313,6 +319,372 @@ fn serve_refuses_a_workflows_dir_that_does_not_exist_and_says_each_error_once() 
     assert_eq!(err.matches("U+0000").count(), 1, "{err}");
 }
 
+#[test]
+fn exit_codes_are_the_ones_help_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = tempi(dir.path(), &["--help"]);
+    let text = stdout(&help);
+    assert!(text.contains("Exit codes:"), "{text}");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cli");
+    let good = fixtures.join("good.yaml");
+    let bad = fixtures.join("bad.yaml");
+    let cases: [(i32, &[&str]); 4] = [
+        (0, &["validate", good.to_str().unwrap()]),
+        (1, &["validate", bad.to_str().unwrap()]),
+        (2, &["items", "--limit", "0"]),
+        (3, &["items"]),
+    ];
+    for (code, args) in cases {
+        let listed = text
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("{code}  ")));
+        assert!(listed, "exit code {code} is not in --help:\n{text}");
+        let o = tempi(dir.path(), args);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn validate_json_reports_every_problem_with_its_place_and_still_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cli");
+    let good = fixtures.join("good.yaml");
+    let o = tempi(dir.path(), &["validate", "--json", good.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["workflows"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["problems"], serde_json::json!([]), "{v}");
+
+    let bad = fixtures.join("bad.yaml");
+    let missing = "/nonexistent/flow.yaml";
+    let o = tempi(
+        dir.path(),
+        &["validate", "--json", bad.to_str().unwrap(), missing],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "the report is the output");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    let problems = v["problems"].as_array().unwrap();
+    assert!(problems.len() >= 2, "{v}");
+    for p in problems {
+        assert!(p["line"].as_u64().is_some_and(|n| n >= 1), "{p}");
+        assert!(p["col"].as_u64().is_some_and(|n| n >= 1), "{p}");
+        assert!(!p["message"].as_str().unwrap_or("").is_empty(), "{p}");
+    }
+    let files: Vec<&str> = problems.iter().filter_map(|p| p["file"].as_str()).collect();
+    assert!(files.iter().any(|f| f.ends_with("bad.yaml")), "{files:?}");
+    assert!(files.contains(&missing), "{files:?}");
+}
+
+/// The names of tempi's subcommands, from its own help.
+fn subcommands() -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let help = stdout(&tempi(dir.path(), &["--help"]));
+    let listed = help
+        .split("Commands:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_default();
+    let names: Vec<String> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| *n != "help")
+        .map(str::to_string)
+        .collect();
+    assert!(names.len() > 10, "{help}");
+    names
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn completions_load_in_their_shells_and_know_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = subcommands();
+    for shell in ["bash", "zsh", "fish"] {
+        let o = tempi(dir.path(), &["completions", shell]);
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        let script = stdout(&o);
+        for name in &commands {
+            assert!(script.contains(name.as_str()), "{shell}: no {name}");
+        }
+        let file = dir.path().join(format!("tempi.{shell}"));
+        std::fs::write(&file, &script).unwrap();
+        if shell == "bash" || have(shell) {
+            let o = Command::new(shell).arg("-n").arg(&file).output().unwrap();
+            assert!(o.status.success(), "{shell} -n: {}", stderr(&o));
+        }
+    }
+    // Sourced, bash completes `tempi` with it.
+    let file = dir.path().join("tempi.bash");
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(r#"source "$1" && complete -p tempi"#)
+        .arg("bash")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("-F _tempi tempi"), "{}", stdout(&o));
+    // And it offers the subcommands for `tempi st<TAB>`.
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(
+            r#"source "$1"
+            COMP_WORDS=(tempi st); COMP_CWORD=1; COMP_LINE="tempi st"; COMP_POINT=8
+            _tempi tempi st tempi; printf '%s\n' "${COMPREPLY[@]}""#,
+        )
+        .arg("bash")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let offered = stdout(&o);
+    for name in ["start", "status"] {
+        assert!(offered.lines().any(|l| l == name), "{offered}");
+    }
+    assert!(!offered.lines().any(|l| l == "items"), "{offered}");
+}
+
+#[test]
+fn man_renders_a_page_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = tempi(dir.path(), &["man"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let roff = stdout(&o);
+    assert!(roff.contains(".TH tempi 1"), "{roff}");
+    assert!(roff.contains(".SH \"EXIT STATUS\""), "{roff}");
+    for name in subcommands() {
+        assert!(
+            roff.contains(&format!(".TH tempi-{name} 1")),
+            "no page for {name}"
+        );
+    }
+    if have("groff") {
+        let mut groff = Command::new("groff")
+            .args(["-k", "-man", "-Tutf8", "-ww", "-P-cbou"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        groff
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(roff.as_bytes())
+            .unwrap();
+        let out = groff.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stderr(&out), "", "groff warned");
+        let text = stdout(&out);
+        assert!(text.contains("EXIT STATUS"), "{text}");
+        assert!(text.contains("tempi-start"), "{text}");
+    }
+    let pages = dir.path().join("man1");
+    let o = tempi(dir.path(), &["man", "--dir", pages.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "", "pages go to the dir");
+    for name in subcommands() {
+        let page = std::fs::read_to_string(pages.join(format!("tempi-{name}.1"))).unwrap();
+        assert!(page.contains(&format!(".TH tempi-{name} 1")), "{page}");
+    }
+    let top = std::fs::read_to_string(pages.join("tempi.1")).unwrap();
+    assert!(top.contains("EXIT STATUS"), "{top}");
+}
+
+/// A task due in an hour; a step that fails; a wait for a signal.
+const VERBS: [(&str, &str); 3] = [
+    (
+        "decide",
+        "name: decide\nversion: 1\nsteps:\n  - id: ask\n    kind: human\n    title: Decide\n    group: finance\n    due: 1h\n",
+    ),
+    (
+        "broken",
+        "name: broken\nversion: 3\nsteps:\n  - id: fail\n    kind: shell\n    run: [\"false\"]\n  - id: after\n    kind: pass\n    needs: [fail]\n",
+    ),
+    (
+        "waits",
+        "name: waits\nversion: 1\nsteps:\n  - id: hold\n    kind: wait\n    signal: go\n",
+    ),
+];
+
+/// `tempi serve` on loopback over `workflows`, killed when dropped.
+struct Serve {
+    child: std::process::Child,
+    data: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start(workflows: &[(&str, &str)]) -> Serve {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let wf = dir.path().join("wf");
+        std::fs::create_dir_all(&wf).unwrap();
+        for (name, text) in workflows {
+            std::fs::write(wf.join(format!("{name}.yaml")), text).unwrap();
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tempi"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .arg("--workflows")
+            .arg(&wf)
+            .env_remove("TEMPI_URL")
+            .env_remove("TEMPI_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        common::wait_up(&mut child, &data);
+        Serve {
+            child,
+            data,
+            _dir: dir,
+        }
+    }
+
+    /// `tempi ARGS --json`, which must succeed and print JSON.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let o = tempi(&self.data, &all);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&o)))
+    }
+
+    /// Poll `tempi item ID --json` until its status is `status`.
+    fn wait_status(&self, id: u64, status: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let v = self.json(&["item", &id.to_string()]);
+            if v["item"]["summary"]["status"] == status {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "never {status}: {v}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The answer every acting verb gives with `--json`.
+fn assert_reply(v: &serde_json::Value, item: u64, task: Option<u64>) {
+    assert_eq!(v["item"], item, "{v}");
+    assert_eq!(v["task"], serde_json::json!(task), "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(v["seq"].as_u64().is_some_and(|s| s > 0), "{v}");
+}
+
+#[test]
+fn every_acting_verb_answers_json_and_an_ended_task_says_how_it_ended() {
+    let d = Serve::start(&VERBS);
+    let started = d.json(&["start", "decide"]);
+    assert_reply(&started, 1, None);
+    assert_eq!(started["workflow"], "decide", "{started}");
+    assert_eq!(started["version"], 1, "{started}");
+    d.wait_status(1, "waiting");
+    assert_reply(&d.json(&["claim", "1"]), 1, Some(1));
+    assert_reply(&d.json(&["reassign", "1", "bob"]), 1, Some(1));
+    assert_reply(&d.json(&["escalate", "1", "--to", "leads"]), 1, Some(1));
+    assert_reply(&d.json(&["approve", "1", "--comment", "ok"]), 1, Some(1));
+    let second = d.json(&["start", "decide", "--priority", "-3"]);
+    assert_reply(&second, 2, None);
+    d.wait_status(2, "waiting");
+    assert_reply(&d.json(&["reject", "2", "--comment", "no"]), 2, Some(2));
+
+    // Decided within the hour: `met` in the text, as `"overdue": false` in the JSON.
+    let all = d.json(&["tasks", "--all"]);
+    let decided = &all.as_array().unwrap()[0];
+    assert_eq!(decided["status"], "decided", "{decided}");
+    assert_eq!(decided["overdue"], false, "{decided}");
+    let text = stdout(&tempi(&d.data, &["tasks", "--all"]));
+    let row = text.lines().nth(1).unwrap_or_default();
+    assert!(row.split_whitespace().any(|c| c == "met"), "{text}");
+    assert!(!text.contains("breached"), "{text}");
+
+    // The broken workflow's first version loaded is 3: start says so.
+    let broken = d.json(&["start", "broken"]);
+    assert_reply(&broken, 3, None);
+    assert_eq!(
+        (&broken["workflow"], &broken["version"]),
+        (&"broken".into(), &3.into())
+    );
+    d.wait_status(3, "incident");
+    assert_reply(&d.json(&["retry", "3"]), 3, None);
+    d.wait_status(3, "incident");
+    assert_reply(
+        &d.json(&["skip", "3", "fail", "--reason", "known"]),
+        3,
+        None,
+    );
+    for (id, verb) in [(4, "compensate"), (5, "cancel")] {
+        assert_reply(&d.json(&["start", "broken"]), id, None);
+        d.wait_status(id, "incident");
+        assert_reply(&d.json(&[verb, &id.to_string()]), id, None);
+    }
+    assert_reply(&d.json(&["start", "waits"]), 6, None);
+    d.wait_status(6, "waiting");
+    assert_reply(
+        &d.json(&["signal", "6", "go", "{\"by\": \"ann\"}"]),
+        6,
+        None,
+    );
+    d.wait_status(6, "completed");
+
+    // The listings, too.
+    assert!(
+        d.json(&["items", "--all"])
+            .as_array()
+            .is_some_and(|a| a.len() == 6)
+    );
+    assert!(
+        d.json(&["audit", "6"])
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+    assert!(d.json(&["status"])["in_flight"].is_u64());
+}
+
+#[test]
+fn a_filter_or_start_naming_an_unknown_workflow_is_an_error() {
+    let d = Serve::start(&VERBS);
+    let loaded = "(loaded: broken, decide, waits)";
+    for args in [
+        &["items", "--workflow", "nope"][..],
+        &["items", "--workflow", "nope", "--all", "--json"],
+        &["start", "nope"],
+        &["start", "nope", "--json"],
+    ] {
+        let o = tempi(&d.data, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(stdout(&o), "", "{args:?}");
+        let err = stderr(&o);
+        assert_eq!(
+            err.trim(),
+            format!("error: no workflow nope is loaded {loaded}"),
+            "{args:?}"
+        );
+    }
+    // A loaded workflow with nothing in flight is an empty answer, not an error.
+    let o = tempi(&d.data, &["items", "--workflow", "decide", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "[]");
+}
+
 /// One task for `tester` whose item breaches after a second, one for finance, one for
 /// someone else.
 fn quick(who: &str) -> String {
@@ -338,7 +710,7 @@ fn stdout(o: &Output) -> String {
 fn status_is_one_line_for_a_status_bar() {
     let dir = tempfile::tempdir().unwrap();
     let down = tempi(dir.path(), &["status", "--tmux"]);
-    assert_eq!(down.status.code(), Some(1));
+    assert_eq!(down.status.code(), Some(3));
     assert_eq!(
         stdout(&down),
         "#[fg=red]tempi down#[default]\n",
@@ -346,7 +718,7 @@ fn status_is_one_line_for_a_status_bar() {
         stderr(&down)
     );
     let down = tempi(dir.path(), &["status"]);
-    assert_eq!(down.status.code(), Some(1));
+    assert_eq!(down.status.code(), Some(3));
     assert_eq!(stderr(&down).lines().count(), 1, "{}", stderr(&down));
     assert!(
         stderr(&down).contains("no tempi daemon is running"),

@@ -636,7 +636,8 @@ fn approve_fills_a_form_with_field_and_the_engine_checks_it() {
 
 #[test]
 fn attach_to_nothing_is_a_clear_message() {
-    let attach = |data: &Path, args: &[&str]| {
+    // Exit 3: no daemon to ask; 1: one that answered and refused.
+    let attach = |data: &Path, args: &[&str], code: i32| {
         let o = Command::new(BIN)
             .arg("--data")
             .arg(data)
@@ -648,7 +649,7 @@ fn attach_to_nothing_is_a_clear_message() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert!(
             !String::from_utf8_lossy(&o.stdout).contains("\x1b[?1049h"),
@@ -657,14 +658,14 @@ fn attach_to_nothing_is_a_clear_message() {
         err
     };
     let empty = tempfile::tempdir().unwrap();
-    let err = attach(empty.path(), &[]);
+    let err = attach(empty.path(), &[], 3);
     assert!(err.contains("no tempi daemon is running"), "{err}");
 
-    let err = attach(empty.path(), &["http://127.0.0.1:9", "--token", "x"]);
+    let err = attach(empty.path(), &["http://127.0.0.1:9", "--token", "x"], 3);
     assert!(err.contains("cannot reach"), "{err}");
 
     let daemon = Daemon::start();
-    let err = attach(empty.path(), &[&daemon.url, "--token", "wrong"]);
+    let err = attach(empty.path(), &[&daemon.url, "--token", "wrong"], 1);
     assert!(err.contains("token"), "{err}");
 }
 

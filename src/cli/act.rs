@@ -1,6 +1,7 @@
 //! The verbs that change things: `serve` runs the daemon; `start`, `approve`, `reject`,
 //! `claim`, `reassign`, `escalate`, `retry`, `skip`, `compensate`, `cancel`, `signal`
-//! send one command to it and print its one-line answer.
+//! send one command to it and print its one-line answer (with `--json`, the API's reply:
+//! `{"item", "task", "message", "seq"}`; `start` adds `workflow` and `version`).
 
 use std::net::SocketAddr;
 
@@ -19,6 +20,8 @@ pub struct ServeFlags {
     pub retention: Option<std::time::Duration>,
     pub archive: Option<std::path::PathBuf>,
     pub pass_env: Vec<String>,
+    /// Say where it serves as one JSON line on stdout.
+    pub json: bool,
 }
 
 const DEFAULT_LISTEN: SocketAddr =
@@ -48,9 +51,18 @@ pub async fn serve(g: &Globals, flags: ServeFlags) -> anyhow::Result<()> {
     };
     let data = g.data_dir.display().to_string();
     let _log = init_log(&g.data_dir);
+    let json = flags.json;
     server::serve(opts, |url| {
         tracing::info!(url, data, "serving");
-        eprintln!("tempi: serving {url} (data {data}); stop with Ctrl-C or SIGTERM");
+        if json {
+            let pid = std::process::id();
+            println!(
+                "{}",
+                serde_json::json!({ "url": url, "data": data, "pid": pid })
+            );
+        } else {
+            eprintln!("tempi: serving {url} (data {data}); stop with Ctrl-C or SIGTERM");
+        }
     })
     .await?;
     tracing::info!("stopped");
@@ -122,6 +134,11 @@ pub async fn run(g: &Globals, cmd: Cmd) -> anyhow::Result<()> {
         } => json_arg("signal data", d)?,
         _ => Value::Null,
     };
+    let json = acting_of(&cmd).is_some_and(|a| a.print.json);
+    let started = match &cmd {
+        Cmd::Start { workflow, .. } => Some(workflow.clone()),
+        _ => None,
+    };
     let daemon = Daemon::connect(g)?;
     let c = &daemon.client;
     let reply: Result<Reply, _> = match cmd {
@@ -189,8 +206,45 @@ pub async fn run(g: &Globals, cmd: Cmd) -> anyhow::Result<()> {
         other => anyhow::bail!("internal: {other:?} is not an acting verb"),
     };
     let reply = reply.map_err(|e| daemon.explain(e))?;
-    println!("{}", crate::text::printable(&reply.message));
+    if !json {
+        println!("{}", crate::text::printable(&reply.message));
+        return Ok(());
+    }
+    let mut answer = serde_json::to_value(&reply)?;
+    if let (Some(workflow), Some(id)) = (started, reply.item) {
+        // The reply names the item; which version it runs is the item's to say. The item
+        // has started whatever happens next, so a failure to read it is no error: a
+        // script told otherwise would start it again.
+        let version = match c.item(id).await {
+            Ok(item) => Some(item.summary.version),
+            Err(e) => {
+                eprintln!("tempi: item {id} started; its version could not be read: {e}");
+                None
+            }
+        };
+        answer["workflow"] = workflow.into();
+        answer["version"] = version.into();
+    }
+    println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
+}
+
+/// The options of an acting verb.
+fn acting_of(cmd: &Cmd) -> Option<&super::Acting> {
+    match cmd {
+        Cmd::Start { acting, .. }
+        | Cmd::Approve { acting, .. }
+        | Cmd::Reject { acting, .. }
+        | Cmd::Claim { acting, .. }
+        | Cmd::Reassign { acting, .. }
+        | Cmd::Escalate { acting, .. }
+        | Cmd::Retry { acting, .. }
+        | Cmd::Skip { acting, .. }
+        | Cmd::Compensate { acting, .. }
+        | Cmd::Cancel { acting, .. }
+        | Cmd::Signal { acting, .. } => Some(acting),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ mod config;
 mod console;
 mod daemon;
 mod deploy;
+mod docs;
+pub mod exit;
 pub(crate) mod format;
 mod report;
 mod show;
@@ -17,7 +19,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::NonEmptyStringValueParser;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::store;
 use crate::types::view::{ItemFilter, ItemStatus};
@@ -27,7 +30,8 @@ use crate::types::{ItemId, TaskId};
 #[derive(Debug, Parser)]
 #[command(name = "tempi", version, about)]
 pub struct Cli {
-    /// The data dir: journal, token, daemon.json [default: the XDG data dir]
+    /// The data dir: journal, token, daemon.json [default: the XDG data dir; for demo, a
+    /// temporary dir removed on quit unless --keep]
     #[arg(long, global = true, env = "TEMPI_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Where workflow files are loaded from [default: ./workflows if it exists]
@@ -46,6 +50,16 @@ pub struct Acting {
     /// Why: recorded in the audit trail with the command
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    #[command(flatten)]
+    pub print: Print,
+}
+
+/// `--json`, the same on every command that prints.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct Print {
+    /// Print JSON on stdout instead of text (see `tempi --help` for errors and exit codes)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A retention window: a duration (`7d`, `36h`), or `0` to keep everything.
@@ -79,7 +93,8 @@ pub struct Page {
 pub enum Cmd {
     /// Run the engine as a headless daemon with its HTTP API
     ///
-    /// Settings come from <data>/config.toml; these flags override it.
+    /// Settings come from <data>/config.toml; these flags override it. With --json, one
+    /// line `{"url": …, "data": …, "pid": …}` goes to stdout once it serves.
     Serve {
         /// Address to listen on (port 0 picks a free one) [default: 127.0.0.1:7878]
         #[arg(long, value_name = "ADDR")]
@@ -97,11 +112,20 @@ pub enum Cmd {
         /// variable of the daemon's environment reaches a workflow.
         #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
         pass_env: Vec<String>,
+        #[command(flatten)]
+        print: Print,
     },
     /// Check workflow files (or every *.yaml in directories); errors as file:line:col
+    ///
+    /// With --json: `{"ok": …, "workflows": [{"name", "version"}], "problems": [{"file",
+    /// "line", "col", "message"}], "env": [NAME, …]}`, printed whether or not there are
+    /// problems (the exit code is 1 when there are).
     Validate {
+        /// Workflow files, or directories whose *.yaml and *.yml files are checked
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        print: Print,
     },
     /// Load new workflow versions into the running daemon: all the files or none
     ///
@@ -113,17 +137,14 @@ pub enum Cmd {
         /// Workflow files, or directories of them (*.yaml, *.yml)
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// Print what became of each file as JSON
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
         acting: Acting,
     },
     /// The loaded workflow versions, with the items in flight on each
     Workflows {
-        /// Print `[{"name", "version", "in_flight"}, ...]`
-        #[arg(long)]
-        json: bool,
+        /// `--json` prints `[{"name", "version", "in_flight"}, ...]`
+        #[command(flatten)]
+        print: Print,
     },
     /// Print the JSON Schema of workflow files, for editors (yaml-language-server)
     ///
@@ -131,12 +152,24 @@ pub enum Cmd {
     /// schema cannot (the `needs` graph, `steps.X` reads, templates, limits).
     Schema,
     /// Start a work item
+    ///
+    /// With --json: `{"item", "task", "message", "seq"}` as for every acting verb, and
+    /// the `workflow` and `version` the item runs (`version` null, with a warning, if
+    /// the item could not be read back: it has started all the same).
     Start {
+        /// The workflow to run, by name
+        #[arg(value_parser = NonEmptyStringValueParser::new())]
         workflow: String,
         /// Input data: JSON text, or @FILE to read it from a file
         #[arg(long, value_name = "JSON|@FILE")]
         input: Option<String>,
-        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        /// The item's priority: shown in listings, sorted and filtered on in the console
+        #[arg(
+            long,
+            value_name = "N",
+            default_value_t = 0,
+            allow_negative_numbers = true
+        )]
         priority: i32,
         /// Workflow version [default: the newest loaded]
         #[arg(long, value_name = "V")]
@@ -152,14 +185,18 @@ pub enum Cmd {
         /// The groups whose unclaimed tasks count as mine [default: config.toml's]
         #[arg(long, env = "TEMPI_GROUPS", value_name = "G,G", value_delimiter = ',')]
         groups: Vec<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        print: Print,
     },
     /// List work items (in flight unless --all or --status)
     Items {
+        /// Only items in this state: running, waiting, incident, compensating, completed,
+        /// failed or cancelled (ended ones too)
         #[arg(long, value_name = "S", value_parser = parse_status)]
         status: Option<ItemStatus>,
-        #[arg(long, value_name = "W")]
+        /// Only items of this workflow; a name that is not loaded and matches no item is
+        /// an error
+        #[arg(long, value_name = "W", value_parser = NonEmptyStringValueParser::new())]
         workflow: Option<String>,
         /// Include ended items
         #[arg(long)]
@@ -172,14 +209,15 @@ pub enum Cmd {
         key_prefix: Option<String>,
         #[command(flatten)]
         page: Page,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        print: Print,
     },
     /// One work item: steps, incident and audit trail
     Item {
+        /// The item's id (`tempi items` lists them)
         id: ItemId,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        print: Print,
     },
     /// The task inbox (open tasks unless --all)
     Tasks {
@@ -191,14 +229,17 @@ pub enum Cmd {
         all: bool,
         #[command(flatten)]
         page: Page,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        print: Print,
     },
     /// Approve a task (or choose one of its named options)
     Approve {
+        /// The task's id (`tempi tasks` lists them)
         task: TaskId,
+        /// The option to choose, for a task that offers named ones [default: approved]
         #[arg(long, value_name = "NAME")]
         option: Option<String>,
+        /// A comment kept with the decision
         #[arg(long, value_name = "TEXT")]
         comment: Option<String>,
         /// A value for the task's form (repeatable); `tempi tasks --json` shows the form
@@ -209,7 +250,9 @@ pub enum Cmd {
     },
     /// Reject a task
     Reject {
+        /// The task's id (`tempi tasks` lists them)
         task: TaskId,
+        /// A comment kept with the decision
         #[arg(long, value_name = "TEXT")]
         comment: Option<String>,
         /// A value for the task's form (repeatable)
@@ -220,20 +263,26 @@ pub enum Cmd {
     },
     /// Claim a task for yourself
     Claim {
+        /// The task's id (`tempi tasks` lists them)
         task: TaskId,
         #[command(flatten)]
         acting: Acting,
     },
     /// Give a task to another user or group
     Reassign {
+        /// The task's id (`tempi tasks` lists them)
         task: TaskId,
+        /// Who gets it: a user, or a group
+        #[arg(value_name = "TO")]
         to: String,
         #[command(flatten)]
         acting: Acting,
     },
     /// Escalate a task to its next level (or to --to)
     Escalate {
+        /// The task's id (`tempi tasks` lists them)
         task: TaskId,
+        /// Escalate to this user or group instead of the next level
         #[arg(long, value_name = "WHO")]
         to: Option<String>,
         #[command(flatten)]
@@ -241,34 +290,42 @@ pub enum Cmd {
     },
     /// Retry an incident's failed step (or re-run from --from)
     Retry {
+        /// The item's id (`tempi items --status incident` lists incidents)
         item: ItemId,
+        /// Run this step again, and every step that needs it (directly or not)
         #[arg(long, value_name = "STEP")]
         from: Option<String>,
         #[command(flatten)]
         acting: Acting,
     },
-    /// Skip a step of an item
+    /// Skip a step of an item (steps that need it are skipped with it)
     Skip {
+        /// The item's id
         item: ItemId,
+        /// The step's id (`tempi item ID` lists its steps)
         step: String,
         #[command(flatten)]
         acting: Acting,
     },
     /// Undo an item's completed steps in reverse order, then fail it
     Compensate {
+        /// The item's id
         item: ItemId,
         #[command(flatten)]
         acting: Acting,
     },
     /// Cancel an item
     Cancel {
+        /// The item's id
         item: ItemId,
         #[command(flatten)]
         acting: Acting,
     },
     /// Send a signal to an item waiting for it
     Signal {
+        /// The item's id
         item: ItemId,
+        /// The signal's name, as its `wait` step names it
         name: String,
         /// Signal data: JSON text, or @FILE. (Positional, because the global `--data`
         /// already names the data dir.)
@@ -278,11 +335,13 @@ pub enum Cmd {
         acting: Acting,
     },
     /// The audit trail (journal records) of one item or all
+    ///
+    /// With --json, a JSON array of records (with --follow: one record per line).
     Audit {
+        /// Only this item's records [default: every record]
         item: Option<ItemId>,
-        /// A JSON array (with --follow: one record per line)
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        print: Print,
         /// Keep printing records as they commit
         #[arg(long, conflicts_with = "limit")]
         follow: bool,
@@ -300,9 +359,9 @@ pub enum Cmd {
         /// ended items are kept (the daemon's --retention); everything when kept forever]
         #[arg(long, value_name = "WHEN", value_parser = crate::types::report::parse_since)]
         since: Option<crate::types::report::Since>,
-        /// The report as JSON: {"since", "until", "workflows": [{"workflow", ...}], "total"}
-        #[arg(long)]
-        json: bool,
+        /// `--json` prints {"since", "until", "workflows": [{"workflow", ...}], "total"}
+        #[command(flatten)]
+        print: Print,
     },
     /// The whole product at once: console, engine, sample workflows, a simulated estate
     Demo {
@@ -342,8 +401,8 @@ pub enum Cmd {
     },
     /// Measure engine and console budgets on this machine
     Bench {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        print: Print,
         /// Items to push through the engine
         #[arg(long, value_name = "N")]
         items: Option<u64>,
@@ -367,6 +426,22 @@ pub enum Cmd {
         /// Only the engine: throughput, step latency, restart, memory
         #[arg(long)]
         engine_only: bool,
+    },
+    /// Print a completion script for a shell
+    ///
+    /// bash: `source <(tempi completions bash)`, or save it as
+    /// ~/.local/share/bash-completion/completions/tempi; zsh: save it as `_tempi` in a
+    /// directory of $fpath; fish: save it as ~/.config/fish/completions/tempi.fish.
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: docs::Shell,
+    },
+    /// Print the man pages (roff) of tempi and every command: `tempi man | man -l -`
+    Man {
+        /// Write one page per command into DIR (tempi.1, tempi-start.1, …) instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -409,7 +484,20 @@ impl Globals {
     }
 }
 
-/// Run a parsed command line; errors are printed here, at the edge, as exit code 1.
+/// The command line's definition with what derive cannot say: the exit codes after
+/// `--help`.
+pub fn command() -> clap::Command {
+    Cli::command().after_help(exit::help())
+}
+
+/// Parse the process's arguments; a usage error exits 2 (help and version 0).
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Run a parsed command line; errors are printed here, at the edge, with the exit code
+/// [`exit::code_of`] gives them.
 pub fn run(cli: Cli) -> ExitCode {
     let globals = Globals::resolve(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -419,14 +507,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(exit::ERROR);
         }
     };
     match runtime.block_on(dispatch(cli.command, &globals)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", crate::text::printable_lines(&chain(&e)));
-            ExitCode::from(1)
+            ExitCode::from(exit::code_of(&e))
         }
     }
 }
@@ -454,41 +542,46 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             retention,
             archive,
             pass_env,
+            print,
         } => {
             let flags = act::ServeFlags {
                 listen,
                 retention,
                 archive,
                 pass_env,
+                json: print.json,
             };
             act::serve(g, flags).await?
         }
-        Cmd::Validate { paths } => return Ok(validate::run(&paths)),
-        Cmd::Deploy {
-            paths,
-            json,
-            acting,
-        } => return deploy::deploy(g, &paths, json, acting.reason.as_deref()).await,
-        Cmd::Workflows { json } => deploy::workflows(g, json).await?,
+        Cmd::Validate { paths, print } => return Ok(validate::run(&paths, print.json)),
+        Cmd::Deploy { paths, acting } => {
+            return deploy::deploy(g, &paths, acting.print.json, acting.reason.as_deref()).await;
+        }
+        Cmd::Workflows { print } => deploy::workflows(g, print.json).await?,
         Cmd::Schema => println!(
             "{}",
             serde_json::to_string_pretty(&crate::definition::schema::workflow())?
         ),
         Cmd::Bench {
-            json,
+            print,
             soak: Some(secs),
             rate,
             retention,
             ..
-        } => bench::soak(json, secs, rate, retention).await?,
+        } => bench::soak(print.json, secs, rate, retention).await?,
         Cmd::Bench {
-            json,
+            print,
             items,
             history_items,
             console_only,
             engine_only,
             ..
-        } => bench::run(json, items, history_items, !console_only, !engine_only).await?,
+        } => {
+            let (engine, console) = (!console_only, !engine_only);
+            bench::run(print.json, items, history_items, engine, console).await?
+        }
+        Cmd::Completions { shell } => docs::completions(shell)?,
+        Cmd::Man { dir } => docs::man(dir.as_deref())?,
         Cmd::Demo {
             rate,
             keep,
@@ -504,7 +597,7 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             key,
             key_prefix,
             page,
-            json,
+            print,
         } => {
             // A business key is looked up wherever the item is: in flight or ended.
             let by_key = key.is_some() || key_prefix.is_some();
@@ -518,33 +611,37 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
                 after: page.after,
                 ..Default::default()
             };
-            show::items(g, filter, json).await?
+            show::items(g, filter, print.json).await?
         }
-        Cmd::Item { id, json } => show::item(g, id, json).await?,
-        Cmd::Report { since, json } => report::run(g, since, json).await?,
-        Cmd::Status { tmux, groups, json } => {
-            return Ok(status::run(g, &groups, tmux, json).await);
+        Cmd::Item { id, print } => show::item(g, id, print.json).await?,
+        Cmd::Report { since, print } => report::run(g, since, print.json).await?,
+        Cmd::Status {
+            tmux,
+            groups,
+            print,
+        } => {
+            return Ok(status::run(g, &groups, tmux, print.json).await);
         }
         Cmd::Tasks {
             mine,
             all,
             page,
-            json,
-        } => show::tasks(g, mine, all, page, json).await?,
+            print,
+        } => show::tasks(g, mine, all, page, print.json).await?,
         Cmd::Audit {
             item,
-            json,
+            print,
             archive: Some(dir),
             page,
             ..
-        } => show::archived(&dir, item, json, page)?,
+        } => show::archived(&dir, item, print.json, page)?,
         Cmd::Audit {
             item,
-            json,
+            print,
             follow,
             page,
             ..
-        } => show::audit(g, item, json, follow, page).await?,
+        } => show::audit(g, item, print.json, follow, page).await?,
         other => act::run(g, other).await?,
     }
     Ok(ExitCode::SUCCESS)
@@ -553,6 +650,80 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every command of the tree by its path (`start`; a nested one as `group sub`).
+    fn every_command() -> Vec<(String, clap::Command)> {
+        let mut root = command();
+        root.build();
+        let mut out = Vec::new();
+        let mut todo: Vec<(String, clap::Command)> = vec![(String::new(), root)];
+        while let Some((path, cmd)) = todo.pop() {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let name = format!("{path} {}", sub.get_name()).trim().to_string();
+                todo.push((name, sub.clone()));
+            }
+            out.push((path, cmd));
+        }
+        out
+    }
+
+    #[test]
+    fn every_argument_and_command_says_what_it_is_for() {
+        let mut missing = Vec::new();
+        for (path, cmd) in every_command() {
+            if cmd
+                .get_about()
+                .is_none_or(|a| a.to_string().trim().is_empty())
+            {
+                missing.push(format!("tempi {path}"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") && path.is_empty() || id == "help" {
+                    continue; // clap's own
+                }
+                let help = arg.get_help().or(arg.get_long_help());
+                if help.is_none_or(|h| h.to_string().trim().is_empty()) {
+                    missing.push(format!("tempi {path}: {id}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "without help: {missing:#?}");
+    }
+
+    /// The commands that print nothing to read (a screen), or whose output has a format of
+    /// its own (a completion script, roff).
+    const NO_JSON: [&str; 6] = ["demo", "console", "attach", "completions", "man", "schema"];
+
+    #[test]
+    fn every_command_that_prints_has_json_the_same_way() {
+        let mut without = Vec::new();
+        for (path, cmd) in every_command() {
+            if path.is_empty() || cmd.has_subcommands() || NO_JSON.contains(&path.as_str()) {
+                continue;
+            }
+            let json = cmd.get_arguments().find(|a| a.get_id() == "json");
+            match json {
+                Some(arg) => {
+                    assert_eq!(arg.get_long(), Some("json"), "tempi {path}");
+                    assert!(!arg.get_action().takes_values(), "tempi {path}: a switch");
+                    let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                    assert!(
+                        help.starts_with("Print JSON on stdout"),
+                        "tempi {path}: {help}"
+                    );
+                }
+                None => without.push(path),
+            }
+        }
+        assert!(without.is_empty(), "no --json: {without:?}");
+        // And the exceptions are real commands that do not have it.
+        for name in NO_JSON {
+            let cmd = command();
+            let sub = cmd.find_subcommand(name).expect(name);
+            assert!(!sub.get_arguments().any(|a| a.get_id() == "json"), "{name}");
+        }
+    }
 
     #[test]
     fn the_command_line_definition_is_consistent() {

@@ -8,7 +8,7 @@ use super::daemon::Daemon;
 use super::format::{ago, clip, countdown, printable, table};
 use super::{Globals, Page};
 use crate::api::AuditQuery;
-use crate::types::view::{ItemFilter, ItemStatus, ItemSummary, TaskFilter, TaskView};
+use crate::types::view::{ItemFilter, ItemStatus, ItemSummary, TaskFilter, TaskStatus, TaskView};
 use crate::types::{ItemId, Record};
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
@@ -32,6 +32,9 @@ pub async fn items(g: &Globals, filter: ItemFilter, json: bool) -> anyhow::Resul
         .items(&filter)
         .await
         .map_err(|e| daemon.explain(e))?;
+    if let (Some(name), true) = (&filter.workflow, list.is_empty()) {
+        known_workflow(&daemon, name).await?;
+    }
     if json {
         return print_json(&list);
     }
@@ -62,6 +65,27 @@ pub async fn items(g: &Globals, filter: ItemFilter, json: bool) -> anyhow::Resul
         )
     );
     Ok(())
+}
+
+/// A workflow name a filter gives must be loaded, unless items of it were found (an
+/// unloaded workflow's items remain, in flight or ended): a typo would otherwise list
+/// nothing and look like an answer.
+async fn known_workflow(daemon: &Daemon, name: &str) -> anyhow::Result<()> {
+    let loaded = daemon
+        .client
+        .workflows()
+        .await
+        .map_err(|e| daemon.explain(e))?;
+    if loaded.iter().any(|w| w.name == name) {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = loaded.iter().map(|w| w.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    anyhow::bail!(
+        "no workflow {name} is loaded (loaded: {})",
+        names.join(", ")
+    )
 }
 
 /// Every audit record of one item (or all) after `after`, paging through the journal.
@@ -210,9 +234,22 @@ fn task_row(now: chrono::DateTime<Utc>, t: &TaskView) -> Vec<String> {
         status,
         who,
         ago(now, t.created_at),
-        t.due.map_or_else(|| "-".into(), |d| countdown(now, d)),
+        task_due(now, t),
         clip(&t.title, 60),
     ]
+}
+
+/// An open task's countdown; for one that has ended, how it ended against its due:
+/// `overdue` when it went past its due first (as its JSON says), `met` when decided in
+/// time.
+fn task_due(now: chrono::DateTime<Utc>, t: &TaskView) -> String {
+    match (t.due, t.status) {
+        (None, _) => "-".into(),
+        (Some(due), TaskStatus::Open | TaskStatus::Claimed) => countdown(now, due),
+        (Some(_), _) if t.overdue => "overdue".into(),
+        (Some(_), TaskStatus::Decided) => "met".into(),
+        (Some(_), TaskStatus::Cancelled) => "-".into(),
+    }
 }
 
 fn audit_row(r: &Record) -> Vec<String> {
@@ -295,4 +332,62 @@ pub fn archived(
     }
     print!("{}", audit_table(&records));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn task(
+        now: chrono::DateTime<Utc>,
+        status: TaskStatus,
+        due_in: i64,
+        overdue: bool,
+    ) -> TaskView {
+        TaskView {
+            id: 1,
+            item: 1,
+            workflow: "w".into(),
+            step: "s".into(),
+            kind: crate::types::event::TaskKind::Approval,
+            title: "t".into(),
+            details: None,
+            group: None,
+            assignee: None,
+            claimed_by: None,
+            options: Vec::new(),
+            status,
+            created_at: now,
+            due: Some(now + Duration::seconds(due_in)),
+            overdue,
+            escalation_level: 0,
+            decision: None,
+            comment: None,
+            decided_by: None,
+            priority: 0,
+            form: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_ended_task_says_how_it_ended_not_a_countdown() {
+        let now = Utc::now();
+        let open = task(now, TaskStatus::Open, 600, false);
+        assert_eq!(task_due(now, &open), "in 10m");
+        let late_open = task(now, TaskStatus::Claimed, -240, true);
+        assert_eq!(task_due(now, &late_open), "breached 4m ago");
+        // Decided on time, its due long past now: what the issue saw as `breached 4m ago`.
+        let in_time = task(now, TaskStatus::Decided, -240, false);
+        assert_eq!(task_due(now, &in_time), "met");
+        let late = task(now, TaskStatus::Decided, -240, true);
+        assert_eq!(task_due(now, &late), "overdue");
+        let cancelled = task(now, TaskStatus::Cancelled, -240, false);
+        assert_eq!(task_due(now, &cancelled), "-");
+        let cancelled_late = task(now, TaskStatus::Cancelled, -240, true);
+        assert_eq!(task_due(now, &cancelled_late), "overdue");
+        let mut undue = task(now, TaskStatus::Decided, 0, false);
+        undue.due = None;
+        assert_eq!(task_due(now, &undue), "-");
+    }
 }

@@ -59,7 +59,8 @@ fn short(e: &anyhow::Error) -> String {
     crate::text::clip(&crate::text::printable(first), 80)
 }
 
-/// Print the summary; exit 1 with one short line when the daemon cannot be asked.
+/// Print the summary; one short line when the daemon cannot be asked, exit 3 (1 when it
+/// answered with an error).
 pub async fn run(g: &Globals, groups: &[String], tmux: bool, json: bool) -> ExitCode {
     match tokio::time::timeout(DEADLINE, fetch(g, groups)).await {
         Ok(Ok(s)) if json => match serde_json::to_string(&s) {
@@ -67,27 +68,27 @@ pub async fn run(g: &Globals, groups: &[String], tmux: bool, json: bool) -> Exit
                 println!("{text}");
                 ExitCode::SUCCESS
             }
-            Err(e) => down(tmux, &e.into()),
+            Err(e) => down(tmux, &e.into(), super::exit::ERROR),
         },
         Ok(Ok(s)) => {
             println!("{}", s.line(tmux));
             ExitCode::SUCCESS
         }
-        Ok(Err(e)) => down(tmux, &e),
-        Err(_) => down(
-            tmux,
-            &anyhow::anyhow!("the daemon did not answer within 3 s"),
-        ),
+        Ok(Err(e)) => down(tmux, &e, super::exit::code_of(&e)),
+        Err(_) => {
+            let late = anyhow::anyhow!("the daemon did not answer within 3 s");
+            down(tmux, &late, super::exit::NO_DAEMON)
+        }
     }
 }
 
 /// In a tmux status line the output is all anyone sees, so it goes to stdout there.
-fn down(tmux: bool, e: &anyhow::Error) -> ExitCode {
+fn down(tmux: bool, e: &anyhow::Error, code: u8) -> ExitCode {
     match tmux {
         true => println!("#[fg=red]tempi down#[default]"),
         false => eprintln!("tempi: {}", short(e)),
     }
-    ExitCode::from(1)
+    ExitCode::from(code)
 }
 
 /// Whether an open task is the caller's, or their groups' and nobody's yet.
