@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::types::health::Health;
-use crate::types::tally::{BOUNDS, Hist, Totals, bound_us};
+use crate::types::tally::{BOUNDS, Counts, Hist, Totals, bound_us};
 use crate::types::view::Metrics;
 
 /// The metrics in the Prometheus text exposition format, with whether the engine takes
@@ -149,10 +149,13 @@ fn histogram(out: &mut String, name: &str, labels: &str, h: &Hist) {
     let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
 }
 
+/// One figure of a workflow's counts.
+type Count = fn(&Counts) -> u64;
+
 /// What `tempi report` counts, per workflow, since the journal began (step durations
 /// since this daemon started).
 fn per_workflow(out: &mut String, totals: &Totals) {
-    let counters: [(&str, &str, fn(&crate::types::tally::Counts) -> u64); 8] = [
+    let counters: [(&str, &str, Count); 8] = [
         (
             "tempi_workflow_items_started_total",
             "Items started.",
@@ -214,7 +217,7 @@ fn per_workflow(out: &mut String, totals: &Totals) {
         (
             "tempi_workflow_cycle_time_seconds",
             "Start to end of the items that completed.",
-            (|c| &c.cycle) as fn(&crate::types::tally::Counts) -> &Hist,
+            (|c| &c.cycle) as fn(&Counts) -> &Hist,
         ),
         (
             "tempi_workflow_human_wait_seconds",

@@ -203,7 +203,7 @@ type After = Box<dyn FnOnce(Option<&CommandError>) + Send>;
 
 /// What the loop hands the writer thread.
 enum ToWriter {
-    Batch(Batch),
+    Batch(Box<Batch>),
     /// The loop has stopped sending batches built on what failed: rebuild the core.
     Rebuild,
     /// See whether the journal can be written again.
@@ -404,7 +404,12 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         None => None,
     };
     let task = tokio::spawn(async move {
-        if engine.batches.send(ToWriter::Batch(first)).await.is_ok() {
+        if engine
+            .batches
+            .send(ToWriter::Batch(Box::new(first)))
+            .await
+            .is_ok()
+        {
             engine.run(rx, done_rx, stop_rx).await;
         }
         let Loop { core, batches, .. } = engine;
@@ -541,7 +546,10 @@ impl Loop {
         if batch.records.is_empty() && batch.after.is_empty() {
             return true;
         }
-        self.batches.send(ToWriter::Batch(batch)).await.is_ok()
+        self.batches
+            .send(ToWriter::Batch(Box::new(batch)))
+            .await
+            .is_ok()
     }
 
     /// One turn: apply every input, fire due timers, and package the outcome.
@@ -735,10 +743,10 @@ impl Writer {
         while let Some(msg) = batches.blocking_recv() {
             let go_on = match msg {
                 ToWriter::Batch(batch) if self.refusing.is_some() => {
-                    self.discard(batch);
+                    self.discard(*batch);
                     true
                 }
-                ToWriter::Batch(batch) => self.commit(batch),
+                ToWriter::Batch(batch) => self.commit(*batch),
                 ToWriter::Rebuild => self.rebuild(),
                 ToWriter::Probe => self.probe(),
             };
