@@ -68,8 +68,14 @@ impl Shots {
             .app
             .update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
         {
-            if let Effect::Detail(id) = e {
-                let _ = self.sync.control.send(Control::Detail(id));
+            match e {
+                Effect::Detail(id) => {
+                    let _ = self.sync.control.send(Control::Detail(id));
+                }
+                Effect::Report(since) => {
+                    let _ = self.sync.control.send(Control::Report(since));
+                }
+                _ => {}
             }
         }
     }
@@ -223,6 +229,20 @@ async fn take(s: &mut Shots) -> anyhow::Result<()> {
 
     s.key(KeyCode::Char('?'));
     s.save("help.svg", 200, 50)?;
+    s.key(KeyCode::Esc);
+
+    // The KPI view: `:report` over what the demo has run so far.
+    for c in ":report".chars() {
+        s.key(KeyCode::Char(c));
+    }
+    s.key(KeyCode::Enter);
+    for _ in 0..40 {
+        if matches!(&s.app.mode, Mode::Report(v) if v.report.is_some()) {
+            break;
+        }
+        s.pump(Duration::from_millis(100)).await;
+    }
+    s.save("report.svg", 200, 50)?;
     s.key(KeyCode::Esc);
 
     s.app.theme = theme("light")?;
