@@ -777,3 +777,25 @@ fn status_is_one_line_for_a_status_bar() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A daemon that takes the request and never answers (the connection breaks): the
+/// command may have been applied, so the exit code is 4 and the message says to check.
+#[test]
+fn a_request_without_an_answer_exits_4_and_says_to_check() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        // Read the request, then drop the connection without a word.
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+        }
+    });
+    let o = tempi_remote(&url, &["start", "invoice-approval"]);
+    server.join().unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("may have been applied"), "{err}");
+    assert!(err.contains("before sending it again"), "{err}");
+}

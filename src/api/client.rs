@@ -38,12 +38,24 @@ pub enum ClientError {
     },
     #[error("unexpected answer from {url}: {reason}")]
     Protocol { url: String, reason: String },
+    /// The request went out and the connection broke (or the daemon stopped answering)
+    /// before its answer: an acting command may or may not have been applied.
+    #[error(
+        "the daemon at {url} did not answer ({reason}); the request may have been applied: \
+         check (tempi items, tempi audit) before sending it again"
+    )]
+    Interrupted { url: String, reason: String },
 }
 
 impl ClientError {
-    /// The daemon could not be reached at all (refused, timed out).
+    /// The daemon could not be reached at all (refused, no route).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ClientError::Unreachable { .. })
+    }
+
+    /// The request was sent and its answer never came.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, ClientError::Interrupted { .. })
     }
 
     /// The HTTP status of a server error.
@@ -110,16 +122,24 @@ impl Client {
     }
 
     fn transport(&self, e: reqwest::Error) -> ClientError {
-        if e.is_connect() || e.is_timeout() {
+        let innermost = || {
             let mut reason = e.to_string();
             let mut src = std::error::Error::source(&e);
             while let Some(s) = src {
                 reason = s.to_string();
                 src = s.source();
             }
+            reason
+        };
+        if e.is_connect() {
             ClientError::Unreachable {
                 url: self.base.clone(),
-                reason,
+                reason: innermost(),
+            }
+        } else if e.is_timeout() || e.is_request() || e.is_body() {
+            ClientError::Interrupted {
+                url: self.base.clone(),
+                reason: innermost(),
             }
         } else {
             ClientError::Protocol {

@@ -14,9 +14,12 @@ pub const USAGE: u8 = 2;
 /// No daemon to ask: none running for the data dir, or the one at the URL cannot be
 /// reached. Worth trying again once it is up.
 pub const NO_DAEMON: u8 = 3;
+/// The request reached the daemon but its answer did not come back (the connection
+/// broke, the daemon hung): what it asked may or may not have happened.
+pub const UNKNOWN: u8 = 4;
 
 /// Each code and what it means, for `--help` and the man page.
-pub const CODES: [(u8, &str); 4] = [
+pub const CODES: [(u8, &str); 5] = [
     (OK, "success"),
     (
         ERROR,
@@ -29,6 +32,10 @@ pub const CODES: [(u8, &str); 4] = [
     (
         NO_DAEMON,
         "no daemon: none is running for --data, or the one at the URL cannot be reached",
+    ),
+    (
+        UNKNOWN,
+        "outcome unknown: the daemon got the request but no answer came back; check before retrying",
     ),
 ];
 
@@ -49,8 +56,16 @@ pub fn help() -> String {
 }
 
 /// The code for an error that reached the edge: 3 when the daemon could not be asked at
-/// all, 1 for everything else.
+/// all, 4 when it was asked and never answered, 1 for everything else.
 pub fn code_of(e: &anyhow::Error) -> u8 {
+    let interrupted = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<ClientError>()
+            .is_some_and(ClientError::is_interrupted)
+    });
+    if interrupted {
+        return UNKNOWN;
+    }
     let unreachable = e.chain().any(|cause| {
         cause.downcast_ref::<NoDaemon>().is_some()
             || cause
@@ -66,6 +81,17 @@ pub fn code_of(e: &anyhow::Error) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_whose_answer_never_came_is_4() {
+        let cut = ClientError::Interrupted {
+            url: "http://127.0.0.1:9".into(),
+            reason: "connection reset".into(),
+        };
+        assert!(cut.to_string().contains("may have been applied"), "{cut}");
+        let e = anyhow::Error::new(cut).context("start invoice-approval");
+        assert_eq!(code_of(&e), UNKNOWN);
+    }
 
     #[test]
     fn an_unreachable_daemon_is_3_wherever_it_sits_in_the_chain() {
