@@ -33,6 +33,8 @@ pub struct ReportView {
     asked: DateTime<Utc>,
     /// The latest answer (kept while the next is on its way).
     pub report: Option<Result<Box<Report>, String>>,
+    /// The first workflow row shown (the total stays at the bottom).
+    pub scroll: usize,
 }
 
 impl ReportView {
@@ -44,6 +46,7 @@ impl ReportView {
             preset: i % WINDOWS.len(),
             asked: now,
             report: None,
+            scroll: 0,
         }
     }
 
@@ -66,6 +69,7 @@ impl App {
                     preset: 0,
                     asked: now,
                     report: None,
+                    scroll: 0,
                 },
                 Err(e) => return self.fail(format!(":report {rest}: {e}")),
             }
@@ -76,10 +80,31 @@ impl App {
     }
 
     pub(super) fn report_key(&mut self, mut view: ReportView, key: KeyEvent) -> Vec<Effect> {
-        match self.keymap.action(&key) {
+        let rows = match &view.report {
+            Some(Ok(r)) => r.workflows.len(),
+            _ => 0,
+        };
+        let by = |n: isize| {
+            (view.scroll as isize)
+                .saturating_add(n)
+                .clamp(0, rows as isize)
+        };
+        let scroll = match self.keymap.action(&key) {
             Some(Action::Back | Action::Quit) => return vec![],
             _ if key.code == KeyCode::Esc => return vec![],
-            _ => {}
+            Some(Action::Down) => Some(by(1)),
+            Some(Action::Up) => Some(by(-1)),
+            Some(Action::PageDown) => Some(by(10)),
+            Some(Action::PageUp) => Some(by(-10)),
+            Some(Action::Top) => Some(0),
+            Some(Action::Bottom) => Some(rows as isize),
+            _ => None,
+        };
+        if let Some(to) = scroll {
+            // The view clamps it to what fits; here only to the rows there are.
+            view.scroll = (to as usize).min(rows.saturating_sub(1));
+            self.mode = Mode::Report(view);
+            return vec![];
         }
         match key.code {
             KeyCode::Tab | KeyCode::BackTab => {
@@ -91,6 +116,7 @@ impl App {
                 let mut next = ReportView::preset(view.preset + step, self.now);
                 // The figures on screen stay until the new window's arrive.
                 next.report = view.report.take();
+                next.scroll = view.scroll;
                 let ask = next.ask(self.now);
                 self.mode = Mode::Report(next);
                 vec![ask]

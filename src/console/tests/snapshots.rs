@@ -810,6 +810,32 @@ fn report_view() {
         s.contains("100.0%"),
         "error rate of customer-onboarding: {s}"
     );
+    // At 80 columns the figures stay whole: names are cut, then the last columns go.
+    let narrow = text(&render(&app, 80, 24));
+    assert!(narrow.contains("50.0%"), "{narrow}");
+    assert!(narrow.contains("100.0%"), "{narrow}");
+    assert!(narrow.contains("custome…"), "{narrow}");
+    let smallest = text(&render(&app, 60, 16));
+    assert!(smallest.contains("50.0%"), "{smallest}");
+    // Many workflows: the rows scroll, the total stays in sight.
+    let mut many = (0..60)
+        .map(|i| (format!("wf-{i:02}"), Counts::default()))
+        .collect::<std::collections::BTreeMap<_, _>>();
+    many.insert("wf-00".into(), t.workflows["invoice-approval"].clone());
+    let big = Report::build(
+        Some(at("2026-11-24T09:00:00Z")),
+        at("2026-12-01T09:00:00Z"),
+        many,
+        [],
+    );
+    app.update(Msg::Update(Update::Report(Ok(Box::new(big)))));
+    let s = text(&render(&app, 140, 20));
+    assert!(s.contains("total"), "{s}");
+    assert!(s.contains(" of 60 (↑↓)") && !s.contains("wf-59"), "{s}");
+    app.update(key(KeyCode::End));
+    let s = text(&render(&app, 140, 20));
+    assert!(s.contains("wf-59") && s.contains("–60 of 60"), "{s}");
+    app.update(key(KeyCode::Home));
     // Tab: the last hour, asked for; the figures stay meanwhile.
     let effects = app.update(key(KeyCode::Tab));
     assert!(
@@ -818,7 +844,10 @@ fn report_view() {
     );
     let s = text(&render(&app, 140, 20));
     assert!(s.contains("Report · 1h"), "{s}");
-    assert!(s.contains("invoice-approval"), "{s}");
+    assert!(
+        s.contains("wf-00"),
+        "the last figures stay until the new ones come: {s}"
+    );
     // A refused report says why, in the view.
     app.update(Msg::Update(Update::Report(Err(SourceError::Refused(
         "no".into(),

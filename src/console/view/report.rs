@@ -5,7 +5,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Clear, Row, Table};
+use ratatui::widgets::{Clear, Paragraph};
 
 use super::overlay::dialog;
 use crate::console::app::App;
@@ -14,7 +14,7 @@ use crate::console::theme::Role;
 use crate::text::{clip, printable};
 use crate::types::report::Figures;
 
-const HEADS: [&str; 13] = [
+const HEADS: [&str; 14] = [
     "WORKFLOW",
     "STARTED",
     "DONE",
@@ -28,11 +28,15 @@ const HEADS: [&str; 13] = [
     "BREACHED",
     "TASKS",
     "WAIT P50",
+    "P95",
 ];
+/// Space between columns.
+const GAP: usize = 2;
 
 fn secs(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
+        Some(s) if s < 1.0 => format!("{}ms", (s * 1000.0).round()),
         Some(s) if s < 10.0 => format!("{s:.1}s"),
         Some(s) => crate::cli::format::span(s.round() as i64),
     }
@@ -42,7 +46,7 @@ fn pct(v: Option<f64>) -> String {
     v.map_or("-".into(), |p| format!("{p:.1}%"))
 }
 
-fn cells(name: &str, f: &Figures) -> [String; 13] {
+fn cells(name: &str, f: &Figures) -> [String; 14] {
     [
         name.to_string(),
         f.started.to_string(),
@@ -57,7 +61,46 @@ fn cells(name: &str, f: &Figures) -> [String; 13] {
         f.breached.to_string(),
         f.human_tasks.to_string(),
         secs(f.human_wait_p50_s),
+        secs(f.human_wait_p95_s),
     ]
+}
+
+/// Which columns go first when the view is too narrow: wait p95, wait p50, tasks,
+/// cancelled, cycle p95, started, breached, incidents. Completed, failed, errors, cycle
+/// p50 and SLA met stay.
+const DROPPED_FIRST: [usize; 8] = [13, 12, 11, 4, 8, 1, 10, 6];
+
+/// The columns shown, each as (column, width): as wide as its widest cell; when that is
+/// more than `room`, the names are cut with `…` down to 8 and then the least needed
+/// columns go, so no figure is ever cut.
+fn fit(rows: &[[String; 14]], room: usize) -> Vec<(usize, usize)> {
+    let mut cols: Vec<(usize, usize)> = (0..HEADS.len())
+        .map(|i| {
+            let w = rows
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([HEADS[i].len()])
+                .max()
+                .unwrap_or(0);
+            (i, w)
+        })
+        .collect();
+    let total = |c: &[(usize, usize)]| {
+        c.iter().map(|(_, w)| w).sum::<usize>() + GAP * c.len().saturating_sub(1)
+    };
+    const MIN_NAME: usize = 8;
+    let mut drop = DROPPED_FIRST.iter();
+    while total(&cols) > room {
+        let over = total(&cols) - room;
+        if cols[0].1 > MIN_NAME {
+            cols[0].1 -= over.min(cols[0].1 - MIN_NAME);
+        } else if let Some(gone) = drop.next() {
+            cols.retain(|(i, _)| i != gone);
+        } else {
+            break;
+        }
+    }
+    cols
 }
 
 /// How an SLA met figure looks: as the header colours it.
@@ -70,31 +113,36 @@ fn met_role(v: Option<f64>) -> Role {
     }
 }
 
-fn row<'a>(app: &App, name: &str, f: &Figures, total: bool) -> Row<'a> {
+fn row<'a>(
+    app: &App,
+    texts: &[String; 14],
+    f: &Figures,
+    cols: &[(usize, usize)],
+    total: bool,
+) -> Line<'a> {
     let t = &app.theme;
-    let texts = cells(name, f);
-    let cells: Vec<Cell> = texts
-        .into_iter()
-        .enumerate()
-        .map(|(i, text)| {
-            let role = match i {
-                3 if f.failed > 0 => Role::Incident,
-                6 if f.incidents > 0 => Role::Incident,
-                9 => met_role(f.sla_met_pct),
-                10 if f.breached > 0 => Role::SlaBreached,
-                _ if total => Role::Title,
-                _ => Role::Base,
-            };
-            Cell::from(Span::styled(printable(&text).into_owned(), t.style(role)))
-        })
-        .collect();
-    Row::new(cells)
+    let mut spans = Vec::with_capacity(cols.len() * 2);
+    for &(i, w) in cols {
+        let role = match i {
+            3 if f.failed > 0 => Role::Incident,
+            6 if f.incidents > 0 => Role::Incident,
+            9 => met_role(f.sla_met_pct),
+            10 if f.breached > 0 => Role::SlaBreached,
+            _ if total => Role::Title,
+            _ => Role::Base,
+        };
+        let text = clip(&printable(&texts[i]), w);
+        spans.push(Span::styled(format!("{text:<w$}"), t.style(role)));
+        spans.push(Span::raw(" ".repeat(GAP)));
+    }
+    spans.pop();
+    Line::from(spans)
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect, view: &ReportView) {
     let t = &app.theme;
     let rows_n = match &view.report {
-        Some(Ok(r)) => r.workflows.len() + 1,
+        Some(Ok(r)) => r.workflows.len() + 2,
         _ => 1,
     };
     let w = area.width.saturating_sub(4).min(150);
@@ -132,34 +180,54 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, view: &ReportView) {
             body,
         ),
         Some(Ok(rep)) => {
-            let mut rows: Vec<Row> = rep
+            let texts: Vec<[String; 14]> = rep
                 .workflows
                 .iter()
-                .map(|wf| row(app, &wf.workflow, &wf.figures, false))
+                .map(|w| cells(&w.workflow, &w.figures))
+                .chain([cells("total", &rep.total)])
                 .collect();
-            rows.push(row(app, "total", &rep.total, true));
-            let name_w = rep
-                .workflows
-                .iter()
-                .map(|w| w.workflow.chars().count())
-                .max()
-                .unwrap_or(8)
-                .clamp(8, 28) as u16;
-            let mut widths = vec![Constraint::Length(name_w)];
-            widths.extend(
-                HEADS[1..]
+            let cols = fit(&texts, body.width as usize);
+            let head = Line::from(
+                cols.iter()
+                    .map(|&(i, w)| {
+                        Span::styled(
+                            format!("{:<w$}{:GAP$}", HEADS[i], ""),
+                            t.style(Role::Header),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            // The header, the workflows from `scroll`, and the total on the last line.
+            let room = (body.height as usize).saturating_sub(2);
+            let n = rep.workflows.len();
+            let from = view.scroll.min(n.saturating_sub(room));
+            let mut lines = vec![head];
+            lines.extend(
+                rep.workflows
                     .iter()
-                    .map(|h| Constraint::Length(h.len().max(6) as u16)),
+                    .enumerate()
+                    .skip(from)
+                    .take(room)
+                    .map(|(i, w)| row(app, &texts[i], &w.figures, &cols, false)),
             );
-            let header = Row::new(
-                HEADS
-                    .iter()
-                    .map(|h| Cell::from(Span::styled(*h, t.style(Role::Header)))),
-            );
-            f.render_widget(
-                Table::new(rows, widths).header(header).column_spacing(2),
-                body,
-            );
+            let shown = lines.len() - 1;
+            let mut total = row(app, &texts[n], &rep.total, &cols, true);
+            if shown == n {
+                // Everything fits: the total right under the rows.
+                lines.push(total);
+                f.render_widget(Paragraph::new(lines), body);
+            } else {
+                // Some rows are out of sight: the total stays on the last line, saying
+                // which rows are shown.
+                total.spans.push(Span::styled(
+                    format!("   {}–{} of {n} (↑↓)", from + 1, from + shown),
+                    t.style(Role::Dim),
+                ));
+                let [table, last] =
+                    Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(body);
+                f.render_widget(Paragraph::new(lines), table);
+                f.render_widget(total, last);
+            }
         }
     }
     let key = |k: &'static str| Span::styled(k, t.style(Role::Key));
