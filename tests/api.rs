@@ -405,7 +405,21 @@ async fn the_report_is_json_per_workflow_and_refuses_a_bad_since() {
         .call(reqwest::Method::GET, "/api/report?since=last%20week", None)
         .await;
     assert_eq!(status, 400, "{err}");
-    assert!(err.to_string().contains("since"), "{err}");
+    assert!(
+        err.to_string().contains("a date such as 2026-12-01"),
+        "{err}"
+    );
+    // A date is midnight UTC; a window starting after now is refused.
+    let (status, r) = d
+        .call(reqwest::Method::GET, "/api/report?since=2020-01-01", None)
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["total"]["started"], 1);
+    let (status, err) = d
+        .call(reqwest::Method::GET, "/api/report?since=2100-01-01", None)
+        .await;
+    assert_eq!(status, 422, "{err}");
+    assert!(err.to_string().contains("is after now"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

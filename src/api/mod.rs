@@ -112,8 +112,29 @@ pub struct AuditQuery {
 /// items are kept).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReportQuery {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "report_since"
+    )]
     pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A report's `since`: an RFC 3339 time or a date (midnight UTC), with an error that
+/// says which forms it takes.
+fn report_since<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, D::Error> {
+    use serde::de::Error;
+    let text = Option::<String>::deserialize(d)?;
+    text.map(|t| match crate::types::report::parse_since(&t) {
+        Ok(crate::types::report::Since::At(at)) => Ok(at),
+        _ => Err(D::Error::custom(format!(
+            "since: {:?} is not a time such as 2026-12-01T09:00:00Z or a date such as 2026-12-01",
+            crate::text::clip(&t, 40)
+        ))),
+    })
+    .transpose()
 }
 
 /// Query of `GET /api/events`; `Last-Event-ID` wins over `after`.

@@ -27,11 +27,12 @@ pub fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
 
 /// `in 12m` before the deadline, `breached 3m ago` after it.
 pub fn countdown(now: DateTime<Utc>, due: DateTime<Utc>) -> String {
-    let left = (due - now).num_seconds();
-    if left > 0 {
-        format!("in {}", span(left))
+    // Whole seconds rounded up while time is left: 0.8 s to go is `in 1s`, not breached.
+    let left_ms = (due - now).num_milliseconds();
+    if left_ms > 0 {
+        format!("in {}", span((left_ms + 999) / 1000))
     } else {
-        format!("breached {} ago", span(left))
+        format!("breached {} ago", span(left_ms / 1000))
     }
 }
 
@@ -86,6 +87,9 @@ mod tests {
             countdown(now, now - Duration::seconds(180)),
             "breached 3m ago"
         );
+        // Not breached while time is left, however little.
+        assert_eq!(countdown(now, now + Duration::milliseconds(800)), "in 1s");
+        assert_eq!(countdown(now, now), "breached 0s ago");
         assert_eq!(span(3 * 3600 + 5 * 60), "3h05m");
         assert_eq!(span(2 * 86400 + 4 * 3600), "2d04h");
     }

@@ -31,6 +31,7 @@ pub async fn run(g: &Globals, since: Option<Since>, json: bool) -> anyhow::Resul
 fn secs(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
+        Some(s) if s < 1.0 => format!("{}ms", (s * 1000.0).round()),
         Some(s) if s < 10.0 => format!("{s:.1}s"),
         Some(s) => span(s.round() as i64),
     }

@@ -82,10 +82,13 @@ async fn known_workflow(daemon: &Daemon, name: &str) -> anyhow::Result<()> {
     let mut names: Vec<&str> = loaded.iter().map(|w| w.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    anyhow::bail!(
-        "no workflow {name} is loaded (loaded: {})",
-        names.join(", ")
-    )
+    match names.is_empty() {
+        true => anyhow::bail!("no workflow {name} is loaded (none is)"),
+        false => anyhow::bail!(
+            "no workflow {name} is loaded (loaded: {})",
+            names.join(", ")
+        ),
+    }
 }
 
 /// Every audit record of one item (or all) after `after`, paging through the journal.

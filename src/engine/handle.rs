@@ -403,6 +403,15 @@ impl EngineHandle {
     /// that was counted when they are kept forever) to the engine's now.
     pub async fn report(&self, since: Option<DateTime<Utc>>) -> Result<Report, CommandError> {
         let counted = self.counted().await?;
+        if let Some(s) = since.filter(|s| *s > counted.now) {
+            return Err(CommandError::Invalid(format!(
+                "since {} is after now ({}): a report covers what already happened",
+                s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                counted
+                    .now
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
         let since = since.or_else(|| {
             let keep = chrono::Duration::from_std(self.retention?).ok()?;
             counted.now.checked_sub_signed(keep)

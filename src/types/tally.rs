@@ -67,11 +67,14 @@ impl Hist {
     }
 
     /// The `q` quantile (0..=1) in seconds, interpolated within its bucket as
-    /// Prometheus's `histogram_quantile` does; `None` when empty. Within a quarter of
-    /// the true value, as neighbouring bounds are.
+    /// Prometheus's `histogram_quantile` does (one duration is given exactly); `None`
+    /// when empty. Within a quarter of the true value, as neighbouring bounds are.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         if self.count == 0 {
             return None;
+        }
+        if self.count == 1 {
+            return Some(self.sum_us as f64 / 1e6);
         }
         let rank = q.clamp(0.0, 1.0) * self.count as f64;
         let mut below = 0u64;
@@ -318,11 +321,11 @@ mod tests {
         assert_eq!(h.count, 100);
         assert_eq!(h.sum_us, 5050 * 1_000_000);
         assert_eq!(Hist::default().quantile(0.5), None);
-        // One value: its bucket, never above its bound.
+        // One value: exactly it.
         let mut one = Hist::default();
-        one.add(7_000_000);
-        let q = one.quantile(0.99).unwrap();
-        assert!((6.0..=7.0).contains(&q), "{q}");
+        one.add(30_010_000);
+        assert_eq!(one.quantile(0.5), Some(30.01));
+        assert_eq!(one.quantile(0.95), Some(30.01));
     }
 
     #[test]

@@ -239,10 +239,13 @@ impl Core {
                     Some(v) => format!("{workflow} version {v}"),
                     None => workflow.to_string(),
                 };
-                not_found(format!(
-                    "no workflow {which} is loaded (loaded: {})",
-                    known.join(", ")
-                ))
+                not_found(match known.is_empty() {
+                    true => format!("no workflow {which} is loaded (none is)"),
+                    false => format!(
+                        "no workflow {which} is loaded (loaded: {})",
+                        known.join(", ")
+                    ),
+                })
             })?;
         let input = match input {
             Value::Null => Value::Object(Default::default()),
