@@ -799,3 +799,11 @@ fn a_request_without_an_answer_exits_4_and_says_to_check() {
     assert!(err.contains("may have been applied"), "{err}");
     assert!(err.contains("before sending it again"), "{err}");
 }
+
+#[test]
+fn the_audit_of_an_item_that_never_was_is_not_found() {
+    let d = Serve::start(&[]);
+    let o = tempi(&d.data, &["audit", "999", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("999"), "{}", stderr(&o));
+}

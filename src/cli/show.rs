@@ -298,6 +298,15 @@ pub async fn audit(
             }
             None => all_records(&daemon, item, page.after.unwrap_or(0)).await?,
         };
+        // No records of an item that does not exist is "not found", not an empty trail
+        // (`item N` and the acting verbs say so too).
+        if let (Some(id), true) = (item, records.is_empty()) {
+            daemon
+                .client
+                .item(id)
+                .await
+                .map_err(|e| daemon.explain(e))?;
+        }
         return if json {
             print_json(&records)
         } else {
