@@ -10,7 +10,7 @@ mod deploy;
 mod docs;
 pub mod exit;
 pub(crate) mod format;
-mod report;
+pub(crate) mod report;
 mod show;
 mod status;
 mod validate;

@@ -27,7 +27,7 @@ pub async fn run(g: &Globals, since: Option<Since>, json: bool) -> anyhow::Resul
     Ok(())
 }
 
-/// Seconds as a person reads them: `0.4s`, `42s`, `12m`, `3h05m`.
+/// Seconds as a person reads them: `400ms`, `4.2s`, `42s`, `12m`, `3h05m`.
 fn secs(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
@@ -41,8 +41,10 @@ fn pct(v: Option<f64>) -> String {
     v.map_or("-".into(), |p| format!("{p:.1}%"))
 }
 
-fn row(name: &str, f: &Figures) -> Vec<String> {
-    vec![
+/// One row of figures as text, in the order of the table's columns (the console's KPI
+/// view shows the same cells).
+pub(crate) fn cells(name: &str, f: &Figures) -> [String; 14] {
+    [
         name.to_string(),
         f.started.to_string(),
         f.completed.to_string(),
@@ -77,9 +79,9 @@ pub fn text(r: &Report) -> String {
     let mut rows: Vec<Vec<String>> = r
         .workflows
         .iter()
-        .map(|w| row(&w.workflow, &w.figures))
+        .map(|w| cells(&w.workflow, &w.figures).to_vec())
         .collect();
-    rows.push(row("total", &r.total));
+    rows.push(cells("total", &r.total).to_vec());
     window
         + &table(
             &[

@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
 use super::overlay::dialog;
+use crate::cli::report::cells;
 use crate::console::app::App;
 use crate::console::app::report::ReportView;
 use crate::console::theme::Role;
@@ -32,38 +33,6 @@ const HEADS: [&str; 14] = [
 ];
 /// Space between columns.
 const GAP: usize = 2;
-
-fn secs(v: Option<f64>) -> String {
-    match v {
-        None => "-".into(),
-        Some(s) if s < 1.0 => format!("{}ms", (s * 1000.0).round()),
-        Some(s) if s < 10.0 => format!("{s:.1}s"),
-        Some(s) => crate::cli::format::span(s.round() as i64),
-    }
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map_or("-".into(), |p| format!("{p:.1}%"))
-}
-
-fn cells(name: &str, f: &Figures) -> [String; 14] {
-    [
-        name.to_string(),
-        f.started.to_string(),
-        f.completed.to_string(),
-        f.failed.to_string(),
-        f.cancelled.to_string(),
-        pct(f.error_rate.map(|r| r * 100.0)),
-        f.incidents.to_string(),
-        secs(f.cycle_time_p50_s),
-        secs(f.cycle_time_p95_s),
-        pct(f.sla_met_pct),
-        f.breached.to_string(),
-        f.human_tasks.to_string(),
-        secs(f.human_wait_p50_s),
-        secs(f.human_wait_p95_s),
-    ]
-}
 
 /// Which columns go first when the view is too narrow: wait p95, wait p50, tasks,
 /// cancelled, cycle p95, started, breached, incidents. Completed, failed, errors, cycle
