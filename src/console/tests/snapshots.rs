@@ -952,7 +952,7 @@ fn workflows_after_a_deploy() {
     app.update(key(KeyCode::Esc));
     focus(&mut app, Pane::Events);
     let s = snap("events_say_who_deployed", &app, 120, 30);
-    assert!(s.contains("ann deployed invoice-approval v4"), "{s}");
+    assert!(s.contains("invoice-approval v4 deployed by ann"), "{s}");
     assert!(
         !s.contains("loaded invoice-approval"),
         "only the engine loads from the dir: {s}"

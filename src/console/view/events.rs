@@ -32,7 +32,8 @@ fn detail(r: &EventLine) -> String {
         "workflow_loaded" if r.actor == ENGINE => {
             format!("loaded {} from the workflows dir", r.detail)
         }
-        "workflow_loaded" => format!("{} deployed {}", r.actor, r.detail),
+        // The version first: a narrow pane cuts the end, and the actor has a column.
+        "workflow_loaded" => format!("{} deployed by {}", r.detail, r.actor),
         _ => r.detail.clone(),
     }
 }
