@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde_json::json;
 use tempi::engine::EngineHandle;
 use tempi::engine::runtime::{self, EngineConfig, ManualClock, Running};
-use tempi::types::command::Command;
+use tempi::types::command::{Command, CommandError};
 use tempi::types::report::{Figures, Report};
 use tempi::types::view::{ItemFilter, TaskFilter};
 
@@ -189,13 +189,20 @@ async fn the_report_counts_a_known_scenario_and_keeps_it_past_retention_and_rest
     // The header's figure is the same SLA met.
     let pct = h.metrics().await.unwrap().sla_met_pct.unwrap();
     assert!((pct - 200.0 / 3.0).abs() < 1e-6, "{pct}");
-    // A window that starts after everything: nothing in it, the workflows still listed.
+    // A window that starts after everything (the last item ended at 15 min): nothing in
+    // it, the workflows still listed. One that starts after now is refused.
+    clock.advance(chrono::Duration::minutes(5));
     let later = h
-        .report(Some(t0 + chrono::Duration::hours(1)))
+        .report(Some(t0 + chrono::Duration::minutes(17)))
         .await
         .unwrap();
     assert_eq!(later.total, Figures::default());
     assert_eq!(later.workflows.len(), 2);
+    let future = h.report(Some(t0 + chrono::Duration::hours(1))).await;
+    assert!(
+        matches!(&future, Err(CommandError::Invalid(m)) if m.contains("after now")),
+        "{future:?}"
+    );
 
     // Retention removes the ended items; their figures stay in the rollups.
     clock.advance(chrono::Duration::hours(2));
