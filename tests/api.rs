@@ -451,6 +451,13 @@ async fn metrics_are_exported_for_prometheus() {
     ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
+    // The journal has committed (the start, at least): the counter says so.
+    let commits: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tempi_journal_commits_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no commits counter in\n{text}"));
+    assert!(commits >= 1.0, "{commits}");
     let health = d
         .http()
         .get(format!("{}/healthz", d.url))

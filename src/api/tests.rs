@@ -138,6 +138,7 @@ fn fake_engine() -> (EngineHandle, Seen) {
         journal_id: "test".into(),
         health: watch::channel(Default::default()).1,
         retention: None,
+        stats: Default::default(),
     };
     (handle, seen)
 }
@@ -473,6 +474,7 @@ async fn a_lagging_stream_rereads_the_gap_from_the_journal() {
         journal_id: "test".into(),
         health: watch::channel(Default::default()).1,
         retention: None,
+        stats: Default::default(),
     };
     let (_stop, stopping) = watch::channel(false);
     let mut follow = Follow::new(handle, None, 1, stopping);

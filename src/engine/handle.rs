@@ -106,6 +106,8 @@ pub struct EngineHandle {
     pub(crate) health: watch::Receiver<Health>,
     /// How long ended items are kept (None: forever): a report's default window.
     pub(crate) retention: Option<std::time::Duration>,
+    /// The journal writer's counters (group commits), for the metrics.
+    pub(crate) stats: Arc<std::sync::Mutex<super::runtime::RuntimeStats>>,
 }
 
 /// How often a read whose answer was dropped (its batch failed to commit) is asked again.
@@ -389,6 +391,9 @@ impl EngineHandle {
             .await
             .ok_or_else(|| self.gone())?;
         m.journal_id = self.journal_id.to_string();
+        if let Ok(s) = self.stats.lock() {
+            m.commits = s.commits;
+        }
         Ok(m)
     }
 

@@ -306,6 +306,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         journal_id: journal.id().into(),
         health: health_rx,
         retention: config.retention.filter(|w| !w.is_zero()),
+        stats: stats.clone(),
     };
     feed::changes::spawn(handle.clone(), config.feed_flush);
     let (batch_tx, batch_rx) = mpsc::channel::<ToWriter>(2);
