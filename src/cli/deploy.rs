@@ -93,6 +93,9 @@ fn collect(paths: &[PathBuf]) -> (Vec<DeployFile>, Vec<String>) {
             problems.push(format!("{}: no such file or directory", path.display()));
         }
     }
+    // A file named twice (`a.yaml a.yaml`, or a file and its directory) is deployed once.
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     if found.len() > MAX_DEPLOY_FILES {
         problems.push(format!(
             "{} workflow files; one deploy takes at most {MAX_DEPLOY_FILES}",
@@ -170,7 +173,16 @@ mod tests {
         let binary = dir.path().join("bin.yaml");
         std::fs::write(&binary, b"name: \xff\n").unwrap();
         let missing = dir.path().join("missing.yaml");
-        let (files, problems) = collect(&[wf.clone(), one.clone(), empty, binary, missing]);
+        // A file named twice, or given and in a directory given, comes once.
+        let (files, problems) = collect(&[
+            wf.clone(),
+            one.clone(),
+            one.clone(),
+            wf.join("b.yaml"),
+            empty,
+            binary,
+            missing,
+        ]);
         let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         let want = [wf.join("a.yml"), wf.join("b.yaml"), one];
         let want: Vec<String> = want.iter().map(|p| p.display().to_string()).collect();
