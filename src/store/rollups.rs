@@ -40,6 +40,7 @@ pub const SCHEMA: &str = "
         n        INTEGER NOT NULL,
         PRIMARY KEY (workflow, size, bucket, metric, le)
     ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS rollup_hist_bucket ON rollup_hist (bucket);
 ";
 
 /// How long minutes are kept before they become hours, and hours before they become days.

@@ -224,15 +224,6 @@ impl Tally {
         };
         fact.add_to(minutes.entry(minute_of(at)).or_default());
     }
-
-    pub fn merge(&mut self, other: Tally) {
-        for (wf, minutes) in other.rows {
-            let mine = self.rows.entry(wf).or_default();
-            for (m, c) in minutes {
-                mine.entry(m).or_default().merge(&c);
-            }
-        }
-    }
 }
 
 /// Everything counted since the journal began, per workflow (seeded from the rollups at
@@ -271,15 +262,6 @@ impl Totals {
             .fold((0, 0), |(a, b), c| (a + c.sla_met, b + c.sla_missed));
         let all = met + missed;
         (all > 0).then(|| met as f64 * 100.0 / all as f64)
-    }
-
-    /// All workflows together.
-    pub fn total(&self) -> Counts {
-        let mut all = Counts::default();
-        for c in self.workflows.values() {
-            all.merge(c);
-        }
-        all
     }
 }
 

@@ -84,14 +84,11 @@ impl App {
     pub(super) fn incidents_key(&mut self, cursor: usize, key: KeyEvent) -> Vec<Effect> {
         let n = self.groups.len();
         let action = self.keymap.action(&key);
-        let at = |by: isize| (cursor as isize + by).clamp(0, n.saturating_sub(1) as isize) as usize;
+        if let Some(cursor) = super::moved(action, cursor, n) {
+            self.mode = Mode::Incidents { cursor };
+            return vec![];
+        }
         let cursor = match action {
-            Some(Action::Up) => at(-1),
-            Some(Action::Down) => at(1),
-            Some(Action::PageUp) => at(-10),
-            Some(Action::PageDown) => at(10),
-            Some(Action::Top) => 0,
-            Some(Action::Bottom) => n.saturating_sub(1),
             Some(Action::Back | Action::Quit | Action::Incidents) => return vec![],
             _ if key.code == KeyCode::Esc => return vec![],
             Some(a @ (Action::Detail | Action::Retry | Action::Skip | Action::Cancel)) => {

@@ -212,6 +212,22 @@ pub enum Mode {
     Report(report::ReportView),
 }
 
+/// Where a movement key takes a cursor over `n` rows in a dialog (incidents,
+/// workflows, the report), or `None` for a key that does not move it.
+pub(super) fn moved(action: Option<Action>, cursor: usize, n: usize) -> Option<usize> {
+    let last = n.saturating_sub(1);
+    let by = |d: isize| (cursor as isize).saturating_add(d).clamp(0, last as isize) as usize;
+    Some(match action? {
+        Action::Up => by(-1),
+        Action::Down => by(1),
+        Action::PageUp => by(-10),
+        Action::PageDown => by(10),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => return None,
+    })
+}
+
 /// What the app asks the shell to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {

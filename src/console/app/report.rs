@@ -84,25 +84,13 @@ impl App {
             Some(Ok(r)) => r.workflows.len(),
             _ => 0,
         };
-        let by = |n: isize| {
-            (view.scroll as isize)
-                .saturating_add(n)
-                .clamp(0, rows as isize)
-        };
-        let scroll = match self.keymap.action(&key) {
-            Some(Action::Back | Action::Quit) => return vec![],
-            _ if key.code == KeyCode::Esc => return vec![],
-            Some(Action::Down) => Some(by(1)),
-            Some(Action::Up) => Some(by(-1)),
-            Some(Action::PageDown) => Some(by(10)),
-            Some(Action::PageUp) => Some(by(-10)),
-            Some(Action::Top) => Some(0),
-            Some(Action::Bottom) => Some(rows as isize),
-            _ => None,
-        };
-        if let Some(to) = scroll {
-            // The view clamps it to what fits; here only to the rows there are.
-            view.scroll = (to as usize).min(rows.saturating_sub(1));
+        let action = self.keymap.action(&key);
+        if matches!(action, Some(Action::Back | Action::Quit)) || key.code == KeyCode::Esc {
+            return vec![];
+        }
+        // The view clamps the scroll to what fits; here only to the rows there are.
+        if let Some(scroll) = super::moved(action, view.scroll, rows) {
+            view.scroll = scroll;
             self.mode = Mode::Report(view);
             return vec![];
         }

@@ -57,14 +57,12 @@ impl App {
 
     pub(super) fn workflows_key(&mut self, cursor: usize, key: KeyEvent) -> Vec<Effect> {
         let n = self.versions.len();
-        let at = |by: isize| (cursor as isize + by).clamp(0, n.saturating_sub(1) as isize) as usize;
-        let cursor = match self.keymap.action(&key) {
-            Some(Action::Up) => at(-1),
-            Some(Action::Down) => at(1),
-            Some(Action::PageUp) => at(-10),
-            Some(Action::PageDown) => at(10),
-            Some(Action::Top) => 0,
-            Some(Action::Bottom) => n.saturating_sub(1),
+        let action = self.keymap.action(&key);
+        if let Some(cursor) = super::moved(action, cursor, n) {
+            self.mode = Mode::Workflows { cursor };
+            return vec![];
+        }
+        let cursor = match action {
             Some(Action::Back | Action::Quit) => return vec![],
             _ if key.code == KeyCode::Esc => return vec![],
             Some(Action::Detail) => return self.show_workflow(cursor),
