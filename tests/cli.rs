@@ -242,6 +242,7 @@ fn audit_reads_an_archive_without_a_daemon() {
         at,
         item: Some(item),
         actor: "engine".into(),
+        via: None,
         reason: None,
         event: Event::ItemCompleted { item },
     };

@@ -50,7 +50,11 @@ async fn start_item(h: &EngineHandle, workflow: &str, input: serde_json::Value) 
         priority: 1,
         since: None,
     };
-    h.command("tester", None, cmd).await.unwrap().item.unwrap()
+    h.command(&tempi::types::identity::Who::root("tester"), None, cmd)
+        .await
+        .unwrap()
+        .item
+        .unwrap()
 }
 
 async fn status(h: &EngineHandle, item: ItemId) -> ItemStatus {
@@ -68,7 +72,9 @@ async fn approve_open_tasks(h: &EngineHandle, item: ItemId) {
                 fields: None,
             };
             // A task decided in between is fine; the loop looks again.
-            let _ = h.command("tester", None, decide).await;
+            let _ = h
+                .command(&tempi::types::identity::Who::root("tester"), None, decide)
+                .await;
         }
     }
 }

@@ -55,7 +55,7 @@ async fn human_step_then_shell_runs_and_survives_restart() {
     let h = run.handle.clone();
     let reply = h
         .command(
-            "alice",
+            &tempi::types::identity::Who::root("alice"),
             None,
             Command::Start {
                 workflow: "t".into(),
@@ -88,10 +88,17 @@ async fn human_step_then_shell_runs_and_survives_restart() {
         comment: Some("fine".into()),
         fields: None,
     };
-    h.command("bob", Some("checked".into()), decide.clone())
+    h.command(
+        &tempi::types::identity::Who::root("bob"),
+        Some("checked".into()),
+        decide.clone(),
+    )
+    .await
+    .unwrap();
+    let again = h
+        .command(&tempi::types::identity::Who::root("carol"), None, decide)
         .await
-        .unwrap();
-    let again = h.command("carol", None, decide).await.unwrap_err();
+        .unwrap_err();
     assert!(matches!(again, CommandError::Conflict(_)), "{again:?}");
     until("completion", || async {
         let d = h.item(item).await.unwrap().unwrap();
@@ -135,7 +142,12 @@ async fn start_with_task(h: &tempi::engine::EngineHandle, n: u64) -> (u64, u64) 
         priority: 0,
         since: None,
     };
-    let item = h.command("alice", None, cmd).await.unwrap().item.unwrap();
+    let item = h
+        .command(&tempi::types::identity::Who::root("alice"), None, cmd)
+        .await
+        .unwrap()
+        .item
+        .unwrap();
     until("the task", || async {
         h.tasks(TaskFilter::default())
             .await
@@ -227,7 +239,13 @@ async fn check_history(h: &tempi::engine::EngineHandle, ids: [u64; 3], tasks: [u
     assert!(h.tasks(TaskFilter::default()).await.unwrap().is_empty());
 
     // Acting on what has ended is refused as it was while it was in memory.
-    let err = h.command("carol", None, decide(tasks[0], "rejected")).await;
+    let err = h
+        .command(
+            &tempi::types::identity::Who::root("carol"),
+            None,
+            decide(tasks[0], "rejected"),
+        )
+        .await;
     assert_eq!(
         err.unwrap_err(),
         CommandError::Conflict(format!(
@@ -236,14 +254,22 @@ async fn check_history(h: &tempi::engine::EngineHandle, ids: [u64; 3], tasks: [u
         ))
     );
     let err = h
-        .command("carol", None, Command::Cancel { item: ids[1] })
+        .command(
+            &tempi::types::identity::Who::root("carol"),
+            None,
+            Command::Cancel { item: ids[1] },
+        )
         .await;
     assert_eq!(
         err.unwrap_err(),
         CommandError::Conflict(format!("item {} has already ended (completed)", ids[1]))
     );
     let err = h
-        .command("carol", None, Command::Cancel { item: 999 })
+        .command(
+            &tempi::types::identity::Who::root("carol"),
+            None,
+            Command::Cancel { item: 999 },
+        )
         .await;
     assert!(matches!(err, Err(CommandError::NotFound(_))), "{err:?}");
 }
@@ -252,15 +278,27 @@ async fn three_ended_items(h: &tempi::engine::EngineHandle) -> ([u64; 3], [u64; 
     let (i1, t1) = start_with_task(h, 1).await;
     let (i2, t2) = start_with_task(h, 2).await;
     let (i3, t3) = start_with_task(h, 3).await;
-    h.command("bob", None, decide(t1, "approved"))
-        .await
-        .unwrap();
-    h.command("bob", None, decide(t2, "rejected"))
-        .await
-        .unwrap();
-    h.command("bob", None, Command::Cancel { item: i3 })
-        .await
-        .unwrap();
+    h.command(
+        &tempi::types::identity::Who::root("bob"),
+        None,
+        decide(t1, "approved"),
+    )
+    .await
+    .unwrap();
+    h.command(
+        &tempi::types::identity::Who::root("bob"),
+        None,
+        decide(t2, "rejected"),
+    )
+    .await
+    .unwrap();
+    h.command(
+        &tempi::types::identity::Who::root("bob"),
+        None,
+        Command::Cancel { item: i3 },
+    )
+    .await
+    .unwrap();
     until("all three ended", || async {
         let these = ItemFilter {
             ids: Some(tempi::types::view::IdList(vec![i1, i2, i3])),
@@ -403,7 +441,11 @@ async fn restarts_from_snapshots_and_falls_back_when_one_is_bad() {
     let tasks = run.handle.tasks(TaskFilter::default()).await.unwrap();
     assert_eq!(tasks[0].item, open_item);
     run.handle
-        .command("bob", None, decide(tasks[0].id, "approved"))
+        .command(
+            &tempi::types::identity::Who::root("bob"),
+            None,
+            decide(tasks[0].id, "approved"),
+        )
         .await
         .unwrap();
     run.shutdown().await;
@@ -502,9 +544,13 @@ async fn retention_removes_old_items_and_ids_are_never_reused() {
     }
     let run = start(clock.clone()).await.unwrap();
     let h = run.handle.clone();
-    h.command("bob", None, decide(open_task, "approved"))
-        .await
-        .unwrap();
+    h.command(
+        &tempi::types::identity::Who::root("bob"),
+        None,
+        decide(open_task, "approved"),
+    )
+    .await
+    .unwrap();
     let (next, next_task) = start_with_task(&h, 5).await;
     assert_eq!((next, next_task), (ids[2] + 1, tasks[2] + 1));
     let seqs: Vec<u64> = h
@@ -528,6 +574,7 @@ fn journal_with(dir: &std::path::Path, source: &str) {
         at,
         item,
         actor: "engine".into(),
+        via: None,
         reason: None,
         event,
     };
@@ -596,7 +643,11 @@ async fn a_definition_accepted_once_replays_even_if_the_validator_got_stricter()
         since: None,
     };
     assert_eq!(
-        run.handle.command("op", None, next).await.unwrap().item,
+        run.handle
+            .command(&tempi::types::identity::Who::root("op"), None, next)
+            .await
+            .unwrap()
+            .item,
         Some(2)
     );
     run.shutdown().await;
@@ -766,7 +817,11 @@ async fn lost_duplicated_and_late_answers_and_a_failed_append_lose_nothing_and_a
             priority: 0,
             since: None,
         };
-        if let Ok(reply) = run.handle.command("op", None, cmd).await {
+        if let Ok(reply) = run
+            .handle
+            .command(&tempi::types::identity::Who::root("op"), None, cmd)
+            .await
+        {
             acknowledged.insert(reply.item.unwrap());
         }
     }
@@ -871,9 +926,13 @@ async fn a_snapshot_older_than_what_retention_removed_is_not_used() {
     // The item ends, and retention removes it.
     let run = start(clock.clone()).await.unwrap();
     let h = run.handle.clone();
-    h.command("op", None, Command::Cancel { item })
-        .await
-        .unwrap();
+    h.command(
+        &tempi::types::identity::Who::root("op"),
+        None,
+        Command::Cancel { item },
+    )
+    .await
+    .unwrap();
     until("a snapshot covering the end", || async {
         let head = h.metrics().await.unwrap().journal_seq;
         snapshot_files(tmp.path())
@@ -944,7 +1003,7 @@ async fn an_executor_that_panics_hurts_only_its_attempt() {
     };
     let item = run
         .handle
-        .command("op", None, cmd)
+        .command(&tempi::types::identity::Who::root("op"), None, cmd)
         .await
         .unwrap()
         .item
@@ -963,7 +1022,12 @@ async fn an_executor_that_panics_hurts_only_its_attempt() {
         priority: 0,
         since: None,
     };
-    assert!(run.handle.command("op", None, cmd).await.is_ok());
+    assert!(
+        run.handle
+            .command(&tempi::types::identity::Who::root("op"), None, cmd)
+            .await
+            .is_ok()
+    );
     run.shutdown().await;
 }
 
@@ -1024,7 +1088,12 @@ async fn an_http_steps_exchange_is_journaled_and_read_back_after_restarts() {
         priority: 0,
         since: None,
     };
-    let item = h.command("alice", None, start).await.unwrap().item.unwrap();
+    let item = h
+        .command(&tempi::types::identity::Who::root("alice"), None, start)
+        .await
+        .unwrap()
+        .item
+        .unwrap();
     until("the incident", || async {
         h.item(item).await.unwrap().unwrap().summary.status == ItemStatus::Incident
     })

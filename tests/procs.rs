@@ -142,7 +142,7 @@ async fn start(run: &Running, workflow: &str, input: Value) -> u64 {
         since: None,
     };
     run.handle
-        .command("op", None, cmd)
+        .command(&tempi::types::identity::Who::root("op"), None, cmd)
         .await
         .unwrap()
         .item
@@ -190,7 +190,10 @@ async fn cancel_ends_the_steps_whole_process_group() {
     assert_eq!(records(&tmp.path().join("data")).len(), 1, "one live group");
     assert_eq!(run.attempts.len(), 1);
     let cmd = Command::Cancel { item };
-    run.handle.command("op", None, cmd).await.unwrap();
+    run.handle
+        .command(&tempi::types::identity::Who::root("op"), None, cmd)
+        .await
+        .unwrap();
     all_gone(&group);
     until("the attempt to leave", async || run.attempts.is_empty()).await;
     assert!(
@@ -211,7 +214,10 @@ async fn skip_ends_the_running_step_and_the_item_moves_on() {
         item,
         step: "s".into(),
     };
-    run.handle.command("op", None, cmd).await.unwrap();
+    run.handle
+        .command(&tempi::types::identity::Who::root("op"), None, cmd)
+        .await
+        .unwrap();
     all_gone(&group);
     until("completion", async || {
         status(&run, item).await == ItemStatus::Completed
@@ -278,7 +284,10 @@ async fn cancel_closes_an_http_request_that_gets_no_answer() {
     let early = tokio::time::timeout(Duration::from_millis(300), closed.recv()).await;
     assert!(early.is_err(), "the connection closed before the cancel");
     let cmd = Command::Cancel { item };
-    run.handle.command("op", None, cmd).await.unwrap();
+    run.handle
+        .command(&tempi::types::identity::Who::root("op"), None, cmd)
+        .await
+        .unwrap();
     let seen = tokio::time::timeout(Duration::from_secs(5), closed.recv()).await;
     assert!(seen.is_ok(), "the server never saw the connection drop");
     until("the attempt to leave", async || run.attempts.is_empty()).await;

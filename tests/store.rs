@@ -89,6 +89,7 @@ fn record(seq: u64) -> Record {
             "bob"
         }
         .into(),
+        via: None,
         reason: seq.is_multiple_of(5).then(|| "because".to_string()),
         event,
     }
@@ -143,6 +144,7 @@ fn records_without_item_round_trip() {
         at: at(0),
         item: None,
         actor: "engine".into(),
+        via: None,
         reason: None,
         event: Event::WorkflowLoaded {
             name: "w".into(),

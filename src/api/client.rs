@@ -74,6 +74,7 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// Whom an admin acts for (`--as`); empty: the token's own operator.
     actor: String,
 }
 
@@ -109,7 +110,10 @@ impl Client {
 
     fn request(&self, method: Method, path: &str, reason: Option<&str>) -> RequestBuilder {
         let mut headers = HeaderMap::new();
-        if let Some(v) = header_value(&self.actor) {
+        if let Some(v) = Some(&self.actor)
+            .filter(|a| !a.trim().is_empty())
+            .and_then(|a| header_value(a))
+        {
             headers.insert(ACTOR_HEADER, v);
         }
         if let Some(v) = reason.and_then(header_value) {
@@ -324,6 +328,18 @@ impl Client {
 
     pub async fn workflows(&self) -> Result<Vec<WorkflowInfo>, ClientError> {
         self.json(self.request(Method::GET, "/api/workflows", None))
+            .await
+    }
+
+    /// `GET /api/operators`: the directory and the open tasks of each.
+    pub async fn operators(&self) -> Result<crate::types::identity::Listing, ClientError> {
+        self.json(self.request(Method::GET, "/api/operators", None))
+            .await
+    }
+
+    /// `GET /api/whoami`: whom the daemon takes this client for.
+    pub async fn whoami(&self) -> Result<crate::types::identity::WhoAmI, ClientError> {
+        self.json(self.request(Method::GET, "/api/whoami", None))
             .await
     }
 

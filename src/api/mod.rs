@@ -2,8 +2,10 @@
 //! client the CLI (and later the console) uses to talk to it.
 
 pub mod client;
+pub mod identity;
 pub mod listen;
 pub mod metrics;
+pub mod peer;
 pub mod server;
 pub mod sse;
 mod stream;

@@ -18,14 +18,16 @@ use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+use super::identity::Caller;
 use super::{
-    ACTOR_HEADER, AuditQuery, DecideRequest, DeployRequest, Deployment, Empty, ErrorBody,
-    EscalateRequest, MAX_BODY_BYTES, REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest,
-    SignalRequest, SkipRequest, StartRequest, WorkflowInfo,
+    AuditQuery, DecideRequest, DeployRequest, Deployment, Empty, ErrorBody, EscalateRequest,
+    MAX_BODY_BYTES, ReassignRequest, ReportQuery, RetryRequest, SignalRequest, SkipRequest,
+    StartRequest, WorkflowInfo,
 };
 use crate::engine::EngineHandle;
 use crate::engine::runtime::{self, EngineConfig, StartError};
 use crate::store;
+use crate::types::identity::login_name;
 use crate::types::report::Report;
 use crate::types::view::{ItemFilter, Metrics, TaskFilter};
 use crate::types::{Command, CommandError, Record, Reply};
@@ -69,6 +71,7 @@ impl From<CommandError> for ApiError {
             CommandError::NotFound(_) => "not_found",
             CommandError::Conflict(_) => "conflict",
             CommandError::Invalid(_) => "invalid",
+            CommandError::Forbidden(_) => "forbidden",
             CommandError::Unavailable(_) => "unavailable",
             CommandError::Internal(_) => "internal",
         };
@@ -157,7 +160,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
 #[derive(Clone)]
 pub(super) struct AppState {
     pub(super) handle: EngineHandle,
-    token: Arc<str>,
+    /// The daemon's own token: the admin bootstrap.
+    pub(super) token: Arc<str>,
+    /// The login name of the daemon's user, whom its token and socket act as.
+    pub(super) daemon_user: Arc<str>,
     pub(super) stopping: watch::Receiver<bool>,
 }
 
@@ -167,6 +173,7 @@ pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<boo
     let state = AppState {
         handle,
         token: token.into(),
+        daemon_user: login_name().into(),
         stopping,
     };
     let api = Router::new()
@@ -187,6 +194,8 @@ pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<boo
         .route("/api/workflows", get(workflows).post(deploy))
         .route("/api/metrics", get(metrics_json))
         .route("/api/report", get(report))
+        .route("/api/operators", get(super::identity::operators))
+        .route("/api/whoami", get(super::identity::whoami))
         .route("/api/events", get(super::stream::events))
         .route("/api/changes", get(super::stream::changes))
         .route("/metrics", get(metrics_text))
@@ -246,30 +255,17 @@ async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
 }
 
 /// Compares in time independent of where the first difference is.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match presented {
-        Some(t) if same_secret(t.trim().as_bytes(), st.token.as_bytes()) => next.run(req).await,
-        Some(_) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "wrong bearer token",
-        )
-        .into_response(),
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing bearer token (Authorization: Bearer <token from the data dir>)",
-        )
-        .into_response(),
+async fn require_token(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    match super::identity::authenticate(&st, req.headers(), req.extensions()) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
     }
 }
 
@@ -280,15 +276,9 @@ pub(super) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
-/// Who acts and why, from the request's headers.
-fn actor_and_reason(headers: &HeaderMap) -> (String, Option<String>) {
-    let actor = header_text(headers, ACTOR_HEADER).unwrap_or_else(|| "api".to_string());
-    (actor, header_text(headers, REASON_HEADER))
-}
-
-async fn act(st: &AppState, headers: &HeaderMap, cmd: Command) -> Result<Json<Reply>, ApiError> {
-    let (actor, reason) = actor_and_reason(headers);
-    Ok(Json(st.handle.command(&actor, reason, cmd).await?))
+async fn act(st: &AppState, caller: &Caller, cmd: Command) -> Result<Json<Reply>, ApiError> {
+    let reason = caller.reason.clone();
+    Ok(Json(st.handle.command(&caller.who, reason, cmd).await?))
 }
 
 async fn list_items(
@@ -310,7 +300,7 @@ async fn get_item(State(st): State<AppState>, Id(id): Id) -> Result<impl IntoRes
 
 async fn start_item(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Body(req): Body<StartRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let cmd = Command::Start {
@@ -320,57 +310,57 @@ async fn start_item(
         priority: req.priority,
         since: None,
     };
-    Ok((StatusCode::CREATED, act(&st, &headers, cmd).await?))
+    Ok((StatusCode::CREATED, act(&st, &caller, cmd).await?))
 }
 
 async fn command(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Body(cmd): Body<Command>,
 ) -> Result<Json<Reply>, ApiError> {
-    act(&st, &headers, cmd).await
+    act(&st, &caller, cmd).await
 }
 
 async fn retry(
     State(st): State<AppState>,
     Id(item): Id,
-    headers: HeaderMap,
+    caller: Caller,
     Body(b): Body<RetryRequest>,
 ) -> Result<Json<Reply>, ApiError> {
-    act(&st, &headers, Command::Retry { item, from: b.from }).await
+    act(&st, &caller, Command::Retry { item, from: b.from }).await
 }
 
 async fn skip(
     State(st): State<AppState>,
     Id(item): Id,
-    headers: HeaderMap,
+    caller: Caller,
     Body(b): Body<SkipRequest>,
 ) -> Result<Json<Reply>, ApiError> {
-    act(&st, &headers, Command::Skip { item, step: b.step }).await
+    act(&st, &caller, Command::Skip { item, step: b.step }).await
 }
 
 async fn cancel(
     State(st): State<AppState>,
     Id(item): Id,
-    headers: HeaderMap,
+    caller: Caller,
     Body(Empty {}): Body<Empty>,
 ) -> Result<Json<Reply>, ApiError> {
-    act(&st, &headers, Command::Cancel { item }).await
+    act(&st, &caller, Command::Cancel { item }).await
 }
 
 async fn compensate(
     State(st): State<AppState>,
     Id(item): Id,
-    headers: HeaderMap,
+    caller: Caller,
     Body(Empty {}): Body<Empty>,
 ) -> Result<Json<Reply>, ApiError> {
-    act(&st, &headers, Command::Compensate { item }).await
+    act(&st, &caller, Command::Compensate { item }).await
 }
 
 async fn signal(
     State(st): State<AppState>,
     Id(item): Id,
-    headers: HeaderMap,
+    caller: Caller,
     Body(b): Body<SignalRequest>,
 ) -> Result<Json<Reply>, ApiError> {
     let cmd = Command::Signal {
@@ -378,7 +368,7 @@ async fn signal(
         name: b.name,
         data: b.data,
     };
-    act(&st, &headers, cmd).await
+    act(&st, &caller, cmd).await
 }
 
 async fn list_tasks(
@@ -394,7 +384,7 @@ async fn list_tasks(
 async fn decide(
     State(st): State<AppState>,
     Id(task): Id,
-    headers: HeaderMap,
+    caller: Caller,
     Body(b): Body<DecideRequest>,
 ) -> Result<Json<Reply>, ApiError> {
     let cmd = Command::Decide {
@@ -403,34 +393,34 @@ async fn decide(
         comment: b.comment,
         fields: b.fields,
     };
-    act(&st, &headers, cmd).await
+    act(&st, &caller, cmd).await
 }
 
 async fn claim(
     State(st): State<AppState>,
     Id(task): Id,
-    headers: HeaderMap,
+    caller: Caller,
     Body(Empty {}): Body<Empty>,
 ) -> Result<Json<Reply>, ApiError> {
-    act(&st, &headers, Command::Claim { task }).await
+    act(&st, &caller, Command::Claim { task }).await
 }
 
 async fn reassign(
     State(st): State<AppState>,
     Id(task): Id,
-    headers: HeaderMap,
+    caller: Caller,
     Body(b): Body<ReassignRequest>,
 ) -> Result<Json<Reply>, ApiError> {
-    act(&st, &headers, Command::Reassign { task, to: b.to }).await
+    act(&st, &caller, Command::Reassign { task, to: b.to }).await
 }
 
 async fn escalate(
     State(st): State<AppState>,
     Id(task): Id,
-    headers: HeaderMap,
+    caller: Caller,
     Body(b): Body<EscalateRequest>,
 ) -> Result<Json<Reply>, ApiError> {
-    act(&st, &headers, Command::Escalate { task, to: b.to }).await
+    act(&st, &caller, Command::Escalate { task, to: b.to }).await
 }
 
 async fn audit(
@@ -448,11 +438,13 @@ async fn workflows(State(st): State<AppState>) -> Result<Json<Vec<WorkflowInfo>>
 /// `POST /api/workflows`: validate the files and load their versions, all or none.
 async fn deploy(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Body(req): Body<DeployRequest>,
 ) -> Result<Json<Deployment>, ApiError> {
-    let (actor, reason) = actor_and_reason(&headers);
-    Ok(Json(st.handle.deploy(&actor, reason, req.files).await?))
+    let reason = caller.reason.clone();
+    Ok(Json(
+        st.handle.deploy(&caller.who, reason, req.files).await?,
+    ))
 }
 
 async fn report(

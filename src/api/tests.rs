@@ -38,20 +38,22 @@ fn fake_engine() -> (EngineHandle, Seen) {
         while let Some(req) = rx.recv().await {
             match req {
                 Request::Command {
-                    actor,
+                    who,
                     reason,
                     cmd,
                     reply,
+                    ..
                 } => {
                     log.lock()
                         .unwrap()
-                        .push((actor.clone(), reason, cmd.clone()));
+                        .push((who.actor().to_string(), reason, cmd.clone()));
                     let ok = |message: String| {
                         Ok(Reply {
                             item: Some(1),
                             task: None,
                             message,
                             seq: 7,
+                            token: None,
                         })
                     };
                     let answer = match cmd {
@@ -65,7 +67,7 @@ fn fake_engine() -> (EngineHandle, Seen) {
                             task: 1, decision, ..
                         } => {
                             decided = true;
-                            ok(format!("task 1 {decision} by {actor}"))
+                            ok(format!("task 1 {decision} by {}", who.actor()))
                         }
                         Command::Decide { task, .. } => {
                             Err(CommandError::NotFound(format!("task {task} not found")))
@@ -139,6 +141,7 @@ fn fake_engine() -> (EngineHandle, Seen) {
         health: watch::channel(Default::default()).1,
         retention: None,
         stats: Default::default(),
+        directory: watch::channel(Default::default()).1,
     };
     (handle, seen)
 }
@@ -452,6 +455,7 @@ fn record(seq: u64) -> crate::types::Record {
         at: chrono::Utc::now(),
         item: Some(seq),
         actor: "engine".into(),
+        via: None,
         reason: None,
         event: crate::types::Event::ItemCompleted { item: seq },
     }
@@ -475,6 +479,7 @@ async fn a_lagging_stream_rereads_the_gap_from_the_journal() {
         health: watch::channel(Default::default()).1,
         retention: None,
         stats: Default::default(),
+        directory: watch::channel(Default::default()).1,
     };
     let (_stop, stopping) = watch::channel(false);
     let mut follow = Follow::new(handle, None, 1, stopping);

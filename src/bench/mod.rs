@@ -236,7 +236,8 @@ pub(crate) async fn start_items(
                     priority: 0,
                     since: None,
                 };
-                h.command("bench", None, cmd).await?;
+                h.command(&crate::types::identity::Who::root("bench"), None, cmd)
+                    .await?;
                 i += workers;
             }
             Ok::<_, anyhow::Error>(())
@@ -435,7 +436,9 @@ async fn paced_latency(run: &Running, o: &BenchOptions) -> anyhow::Result<(f64, 
                     priority: 0,
                     since: None,
                 };
-                let _ = h.command("bench", None, cmd).await;
+                let _ = h
+                    .command(&crate::types::identity::Who::root("bench"), None, cmd)
+                    .await;
             });
         }
         started += per_tick;

@@ -109,7 +109,9 @@ async fn generate(h: crate::engine::EngineHandle, rate: u64, secs: u64) {
                     priority: 0,
                     since: None,
                 };
-                let _ = h.command("soak", None, cmd).await;
+                let _ = h
+                    .command(&crate::types::identity::Who::root("soak"), None, cmd)
+                    .await;
             });
         }
     }

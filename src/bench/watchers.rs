@@ -390,7 +390,10 @@ async fn attach_and_decide(
         };
         let failed = failed.clone();
         tokio::spawn(async move {
-            if let Err(e) = h.command("bench", None, cmd).await {
+            if let Err(e) = h
+                .command(&crate::types::identity::Who::root("bench"), None, cmd)
+                .await
+            {
                 let _ = failed.send(Some(e.to_string()));
             }
         });
@@ -468,7 +471,10 @@ async fn rate(run: &Running, secs: u64) -> anyhow::Result<f64> {
                     priority: 0,
                     since: None,
                 };
-                if h.command("bench", None, cmd).await.is_err() {
+                if h.command(&crate::types::identity::Who::root("bench"), None, cmd)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -71,7 +71,7 @@ impl Daemon {
             None => store::load_or_create_token(dir)?,
         };
         Ok(Daemon {
-            client: Client::new(&url, &token, &g.user)?,
+            client: Client::new(&url, &token, g.acting_for.as_deref().unwrap_or(""))?,
             data_dir: dir.clone(),
             discovered,
         })

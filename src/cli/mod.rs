@@ -10,6 +10,7 @@ mod deploy;
 mod docs;
 pub mod exit;
 pub(crate) mod format;
+mod operator;
 pub(crate) mod report;
 mod show;
 mod status;
@@ -37,7 +38,8 @@ pub struct Cli {
     /// Where workflow files are loaded from [default: ./workflows if it exists]
     #[arg(long, global = true, env = "TEMPI_WORKFLOWS", value_name = "DIR")]
     pub workflows: Option<PathBuf>,
-    /// Act as this operator [default: the login user]
+    /// Act for this person (admins only; refused for anyone else) [default: whoever the
+    /// token or the local socket says you are]
     #[arg(long = "as", global = true, env = "TEMPI_USER", value_name = "USER")]
     pub user: Option<String>,
     #[command(subcommand)]
@@ -363,6 +365,11 @@ pub enum Cmd {
         #[command(flatten)]
         print: Print,
     },
+    /// Operators: who may act, with which role and groups (admins change it)
+    Operator {
+        #[command(subcommand)]
+        op: operator::OperatorCmd,
+    },
     /// The whole product at once: console, engine, sample workflows, a simulated estate
     Demo {
         /// Work items started per minute (change it live with + and -)
@@ -459,7 +466,10 @@ pub struct Globals {
     /// `--data` (or TEMPI_DATA) was given, not defaulted.
     pub data_given: bool,
     pub workflows_dir: Option<PathBuf>,
+    /// Who the console and `--mine` take you for: `--as`, else the login user.
     pub user: String,
+    /// `--as`, when given: the only time a client names an actor.
+    pub acting_for: Option<String>,
 }
 
 impl Globals {
@@ -468,18 +478,16 @@ impl Globals {
             let local = PathBuf::from("workflows");
             local.is_dir().then_some(local)
         });
-        let user = cli
-            .user
+        let acting_for = cli.user.clone().filter(|u| !u.trim().is_empty());
+        let user = acting_for
             .clone()
-            .or_else(|| std::env::var("USER").ok())
-            .or_else(|| std::env::var("LOGNAME").ok())
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| "operator".to_string());
+            .unwrap_or_else(crate::types::identity::login_name);
         Globals {
             data_dir: cli.data.clone().unwrap_or_else(store::default_data_dir),
             data_given: cli.data.is_some(),
             workflows_dir,
             user,
+            acting_for,
         }
     }
 }
@@ -615,6 +623,7 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         Cmd::Item { id, print } => show::item(g, id, print.json).await?,
         Cmd::Report { since, print } => report::run(g, since, print.json).await?,
+        Cmd::Operator { op } => operator::run(g, op).await?,
         Cmd::Status {
             tmux,
             groups,

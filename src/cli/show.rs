@@ -378,6 +378,8 @@ mod tests {
             comment: None,
             decided_by: None,
             priority: 0,
+            approvals: 1,
+            approved_by: Vec::new(),
             form: Vec::new(),
         }
     }

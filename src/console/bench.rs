@@ -363,6 +363,8 @@ fn task(k: u64, it: &ItemSummary, now: DateTime<Utc>, due: bool) -> TaskView {
         comment: None,
         decided_by: None,
         priority: it.priority,
+        approvals: 1,
+        approved_by: Vec::new(),
         form: Vec::new(),
     }
 }
@@ -373,6 +375,7 @@ fn record(seq: u64, item: ItemId, now: DateTime<Utc>) -> Record {
         at: now - chrono::Duration::seconds(200 - seq as i64),
         item: Some(item),
         actor: "engine".into(),
+        via: None,
         reason: None,
         event: Event::StepSucceeded {
             item,
@@ -686,7 +689,9 @@ async fn load(
                     priority: 0,
                     since: None,
                 };
-                let _ = h.command("bench", None, cmd).await;
+                let _ = h
+                    .command(&crate::types::identity::Who::root("bench"), None, cmd)
+                    .await;
             });
         }
     }

@@ -700,6 +700,8 @@ mod tests {
             comment: None,
             decided_by: None,
             priority: 8,
+            approvals: 1,
+            approved_by: Vec::new(),
             form: Vec::new(),
         };
         let tf = |f: &str| Filter::parse(f).expect(f).matches_task(&task, None);

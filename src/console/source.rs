@@ -1,6 +1,7 @@
 //! Where the console reads and acts: the embedded engine, or a daemon over its API. Both
 //! offer the same reads, commands and a resumable stream of journal records.
 
+use crate::types::identity::{Who, login_name};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -156,10 +157,14 @@ impl Source {
         Ok(records.iter().map(EventLine::of).collect())
     }
 
-    /// Apply one command as `actor`.
+    /// Apply one command as `actor`: in this process, the daemon's own user (acting for
+    /// `actor` when that is someone else); attached, whoever the client authenticates as.
     pub async fn act(&self, actor: &str, cmd: Command) -> Result<Reply, SourceError> {
         Ok(match self {
-            Source::Embedded(h) => h.command(actor, None, cmd).await?,
+            Source::Embedded(h) => {
+                let who = Who::root(&login_name()).acting_for(Some(actor));
+                h.command(&who, None, cmd).await?
+            }
             Source::Remote(c) => c.command(&cmd, None).await?,
         })
     }

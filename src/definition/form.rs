@@ -79,7 +79,9 @@ fn field(ctx: &mut Ctx, node: &Node) -> Option<FormField> {
         kind
     });
     let label = m.get("label").map(|l| shown_text(ctx, l, "`label`"));
-    let required = m.get("required").map(|r| boolean(ctx, r, "`required`"));
+    let required = m
+        .get("required")
+        .map(|r| yaml::boolean(ctx, r, "`required`"));
     let options = m.entry("options").map(|(k, o)| (k, choices(ctx, o)));
     let default = m.get("default");
     m.finish(ctx, what, &super::keys::FIELD.names(), |_| None);
@@ -180,19 +182,6 @@ fn shown_text(ctx: &mut Ctx, node: &Node, what: &str) -> Option<String> {
             None
         }
         None => Some(s),
-    }
-}
-
-fn boolean(ctx: &mut Ctx, node: &Node, what: &str) -> Option<bool> {
-    match scalar(node) {
-        Some(Scalar::Boolean(b)) => Some(*b),
-        _ => {
-            ctx.at(
-                node,
-                format!("{what} must be true or false, found {}", describe(node)),
-            );
-            None
-        }
     }
 }
 

@@ -391,6 +391,13 @@ pub struct HumanSpec {
     pub escalate: Vec<Escalation>,
     /// The fields a decision fills in (`form:`); none when empty.
     pub form: Vec<crate::types::form::FormField>,
+    /// Distinct operators who must approve (`approvals:`, default 1); one rejection
+    /// (any other decision) decides at once.
+    pub approvals: u32,
+    /// Whether whoever started the item may decide (`self_approval:`, default true).
+    pub self_approval: bool,
+    /// Steps whose deciders may not decide this one (`distinct_from:`).
+    pub distinct_from: Vec<String>,
 }
 
 /// A timer or a wait for an external signal.

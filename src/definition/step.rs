@@ -17,6 +17,8 @@ use super::yaml::{self, Ctx, Map, Node, Refs, pos};
 pub(crate) struct Parsed {
     pub id: Option<(String, usize, usize)>,
     pub needs: Vec<(String, usize, usize)>,
+    /// A human step's `distinct_from`, checked against the other steps.
+    pub distinct: Vec<(String, usize, usize)>,
     /// Templates of the step itself.
     pub refs: Refs,
     /// Templates of its compensate action (which may also read its own output).
@@ -43,6 +45,7 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
     let mut parsed = Parsed {
         id: None,
         needs: Vec::new(),
+        distinct: Vec::new(),
         refs: Refs::default(),
         undo_refs: Refs::default(),
         step: None,
@@ -61,7 +64,12 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
         .required(ctx, "kind", &what)
         .and_then(|k| kind_name(ctx, k, &keys::STEP.names(), "step kind"));
     if let Some(n) = m.get("needs") {
-        parsed.needs = needs(ctx, n);
+        parsed.needs = step_list(ctx, n, "`needs`");
+    }
+    if kind_name.as_deref() == Some("human")
+        && let Some(n) = m.get("distinct_from")
+    {
+        parsed.distinct = step_list(ctx, n, "`distinct_from`");
     }
     let when = m.get("when").map(|w| when(ctx, w, &mut parsed.refs));
     let retry = m.get("retry").map(|r| retry(ctx, r));
@@ -87,6 +95,9 @@ pub(crate) fn step(ctx: &mut Ctx, node: &Node) -> Parsed {
         return parsed;
     };
     let timeout = signal_timeout(&mut kind, opt(timeout));
+    if let StepKind::Human(h) = &mut kind {
+        h.distinct_from = parsed.distinct.iter().map(|(d, _, _)| d.clone()).collect();
+    }
     parsed.step = (|| {
         Some(Step {
             id: id.clone(),
@@ -169,7 +180,8 @@ fn kind_name(ctx: &mut Ctx, node: &Node, allowed: &[&str], what: &str) -> Option
 }
 
 /// `needs: [a, b]` or `needs: a`.
-fn needs(ctx: &mut Ctx, node: &Node) -> Vec<(String, usize, usize)> {
+/// Step ids with their positions (`needs`, `distinct_from`), each listed once.
+fn step_list(ctx: &mut Ctx, node: &Node, what: &str) -> Vec<(String, usize, usize)> {
     let items: Vec<&Node> = match &node.data {
         saphyr::YamlData::Sequence(v) => v.iter().collect(),
         _ => vec![node],
@@ -178,11 +190,11 @@ fn needs(ctx: &mut Ctx, node: &Node) -> Vec<(String, usize, usize)> {
     // A join may need hundreds of steps; a set keeps the check for repeats linear.
     let mut listed: HashSet<String> = HashSet::new();
     for n in items {
-        let Some(s) = yaml::string(ctx, n, "`needs`") else {
+        let Some(s) = yaml::string(ctx, n, what) else {
             continue;
         };
         if !listed.insert(s.clone()) {
-            ctx.at(n, format!("'{s}' is listed twice in `needs`"));
+            ctx.at(n, format!("'{s}' is listed twice in {what}"));
             continue;
         }
         let (line, col) = pos(n);
@@ -464,6 +476,27 @@ fn human(ctx: &mut Ctx, m: &mut Map, refs: &mut Refs) -> Option<HumanSpec> {
     let due = m.get("due").map(|d| yaml::duration(ctx, d, "`due`"));
     let escalate = m.get("escalate").map(|e| escalations(ctx, e, "`escalate`"));
     let form = m.get("form").map(|f| super::form::form(ctx, f));
+    let approvals = m.get("approvals").map(|a| {
+        yaml::int_in(ctx, a, "`approvals`", 1..=i64::from(MAX_APPROVALS)).map(|n| n as u32)
+    });
+    let self_approval = m
+        .get("self_approval")
+        .map(|b| yaml::boolean(ctx, b, "`self_approval`"));
+    let options = match (options, &approvals) {
+        (Some(Some(o)), Some(Some(n))) if *n > 1 && !o.iter().any(|x| x == "approved") => {
+            if let Some(node) = m.get("approvals") {
+                ctx.at(
+                    node,
+                    format!(
+                        "`approvals: {n}` counts approvals, so `options` must offer \
+                         'approved' (any other decision decides at once)"
+                    ),
+                );
+            }
+            Some(None)
+        }
+        (o, _) => o,
+    };
     Some(HumanSpec {
         title: title?,
         details: opt(details)?,
@@ -474,8 +507,14 @@ fn human(ctx: &mut Ctx, m: &mut Map, refs: &mut Refs) -> Option<HumanSpec> {
         due: opt(due)?,
         escalate: escalate.unwrap_or(Some(Vec::new()))?,
         form: form.unwrap_or(Some(Vec::new()))?,
+        approvals: approvals.unwrap_or(Some(1))?,
+        self_approval: self_approval.unwrap_or(Some(true))?,
+        distinct_from: Vec::new(),
     })
 }
+
+/// Most approvals a task may need.
+pub const MAX_APPROVALS: u32 = 10;
 
 fn options(ctx: &mut Ctx, node: &Node) -> Option<Vec<String>> {
     let items = yaml::list(ctx, node, "`options`")?;

@@ -292,6 +292,19 @@ pub(crate) fn int(ctx: &mut Ctx, node: &Node, what: &str) -> Option<i64> {
     }
 }
 
+pub(crate) fn boolean(ctx: &mut Ctx, node: &Node, what: &str) -> Option<bool> {
+    match scalar(node) {
+        Some(Scalar::Boolean(b)) => Some(*b),
+        _ => {
+            ctx.at(
+                node,
+                format!("{what} must be true or false, found {}", describe(node)),
+            );
+            None
+        }
+    }
+}
+
 /// An integer within a range.
 pub(crate) fn int_in(
     ctx: &mut Ctx,

@@ -1,6 +1,7 @@
 //! Simulated colleagues working the inbox: after a while they decide the group tasks
 //! nobody took, so tasks do not pile up and the operator sees other people act live.
 
+use crate::types::identity::Who;
 use std::time::Duration;
 
 use std::collections::HashMap;
@@ -136,7 +137,7 @@ pub fn spawn(handle: EngineHandle, seed: u64) -> Colleagues {
                 };
                 // A refusal means the operator got there first: nothing to do.
                 let _ = handle
-                    .command(who, Some("simulated colleague".into()), cmd)
+                    .command(&Who::root(who), Some("simulated colleague".into()), cmd)
                     .await;
             }
         }
@@ -171,6 +172,8 @@ mod tests {
             comment: None,
             decided_by: None,
             priority: 0,
+            approvals: 1,
+            approved_by: Vec::new(),
             form: Vec::new(),
         }
     }

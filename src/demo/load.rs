@@ -1,6 +1,7 @@
 //! The load generator: starts items of the shipped workflows at a rate that can change
 //! live, with varied inputs, and plays the on-call engineers who resolve incidents.
 
+use crate::types::identity::Who;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -413,7 +414,11 @@ pub(crate) async fn start_item(
         documents.file(path, fields);
     }
     let reply = engine
-        .command(ACTOR, Some("simulated load".into()), item.command)
+        .command(
+            &Who::root(ACTOR),
+            Some("simulated load".into()),
+            item.command,
+        )
         .await?;
     reply
         .item
@@ -569,7 +574,7 @@ impl Worker {
                 data: json!({ "by": by, "note": "mitigated; monitoring" }),
             };
             let reason = Some(format!("{by} (simulated on-call) resolved it"));
-            if let Err(e) = self.engine.command(ACTOR, reason, signal).await {
+            if let Err(e) = self.engine.command(&Who::root(ACTOR), reason, signal).await {
                 // Usually the item ended (cancelled, failed) before anyone resolved it.
                 tracing::debug!("demo load: item {item} not resolved: {e}");
             }

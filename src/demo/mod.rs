@@ -8,6 +8,7 @@ pub mod past;
 pub mod scale;
 mod services;
 
+use crate::types::identity::Who;
 use std::collections::BTreeMap;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -337,7 +338,11 @@ async fn seed_stuck(
         *s = since;
     }
     match engine
-        .command(load::ACTOR, Some("simulated alert".into()), stuck)
+        .command(
+            &Who::root(load::ACTOR),
+            Some("simulated alert".into()),
+            stuck,
+        )
         .await
     {
         Ok(_) => control.count_started(),

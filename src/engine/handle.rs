@@ -18,6 +18,7 @@ use crate::types::deploy::{
     DeployFile, Deployment, MAX_DEPLOY_FILES, MAX_PATH_CHARS, WorkflowInfo,
 };
 use crate::types::event::{ItemId, Phase, Record, TaskId};
+use crate::types::identity::{Directory, Who, token_hash};
 use crate::types::job::Outcome;
 use crate::types::report::Report;
 use crate::types::tally::{Totals, minute_of};
@@ -26,9 +27,11 @@ use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilte
 /// Messages into the engine loop.
 pub(crate) enum Request {
     Command {
-        actor: String,
+        who: Who,
         reason: Option<String>,
         cmd: Command,
+        /// The hash of a token drawn for a command that issues one.
+        token: Option<String>,
         reply: oneshot::Sender<Result<Reply, CommandError>>,
     },
     Items {
@@ -52,9 +55,9 @@ pub(crate) enum Request {
         tasks: Vec<TaskId>,
         reply: oneshot::Sender<Changed>,
     },
-    /// Load these parsed files' versions as `actor`, all or none.
+    /// Load these parsed files' versions as `who`, all or none.
     Deploy {
-        actor: String,
+        who: Who,
         reason: Option<String>,
         files: Vec<Named>,
         reply: oneshot::Sender<Result<Deployment, CommandError>>,
@@ -108,6 +111,21 @@ pub struct EngineHandle {
     pub(crate) retention: Option<std::time::Duration>,
     /// The journal writer's counters (group commits), for the metrics.
     pub(crate) stats: Arc<std::sync::Mutex<super::runtime::RuntimeStats>>,
+    /// The operator directory as last changed, for authenticating requests.
+    pub(crate) directory: watch::Receiver<Arc<Directory>>,
+}
+
+/// A new operator token: 32 random bytes from the OS, URL-safe base64, prefixed so a
+/// leaked one is recognisable.
+fn new_token() -> String {
+    use base64::Engine;
+    use rand::{RngCore, SeedableRng};
+    let mut bytes = [0u8; 32];
+    rand::rngs::StdRng::from_os_rng().fill_bytes(&mut bytes);
+    format!(
+        "tempi_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// How often a read whose answer was dropped (its batch failed to commit) is asked again.
@@ -157,6 +175,11 @@ impl EngineHandle {
         })
     }
 
+    /// The operator directory as it now stands.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.borrow().clone()
+    }
+
     /// Run a read of the journal on a blocking thread.
     pub(crate) async fn read<T: Send + 'static>(
         &self,
@@ -169,24 +192,31 @@ impl EngineHandle {
             .map_err(|e| CommandError::Unavailable(e.to_string()))
     }
 
-    /// Apply an operator command as `actor`; answers once its events are durable.
+    /// Apply an operator command as `who`; answers once its events are durable. A
+    /// command that registers an operator or renews a token answers with the token.
     pub async fn command(
         &self,
-        actor: &str,
+        who: &Who,
         reason: Option<String>,
         cmd: Command,
     ) -> Result<Reply, CommandError> {
-        let actor = actor.to_string();
         let target = (cmd.item(), cmd.task());
+        let fresh = cmd.issues_token().then(new_token);
+        let token = fresh.as_deref().map(token_hash);
         let answer = self
             .ask(|reply| Request::Command {
-                actor,
+                who: who.clone(),
                 reason,
                 cmd,
+                token,
                 reply,
             })
             .await
             .unwrap_or_else(|| Err(self.gone()));
+        let answer = answer.map(|mut r| {
+            r.token = fresh;
+            r
+        });
         match answer {
             Err(e @ CommandError::NotFound(_)) => Err(self.explain_missing(target, e).await),
             answer => answer,
@@ -443,12 +473,12 @@ impl EngineHandle {
     }
 
     /// Validate workflow files as `tempi validate` does and load their versions as
-    /// `actor`, all in one commit or none: every problem of every file is `Invalid`
+    /// `who`, all in one commit or none: every problem of every file is `Invalid`
     /// (`file:line:col: message`, one a line), a version already loaded with other
     /// content is a `Conflict`. Answers once the deployment is durable.
     pub async fn deploy(
         &self,
-        actor: &str,
+        who: &Who,
         reason: Option<String>,
         files: Vec<DeployFile>,
     ) -> Result<Deployment, CommandError> {
@@ -463,9 +493,8 @@ impl EngineHandle {
             let lines: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
             return Err(CommandError::Invalid(lines.join("\n")));
         }
-        let actor = actor.to_string();
         self.ask(|reply| Request::Deploy {
-            actor,
+            who: who.clone(),
             reason,
             files,
             reply,

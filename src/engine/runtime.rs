@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::attempts::Attempts;
-use super::core::{Attempt, Core, Ctx, Dispatch, ENGINE, Work};
+use super::core::{Attempt, Core, Ctx, Dispatch, Work};
 use super::handle::{Counted, EngineHandle, Request};
 use super::retention::Retention;
 use super::snapshots::{self, Snapshotter};
@@ -25,6 +25,7 @@ use crate::store::{Journal, Store, StoreError};
 use crate::types::Health;
 use crate::types::command::CommandError;
 use crate::types::event::Record;
+use crate::types::identity::{Directory, Who};
 use crate::types::tally::Tally;
 use crate::types::view::EndedItem;
 use crate::types::view::Metrics;
@@ -295,6 +296,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     };
     let (tx, rx) = mpsc::channel(4096);
     let (health, health_rx) = watch::channel(Health::Running);
+    let (directory, directory_rx) = watch::channel(Arc::new(core.state.directory.clone()));
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     // Commits, not records: a watcher this far behind catches up from the journal.
     let (events, _) = broadcast::channel(1024);
@@ -305,6 +307,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         feed: feed::Shared::new(core.state.seq),
         journal_id: journal.id().into(),
         health: health_rx,
+        directory: directory_rx,
         retention: config.retention.filter(|w| !w.is_zero()),
         stats: stats.clone(),
     };
@@ -359,6 +362,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         None => rand::rngs::StdRng::from_os_rng(),
     };
     let mut startup_rng = rand::rngs::StdRng::seed_from_u64(rng.random());
+    let core_directory_version = core.state.directory_version;
     let mut engine = Loop {
         core,
         clock: config.clock.clone(),
@@ -366,6 +370,8 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         batches: batch_tx,
         reports,
         loaded: Vec::new(),
+        directory_seen: core_directory_version,
+        directory,
     };
     let now = engine.clock.now();
     let mut draw = || startup_rng.random::<f64>();
@@ -374,7 +380,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     // other content (deployed live, or an earlier file) stops the start, naming the file.
     engine
         .core
-        .deploy(&mut ctx, ENGINE, None, &loaded)
+        .deploy(&mut ctx, &Who::engine(), None, &loaded)
         .map_err(|e| StartError::Workflows(e.to_string()))?;
     engine.core.recover(&mut ctx);
     engine.core.fire_timers(&mut ctx);
@@ -470,6 +476,9 @@ struct Loop {
     reports: mpsc::UnboundedReceiver<FromWriter>,
     /// The workflow files loaded at start, loaded again should their records be lost.
     loaded: Vec<definition::Named>,
+    /// The directory as the edge authenticates with it, and the version last sent.
+    directory: watch::Sender<Arc<Directory>>,
+    directory_seen: u64,
 }
 
 /// Most inputs folded into one turn (and so into one commit).
@@ -533,6 +542,18 @@ impl Loop {
         }
     }
 
+    /// Hand the edge the directory when it changed (or the core was replaced). Sent
+    /// before the commit: a new operator's token is known to nobody until the reply,
+    /// which waits for the commit; a revocation takes effect at once.
+    fn publish_directory(&mut self, force: bool) {
+        let version = self.core.state.directory_version;
+        if force || version != self.directory_seen {
+            self.directory_seen = version;
+            self.directory
+                .send_replace(Arc::new(self.core.state.directory.clone()));
+        }
+    }
+
     fn sleep_until_next_timer(&self) -> tokio::time::Sleep {
         let wait = match self.core.next_timer() {
             Some(at) => (at - self.clock.now()).to_std().unwrap_or_default(),
@@ -577,7 +598,7 @@ impl Loop {
             handle_request(&mut self.core, &mut ctx, input, now, &mut after);
         }
         self.core.fire_timers(&mut ctx);
-        Batch {
+        let batch = Batch {
             records: ctx.records,
             ended: ctx.ended,
             tally: self.core.take_tally(),
@@ -586,7 +607,9 @@ impl Loop {
             after,
             answers,
             oldest,
-        }
+        };
+        self.publish_directory(false);
+        batch
     }
 }
 
@@ -607,14 +630,18 @@ fn handle_request(
     }
     match req {
         Request::Command {
-            actor,
+            who,
             reason,
             cmd,
+            token,
             reply,
         } => {
             let r = core
                 .contained(ctx, cmd.item(), |core, ctx| {
-                    core.command(ctx, &actor, reason, &cmd)
+                    ctx.token = token;
+                    let r = core.command(ctx, &who, reason, &cmd);
+                    ctx.token = None;
+                    r
                 })
                 .unwrap_or_else(|| {
                     Err(CommandError::Internal(
@@ -655,14 +682,14 @@ fn handle_request(
             later(after, reply, changed)
         }
         Request::Deploy {
-            actor,
+            who,
             reason,
             files,
             reply,
         } => {
             let r = core
                 .contained(ctx, None, |core, ctx| {
-                    core.deploy(ctx, &actor, reason, &files)
+                    core.deploy(ctx, &who, reason, &files)
                 })
                 .unwrap_or_else(|| {
                     Err(CommandError::Internal(

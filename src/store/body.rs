@@ -19,6 +19,8 @@ struct Out<'a> {
     #[serde(skip_serializing_if = "is_engine")]
     actor: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     event: &'a Event,
 }
@@ -45,6 +47,8 @@ struct In {
     #[serde(default)]
     actor: Option<String>,
     #[serde(default)]
+    via: Option<String>,
+    #[serde(default)]
     reason: Option<String>,
     event: Event,
 }
@@ -62,6 +66,7 @@ pub fn encode(record: &Record, buf: &mut Vec<u8>) -> serde_json::Result<()> {
         at,
         item,
         actor: &record.actor,
+        via: record.via.as_deref(),
         reason: record.reason.as_deref(),
         event: &record.event,
     };
@@ -84,6 +89,7 @@ pub fn decode(seq: u64, body: &str) -> Result<Record, String> {
         at,
         item,
         actor: b.actor.unwrap_or_else(|| ENGINE.to_string()),
+        via: b.via,
         reason: b.reason,
         event: b.event,
     })
@@ -99,6 +105,7 @@ mod tests {
             at: DateTime::from_timestamp(1_700_000_000, 5).unwrap(),
             item,
             actor: actor.into(),
+            via: None,
             reason: None,
             event,
         }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::event::{ItemId, TaskId};
+use super::identity::Role;
 
 /// How far back `start`'s `since` may put an item's clock.
 pub const MAX_SINCE_DAYS: i64 = 30;
@@ -81,6 +82,31 @@ pub enum Command {
         #[serde(default)]
         data: Value,
     },
+    /// Register an operator (admins only); the answer carries their token, shown once.
+    AddOperator {
+        name: String,
+        #[serde(default)]
+        role: Role,
+        #[serde(default)]
+        groups: Vec<String>,
+    },
+    /// Revoke an operator: their token stops working; their name stays in the trail.
+    RevokeOperator {
+        name: String,
+    },
+    /// Replace an operator's groups.
+    SetGroups {
+        name: String,
+        groups: Vec<String>,
+    },
+    SetRole {
+        name: String,
+        role: Role,
+    },
+    /// A new token for an operator (the old one stops working); shown once.
+    IssueToken {
+        name: String,
+    },
 }
 
 impl Command {
@@ -93,6 +119,56 @@ impl Command {
             | Command::Cancel { item }
             | Command::Signal { item, .. } => Some(*item),
             _ => None,
+        }
+    }
+
+    /// Whether the command's answer carries a new token (the runtime draws it).
+    pub fn issues_token(&self) -> bool {
+        matches!(
+            self,
+            Command::AddOperator { .. } | Command::IssueToken { .. }
+        )
+    }
+
+    /// The least role that may give this command at all (tasks are checked further).
+    pub fn least_role(&self) -> Role {
+        match self {
+            Command::Decide { .. }
+            | Command::Claim { .. }
+            | Command::Reassign { .. }
+            | Command::Escalate { .. } => Role::Approver,
+            Command::Start { .. }
+            | Command::Retry { .. }
+            | Command::Skip { .. }
+            | Command::Compensate { .. }
+            | Command::Cancel { .. }
+            | Command::Signal { .. } => Role::Operator,
+            Command::AddOperator { .. }
+            | Command::RevokeOperator { .. }
+            | Command::SetGroups { .. }
+            | Command::SetRole { .. }
+            | Command::IssueToken { .. } => Role::Admin,
+        }
+    }
+
+    /// The verb, as a refusal names it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Command::Start { .. } => "start items",
+            Command::Decide { .. } => "decide tasks",
+            Command::Claim { .. } => "claim tasks",
+            Command::Reassign { .. } => "reassign tasks",
+            Command::Escalate { .. } => "escalate tasks",
+            Command::Retry { .. } => "retry items",
+            Command::Skip { .. } => "skip steps",
+            Command::Compensate { .. } => "compensate items",
+            Command::Cancel { .. } => "cancel items",
+            Command::Signal { .. } => "signal items",
+            Command::AddOperator { .. }
+            | Command::RevokeOperator { .. }
+            | Command::SetGroups { .. }
+            | Command::SetRole { .. }
+            | Command::IssueToken { .. } => "manage operators",
         }
     }
 
@@ -118,6 +194,10 @@ pub struct Reply {
     pub message: String,
     /// The journal sequence number at which the command's events were committed.
     pub seq: u64,
+    /// A new operator token (`add_operator`, `issue_token`): shown this once, kept
+    /// nowhere (the directory holds its hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Why a command was refused. Nothing was changed.
@@ -134,6 +214,10 @@ pub enum CommandError {
     /// The request itself is wrong (an option that is not offered, bad input).
     #[error("{0}")]
     Invalid(String),
+    /// The operator may not do this (their role, the task's candidates, four eyes);
+    /// the message names the rule.
+    #[error("{0}")]
+    Forbidden(String),
     /// The engine is shutting down or its journal cannot be written.
     #[error("{0}")]
     Unavailable(String),
@@ -150,6 +234,7 @@ impl CommandError {
             CommandError::NotFound(_) => 404,
             CommandError::Conflict(_) => 409,
             CommandError::Invalid(_) => 422,
+            CommandError::Forbidden(_) => 403,
             CommandError::Unavailable(_) => 503,
             CommandError::Internal(_) => 500,
         }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::exchange::Exchange;
+use super::identity::Role;
 
 pub type ItemId = u64;
 pub type TaskId = u64;
@@ -21,8 +22,12 @@ pub struct Record {
     /// The item this record concerns (task events included), for the audit trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemId>,
-    /// `engine` for the engine's own decisions, else the operator (`--as`).
+    /// `engine` for the engine's own decisions, else the operator who acted (or whom an
+    /// admin acted for).
     pub actor: String,
+    /// The admin who acted for `actor` (`--as`), when not the actor themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub event: Event,
@@ -284,6 +289,14 @@ pub enum Event {
         level: u32,
         to: String,
     },
+    /// One approval of a task that needs several (`approvals: N`); the last one
+    /// decides it (`TaskDecided`).
+    TaskApproved {
+        task: TaskId,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
     TaskDecided {
         task: TaskId,
         decision: String,
@@ -330,6 +343,31 @@ pub enum Event {
     },
     ItemCancelled {
         item: ItemId,
+    },
+    /// An operator was registered (or a revoked name registered again).
+    OperatorAdded {
+        name: String,
+        role: Role,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        groups: Vec<String>,
+        /// SHA-256 of their token (hex); the token itself is never kept.
+        token: String,
+    },
+    OperatorRevoked {
+        name: String,
+    },
+    OperatorGroupsSet {
+        name: String,
+        groups: Vec<String>,
+    },
+    OperatorRoleSet {
+        name: String,
+        role: Role,
+    },
+    /// A new token for an operator; the old one stops working.
+    OperatorTokenIssued {
+        name: String,
+        token: String,
     },
 }
 
@@ -409,6 +447,24 @@ impl Event {
             Event::TaskReassigned { task, to } | Event::TaskEscalated { task, to, .. } => {
                 format!("task {task} to {to}")
             }
+            Event::TaskApproved { task, by, comment } => match comment {
+                Some(c) => format!("task {task} approved by {by}: {c}"),
+                None => format!("task {task} approved by {by}"),
+            },
+            Event::OperatorAdded {
+                name, role, groups, ..
+            } => match groups.is_empty() {
+                true => format!("{name} ({role})"),
+                false => format!("{name} ({role}; {})", groups.join(", ")),
+            },
+            Event::OperatorRevoked { name } | Event::OperatorTokenIssued { name, .. } => {
+                name.clone()
+            }
+            Event::OperatorGroupsSet { name, groups } => match groups.is_empty() {
+                true => format!("{name}: no groups"),
+                false => format!("{name}: {}", groups.join(", ")),
+            },
+            Event::OperatorRoleSet { name, role } => format!("{name}: {role}"),
             Event::TaskDecided {
                 task,
                 decision,
@@ -478,6 +534,7 @@ impl Event {
             | Event::TaskReassigned { task, .. }
             | Event::TaskEscalated { task, .. }
             | Event::TaskDecided { task, .. }
+            | Event::TaskApproved { task, .. }
             | Event::TaskCancelled { task }
             | Event::TaskOverdue { task } => Some(*task),
             _ => None,
@@ -503,6 +560,7 @@ impl Event {
             Event::TaskClaimed { .. } => "task_claimed",
             Event::TaskReassigned { .. } => "task_reassigned",
             Event::TaskEscalated { .. } => "task_escalated",
+            Event::TaskApproved { .. } => "task_approved",
             Event::TaskDecided { .. } => "task_decided",
             Event::TaskCancelled { .. } => "task_cancelled",
             Event::TaskOverdue { .. } => "task_overdue",
@@ -513,6 +571,11 @@ impl Event {
             Event::ItemCompleted { .. } => "item_completed",
             Event::ItemFailed { .. } => "item_failed",
             Event::ItemCancelled { .. } => "item_cancelled",
+            Event::OperatorAdded { .. } => "operator_added",
+            Event::OperatorRevoked { .. } => "operator_revoked",
+            Event::OperatorGroupsSet { .. } => "operator_groups_set",
+            Event::OperatorRoleSet { .. } => "operator_role_set",
+            Event::OperatorTokenIssued { .. } => "operator_token_issued",
         }
     }
 }

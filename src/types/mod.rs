@@ -9,6 +9,7 @@ pub mod event;
 pub mod exchange;
 pub mod form;
 pub mod health;
+pub mod identity;
 pub mod job;
 pub mod report;
 pub mod secrets;

@@ -197,6 +197,12 @@ pub struct TaskView {
     pub comment: Option<String>,
     pub decided_by: Option<String>,
     pub priority: i32,
+    /// Distinct approvals the task needs (`approvals:` of its step; 1 for most).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub approvals: u32,
+    /// Who approved so far (for a task that needs several), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
     /// The fields a decision fills in: the step's `form:`, or for an agent review the
     /// proposal's fields, prefilled with the agent's values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -334,4 +340,12 @@ mod tests {
                 .contains("'two' is not an item id")
         );
     }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }

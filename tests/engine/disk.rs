@@ -144,7 +144,10 @@ async fn a_full_disk_refuses_work_with_the_path_keeps_reads_and_resumes_by_itsel
     let faults = Faults::new(s.journal());
     let run = s.start(&exec, Some(&faults)).await;
     let h = run.handle.clone();
-    let first = h.command("op", None, start_cmd(1)).await.unwrap();
+    let first = h
+        .command(&tempi::types::identity::Who::root("op"), None, start_cmd(1))
+        .await
+        .unwrap();
     let item = first.item.unwrap();
     until("step a dispatched", || exec.urls().len() == 1).await;
     let (url, token, _stop) = serve_api(&run).await;
@@ -154,7 +157,10 @@ async fn a_full_disk_refuses_work_with_the_path_keeps_reads_and_resumes_by_itsel
     faults.fail(Fault::DiskFull);
     exec.answer(0);
     until("refusing", || matches!(h.health(), Health::Refusing(_))).await;
-    let refused = h.command("op", None, start_cmd(2)).await.unwrap_err();
+    let refused = h
+        .command(&tempi::types::identity::Who::root("op"), None, start_cmd(2))
+        .await
+        .unwrap_err();
     let CommandError::Unavailable(why) = &refused else {
         panic!("{refused:?}");
     };
@@ -216,7 +222,10 @@ async fn a_full_disk_refuses_work_with_the_path_keeps_reads_and_resumes_by_itsel
     assert_eq!(exec.urls()[1], "http://svc.invalid/b");
     let health = http.get(format!("{url}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let second = h.command("op", None, start_cmd(3)).await.unwrap();
+    let second = h
+        .command(&tempi::types::identity::Who::root("op"), None, start_cmd(3))
+        .await
+        .unwrap();
     exec.answer(1);
     let mut done = false;
     for _ in 0..400 {
@@ -266,22 +275,33 @@ async fn commands_during_a_long_full_disk_are_refused_and_probes_keep_failing_un
     let faults = Faults::new(s.journal());
     let run = s.start(&exec, Some(&faults)).await;
     let h = run.handle.clone();
-    h.command("op", None, start_cmd(1)).await.unwrap();
+    h.command(&tempi::types::identity::Who::root("op"), None, start_cmd(1))
+        .await
+        .unwrap();
     faults.fail(Fault::DiskFull);
-    let err = h.command("op", None, start_cmd(2)).await.unwrap_err();
+    let err = h
+        .command(&tempi::types::identity::Who::root("op"), None, start_cmd(2))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("the disk is full"), "{err}");
     for _ in 0..3 {
         let failed = faults.failed();
         s.clock.advance(chrono::Duration::seconds(1));
         until("another probe", || faults.failed() > failed).await;
-        let err = h.command("op", None, start_cmd(3)).await.unwrap_err();
+        let err = h
+            .command(&tempi::types::identity::Who::root("op"), None, start_cmd(3))
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("the disk is full"), "{err}");
         assert!(matches!(h.health(), Health::Refusing(_)));
     }
     faults.heal();
     s.clock.advance(chrono::Duration::seconds(1));
     until("running again", || h.health() == Health::Running).await;
-    let ok = h.command("op", None, start_cmd(4)).await.unwrap();
+    let ok = h
+        .command(&tempi::types::identity::Who::root("op"), None, start_cmd(4))
+        .await
+        .unwrap();
     assert_eq!(ok.item, Some(2), "the refused starts took no id");
     run.shutdown().await;
 }
@@ -293,9 +313,14 @@ async fn a_failed_fsync_stops_the_engine_with_the_reason() {
     let faults = Faults::new(s.journal());
     let run = s.start(&exec, Some(&faults)).await;
     let h = run.handle.clone();
-    h.command("op", None, start_cmd(1)).await.unwrap();
+    h.command(&tempi::types::identity::Who::root("op"), None, start_cmd(1))
+        .await
+        .unwrap();
     faults.fail(Fault::Fsync);
-    let err = h.command("op", None, start_cmd(2)).await.unwrap_err();
+    let err = h
+        .command(&tempi::types::identity::Who::root("op"), None, start_cmd(2))
+        .await
+        .unwrap_err();
     assert!(
         err.to_string()
             .contains("the page cache can no longer be trusted"),
@@ -373,7 +398,9 @@ async fn a_real_full_tmpfs_refuses_work_then_resumes_once_space_is_freed() {
     config.executor = Some(Arc::new(Exec(exec.clone())));
     let run = runtime::start(config).await.unwrap();
     let h = run.handle.clone();
-    h.command("op", None, start_cmd(0)).await.unwrap();
+    h.command(&tempi::types::identity::Who::root("op"), None, start_cmd(0))
+        .await
+        .unwrap();
     let filler = fs.0.path().join("filler");
     fill(&filler);
     // SQLite may still fit a few commits in pages it has: go on until one fails.
@@ -388,7 +415,10 @@ async fn a_real_full_tmpfs_refuses_work_then_resumes_once_space_is_freed() {
             priority: 0,
             since: None,
         };
-        match h.command("op", None, cmd).await {
+        match h
+            .command(&tempi::types::identity::Who::root("op"), None, cmd)
+            .await
+        {
             Ok(_) => acknowledged += 1,
             Err(e) => {
                 refused = Some(e);
@@ -415,7 +445,9 @@ async fn a_real_full_tmpfs_refuses_work_then_resumes_once_space_is_freed() {
 
     std::fs::remove_file(&filler).unwrap();
     until("running again", || h.health() == Health::Running).await;
-    h.command("op", None, start_cmd(1)).await.unwrap();
+    h.command(&tempi::types::identity::Who::root("op"), None, start_cmd(1))
+        .await
+        .unwrap();
     let listed = h.items(ItemFilter::default()).await.unwrap();
     assert_eq!(listed.len(), acknowledged + 1);
     run.shutdown().await;
@@ -488,19 +520,28 @@ async fn a_deploy_on_a_full_disk_loads_nothing_and_goes_through_once_space_retur
     };
     let before = h.workflows().await.unwrap();
     faults.fail(Fault::DiskFull);
-    let err = h.deploy("ann", None, files()).await.unwrap_err();
+    let err = h
+        .deploy(&tempi::types::identity::Who::root("ann"), None, files())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("the disk is full"), "{err}");
     until("refusing", || matches!(h.health(), Health::Refusing(_))).await;
-    let err = h.deploy("ann", None, files()).await.unwrap_err();
+    let err = h
+        .deploy(&tempi::types::identity::Who::root("ann"), None, files())
+        .await
+        .unwrap_err();
     assert!(matches!(err, CommandError::Unavailable(_)), "{err}");
     assert_eq!(h.workflows().await.unwrap(), before, "nothing was loaded");
     faults.heal();
     s.clock.advance(chrono::Duration::seconds(1));
     until("running again", || h.health() == Health::Running).await;
-    let d = h.deploy("ann", None, files()).await.unwrap();
+    let d = h
+        .deploy(&tempi::types::identity::Who::root("ann"), None, files())
+        .await
+        .unwrap();
     assert_eq!(d.workflows[0].status, DeployStatus::Deployed);
     let item = h
-        .command("op", None, start_cmd(1))
+        .command(&tempi::types::identity::Who::root("op"), None, start_cmd(1))
         .await
         .unwrap()
         .item

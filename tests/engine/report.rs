@@ -56,7 +56,11 @@ async fn open(h: &EngineHandle, workflow: &str) -> u64 {
         priority: 0,
         since: None,
     };
-    h.command("ann", None, cmd).await.unwrap().item.unwrap()
+    h.command(&tempi::types::identity::Who::root("ann"), None, cmd)
+        .await
+        .unwrap()
+        .item
+        .unwrap()
 }
 
 async fn task_of(h: &EngineHandle, item: u64) -> u64 {
@@ -146,21 +150,37 @@ async fn the_report_counts_a_known_scenario_and_keeps_it_past_retention_and_rest
         h.metrics().await.unwrap().incidents == 1
     })
     .await;
-    h.command("ann", None, Command::Compensate { item: f })
-        .await
-        .unwrap();
+    h.command(
+        &tempi::types::identity::Who::root("ann"),
+        None,
+        Command::Compensate { item: f },
+    )
+    .await
+    .unwrap();
 
     clock.advance(chrono::Duration::minutes(2));
-    h.command("ann", None, decide(ta, "approved"))
-        .await
-        .unwrap();
+    h.command(
+        &tempi::types::identity::Who::root("ann"),
+        None,
+        decide(ta, "approved"),
+    )
+    .await
+    .unwrap();
     clock.advance(chrono::Duration::minutes(3));
-    h.command("ann", None, decide(tb, "approved"))
-        .await
-        .unwrap();
-    h.command("ann", None, Command::Cancel { item: d })
-        .await
-        .unwrap();
+    h.command(
+        &tempi::types::identity::Who::root("ann"),
+        None,
+        decide(tb, "approved"),
+    )
+    .await
+    .unwrap();
+    h.command(
+        &tempi::types::identity::Who::root("ann"),
+        None,
+        Command::Cancel { item: d },
+    )
+    .await
+    .unwrap();
     // Past c's deadline: it breaches in flight, then completes late.
     clock.advance(chrono::Duration::minutes(6));
     until("the breach", || async {
@@ -168,9 +188,13 @@ async fn the_report_counts_a_known_scenario_and_keeps_it_past_retention_and_rest
     })
     .await;
     clock.advance(chrono::Duration::minutes(4));
-    h.command("ann", None, decide(tc, "approved"))
-        .await
-        .unwrap();
+    h.command(
+        &tempi::types::identity::Who::root("ann"),
+        None,
+        decide(tc, "approved"),
+    )
+    .await
+    .unwrap();
     let in_flight = ItemFilter {
         active: true,
         ..Default::default()

@@ -71,7 +71,7 @@ async fn a_deploy_loads_every_file_or_none_and_says_what_and_where() {
     let c = Client::new(&f.url, TOKEN, "ann").unwrap();
     let running_item = h
         .command(
-            "ann",
+            &crate::types::identity::Who::root("ann"),
             None,
             crate::types::Command::Start {
                 workflow: "pay".into(),
@@ -154,7 +154,7 @@ async fn a_deploy_loads_every_file_or_none_and_says_what_and_where() {
     );
     let new_item = h
         .command(
-            "ann",
+            &crate::types::identity::Who::root("ann"),
             None,
             crate::types::Command::Start {
                 workflow: "pay".into(),

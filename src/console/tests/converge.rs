@@ -177,7 +177,9 @@ async fn act(d: &Daemon, clock: &ManualClock, op: &Op, n: &mut u64) {
         }
         Op::Drop | Op::Resync | Op::Restart => return,
     };
-    let _ = h.command("tester", None, cmd).await;
+    let _ = h
+        .command(&crate::types::identity::Who::root("tester"), None, cmd)
+        .await;
 }
 
 fn drain(rx: &mut mpsc::UnboundedReceiver<Update>, model: &mut Model) {

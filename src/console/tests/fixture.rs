@@ -399,6 +399,8 @@ fn task(id: TaskId, item: ItemId, wf: &str, step: &str, title: &str) -> TaskView
         comment: None,
         decided_by: None,
         priority: 0,
+        approvals: 1,
+        approved_by: Vec::new(),
         form: Vec::new(),
     }
 }
@@ -818,6 +820,7 @@ pub fn records() -> Vec<Record> {
             at: ago(95) + Duration::milliseconds(3_100 * k as i64 + 37 * (k as i64 % 7)),
             item,
             actor: actor.into(),
+            via: None,
             reason: reason.map(str::to_string),
             event,
         })
@@ -963,6 +966,7 @@ pub fn detail() -> (ItemDetail, Vec<Record>) {
             at: at(ms),
             item: Some(DETAIL_ITEM),
             actor: if k == 0 { "alice" } else { "engine" }.into(),
+            via: None,
             reason: None,
             event,
         })

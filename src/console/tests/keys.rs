@@ -82,7 +82,7 @@ pub(super) async fn start(h: &EngineHandle, workflow: &str, n: usize) -> Vec<Ite
             since: None,
         };
         let reply = h
-            .command("alice", None, cmd)
+            .command(&crate::types::identity::Who::root("alice"), None, cmd)
             .await
             .expect("the item starts");
         ids.push(reply.item.expect("a new item"));
@@ -242,7 +242,9 @@ impl Console {
             comment: None,
             fields: None,
         };
-        c.h.command("alice", None, decide).await.unwrap();
+        c.h.command(&crate::types::identity::Who::root("alice"), None, decide)
+            .await
+            .unwrap();
         until("completion", || async {
             status(&c.h, t.item).await == ItemStatus::Completed
         })
@@ -476,7 +478,9 @@ async fn bulk_cancel_of_only_ended_items_sends_nothing_and_says_why() {
         comment: None,
         fields: None,
     };
-    h.command("alice", None, decide).await.unwrap();
+    h.command(&crate::types::identity::Who::root("alice"), None, decide)
+        .await
+        .unwrap();
     c.sync_until("both to complete", |app| {
         app.model
             .items
@@ -588,7 +592,7 @@ async fn a_stale_row_is_refused_and_says_why() {
         comment: None,
         fields: None,
     };
-    c.h.command("bob", None, decide)
+    c.h.command(&crate::types::identity::Who::root("bob"), None, decide)
         .await
         .expect("bob decides first");
     // The console has not heard of it yet: the row still offers the task.

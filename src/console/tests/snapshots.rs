@@ -422,6 +422,7 @@ fn toast_after_acted() {
                 task: Some(41),
                 message: "task 41 approved".into(),
                 seq: 48_212,
+                token: None,
             }),
         ),
         (
@@ -450,6 +451,7 @@ fn bulk_results_and_the_message_log() {
                     task: None,
                     message: "item 1: step pay retried".into(),
                     seq: 48_212,
+                    token: None,
                 }),
                 _ => Err(SourceError::Refused(format!(
                     "item {k} has no incident to retry; it is waiting on a human task"

@@ -479,6 +479,7 @@ mod tests {
             at: Utc::now(),
             item: Some(1),
             actor: "engine".into(),
+            via: None,
             reason: None,
             event,
         }

@@ -10,7 +10,11 @@ use super::{Core, Ctx};
 use crate::types::command::{Command, CommandError, MAX_SINCE_DAYS, Reply};
 use crate::types::event::{Event, ItemId, TaskId, TaskKind};
 use crate::types::form::check;
+use crate::types::identity::{Who, check_name};
 use crate::types::view::{ItemSummary, TaskStatus, TaskView};
+
+/// The decision that counts towards `approvals: N`; any other decides at once.
+pub const APPROVE: &str = "approved";
 
 type Outcome = Result<(Option<ItemId>, Option<TaskId>, String), CommandError>;
 
@@ -92,13 +96,17 @@ impl Core {
     pub fn command(
         &mut self,
         ctx: &mut Ctx,
-        actor: &str,
+        who: &Who,
         reason: Option<String>,
         cmd: &Command,
     ) -> Result<Reply, CommandError> {
-        ctx.as_actor(actor, reason);
+        {
+            let a = self.authority(who)?;
+            self.check_role(&a, cmd)?;
+        }
+        ctx.as_actor(who, reason);
         let before = ctx.records.len();
-        let outcome = self.run_command(ctx, actor, cmd);
+        let outcome = self.run_command(ctx, who, cmd);
         ctx.as_engine();
         let (item, task, message) = outcome?;
         let seq = ctx
@@ -111,10 +119,11 @@ impl Core {
             task,
             message,
             seq,
+            token: None,
         })
     }
 
-    fn run_command(&mut self, ctx: &mut Ctx, actor: &str, cmd: &Command) -> Outcome {
+    fn run_command(&mut self, ctx: &mut Ctx, who: &Who, cmd: &Command) -> Outcome {
         match cmd {
             Command::Start {
                 workflow,
@@ -128,22 +137,14 @@ impl Core {
                 decision,
                 comment,
                 fields,
-            } => self.cmd_decide(
-                ctx,
-                actor,
-                *task,
-                decision,
-                comment.clone(),
-                fields.as_ref(),
-            ),
-            Command::Claim { task } => self.cmd_claim(ctx, actor, *task),
+            } => self.cmd_decide(ctx, who, *task, decision, comment.clone(), fields.as_ref()),
+            Command::Claim { task } => self.cmd_claim(ctx, who, *task),
             Command::Reassign { task, to } => {
-                self.open_task_ref(*task)?;
-                if to.trim_start_matches('@').trim().is_empty() {
-                    return Err(CommandError::Invalid(
-                        "reassign needs a person (@name) or a group".into(),
-                    ));
-                }
+                let t = self.open_task_ref(*task)?;
+                self.check_handover(&self.authority(who)?, t)?;
+                let name = to.strip_prefix('@').unwrap_or(to);
+                check_name(name, "the person or group to reassign to")
+                    .map_err(CommandError::Invalid)?;
                 self.emit(
                     ctx,
                     Event::TaskReassigned {
@@ -157,7 +158,11 @@ impl Core {
                     format!("task {task} reassigned to {to}"),
                 ))
             }
-            Command::Escalate { task, to } => self.cmd_escalate(ctx, *task, to.clone()),
+            Command::Escalate { task, to } => {
+                let t = self.open_task_ref(*task)?;
+                self.check_handover(&self.authority(who)?, t)?;
+                self.cmd_escalate(ctx, *task, to.clone())
+            }
             Command::Retry { item, from } => self.cmd_retry(ctx, *item, from.as_deref()),
             Command::Skip { item, step } => self.cmd_skip(ctx, *item, step),
             Command::Compensate { item } => {
@@ -175,11 +180,16 @@ impl Core {
                 self.live_item(*item)?;
                 self.close_tasks(ctx, *item);
                 self.abort_item(ctx, *item);
-                ctx.as_actor(actor, ctx.reason.clone());
+                ctx.as_actor(who, ctx.reason.clone());
                 self.emit(ctx, Event::ItemCancelled { item: *item });
                 Ok((Some(*item), None, format!("item {item} cancelled")))
             }
             Command::Signal { item, name, data } => self.cmd_signal(ctx, *item, name, data),
+            Command::AddOperator { .. }
+            | Command::RevokeOperator { .. }
+            | Command::SetGroups { .. }
+            | Command::SetRole { .. }
+            | Command::IssueToken { .. } => self.cmd_directory(ctx, who, cmd),
         }
     }
 
@@ -282,18 +292,22 @@ impl Core {
     fn cmd_decide(
         &mut self,
         ctx: &mut Ctx,
-        actor: &str,
+        who: &Who,
         task: TaskId,
         decision: &str,
         comment: Option<String>,
         fields: Option<&Map<String, Value>>,
     ) -> Outcome {
         let t = self.open_task_ref(task)?;
-        if let Some(other) = t.claimed_by.as_deref().filter(|c| *c != actor) {
+        let a = self.authority(who)?;
+        // A claim binds admins too (they may reassign the task to break it).
+        if let Some(other) = t.claimed_by.as_deref().filter(|c| *c != who.actor()) {
             return Err(CommandError::Conflict(format!(
                 "task {task} is claimed by {other}"
             )));
         }
+        self.check_candidate(&a, t)?;
+        self.check_distinct(who, t)?;
         if !t.options.iter().any(|o| o == decision) {
             return Err(CommandError::Invalid(format!(
                 "task {task} offers {}; '{decision}' is not one of them",
@@ -302,13 +316,40 @@ impl Core {
         }
         let item = t.item;
         let fields = self.decided_fields(t, fields)?;
+        let needed = self.four_eyes(t).approvals;
+        if needed > 1 && decision == APPROVE {
+            if t.approvals.iter().any(|n| *n == who.name) {
+                return Err(CommandError::Conflict(format!(
+                    "you ({}) already approved task {task} ({} of {needed}); another \
+                     operator must give the next approval",
+                    who.name,
+                    t.approvals.len()
+                )));
+            }
+            let given = t.approvals.len() as u32 + 1;
+            if given < needed {
+                self.emit(
+                    ctx,
+                    Event::TaskApproved {
+                        task,
+                        by: who.name.clone(),
+                        comment,
+                    },
+                );
+                return Ok((
+                    Some(item),
+                    Some(task),
+                    format!("task {task}: {given} of {needed} approvals"),
+                ));
+            }
+        }
         self.emit(
             ctx,
             Event::TaskDecided {
                 task,
                 decision: decision.to_string(),
                 comment,
-                by: actor.to_string(),
+                by: who.actor().to_string(),
                 fields,
             },
         );
@@ -337,8 +378,10 @@ impl Core {
         Ok(Some(checked))
     }
 
-    fn cmd_claim(&mut self, ctx: &mut Ctx, actor: &str, task: TaskId) -> Outcome {
+    fn cmd_claim(&mut self, ctx: &mut Ctx, who: &Who, task: TaskId) -> Outcome {
+        let actor = who.actor();
         let t = self.open_task_ref(task)?;
+        self.check_claimable(t)?;
         let item = t.item;
         match t.claimed_by.as_deref() {
             Some(me) if me == actor => {
@@ -355,6 +398,8 @@ impl Core {
             }
             None => {}
         }
+        self.check_candidate(&self.authority(who)?, t)?;
+        self.check_distinct(who, t)?;
         self.emit(
             ctx,
             Event::TaskClaimed {

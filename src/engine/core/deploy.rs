@@ -6,19 +6,27 @@ use super::{Core, Ctx};
 use crate::definition::{Named, top_key_position};
 use crate::types::command::CommandError;
 use crate::types::deploy::{DeployStatus, Deployed, Deployment};
+use crate::types::identity::{Role, Who};
 
 impl Core {
-    /// Load the workflow version of every file as `actor`, or none: a version already
+    /// Load the workflow version of every file as `who`, or none: a version already
     /// loaded (or given twice) with different content refuses the whole deploy, naming
     /// every such file at its `version:`; one loaded with the same content is
     /// `Unchanged` and writes nothing.
     pub fn deploy(
         &mut self,
         ctx: &mut Ctx,
-        actor: &str,
+        who: &Who,
         reason: Option<String>,
         files: &[Named],
     ) -> Result<Deployment, CommandError> {
+        let a = self.authority(who)?;
+        if a.role < Role::Operator {
+            return Err(CommandError::Forbidden(format!(
+                "you are {} ({}); to deploy workflows you must be operator or above",
+                who.name, a.role
+            )));
+        }
         let conflicts: Vec<String> = files
             .iter()
             .enumerate()
@@ -27,7 +35,7 @@ impl Core {
         if !conflicts.is_empty() {
             return Err(CommandError::Conflict(conflicts.join("\n")));
         }
-        ctx.as_actor(actor, reason);
+        ctx.as_actor(who, reason);
         let before = ctx.records.len();
         let mut workflows = Vec::with_capacity(files.len());
         for n in files {

@@ -3,8 +3,10 @@
 //! events are durable. No clock, no I/O, no randomness of its own.
 
 mod advance;
+mod authority;
 mod commands;
 mod deploy;
+mod directory;
 pub mod guard;
 pub mod names;
 mod scope;
@@ -21,6 +23,7 @@ use serde_json::Value;
 
 use crate::definition::{self, Workflow};
 use crate::types::event::{Event, ItemId, Phase, Record};
+use crate::types::identity::Who;
 use crate::types::job::{Job, Outcome, StepTimeouts};
 use crate::types::secrets::Secrets;
 use crate::types::tally::Tally;
@@ -62,6 +65,7 @@ pub struct Attempt {
 pub struct Ctx<'a> {
     pub now: DateTime<Utc>,
     actor: String,
+    via: Option<String>,
     reason: Option<String>,
     rng: &'a mut dyn FnMut() -> f64,
     pub records: Vec<Record>,
@@ -70,6 +74,8 @@ pub struct Ctx<'a> {
     pub abort: Vec<Attempt>,
     /// Items that ended this turn, for the store to keep beside the records.
     pub ended: Vec<EndedItem>,
+    /// The hash of a fresh token the runtime drew for a command that issues one.
+    pub token: Option<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -77,23 +83,27 @@ impl<'a> Ctx<'a> {
         Ctx {
             now,
             actor: ENGINE.to_string(),
+            via: None,
             reason: None,
             rng,
             records: Vec::new(),
             dispatch: Vec::new(),
             abort: Vec::new(),
             ended: Vec::new(),
+            token: None,
         }
     }
 
     /// Attribute the next events to an operator (until `as_engine`).
-    pub fn as_actor(&mut self, actor: &str, reason: Option<String>) {
-        self.actor = actor.to_string();
+    pub fn as_actor(&mut self, who: &Who, reason: Option<String>) {
+        self.actor = who.actor().to_string();
+        self.via = who.via().map(str::to_string);
         self.reason = reason;
     }
 
     fn as_engine(&mut self) {
         self.actor = ENGINE.to_string();
+        self.via = None;
         self.reason = None;
     }
 }
@@ -197,6 +207,7 @@ impl Core {
             at: ctx.now,
             item,
             actor: ctx.actor.clone(),
+            via: ctx.via.clone(),
             reason,
             event,
         };

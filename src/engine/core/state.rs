@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::definition::{Escalation, StepKind, WaitSpec, Workflow};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError, TaskId, TaskKind, WaitOn};
 use crate::types::exchange::Exchange;
+use crate::types::identity::{Directory, Operator};
 use crate::types::tally::{Fact, Tally, Totals, micros_between};
 use crate::types::view::{EndedItem, ItemStatus, StepStatus, TaskStatus};
 
@@ -189,6 +190,10 @@ pub struct Item {
     /// and an item in flight should cost them one pointer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub names: Option<Box<ItemNames>>,
+    /// Who started it: the actor and the admin who acted for them, if any (for
+    /// `self_approval: false`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub started_by: Vec<String>,
 }
 
 /// What an item is called: rendered from its workflow's `key:` and `title:`.
@@ -304,6 +309,9 @@ pub struct Task {
     /// The form's values the decision brought (see `Event::TaskDecided`).
     #[serde(default, skip_serializing_if = "is_default")]
     pub fields: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Who approved so far, when the step needs several approvals.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub approvals: Vec<String>,
 }
 
 impl Task {
@@ -353,6 +361,10 @@ pub struct State {
     /// Everything counted since the journal began (seeded from the rollups after a
     /// replay; see `engine::replay`).
     pub totals: Totals,
+    /// Who may act: operators, their roles, groups and token hashes.
+    pub directory: Directory,
+    /// Bumped whenever the directory changes, so the edge knows to read it again.
+    pub directory_version: u64,
 }
 
 /// A deep copy without spare capacity. A cloned JSON object keeps room for more entries
@@ -449,9 +461,18 @@ impl State {
                 priority,
                 sla_due,
                 since,
-            } => self.apply_started(
-                at, *item, workflow, *version, input, *priority, *sla_due, *since, rec.seq,
-            ),
+            } => {
+                self.apply_started(
+                    at, *item, workflow, *version, input, *priority, *sla_due, *since, rec.seq,
+                );
+                if let Some(it) = self.items.get_mut(item) {
+                    it.started_by = std::iter::once(rec.actor.as_str())
+                        .chain(rec.via.as_deref())
+                        .filter(|n| *n != crate::types::event::ENGINE)
+                        .map(str::to_string)
+                        .collect();
+                }
+            }
             Event::ItemNamed {
                 item, key, title, ..
             } => {
@@ -553,6 +574,7 @@ impl State {
                     comment: None,
                     decided_by: None,
                     fields: None,
+                    approvals: Vec::new(),
                 };
                 if let Some(d) = due {
                     self.arm(*d, Timer::TaskDue { task: *task });
@@ -639,10 +661,47 @@ impl State {
                     self.count(&wf.name, at, Fact::Breached);
                 }
             }
+            Event::TaskApproved { task, by, .. } => {
+                if let Some(t) = self.tasks.get_mut(task)
+                    && !t.approvals.contains(by)
+                {
+                    t.approvals.push(by.clone());
+                }
+            }
+            Event::OperatorAdded {
+                name,
+                role,
+                groups,
+                token,
+            } => self.apply_directory(|d| {
+                d.put(Operator {
+                    name: name.clone(),
+                    role: *role,
+                    groups: groups.clone(),
+                    token: token.clone(),
+                    added: at,
+                    revoked: None,
+                })
+            }),
+            Event::OperatorRevoked { name } => self.apply_directory(|d| d.revoke(name, at)),
+            Event::OperatorGroupsSet { name, groups } => {
+                self.apply_directory(|d| d.set_groups(name, groups))
+            }
+            Event::OperatorRoleSet { name, role } => {
+                self.apply_directory(|d| d.set_role(name, *role))
+            }
+            Event::OperatorTokenIssued { name, token } => {
+                self.apply_directory(|d| d.set_token(name, token))
+            }
             Event::ItemCompleted { item } => self.end(rec, *item, ItemStatus::Completed),
             Event::ItemFailed { item, .. } => self.end(rec, *item, ItemStatus::Failed),
             Event::ItemCancelled { item } => self.end(rec, *item, ItemStatus::Cancelled),
         }
+    }
+
+    fn apply_directory(&mut self, change: impl FnOnce(&mut Directory)) {
+        change(&mut self.directory);
+        self.directory_version += 1;
     }
 
     /// Count one fact of a workflow's item, for the rollups and the totals.
@@ -709,6 +768,7 @@ impl State {
             tasks: Vec::new(),
             first_seq: seq,
             names: None,
+            started_by: Vec::new(),
         };
         self.count(&item.wf.name, at, Fact::Started);
         self.items.insert(id, item);

@@ -13,6 +13,7 @@ mod poison;
 mod prop;
 mod scenarios;
 
+use crate::types::identity::Who;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +79,9 @@ pub fn human(id: &str, needs: &[&str], f: impl FnOnce(&mut HumanSpec)) -> Step {
         due: None,
         escalate: Vec::new(),
         form: Vec::new(),
+        approvals: 1,
+        self_approval: true,
+        distinct_from: Vec::new(),
     };
     f(&mut h);
     step(id, StepKind::Human(h), needs)
@@ -277,10 +281,22 @@ impl H {
         self.core.set_step_timeouts(t);
     }
 
-    /// An operator command; a refused one must emit nothing.
+    /// An operator command from the daemon's own user (an admin); a refused one must
+    /// emit nothing.
     pub fn cmd(&mut self, actor: &str, cmd: Command) -> Result<Reply, CommandError> {
+        self.cmd_as(&Who::root(actor), cmd)
+    }
+
+    /// An operator command as `who`, judged by the directory; a refused one must emit
+    /// nothing.
+    pub fn cmd_as(&mut self, who: &Who, cmd: Command) -> Result<Reply, CommandError> {
         let before = self.pending.len();
-        let (r, recs) = self.turn(|c, ctx| c.command(ctx, actor, None, &cmd));
+        let (r, recs) = self.turn(|c, ctx| {
+            ctx.token = cmd
+                .issues_token()
+                .then(|| crate::types::identity::token_hash(&format!("token-{}", c.state.seq)));
+            c.command(ctx, who, None, &cmd)
+        });
         if r.is_err() {
             assert!(recs.is_empty(), "refused {cmd:?} emitted {recs:?}");
             assert_eq!(self.pending.len(), before, "refused {cmd:?} dispatched");

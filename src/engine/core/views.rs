@@ -102,6 +102,13 @@ pub(super) fn task_view(it: Option<&Item>, t: &Task) -> TaskView {
         comment: t.comment.clone(),
         decided_by: t.decided_by.clone(),
         priority: it.map_or(0, |i| i.priority),
+        approvals: it
+            .and_then(|i| i.wf.steps.get(t.step as usize))
+            .map_or(1, |s| match &s.kind {
+                crate::definition::StepKind::Human(h) => h.approvals.max(1),
+                _ => 1,
+            }),
+        approved_by: t.approvals.clone(),
         form: if t.is_open() {
             task_form(it, t)
         } else {

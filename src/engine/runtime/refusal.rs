@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Batch, Loop, ToWriter, Writer, handle_request};
-use crate::engine::core::{Core, Ctx, ENGINE};
+use crate::engine::core::{Core, Ctx};
 use crate::engine::handle::Request;
 use crate::store::{Reader, StoreError};
 use crate::types::Health;
@@ -227,6 +227,7 @@ impl Loop {
                 r = self.reports.recv() => match r {
                     Some(FromWriter::Rebuilt { core, answers, restart }) => {
                         self.core.replace_state(*core);
+                        self.publish_directory(true);
                         break (answers, restart);
                     }
                     Some(_) => {}
@@ -304,7 +305,9 @@ impl Loop {
         let loaded = std::mem::take(&mut self.loaded);
         let batch = self.turn_after(held, std::time::Instant::now(), |core, ctx| {
             if restart {
-                if let Err(e) = core.deploy(ctx, ENGINE, None, &loaded) {
+                if let Err(e) =
+                    core.deploy(ctx, &crate::types::identity::Who::engine(), None, &loaded)
+                {
                     tracing::error!("the workflows dir was not loaded again: {e}");
                 }
                 core.recover(ctx);

@@ -23,7 +23,14 @@ fn file(name: &str, version: u32, wait: &str) -> Named {
 }
 
 fn deploy(h: &mut H, files: &[Named]) -> (Result<Deployment, CommandError>, Vec<Record>) {
-    h.turn(|c, ctx| c.deploy(ctx, "ann", Some("release 4".into()), files))
+    h.turn(|c, ctx| {
+        c.deploy(
+            ctx,
+            &crate::types::identity::Who::root("ann"),
+            Some("release 4".into()),
+            files,
+        )
+    })
 }
 
 fn statuses(d: &Deployment) -> Vec<(String, u32, DeployStatus)> {
@@ -86,7 +93,12 @@ fn a_new_version_is_live_for_new_items_and_running_ones_keep_theirs() {
     );
     let mut draw = || 0.5;
     let mut ctx = Ctx::new(h.now, &mut draw);
-    let same = replayed.deploy(&mut ctx, "bob", None, &[file("pay", 2, "2h")]);
+    let same = replayed.deploy(
+        &mut ctx,
+        &crate::types::identity::Who::root("bob"),
+        None,
+        &[file("pay", 2, "2h")],
+    );
     assert_eq!(
         statuses(&same.unwrap()),
         [("pay".into(), 2, DeployStatus::Unchanged)]

@@ -105,7 +105,16 @@ fn a_key_read_from_a_step_appears_once_the_step_succeeds() {
         comment: None,
         fields: None,
     };
-    let recs = h.turn(|c, ctx| c.command(ctx, "alice", None, &decide)).1;
+    let recs = h
+        .turn(|c, ctx| {
+            c.command(
+                ctx,
+                &crate::types::identity::Who::root("alice"),
+                None,
+                &decide,
+            )
+        })
+        .1;
     assert!(
         named(&recs).is_empty(),
         "a step the names do not read renders nothing"

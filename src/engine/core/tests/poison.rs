@@ -73,6 +73,7 @@ fn a_journaled_expression_past_the_limits_replays_and_its_items_become_incidents
         at: t0(),
         item: None,
         actor: "engine".into(),
+        via: None,
         reason: None,
         event: Event::WorkflowLoaded {
             name: wf.name.clone(),
@@ -91,7 +92,12 @@ fn a_journaled_expression_past_the_limits_replays_and_its_items_become_incidents
         since: None,
     };
     let item = core
-        .command(&mut ctx, "op", None, &start)
+        .command(
+            &mut ctx,
+            &crate::types::identity::Who::root("op"),
+            None,
+            &start,
+        )
         .unwrap()
         .item
         .unwrap();
