@@ -104,6 +104,11 @@ impl Client {
         })
     }
 
+    /// Whether this client names an actor (`--as`).
+    pub fn acts_for_someone(&self) -> bool {
+        !self.actor.trim().is_empty()
+    }
+
     pub fn url(&self) -> &str {
         &self.base
     }

@@ -96,6 +96,7 @@ pub fn build_app(
         None => Keymap::load_or_default(keys.as_deref())?,
     };
     let opts = Options {
+        directory: Default::default(),
         me: g.user.clone(),
         groups: ui
             .groups

@@ -193,8 +193,21 @@ pub async fn tasks(
     json: bool,
 ) -> anyhow::Result<()> {
     let daemon = Daemon::connect(g)?;
+    // Mine is whoever the daemon takes this client for (its token, its socket user).
+    let me = match (mine, &g.acting_for) {
+        (false, _) => None,
+        (true, Some(person)) => Some(person.clone()),
+        (true, None) => Some(
+            daemon
+                .client
+                .whoami()
+                .await
+                .map_err(|e| daemon.explain(e))?
+                .name,
+        ),
+    };
     let filter = TaskFilter {
-        mine: mine.then(|| g.user.clone()),
+        mine: me,
         all,
         limit: page.limit.map(|n| n as usize),
         after: page.after,
@@ -229,6 +242,15 @@ fn task_row(now: chrono::DateTime<Utc>, t: &TaskView) -> Vec<String> {
         .unwrap_or_else(|| "-".into());
     let status = match &t.decision {
         Some(d) => d.clone(),
+        None if t.approvals > 1 => format!(
+            "{} of {} approvals{}",
+            t.approved_by.len(),
+            t.approvals,
+            match t.approved_by.is_empty() {
+                true => String::new(),
+                false => format!(" ({})", t.approved_by.join(", ")),
+            }
+        ),
         None => format!("{:?}", t.status).to_lowercase(),
     };
     vec![

@@ -234,6 +234,7 @@ pub fn app(now: DateTime<Utc>) -> anyhow::Result<App> {
     let theme = Theme::builtin("dark", ColorDepth::TrueColor)
         .ok_or_else(|| anyhow::anyhow!("the built-in dark theme does not load"))?;
     let opts = Options {
+        directory: Default::default(),
         me: "bench".into(),
         groups: vec!["ops".into()],
         read_only: false,

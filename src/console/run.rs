@@ -28,6 +28,7 @@ type Acted = Vec<(String, Result<Reply, SourceError>)>;
 
 /// Run the console until the operator quits or a signal asks it to stop.
 pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow::Result<()> {
+    identify(&source, &mut app).await;
     let mut screen = Screen::enter()?;
     let mut history = super::history::default_path(|k| std::env::var(k).ok())
         .map(super::history::HistoryFile::open);
@@ -143,6 +144,24 @@ pub async fn run(source: Source, mut app: App, rate: Option<RateHook>) -> anyhow
         }
     }
     Ok(())
+}
+
+/// Who "mine" and "my groups" are, from the directory: the daemon's answer when
+/// attached (unless `--as` named someone), the engine's directory when embedded. Groups
+/// given with `--groups` stand only for someone the directory does not hold.
+async fn identify(source: &Source, app: &mut App) {
+    let (me, listing) = source.identity(&app.opts.me).await;
+    if let Some(me) = me {
+        app.opts.me = me;
+    }
+    if let Some(op) = listing
+        .operators
+        .iter()
+        .find(|o| o.name == app.opts.me && o.revoked.is_none() && !o.bootstrap)
+    {
+        app.opts.groups = op.groups.clone();
+    }
+    app.opts.directory = listing;
 }
 
 fn is_ctrl_c(k: &crossterm::event::KeyEvent) -> bool {

@@ -1,7 +1,7 @@
 //! Where the console reads and acts: the embedded engine, or a daemon over its API. Both
 //! offer the same reads, commands and a resumable stream of journal records.
 
-use crate::types::identity::{Who, login_name};
+use crate::types::identity::{Listing, OperatorView, Who, login_name};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -155,6 +155,41 @@ impl Source {
             }
         };
         Ok(records.iter().map(EventLine::of).collect())
+    }
+
+    /// Whom the daemon takes this console for (attached, without `--as`; `me` is what
+    /// the command line said), and the operator directory.
+    pub async fn identity(&self, me: &str) -> (Option<String>, Listing) {
+        match self {
+            Source::Embedded(h) => {
+                let dir = h.directory();
+                let operators = dir
+                    .iter()
+                    .map(|o| OperatorView {
+                        name: o.name.clone(),
+                        role: o.role,
+                        groups: o.groups.clone(),
+                        added: Some(o.added),
+                        revoked: o.revoked,
+                        bootstrap: false,
+                        open_tasks: 0,
+                    })
+                    .collect();
+                let listing = Listing {
+                    operators,
+                    groups: Default::default(),
+                };
+                (None, listing)
+            }
+            Source::Remote(c) => {
+                let (who, listing) = tokio::join!(c.whoami(), c.operators());
+                let me = who.ok().map(|w| w.name).filter(|n| n != me);
+                (
+                    me.filter(|_| !c.acts_for_someone()),
+                    listing.unwrap_or_default(),
+                )
+            }
+        }
     }
 
     /// Apply one command as `actor`: in this process, the daemon's own user (acting for

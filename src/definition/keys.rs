@@ -635,6 +635,24 @@ pub const HUMAN: Section = Section {
             },
             "Typed values the decision fills in, read as `steps.<id>.output.fields.<name>`.",
         ),
+        key(
+            "approvals",
+            Ty::Int { min: 1, max: 10 },
+            "Distinct operators who must approve (default 1); one rejection (any other \
+             decision) decides at once. Such a task cannot be claimed; `options` must offer \
+             `approved`.",
+        ),
+        key(
+            "self_approval",
+            Ty::Bool,
+            "Whether whoever started the item may decide it (default true); false holds for \
+             admins too.",
+        ),
+        key(
+            "distinct_from",
+            Ty::OneOrList(&STEP_ID),
+            "Human steps whose deciders may not decide this one (four eyes).",
+        ),
     ],
     rules: &[Rule::AtLeastOne(&["group", "assignee"])],
 };

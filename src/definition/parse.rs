@@ -606,6 +606,7 @@ fn check_graph(ctx: &mut Ctx, parsed: &[Parsed]) {
         order,
     };
     check_needs(ctx, parsed, &ids);
+    check_distinct(ctx, parsed, &ids);
     let nodes: Vec<(&str, Vec<&str>)> = parsed
         .iter()
         .map(|p| {
@@ -653,6 +654,39 @@ fn check_needs(ctx: &mut Ctx, parsed: &[Parsed], ids: &Ids) {
                 );
                 ctx.at_pos(*line, *col, msg);
             }
+        }
+    }
+}
+
+/// `distinct_from` entries: other human steps of this workflow.
+fn check_distinct(ctx: &mut Ctx, parsed: &[Parsed], ids: &Ids) {
+    let human = |id: &str| {
+        parsed.iter().any(|p| {
+            p.id.as_ref().is_some_and(|(i, _, _)| i == id)
+                && matches!(
+                    p.step.as_ref().map(|s| &s.kind),
+                    Some(super::model::StepKind::Human(_))
+                )
+        })
+    };
+    for p in parsed {
+        let Some((me, _, _)) = &p.id else { continue };
+        for (other, line, col) in &p.distinct {
+            let msg = if other == me {
+                format!("step '{me}' cannot be distinct from itself")
+            } else if !ids.contains(other) {
+                let hint = ids.hint(other);
+                format!(
+                    "step '{me}' is distinct from '{other}', which is not a step in this workflow{hint}"
+                )
+            } else if !human(other) {
+                format!(
+                    "step '{me}' is distinct from '{other}', which is not a human step (only human steps have deciders)"
+                )
+            } else {
+                continue;
+            };
+            ctx.at_pos(*line, *col, msg);
         }
     }
 }

@@ -434,9 +434,14 @@ impl App {
         choices: Vec<String>,
         purpose: PickFor,
     ) -> Vec<Effect> {
+        let notes = match purpose {
+            PickFor::Reassign(_) => self.load_notes(&choices),
+            _ => Default::default(),
+        };
         self.mode = Mode::Picker(Picker {
             title,
             choices,
+            notes,
             query: Input::default(),
             cursor: 0,
             purpose,
@@ -444,12 +449,62 @@ impl App {
         vec![]
     }
 
-    /// Everyone and every group seen on tasks, me and my groups first. People are
-    /// written `@name`, groups bare, as the engine reads them.
+    /// Open tasks each person (assigned or claimed) and each group (nobody's in
+    /// person) holds now, and the directory's roles, as picker notes.
+    fn load_notes(&self, choices: &[String]) -> std::collections::HashMap<String, String> {
+        let mut open: std::collections::HashMap<String, usize> = Default::default();
+        for t in self.model.tasks.iter().filter(|t| {
+            matches!(
+                t.status,
+                crate::types::view::TaskStatus::Open | crate::types::view::TaskStatus::Claimed
+            )
+        }) {
+            let key = match (t.claimed_by.as_ref().or(t.assignee.as_ref()), &t.group) {
+                (Some(p), _) => format!("@{p}"),
+                (None, Some(g)) => g.clone(),
+                (None, None) => continue,
+            };
+            *open.entry(key).or_default() += 1;
+        }
+        let dir = &self.opts.directory.operators;
+        choices
+            .iter()
+            .map(|c| {
+                let n = open.get(c).copied().unwrap_or(0);
+                let who = match c.strip_prefix('@') {
+                    Some(p) => dir
+                        .iter()
+                        .find(|o| o.name == p && o.revoked.is_none())
+                        .map(|o| format!("{} · ", o.role)),
+                    None => {
+                        let people = dir
+                            .iter()
+                            .filter(|o| o.revoked.is_none() && o.groups.contains(c))
+                            .count();
+                        Some(format!("{people} people · "))
+                    }
+                };
+                (c.clone(), format!("{}{n} open", who.unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    /// Me, my groups, then everyone and every group of the directory and the tasks.
+    /// People are written `@name`, groups bare, as the engine reads them.
     pub(super) fn people_and_groups(&self) -> Vec<String> {
         let mut out: Vec<String> = vec![format!("@{}", self.opts.me)];
         out.extend(self.opts.groups.iter().cloned());
         let mut seen = BTreeSet::new();
+        for o in self
+            .opts
+            .directory
+            .operators
+            .iter()
+            .filter(|o| o.revoked.is_none())
+        {
+            seen.insert(format!("@{}", o.name));
+            seen.extend(o.groups.iter().cloned());
+        }
         for t in &self.model.tasks {
             for p in [&t.assignee, &t.claimed_by, &t.decided_by]
                 .into_iter()

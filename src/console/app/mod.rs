@@ -140,6 +140,8 @@ pub enum PickFor {
 pub struct Picker {
     pub title: String,
     pub choices: Vec<String>,
+    /// What the view shows beside a choice (a person's role and open tasks).
+    pub notes: std::collections::HashMap<String, String>,
     pub query: Input,
     pub cursor: usize,
     pub purpose: PickFor,
@@ -265,8 +267,11 @@ pub enum Msg {
 pub struct Options {
     /// Who acts: `--as`.
     pub me: String,
-    /// The groups whose tasks "my groups" shows.
+    /// The groups whose tasks "my groups" shows: mine in the directory (`--groups`
+    /// only for someone the directory does not hold).
     pub groups: Vec<String>,
+    /// Who may act, for the reassign picker.
+    pub directory: crate::types::identity::Listing,
     pub read_only: bool,
     /// The demo's load rate, when there is a load generator to steer.
     pub rate: Option<f64>,

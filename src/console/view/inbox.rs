@@ -15,13 +15,23 @@ use crate::console::theme::Role;
 use crate::types::event::TaskKind;
 use crate::types::view::TaskView;
 
-/// Who holds a task: the claimer, the assignee, or the group.
+/// Who holds a task: the claimer, the assignee, or the group; and for a task that
+/// needs several approvals, how many it has and from whom.
 pub fn holder(t: &TaskView) -> String {
-    match (&t.claimed_by, &t.assignee, &t.group) {
+    let who = match (&t.claimed_by, &t.assignee, &t.group) {
         (Some(c), _, _) => format!("{c} (claimed)"),
         (None, Some(a), _) => format!("@{a}"),
         (None, None, Some(g)) => g.clone(),
         _ => "-".into(),
+    };
+    match t.approvals {
+        0 | 1 => who,
+        n if t.approved_by.is_empty() => format!("{who} · 0 of {n} approvals"),
+        n => format!(
+            "{who} · {} of {n} approvals ({})",
+            t.approved_by.len(),
+            t.approved_by.join(", ")
+        ),
     }
 }
 

@@ -370,7 +370,11 @@ fn picker(f: &mut Frame, app: &App, area: Rect, p: &Picker) {
             } else {
                 t.style(Role::Base)
             };
-            Line::from(Span::styled(format!(" {} ", visible[k]), style))
+            let mut spans = vec![Span::styled(format!(" {} ", visible[k]), style)];
+            if let Some(note) = p.notes.get(&visible[k]) {
+                spans.push(Span::styled(format!(" {note}"), t.style(Role::Dim)));
+            }
+            Line::from(spans)
         })
         .collect();
     f.render_widget(Paragraph::new(lines), list);

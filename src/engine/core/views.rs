@@ -203,14 +203,28 @@ impl Core {
             .filter(|t| f.all || t.is_open())
             .filter(|t| match &f.mine {
                 None => true,
-                Some(me) => {
-                    t.assignee.as_deref() == Some(me.as_str())
-                        || t.claimed_by.as_deref() == Some(me.as_str())
-                }
+                Some(me) => self.is_for(t, me),
             })
             .take(f.limit.unwrap_or(usize::MAX))
             .map(|t| task_view(self.state.items.get(&t.item), t))
             .collect()
+    }
+
+    /// Whether `me` may act on `t`: assigned to or claimed by them, or unclaimed in one
+    /// of their groups (as the directory has them).
+    fn is_for(&self, t: &Task, me: &str) -> bool {
+        if let Some(c) = &t.claimed_by {
+            return c == me;
+        }
+        match (&t.assignee, &t.group) {
+            (Some(p), _) => p == me,
+            (None, Some(g)) => self
+                .state
+                .directory
+                .active(me)
+                .is_some_and(|o| o.in_group(g)),
+            (None, None) => false,
+        }
     }
 
     /// These tasks (any status) as the inbox shows them; ids the engine no longer
