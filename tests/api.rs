@@ -3,6 +3,8 @@
 //! under load followed by a restart that completes every item.
 
 mod common;
+#[path = "api/identity.rs"]
+mod identity;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
