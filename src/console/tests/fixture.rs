@@ -36,6 +36,7 @@ fn ahead(secs: i64) -> DateTime<Utc> {
 
 pub fn options() -> Options {
     Options {
+        directory: Default::default(),
         me: "alice".into(),
         groups: vec!["finance".into()],
         read_only: false,

@@ -317,15 +317,16 @@ impl Core {
         let item = t.item;
         let fields = self.decided_fields(t, fields)?;
         let needed = self.four_eyes(t).approvals;
+        // One verdict a person: who approved does not also reject (or approve again).
+        if t.approvals.iter().any(|n| *n == who.name) {
+            return Err(CommandError::Conflict(format!(
+                "you ({}) already approved task {task} ({} of {needed}); another operator \
+                 must give the next verdict",
+                who.name,
+                t.approvals.len()
+            )));
+        }
         if needed > 1 && decision == APPROVE {
-            if t.approvals.iter().any(|n| *n == who.name) {
-                return Err(CommandError::Conflict(format!(
-                    "you ({}) already approved task {task} ({} of {needed}); another \
-                     operator must give the next approval",
-                    who.name,
-                    t.approvals.len()
-                )));
-            }
             let given = t.approvals.len() as u32 + 1;
             if given < needed {
                 self.emit(

@@ -15,6 +15,7 @@ use super::state::{Counters, Item, State, Task, Timer, compact};
 use super::{Core, parse_source};
 use crate::definition::Workflow;
 use crate::types::event::{ItemId, TaskId};
+use crate::types::identity::Directory;
 
 /// The snapshot format this build writes and reads. A different one is skipped (the
 /// journal is replayed instead), never misread.
@@ -37,6 +38,9 @@ struct Head {
     next_task: TaskId,
     counters: Counters,
     workflows: Vec<WorkflowSource>,
+    /// The operator directory (absent in snapshots from before there was one).
+    #[serde(default)]
+    directory: Directory,
 }
 
 /// Items, tasks or timers: one line of a snapshot after its head. Lines are parsed in
@@ -225,6 +229,7 @@ impl Core {
             next_task: st.next_task,
             counters: st.counters.clone(),
             workflows,
+            directory: st.directory.clone(),
         };
         line(&mut w, &head)?;
         let items: Vec<&Item> = st.items.values().collect();
@@ -292,6 +297,8 @@ impl Core {
         st.next_item = head.next_item;
         st.next_task = head.next_task;
         st.counters = head.counters;
+        st.directory = head.directory;
+        st.directory_version += 1;
         let mut end = None;
         for part in parts {
             if end.is_some() {

@@ -5,6 +5,7 @@
 //! core from the log and checks that every view agrees with the live core.
 
 mod aborts;
+mod authority;
 mod deploy;
 mod exchange;
 mod forms;
@@ -530,6 +531,10 @@ impl H {
 
 /// Every view of two cores agrees.
 pub fn assert_same(live: &Core, rep: &Core, now: DateTime<Utc>) {
+    assert_eq!(
+        live.state.directory, rep.state.directory,
+        "the directory replays"
+    );
     let mut filters = vec![
         ItemFilter::default(),
         ItemFilter {
