@@ -135,16 +135,17 @@ fn on_behalf(st: &AppState, who: Who, person: &str) -> Result<Who, ApiError> {
 /// `GET /api/whoami`.
 pub(super) async fn whoami(State(st): State<AppState>, caller: Caller) -> Json<WhoAmI> {
     let dir = st.handle.directory();
-    let op = dir.active(&caller.who.name);
-    let role = match (caller.who.root, op) {
+    let role = match (caller.who.root, dir.active(&caller.who.name)) {
         (true, _) => Role::Admin,
         (false, Some(o)) => o.role,
         (false, None) => Role::Viewer,
     };
+    // Acting for someone: their name and groups, with the authority of the caller.
+    let me = caller.who.actor();
     Json(WhoAmI {
-        name: caller.who.actor().to_string(),
+        name: me.to_string(),
         role,
-        groups: op.map(|o| o.groups.clone()).unwrap_or_default(),
+        groups: dir.active(me).map(|o| o.groups.clone()).unwrap_or_default(),
         bootstrap: caller.who.root,
         via: caller.by.to_string(),
     })
