@@ -1,7 +1,6 @@
 //! Where the console reads and acts: the embedded engine, or a daemon over its API. Both
 //! offer the same reads, commands and a resumable stream of journal records.
 
-use crate::types::identity::{Listing, OperatorView, Who, login_name};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +12,7 @@ use crate::engine::EngineHandle;
 use crate::feed::changes::{Delivery, FeedError, Follower};
 use crate::types::changes::{Changes, EventLine};
 use crate::types::deploy::WorkflowInfo;
+use crate::types::identity::{Listing, OperatorView, Who, login_name};
 use crate::types::report::Report;
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 use crate::types::{Command, CommandError, ItemId, Record, Reply};

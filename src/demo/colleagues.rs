@@ -1,7 +1,6 @@
 //! Simulated colleagues working the inbox: after a while they decide the group tasks
 //! nobody took, so tasks do not pile up and the operator sees other people act live.
 
-use crate::types::identity::Who;
 use std::time::Duration;
 
 use std::collections::HashMap;
@@ -14,6 +13,7 @@ use tokio::sync::oneshot;
 use crate::engine::EngineHandle;
 use crate::types::ItemId;
 use crate::types::command::Command;
+use crate::types::identity::Who;
 use crate::types::view::{ItemFilter, TaskFilter, TaskView};
 
 const NAMES: [&str; 4] = ["sam", "priya", "jordan", "mei"];

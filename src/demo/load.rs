@@ -1,7 +1,6 @@
 //! The load generator: starts items of the shipped workflows at a rate that can change
 //! live, with varied inputs, and plays the on-call engineers who resolve incidents.
 
-use crate::types::identity::Who;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -20,6 +19,7 @@ use super::estate::Documents;
 use crate::engine::EngineHandle;
 use crate::types::ItemId;
 use crate::types::command::{Command, CommandError};
+use crate::types::identity::Who;
 
 /// The highest rate the generator accepts, items per minute.
 pub const MAX_RATE: f64 = 6000.0;

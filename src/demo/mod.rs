@@ -8,7 +8,6 @@ pub mod past;
 pub mod scale;
 mod services;
 
-use crate::types::identity::Who;
 use std::collections::BTreeMap;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -20,6 +19,8 @@ use crate::definition;
 use crate::engine::EngineHandle;
 use crate::engine::runtime::{self, EngineConfig, Running, StartError};
 use crate::types::ItemId;
+use crate::types::command::Command;
+use crate::types::identity::{Role, Who};
 use crate::types::view::{ItemFilter, StepStatus, TaskFilter};
 pub use estate::{Estate, EstateOptions, EstateStats};
 use load::{Generator, Kind, Load};
@@ -161,6 +162,7 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
             seed(&handle, &estate, &control, &mut generator, &past, &sla).await
         }
     };
+    staff(&handle).await;
     let colleagues = colleagues::spawn(handle.clone(), opts.seed);
     let generator = load::spawn(
         handle,
@@ -177,6 +179,43 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
         generator,
         colleagues,
     })
+}
+
+/// The demo's team, registered once in a fresh directory so the inbox's "my groups"
+/// and the reassign picker have people in them: the console's own user (an admin in
+/// every group the shipped workflows send tasks to) and the simulated colleagues.
+async fn staff(handle: &EngineHandle) {
+    if !handle.directory().is_empty() {
+        return;
+    }
+    let me = crate::types::identity::login_name();
+    let all = ["finance-approvers", "ap-reviewers", "sre", "onboarding"];
+    let team: [(&str, Role, &[&str]); 5] = [
+        (&me, Role::Admin, &all),
+        (
+            "sam",
+            Role::Approver,
+            &["finance-approvers", "finance-leads"],
+        ),
+        (
+            "priya",
+            Role::Approver,
+            &["ap-reviewers", "finance-approvers"],
+        ),
+        ("jordan", Role::Operator, &["sre", "incident-commanders"]),
+        ("mei", Role::Approver, &["onboarding", "onboarding-leads"]),
+    ];
+    for (name, role, groups) in team {
+        let cmd = Command::AddOperator {
+            name: name.to_string(),
+            role,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        // A login name the directory cannot hold leaves the console user unregistered.
+        if let Err(e) = handle.command(&Who::root(load::ACTOR), None, cmd).await {
+            tracing::debug!("demo: {name} not registered: {e}");
+        }
+    }
 }
 
 /// The SLA of each staged workflow, by name.

@@ -481,7 +481,8 @@ impl App {
                             .iter()
                             .filter(|o| o.revoked.is_none() && o.groups.contains(c))
                             .count();
-                        Some(format!("{people} people · "))
+                        let noun = if people == 1 { "person" } else { "people" };
+                        Some(format!("{people} {noun} · "))
                     }
                 };
                 (c.clone(), format!("{}{n} open", who.unwrap_or_default()))

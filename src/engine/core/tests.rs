@@ -14,7 +14,6 @@ mod poison;
 mod prop;
 mod scenarios;
 
-use crate::types::identity::Who;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +29,7 @@ use crate::definition::{
 };
 use crate::types::command::{Command, CommandError, Reply};
 use crate::types::event::{Event, ItemId, Phase, Record, StepError, StepErrorKind};
+use crate::types::identity::Who;
 use crate::types::job::{Job, Outcome, StepTimeouts};
 use crate::types::view::{EndedItem, ItemDetail, ItemFilter, ItemStatus, TaskFilter, TaskView};
 
