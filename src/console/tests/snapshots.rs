@@ -960,3 +960,32 @@ fn workflows_after_a_deploy() {
         "only the engine loads from the dir: {s}"
     );
 }
+
+/// A task that needs two approvals says how many it has and from whom; the reassign
+/// picker lists the directory's people with their role and open tasks.
+#[test]
+fn four_eyes_in_the_inbox_and_people_in_the_picker() {
+    let mut app = fixture::app();
+    let t = task_mut(&mut app, 41);
+    t.approvals = 2;
+    t.approved_by = vec!["carol".into()];
+    app.opts.directory = crate::types::identity::Listing {
+        operators: vec![crate::types::identity::OperatorView {
+            name: "dora".into(),
+            role: crate::types::identity::Role::Approver,
+            groups: vec!["finance".into()],
+            added: None,
+            revoked: None,
+            bootstrap: false,
+            open_tasks: 0,
+        }],
+        groups: Default::default(),
+    };
+    select_task(&mut app, 41);
+    let s = snap("inbox_four_eyes", &app, 120, 40);
+    assert!(s.contains("1 of 2 approvals (carol)"), "{s}");
+    app.update(ch('r'));
+    let s = snap("reassign_picker_directory", &app, 100, 30);
+    assert!(s.contains("@dora  approver · 0 open"), "{s}");
+    assert!(s.contains("finance  1 person ·"), "{s}");
+}
