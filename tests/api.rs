@@ -3,6 +3,8 @@
 //! under load followed by a restart that completes every item.
 
 mod common;
+#[path = "api/socket.rs"]
+mod socket;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -111,6 +113,7 @@ impl Daemon {
             .args(args)
             .env_remove("TEMPI_URL")
             .env_remove("TEMPI_TOKEN")
+            .env_remove("TEMPI_SOCKET")
             .env("TEMPI_USER", "ann")
             .output()
             .unwrap()
@@ -544,6 +547,7 @@ async fn audit_follow_prints_the_backlog_then_live_records() {
         .args(["audit", "--follow", "--json"])
         .env_remove("TEMPI_URL")
         .env_remove("TEMPI_TOKEN")
+        .env_remove("TEMPI_SOCKET")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -4,7 +4,9 @@
 pub mod client;
 pub mod listen;
 pub mod metrics;
+pub mod peer;
 pub mod server;
+pub mod socket;
 pub mod sse;
 mod stream;
 

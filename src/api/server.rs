@@ -1,5 +1,6 @@
-//! The daemon's HTTP API: bearer-token auth, JSON routes over the engine handle,
-//! Prometheus metrics; the event streams are in `stream`.
+//! The daemon's HTTP API: bearer-token auth over TCP (the login of a local user on the
+//! Unix socket), JSON routes over the engine handle, Prometheus metrics; the event
+//! streams are in `stream`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +19,8 @@ use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+use super::peer::Peer;
+use super::socket::{SocketError, SocketSpec};
 use super::{
     ACTOR_HEADER, AuditQuery, DecideRequest, DeployRequest, Deployment, Empty, ErrorBody,
     EscalateRequest, MAX_BODY_BYTES, REASON_HEADER, ReassignRequest, ReportQuery, RetryRequest,
@@ -161,8 +164,9 @@ pub(super) struct AppState {
     pub(super) stopping: watch::Receiver<bool>,
 }
 
-/// The API's routes over `handle`. Every route but `/healthz` needs `Bearer <token>`;
-/// open event streams end when `stopping` turns true.
+/// The API's routes over `handle`. Every route but `/healthz` needs `Bearer <token>`,
+/// except for a local user on the socket (a [`Peer::Local`] in the request's
+/// extensions); open event streams end when `stopping` turns true.
 pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<bool>) -> Router {
     let state = AppState {
         handle,
@@ -251,6 +255,16 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    // ISSUE 12 (socket): a local user on the Unix socket is known by the kernel, not
+    // by a token. `local_identity` is the one place that decides what such a peer may
+    // do; the operator directory plugs in there.
+    if let Some(peer @ Peer::Local { .. }) = req.extensions().get::<Peer>().cloned() {
+        let acting = local_identity(&peer, req.headers()).and_then(|a| with_actor(req, &a));
+        return match acting {
+            Ok(req) => next.run(req).await,
+            Err(refused) => refused.into_response(),
+        };
+    }
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -271,6 +285,45 @@ async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> 
         )
         .into_response(),
     }
+}
+
+/// Who a request from a local user acts as. For now (until the operator directory):
+/// the daemon's own user is fully trusted and may name any actor (`x-tempi-actor`),
+/// as the token's holder may; any other user acts under their login name and is
+/// refused when they name someone else.
+fn local_identity(peer: &Peer, headers: &HeaderMap) -> Result<String, ApiError> {
+    let Peer::Local {
+        user, daemon_user, ..
+    } = peer
+    else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "not a local peer",
+        ));
+    };
+    match header_text(headers, ACTOR_HEADER) {
+        Some(named) if *daemon_user => Ok(named),
+        Some(named) if named != *user => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "on this machine's socket you act as your login, {user}; acting as {named} \
+                 takes an admin (leave out --as)"
+            ),
+        )),
+        _ => Ok(user.clone()),
+    }
+}
+
+/// The request with its actor header set to `actor`, which the handlers journal.
+fn with_actor(mut req: Request, actor: &str) -> Result<Request, ApiError> {
+    let value = HeaderValue::from_bytes(actor.as_bytes()).map_err(|_| {
+        let message = format!("the login name {actor:?} cannot be journaled as an actor");
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    })?;
+    req.headers_mut().insert(ACTOR_HEADER, value);
+    Ok(req)
 }
 
 /// A header as UTF-8 text (clients may send non-ASCII reasons as raw bytes).
@@ -491,6 +544,8 @@ pub struct ServeOptions {
     pub env: std::collections::BTreeMap<String, String>,
     pub secrets: crate::types::secrets::Secrets,
     pub step_timeouts: crate::types::job::StepTimeouts,
+    /// The Unix socket for users of this machine (none: TCP only).
+    pub socket: Option<SocketSpec>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -504,6 +559,8 @@ pub enum ServeError {
     },
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Socket(#[from] SocketError),
     #[error("cannot install the signal handler: {0}")]
     Signal(std::io::Error),
     #[error("the HTTP server failed: {0}")]
@@ -524,8 +581,12 @@ fn public_url(addr: SocketAddr) -> String {
 }
 
 /// Run the daemon until SIGINT or SIGTERM: start the engine, listen, advertise the URL
-/// in `daemon.json` (calling `ready` with it), then shut down cleanly and remove it.
-pub async fn serve(opts: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), ServeError> {
+/// and the socket in `daemon.json` (calling `ready` with them), then shut down cleanly
+/// and remove both.
+pub async fn serve(
+    opts: ServeOptions,
+    ready: impl FnOnce(&str, Option<&std::path::Path>),
+) -> Result<(), ServeError> {
     let mut config = EngineConfig::new(opts.data_dir.clone(), opts.workflows_dir.clone());
     config.retention = opts.retention;
     config.archive = opts.archive.clone();
@@ -534,6 +595,10 @@ pub async fn serve(opts: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), S
     config.env = opts.env.clone();
     config.secrets = opts.secrets.clone();
     config.step_timeouts = opts.step_timeouts;
+    // A socket that cannot be made is said before the engine starts.
+    if let Some(spec) = &opts.socket {
+        super::socket::check(spec)?;
+    }
     let running = runtime::start(config).await?;
     let result = serve_engine(&opts, running.handle.clone(), ready).await;
     running.shutdown().await;
@@ -559,7 +624,7 @@ fn test_faults(config: &mut EngineConfig) {
 async fn serve_engine(
     opts: &ServeOptions,
     handle: EngineHandle,
-    ready: impl FnOnce(&str),
+    ready: impl FnOnce(&str, Option<&std::path::Path>),
 ) -> Result<(), ServeError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
@@ -573,17 +638,33 @@ async fn serve_engine(
         .await
         .map_err(bind_err)?;
     let url = public_url(listener.local_addr().map_err(bind_err)?);
+    // Removed when this returns, however it returns (a kill -9 leaves it stale, and
+    // the next daemon replaces it).
+    let socket = match &opts.socket {
+        Some(spec) => Some(super::socket::bind(spec).await?),
+        None => None,
+    };
+    let socket_path = socket.as_ref().map(|s| s.file.path().to_path_buf());
     let info = store::DaemonInfo {
         url: url.clone(),
         pid: std::process::id(),
+        socket: socket_path.clone(),
     };
     store::write_daemon_info(&opts.data_dir, &info)?;
     let (stop, stopping) = watch::channel(false);
     let app = router(handle.clone(), token, stopping.clone());
     let drained = stopping;
     let limits = super::listen::Limits::daemon();
-    let mut server = tokio::spawn(super::listen::serve(listener, app, limits, drained));
-    ready(&url);
+    let (unix, _socket_file) = match socket {
+        Some(s) => (Some(s.listener), Some(s.file)),
+        None => (None, None),
+    };
+    let listeners = super::listen::Listeners {
+        tcp: listener,
+        unix,
+    };
+    let mut server = tokio::spawn(super::listen::serve(listeners, app, limits, drained));
+    ready(&url, socket_path.as_deref());
     let early = tokio::select! {
         _ = term.recv() => None,
         _ = int.recv() => None,

@@ -112,6 +112,16 @@ pub enum Cmd {
         /// variable of the daemon's environment reaches a workflow.
         #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
         pass_env: Vec<String>,
+        /// The Unix socket where users of this machine act under their login, with no
+        /// token (the CLI and attach find it through --data, or TEMPI_SOCKET). Inside the
+        /// data dir only the daemon's user can reach it; for others choose a path outside
+        /// it, such as /run/tempi/tempi.sock [default: <data>/tempi.sock]
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Let members of this group connect to the socket (mode 0660 and this group;
+        /// without it, 0600)
+        #[arg(long, value_name = "GROUP", value_parser = NonEmptyStringValueParser::new())]
+        socket_group: Option<String>,
         #[command(flatten)]
         print: Print,
     },
@@ -460,6 +470,8 @@ pub struct Globals {
     pub data_given: bool,
     pub workflows_dir: Option<PathBuf>,
     pub user: String,
+    /// `--as` (or TEMPI_USER) was given: over the socket, only then is an actor named.
+    pub user_given: bool,
 }
 
 impl Globals {
@@ -479,6 +491,7 @@ impl Globals {
             data_dir: cli.data.clone().unwrap_or_else(store::default_data_dir),
             data_given: cli.data.is_some(),
             workflows_dir,
+            user_given: cli.user.is_some(),
             user,
         }
     }
@@ -542,6 +555,8 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             retention,
             archive,
             pass_env,
+            socket,
+            socket_group,
             print,
         } => {
             let flags = act::ServeFlags {
@@ -549,6 +564,8 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
                 retention,
                 archive,
                 pass_env,
+                socket,
+                socket_group,
                 json: print.json,
             };
             act::serve(g, flags).await?

@@ -194,7 +194,7 @@ pub async fn tasks(
 ) -> anyhow::Result<()> {
     let daemon = Daemon::connect(g)?;
     let filter = TaskFilter {
-        mine: mine.then(|| g.user.clone()),
+        mine: mine.then(|| daemon.me.clone()),
         all,
         limit: page.limit.map(|n| n as usize),
         after: page.after,

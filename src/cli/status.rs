@@ -103,7 +103,7 @@ fn is_mine(t: &TaskView, me: &str, groups: &[String]) -> bool {
 async fn fetch(g: &Globals, groups: &[String]) -> anyhow::Result<Summary> {
     let daemon = Daemon::connect(g)?;
     let groups = match groups {
-        [] => super::config::Config::load(&g.data_dir)?.groups,
+        [] => super::config::Config::load_for_client(&g.data_dir)?.groups,
         given => given.to_vec(),
     };
     let open = TaskFilter::default();
@@ -112,7 +112,7 @@ async fn fetch(g: &Globals, groups: &[String]) -> anyhow::Result<Summary> {
     let tasks = tasks.map_err(|e| daemon.explain(e))?;
     let mine = tasks
         .iter()
-        .filter(|t| is_mine(t, &g.user, &groups))
+        .filter(|t| is_mine(t, &daemon.me, &groups))
         .count();
     Ok(Summary::of(&metrics, mine as u64))
 }
