@@ -176,6 +176,12 @@ fn check_dir(path: &Path) -> Result<(), SocketError> {
     if !meta.is_dir() {
         return Err(bad("is not a directory".into()));
     }
+    if !writable(dir) {
+        return Err(bad(format!(
+            "cannot be written by the daemon's user; give it the directory (chown USER {})",
+            dir.display()
+        )));
+    }
     match dir_writers(&meta) {
         Some(who) => Err(bad(format!(
             "can be written by {who}, who could replace the socket with their own; make it \
@@ -184,6 +190,16 @@ fn check_dir(path: &Path) -> Result<(), SocketError> {
         ))),
         None => Ok(()),
     }
+}
+
+/// Whether this process may make a file in `dir`.
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
 
 /// Who besides the daemon's user and root could rename entries of a directory.

@@ -99,6 +99,7 @@ impl Daemon {
         }
         if let Some(path) = env_nonempty("TEMPI_SOCKET") {
             let path = PathBuf::from(path);
+            check_socket_env(&path)?;
             return Daemon::socket(g, &path.clone(), Found::SocketEnv(path));
         }
         let info = store::read_daemon_info(dir).map_err(|e| unreadable(dir, e))?;
@@ -161,6 +162,28 @@ impl Daemon {
             .into(),
             _ => e.into(),
         }
+    }
+}
+
+/// A TEMPI_SOCKET that could never be a socket is a mistake to name, not a daemon that
+/// is down.
+fn check_socket_env(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let len = path.as_os_str().len();
+    if len > crate::api::socket::MAX_PATH_BYTES {
+        anyhow::bail!(
+            "TEMPI_SOCKET: a Unix socket path is at most {} bytes and {} is {len}",
+            crate::api::socket::MAX_PATH_BYTES,
+            path.display()
+        );
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if !m.file_type().is_socket() => anyhow::bail!(
+            "TEMPI_SOCKET: {} is not a socket; set it to the path tempi serve was given with \
+             --socket",
+            path.display()
+        ),
+        _ => Ok(()),
     }
 }
 

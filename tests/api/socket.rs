@@ -219,6 +219,48 @@ async fn a_stale_socket_after_kill_9_is_replaced() {
     stop(child);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_dir_too_deep_for_a_socket_serves_tcp_and_says_so() {
+    let mut s = setup();
+    s.data = s.tmp.path().join("d".repeat(110));
+    let mut child = serve_cmd(&s, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_up(&mut child, &s.data);
+    let info = std::fs::read_to_string(s.data.join("daemon.json")).unwrap();
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info.get("socket"), None, "{info}");
+    // The CLI goes over TCP with the data dir's token.
+    let o = Command::new(env!("CARGO_BIN_EXE_tempi"))
+        .arg("--data")
+        .arg(&s.data)
+        .args(["items", "--json"])
+        .env_remove("TEMPI_URL")
+        .env_remove("TEMPI_TOKEN")
+        .env_remove("TEMPI_SOCKET")
+        .output()
+        .unwrap();
+    assert_eq!(ok_json(o), json!([]));
+    stop_and_read_stderr(child, |err| {
+        assert!(err.contains("warning: no Unix socket"), "{err}");
+        assert!(
+            err.contains("local users need --socket with a shorter path"),
+            "{err}"
+        );
+    });
+}
+
+fn stop_and_read_stderr(mut child: Child, check: impl FnOnce(&str)) {
+    use std::io::Read;
+    let mut err = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    stop(child);
+    pipe.read_to_string(&mut err).unwrap();
+    check(&err);
+}
+
 /// `tempi serve` that must fail at once, before an engine starts; its stderr.
 fn refused(s: &Setup, args: &[&str]) -> String {
     let o = serve_cmd(s, args).output().unwrap();
