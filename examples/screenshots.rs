@@ -136,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
 
     let app = App::new(
         Options {
+            directory: Default::default(),
             me: "operator".into(),
             groups: vec!["finance-approvers".into(), "ap-reviewers".into()],
             read_only: false,

@@ -5,6 +5,8 @@
 mod common;
 #[path = "api/identity.rs"]
 mod identity;
+#[path = "api/socket.rs"]
+mod socket;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -113,6 +115,7 @@ impl Daemon {
             .args(args)
             .env_remove("TEMPI_URL")
             .env_remove("TEMPI_TOKEN")
+            .env_remove("TEMPI_SOCKET")
             .env("TEMPI_USER", "ann")
             .output()
             .unwrap()
@@ -546,6 +549,7 @@ async fn audit_follow_prints_the_backlog_then_live_records() {
         .args(["audit", "--follow", "--json"])
         .env_remove("TEMPI_URL")
         .env_remove("TEMPI_TOKEN")
+        .env_remove("TEMPI_SOCKET")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -17,6 +17,7 @@ fn tempi(data: &Path, args: &[&str]) -> Output {
         .args(args)
         .env_remove("TEMPI_URL")
         .env_remove("TEMPI_TOKEN")
+        .env_remove("TEMPI_SOCKET")
         .env_remove("TEMPI_WORKFLOWS")
         .env("TEMPI_USER", "tester")
         .output()
@@ -72,6 +73,51 @@ fn verbs_without_a_daemon_say_how_to_start_one() {
             stderr(&o)
         );
     }
+}
+
+#[test]
+fn a_tempi_socket_that_is_not_a_daemons_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_socket = |socket: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_tempi"))
+            .arg("--data")
+            .arg(dir.path())
+            .arg("items")
+            .env("TEMPI_SOCKET", socket)
+            .env_remove("TEMPI_URL")
+            .output()
+            .unwrap()
+    };
+    // Nothing there, or a socket no one listens on: no daemon (3), and how to start one.
+    let missing = dir.path().join("tempi.sock");
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    for socket in [&missing, &stale] {
+        let o = with_socket(socket);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        let expected = format!(
+            "no tempi daemon is listening on {} (TEMPI_SOCKET): start it with tempi serve --socket",
+            socket.display()
+        );
+        assert!(stderr(&o).contains(&expected), "{}", stderr(&o));
+    }
+    // A file, or a path no socket can have: a mistake (1), said as one.
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let o = with_socket(&file);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not a socket"), "{}", stderr(&o));
+    let o = with_socket(&dir.path().join("x".repeat(120)));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("TEMPI_SOCKET: a Unix socket path is at most 107 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !dir.path().join("token").exists(),
+        "a token was made for a socket"
+    );
 }
 
 #[test]
@@ -539,6 +585,7 @@ impl Serve {
             .arg(&wf)
             .env_remove("TEMPI_URL")
             .env_remove("TEMPI_TOKEN")
+            .env_remove("TEMPI_SOCKET")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -741,6 +788,7 @@ fn status_is_one_line_for_a_status_bar() {
         .arg(&wf)
         .env_remove("TEMPI_URL")
         .env_remove("TEMPI_TOKEN")
+        .env_remove("TEMPI_SOCKET")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

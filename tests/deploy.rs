@@ -29,7 +29,8 @@ fn serve(data: &Path, wf: &Path) -> Command {
         .arg("--workflows")
         .arg(wf)
         .env_remove("TEMPI_URL")
-        .env_remove("TEMPI_TOKEN");
+        .env_remove("TEMPI_TOKEN")
+        .env_remove("TEMPI_SOCKET");
     cmd
 }
 
@@ -66,6 +67,7 @@ impl Daemon {
             .args(args)
             .env_remove("TEMPI_URL")
             .env_remove("TEMPI_TOKEN")
+            .env_remove("TEMPI_SOCKET")
             .env("TEMPI_USER", "ann")
             .output()
             .unwrap()

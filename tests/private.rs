@@ -69,6 +69,7 @@ fn tempi(data: &Path, wf: &Path, args: &[&str], env: &[(&str, &str)]) -> Command
         .args(args)
         .env_remove("TEMPI_URL")
         .env_remove("TEMPI_TOKEN")
+        .env_remove("TEMPI_SOCKET")
         .env("TEMPI_USER", "tester");
     for (k, v) in env {
         cmd.env(k, v);

@@ -385,6 +385,7 @@ fn a_daemon_killed_mid_step_leaves_nothing_running_and_nothing_runs_twice() {
         .args(["start", "pair", "--input", &input])
         .env_remove("TEMPI_URL")
         .env_remove("TEMPI_TOKEN")
+        .env_remove("TEMPI_SOCKET")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

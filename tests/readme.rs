@@ -185,6 +185,7 @@ impl Place {
         for name in [
             "TEMPI_URL",
             "TEMPI_TOKEN",
+            "TEMPI_SOCKET",
             "TEMPI_WORKFLOWS",
             "TEMPI_GROUPS",
         ] {
@@ -270,6 +271,7 @@ fn settle(place: &Place) {
             .env("TEMPI_DATA", place.data())
             .env_remove("TEMPI_URL")
             .env_remove("TEMPI_TOKEN")
+            .env_remove("TEMPI_SOCKET")
             .output()
             .unwrap();
         let items: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();

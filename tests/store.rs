@@ -471,6 +471,7 @@ fn daemon_info_round_trips() {
     let info = DaemonInfo {
         url: "http://127.0.0.1:7411".into(),
         pid: 4242,
+        socket: None,
     };
     store::write_daemon_info(dir.path(), &info).unwrap();
     assert_eq!(
@@ -480,9 +481,17 @@ fn daemon_info_round_trips() {
     let newer = DaemonInfo {
         url: "http://127.0.0.1:7412".into(),
         pid: 4343,
+        socket: Some("/run/tempi/tempi.sock".into()),
     };
     store::write_daemon_info(dir.path(), &newer).unwrap();
     assert_eq!(store::read_daemon_info(dir.path()).unwrap(), Some(newer));
+    // A daemon.json from before the socket reads as one without it.
+    std::fs::write(
+        dir.path().join("daemon.json"),
+        r#"{"url": "http://127.0.0.1:7411", "pid": 4242}"#,
+    )
+    .unwrap();
+    assert_eq!(store::read_daemon_info(dir.path()).unwrap(), Some(info));
     store::remove_daemon_info(dir.path()).unwrap();
     assert_eq!(store::read_daemon_info(dir.path()).unwrap(), None);
     store::remove_daemon_info(dir.path()).unwrap();

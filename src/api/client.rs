@@ -1,5 +1,6 @@
 //! The typed HTTP client of the daemon's API, used by the CLI and the console: one
-//! method per route, server errors as typed errors, and a resumable event stream.
+//! method per route, server errors as typed errors, and a resumable event stream; over
+//! TCP with the token, or over the daemon's Unix socket as the local user.
 
 use std::time::Duration;
 
@@ -29,6 +30,14 @@ pub enum ClientError {
     Unreachable { url: String, reason: String },
     #[error("the daemon at {url} refused the token; check --data or TEMPI_TOKEN")]
     Unauthorized { url: String },
+    /// The socket exists but this user may not connect to it.
+    #[error(
+        "permission denied on the tempi socket {path}: the daemon lets its own user and the \
+         group it was given with --socket-group connect (ls -l {path} shows which); ask to \
+         be added to that group and log in again, or use the TCP URL with a token \
+         (TEMPI_URL and TEMPI_TOKEN)"
+    )]
+    SocketDenied { path: String },
     /// The server answered with an error; `message` is the server's.
     #[error("{message}")]
     Api {
@@ -72,10 +81,30 @@ impl ClientError {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// What request URLs start with.
     base: String,
-    token: String,
-    /// Whom an admin acts for (`--as`); empty: the token's own operator.
+    /// Where the daemon is, as messages say it: the URL, or the socket's path.
+    shown: String,
+    /// Over the socket there is none: the kernel says who we are.
+    token: Option<String>,
+    /// Sent as `x-tempi-actor` unless empty.
     actor: String,
+    socket: bool,
+}
+
+/// The authority requests over the socket name; the daemon does not read it.
+const SOCKET_BASE: &str = "http://localhost";
+
+/// The operating system's error under a transport error, if there is one.
+fn io_error(e: &reqwest::Error) -> Option<&std::io::Error> {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        src = s.source();
+    }
+    None
 }
 
 /// Header values may carry UTF-8 but no line breaks.
@@ -96,11 +125,14 @@ impl Client {
                 url: url.to_string(),
                 reason: e.to_string(),
             })?;
+        let base = url.trim_end_matches('/').to_string();
         Ok(Client {
             http,
-            base: url.trim_end_matches('/').to_string(),
-            token: token.to_string(),
+            shown: base.clone(),
+            base,
+            token: Some(token.to_string()),
             actor: actor.to_string(),
+            socket: false,
         })
     }
 
@@ -109,25 +141,54 @@ impl Client {
         !self.actor.trim().is_empty()
     }
 
+    /// A client of the daemon's Unix socket, which sends no token: the daemon knows the
+    /// user from the socket. An empty `actor` sends none (the daemon uses the login).
+    pub fn unix(socket: &std::path::Path, actor: &str) -> Result<Client, ClientError> {
+        let shown = socket.display().to_string();
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .unix_socket(socket)
+            .build()
+            .map_err(|e| ClientError::Protocol {
+                url: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Client {
+            http,
+            base: SOCKET_BASE.to_string(),
+            shown,
+            token: None,
+            actor: actor.to_string(),
+            socket: true,
+        })
+    }
+
+    /// Where the daemon is: its URL, or its socket's path.
     pub fn url(&self) -> &str {
-        &self.base
+        &self.shown
+    }
+
+    /// Whether this client talks over the Unix socket.
+    pub fn is_socket(&self) -> bool {
+        self.socket
     }
 
     fn request(&self, method: Method, path: &str, reason: Option<&str>) -> RequestBuilder {
         let mut headers = HeaderMap::new();
-        if let Some(v) = Some(&self.actor)
-            .filter(|a| !a.trim().is_empty())
-            .and_then(|a| header_value(a))
-        {
+        if let Some(v) = header_value(&self.actor).filter(|v| !v.is_empty()) {
             headers.insert(ACTOR_HEADER, v);
         }
         if let Some(v) = reason.and_then(header_value) {
             headers.insert(REASON_HEADER, v);
         }
-        self.http
+        let rb = self
+            .http
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .headers(headers)
+            .headers(headers);
+        match &self.token {
+            Some(token) => rb.bearer_auth(token),
+            None => rb,
+        }
     }
 
     fn transport(&self, e: reqwest::Error) -> ClientError {
@@ -140,19 +201,25 @@ impl Client {
             }
             reason
         };
-        if e.is_connect() {
+        let denied = self.socket
+            && io_error(&e).is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
+        if denied {
+            ClientError::SocketDenied {
+                path: self.shown.clone(),
+            }
+        } else if e.is_connect() {
             ClientError::Unreachable {
-                url: self.base.clone(),
+                url: self.shown.clone(),
                 reason: innermost(),
             }
         } else if e.is_timeout() || e.is_request() || e.is_body() {
             ClientError::Interrupted {
-                url: self.base.clone(),
+                url: self.shown.clone(),
                 reason: innermost(),
             }
         } else {
             ClientError::Protocol {
-                url: self.base.clone(),
+                url: self.shown.clone(),
                 reason: e.to_string(),
             }
         }
@@ -166,7 +233,7 @@ impl Client {
         }
         if status == StatusCode::UNAUTHORIZED {
             return Err(ClientError::Unauthorized {
-                url: self.base.clone(),
+                url: self.shown.clone(),
             });
         }
         let text = resp.text().await.unwrap_or_default();
@@ -179,7 +246,7 @@ impl Client {
             Err(_) => ClientError::Api {
                 status: status.as_u16(),
                 kind: "http".into(),
-                message: format!("HTTP {status} from {}: {}", self.base, text.trim()),
+                message: format!("HTTP {status} from {}: {}", self.shown, text.trim()),
             },
         })
     }
@@ -187,7 +254,7 @@ impl Client {
     async fn json<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, ClientError> {
         let resp = self.send(rb.timeout(REQUEST_TIMEOUT)).await?;
         resp.json().await.map_err(|e| ClientError::Protocol {
-            url: self.base.clone(),
+            url: self.shown.clone(),
             reason: format!("cannot decode the answer: {e}"),
         })
     }
@@ -391,7 +458,7 @@ impl Client {
             body: Box::pin(resp.bytes_stream().map(|r| r.map(|b| b.to_vec()))),
             parser: sse::Parser::default(),
             ready: Default::default(),
-            url: self.base.clone(),
+            url: self.shown.clone(),
         })
     }
 

@@ -115,7 +115,7 @@ fn on_behalf(st: &AppState, who: Who, person: &str) -> Result<Who, ApiError> {
             "'{person}' is tempi's own name; nobody acts as it"
         )));
     }
-    check_name(person, &format!("{ACTOR_HEADER}"))
+    check_name(person, ACTOR_HEADER)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e))?;
     let admin = who.root
         || st

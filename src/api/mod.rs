@@ -7,6 +7,7 @@ pub mod listen;
 pub mod metrics;
 pub mod peer;
 pub mod server;
+pub mod socket;
 pub mod sse;
 mod stream;
 

@@ -1,5 +1,6 @@
-//! The daemon's HTTP API: bearer-token auth, JSON routes over the engine handle,
-//! Prometheus metrics; the event streams are in `stream`.
+//! The daemon's HTTP API: bearer-token auth over TCP (the login of a local user on the
+//! Unix socket), JSON routes over the engine handle, Prometheus metrics; the event
+//! streams are in `stream`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,15 +20,16 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use super::identity::Caller;
+use super::socket::{SocketError, SocketSpec};
 use super::{
     AuditQuery, DecideRequest, DeployRequest, Deployment, Empty, ErrorBody, EscalateRequest,
     MAX_BODY_BYTES, ReassignRequest, ReportQuery, RetryRequest, SignalRequest, SkipRequest,
     StartRequest, WorkflowInfo,
 };
+use crate::api::peer::login_name;
 use crate::engine::EngineHandle;
 use crate::engine::runtime::{self, EngineConfig, StartError};
 use crate::store;
-use crate::types::identity::login_name;
 use crate::types::report::Report;
 use crate::types::view::{ItemFilter, Metrics, TaskFilter};
 use crate::types::{Command, CommandError, Record, Reply};
@@ -167,8 +169,9 @@ pub(super) struct AppState {
     pub(super) stopping: watch::Receiver<bool>,
 }
 
-/// The API's routes over `handle`. Every route but `/healthz` needs `Bearer <token>`;
-/// open event streams end when `stopping` turns true.
+/// The API's routes over `handle`. Every route but `/healthz` needs `Bearer <token>`,
+/// except for a local user on the socket (a [`Peer::Local`] in the request's
+/// extensions); open event streams end when `stopping` turns true.
 pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<bool>) -> Router {
     let state = AppState {
         handle,
@@ -483,6 +486,8 @@ pub struct ServeOptions {
     pub env: std::collections::BTreeMap<String, String>,
     pub secrets: crate::types::secrets::Secrets,
     pub step_timeouts: crate::types::job::StepTimeouts,
+    /// The Unix socket for users of this machine (none: TCP only).
+    pub socket: Option<SocketSpec>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -496,6 +501,8 @@ pub enum ServeError {
     },
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Socket(#[from] SocketError),
     #[error("cannot install the signal handler: {0}")]
     Signal(std::io::Error),
     #[error("the HTTP server failed: {0}")]
@@ -516,8 +523,12 @@ fn public_url(addr: SocketAddr) -> String {
 }
 
 /// Run the daemon until SIGINT or SIGTERM: start the engine, listen, advertise the URL
-/// in `daemon.json` (calling `ready` with it), then shut down cleanly and remove it.
-pub async fn serve(opts: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), ServeError> {
+/// and the socket in `daemon.json` (calling `ready` with them), then shut down cleanly
+/// and remove both.
+pub async fn serve(
+    opts: ServeOptions,
+    ready: impl FnOnce(&str, Option<&std::path::Path>),
+) -> Result<(), ServeError> {
     let mut config = EngineConfig::new(opts.data_dir.clone(), opts.workflows_dir.clone());
     config.retention = opts.retention;
     config.archive = opts.archive.clone();
@@ -526,6 +537,10 @@ pub async fn serve(opts: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), S
     config.env = opts.env.clone();
     config.secrets = opts.secrets.clone();
     config.step_timeouts = opts.step_timeouts;
+    // A socket that cannot be made is said before the engine starts.
+    if let Some(spec) = &opts.socket {
+        super::socket::check(spec)?;
+    }
     let running = runtime::start(config).await?;
     let result = serve_engine(&opts, running.handle.clone(), ready).await;
     running.shutdown().await;
@@ -551,7 +566,7 @@ fn test_faults(config: &mut EngineConfig) {
 async fn serve_engine(
     opts: &ServeOptions,
     handle: EngineHandle,
-    ready: impl FnOnce(&str),
+    ready: impl FnOnce(&str, Option<&std::path::Path>),
 ) -> Result<(), ServeError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
@@ -565,17 +580,33 @@ async fn serve_engine(
         .await
         .map_err(bind_err)?;
     let url = public_url(listener.local_addr().map_err(bind_err)?);
+    // Removed when this returns, however it returns (a kill -9 leaves it stale, and
+    // the next daemon replaces it).
+    let socket = match &opts.socket {
+        Some(spec) => Some(super::socket::bind(spec).await?),
+        None => None,
+    };
+    let socket_path = socket.as_ref().map(|s| s.file.path().to_path_buf());
     let info = store::DaemonInfo {
         url: url.clone(),
         pid: std::process::id(),
+        socket: socket_path.clone(),
     };
     store::write_daemon_info(&opts.data_dir, &info)?;
     let (stop, stopping) = watch::channel(false);
     let app = router(handle.clone(), token, stopping.clone());
     let drained = stopping;
     let limits = super::listen::Limits::daemon();
-    let mut server = tokio::spawn(super::listen::serve(listener, app, limits, drained));
-    ready(&url);
+    let (unix, _socket_file) = match socket {
+        Some(s) => (Some(s.listener), Some(s.file)),
+        None => (None, None),
+    };
+    let listeners = super::listen::Listeners {
+        tcp: listener,
+        unix,
+    };
+    let mut server = tokio::spawn(super::listen::serve(listeners, app, limits, drained));
+    ready(&url, socket_path.as_deref());
     let early = tokio::select! {
         _ = term.recv() => None,
         _ = int.recv() => None,

@@ -2,6 +2,7 @@
 //! error mapping, races on one task, and the Prometheus text.
 
 mod deploy;
+mod socket;
 
 use std::sync::{Arc, Mutex};
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::daemon::Daemon;
 use super::{Cmd, Globals};
 use crate::api::server::{self, ServeOptions};
+use crate::api::socket::{self, SocketSpec};
 use crate::api::{DecideRequest, SignalRequest, StartRequest};
 use crate::types::Reply;
 
@@ -20,6 +21,8 @@ pub struct ServeFlags {
     pub retention: Option<std::time::Duration>,
     pub archive: Option<std::path::PathBuf>,
     pub pass_env: Vec<String>,
+    pub socket: Option<std::path::PathBuf>,
+    pub socket_group: Option<String>,
     /// Say where it serves as one JSON line on stdout.
     pub json: bool,
 }
@@ -30,6 +33,7 @@ const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 
 
 pub async fn serve(g: &Globals, flags: ServeFlags) -> anyhow::Result<()> {
     let (config, private) = super::config::open_private(&g.data_dir, &flags.pass_env)?;
+    let socket = socket_spec(g, &flags, &config)?;
     let retention = flags
         .retention
         .or(config.retention)
@@ -48,25 +52,64 @@ pub async fn serve(g: &Globals, flags: ServeFlags) -> anyhow::Result<()> {
         env: private.env,
         secrets: private.secrets,
         step_timeouts: config.timeouts,
+        socket,
     };
     let data = g.data_dir.display().to_string();
     let _log = init_log(&g.data_dir);
     let json = flags.json;
-    server::serve(opts, |url| {
-        tracing::info!(url, data, "serving");
+    server::serve(opts, |url, socket| {
+        let socket = socket.map(|s| s.display().to_string());
+        tracing::info!(url, socket, data, "serving");
         if json {
             let pid = std::process::id();
             println!(
                 "{}",
-                serde_json::json!({ "url": url, "data": data, "pid": pid })
+                serde_json::json!({ "url": url, "socket": socket, "data": data, "pid": pid })
             );
         } else {
-            eprintln!("tempi: serving {url} (data {data}); stop with Ctrl-C or SIGTERM");
+            let and = socket.map(|s| format!(" and {s}")).unwrap_or_default();
+            eprintln!("tempi: serving {url}{and} (data {data}); stop with Ctrl-C or SIGTERM");
         }
     })
     .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where the socket goes: `--socket`, else config.toml's `socket`, else
+/// `<data>/tempi.sock` (skipped with a warning when that path is too long for a socket:
+/// the daemon still serves TCP).
+fn socket_spec(
+    g: &Globals,
+    flags: &ServeFlags,
+    config: &super::config::Config,
+) -> anyhow::Result<Option<SocketSpec>> {
+    let group = flags.socket_group.clone().or(config.socket_group.clone());
+    let chosen = flags.socket.clone().or(config.socket.clone());
+    let path = chosen
+        .clone()
+        .unwrap_or_else(|| g.data_dir.join(socket::SOCKET_FILE));
+    let path = std::path::absolute(&path)
+        .with_context(|| format!("--socket {}: cannot make it absolute", path.display()))?;
+    let data = std::path::absolute(&g.data_dir).unwrap_or_else(|_| g.data_dir.clone());
+    if group.is_some() && path.starts_with(&data) {
+        anyhow::bail!(
+            "--socket-group: the socket {} is inside the data dir, which only the daemon's user \
+             can enter, so the group could never reach it; give --socket a path outside it \
+             (such as /run/tempi/tempi.sock)",
+            path.display()
+        );
+    }
+    if chosen.is_none() && path.as_os_str().len() > socket::MAX_PATH_BYTES {
+        eprintln!(
+            "tempi: warning: no Unix socket: {} is longer than a socket path may be ({} bytes); \
+             local users need --socket with a shorter path (or the TCP URL and the token)",
+            path.display(),
+            socket::MAX_PATH_BYTES
+        );
+        return Ok(None);
+    }
+    Ok(Some(SocketSpec { path, group }))
 }
 
 /// Log to `<data>/logs/tempi.log.<date>` (daily files), filtered by `TEMPI_LOG`

@@ -1,6 +1,6 @@
 //! `<data>/config.toml`: the daemon's settings in one file (the environment passed to
-//! workflows, retention, archive, default step timeouts, listen address, the console's
-//! theme and groups). Flags override it; unknown keys are refused with file:line:col.
+//! workflows, retention, archive, default step timeouts, listen address and socket, the
+//! console's theme and groups). Flags override it; unknown keys are refused with file:line:col.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,6 +25,10 @@ pub struct Config {
     /// Relative paths are taken from the data dir.
     pub archive: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
+    /// The Unix socket's path; relative paths are taken from the data dir.
+    pub socket: Option<PathBuf>,
+    /// The group that may connect to the socket.
+    pub socket_group: Option<String>,
     pub timeouts: StepTimeouts,
     pub theme: Option<String>,
     pub groups: Vec<String>,
@@ -44,6 +48,8 @@ struct File {
     retention: Option<Spanned<String>>,
     archive: Option<PathBuf>,
     listen: Option<Spanned<String>>,
+    socket: Option<PathBuf>,
+    socket_group: Option<Spanned<String>>,
     timeouts: Option<Timeouts>,
     console: Option<Console>,
 }
@@ -76,6 +82,19 @@ impl Config {
         }
     }
 
+    /// The config a client reads for its own settings (the console's theme, groups):
+    /// a data dir of another user, which this one may not read, has none for it.
+    pub fn load_for_client(data_dir: &Path) -> Result<Config, ConfigError> {
+        match Config::load(data_dir) {
+            Err(ConfigError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                Ok(Config::default())
+            }
+            other => other,
+        }
+    }
+
     /// Parse config TOML; `path` names the file in errors, `data_dir` anchors relative paths.
     pub fn parse(path: &Path, text: &str, data_dir: &Path) -> Result<Config, ConfigError> {
         let invalid = |span: std::ops::Range<usize>, message: String| {
@@ -102,6 +121,13 @@ impl Config {
                 invalid(l.span(), message)
             })?;
             config.listen = Some(addr);
+        }
+        config.socket = file.socket.map(|p| data_dir.join(p));
+        if let Some(g) = file.socket_group {
+            if g.get_ref().trim().is_empty() {
+                return Err(invalid(g.span(), "socket_group: an empty name".into()));
+            }
+            config.socket_group = Some(g.into_inner());
         }
         let t = file.timeouts.unwrap_or_default();
         let defaults = StepTimeouts::default();
@@ -227,6 +253,8 @@ pass_env = ["OCR_URL", "BANK_URL"]
 retention = "36h"
 archive = "archive"
 listen = "0.0.0.0:9000"
+socket = "/run/tempi/tempi.sock"
+socket_group = "ops"
 
 [timeouts]
 http = "30s"
@@ -244,6 +272,10 @@ notify_every = "1m"
         assert_eq!(c.retention, Some(Duration::from_secs(36 * 3600)));
         assert_eq!(c.archive, Some(PathBuf::from("/d/archive")));
         assert_eq!(c.listen, Some("0.0.0.0:9000".parse().unwrap()));
+        assert_eq!(c.socket, Some(PathBuf::from("/run/tempi/tempi.sock")));
+        assert_eq!(c.socket_group.as_deref(), Some("ops"));
+        let relative = parse("socket = \"s/tempi.sock\"\n").unwrap();
+        assert_eq!(relative.socket, Some(PathBuf::from("/d/s/tempi.sock")));
         assert_eq!(c.timeouts.http, Duration::from_secs(30));
         assert_eq!(c.timeouts.shell, StepTimeouts::default().shell);
         assert_eq!(c.timeouts.agent, Duration::from_secs(120));
@@ -292,6 +324,8 @@ notify_every = "1m"
             e.starts_with("/d/config.toml:2:16: console.notify_every: "),
             "{e}"
         );
+        let e = parse("socket_group = \" \"\n").unwrap_err();
+        assert!(e.starts_with("/d/config.toml:1:16: socket_group: "), "{e}");
         let e = parse("pass_env = \"A\"\n").unwrap_err();
         assert!(e.starts_with("/d/config.toml:1:12: "), "{e}");
     }

@@ -155,10 +155,15 @@ pub async fn attach(
     url: Option<String>,
     token: Option<String>,
 ) -> anyhow::Result<()> {
-    let settings = super::config::Config::load(&g.data_dir)?;
+    let settings = super::config::Config::load_for_client(&g.data_dir)?;
     let ui = &with_settings(ui, &settings);
     let daemon = Daemon::connect_to(g, url, token)?;
     let client = daemon.client.clone();
+    // Over the socket the daemon acts for our login: "mine" is that name's.
+    let g = &Globals {
+        user: daemon.me.clone(),
+        ..g.clone()
+    };
     let source = Source::Remote(client.clone());
     // Reach and authenticate before taking over the screen, so failures read plainly.
     if let Source::Remote(c) = &source {

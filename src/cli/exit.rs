@@ -1,7 +1,7 @@
 //! The exit codes every command keeps, the help text that lists them, and the mapping
 //! from an error at the command line's edge to its code.
 
-use super::daemon::NoDaemon;
+use super::daemon::{NoDaemon, NoSocketDaemon};
 use crate::api::client::ClientError;
 
 /// The command did what it was asked.
@@ -68,6 +68,7 @@ pub fn code_of(e: &anyhow::Error) -> u8 {
     }
     let unreachable = e.chain().any(|cause| {
         cause.downcast_ref::<NoDaemon>().is_some()
+            || cause.downcast_ref::<NoSocketDaemon>().is_some()
             || cause
                 .downcast_ref::<ClientError>()
                 .is_some_and(ClientError::is_unreachable)

@@ -114,6 +114,16 @@ pub enum Cmd {
         /// variable of the daemon's environment reaches a workflow.
         #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
         pass_env: Vec<String>,
+        /// The Unix socket where users of this machine act under their login, with no
+        /// token (the CLI and attach find it through --data, or TEMPI_SOCKET). Inside the
+        /// data dir only the daemon's user can reach it; for others choose a path outside
+        /// it, such as /run/tempi/tempi.sock [default: <data>/tempi.sock]
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Let members of this group connect to the socket (mode 0660 and this group;
+        /// without it, 0600)
+        #[arg(long, value_name = "GROUP", value_parser = NonEmptyStringValueParser::new())]
+        socket_group: Option<String>,
         #[command(flatten)]
         print: Print,
     },
@@ -481,7 +491,7 @@ impl Globals {
         let acting_for = cli.user.clone().filter(|u| !u.trim().is_empty());
         let user = acting_for
             .clone()
-            .unwrap_or_else(crate::types::identity::login_name);
+            .unwrap_or_else(crate::api::peer::login_name);
         Globals {
             data_dir: cli.data.clone().unwrap_or_else(store::default_data_dir),
             data_given: cli.data.is_some(),
@@ -550,6 +560,8 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             retention,
             archive,
             pass_env,
+            socket,
+            socket_group,
             print,
         } => {
             let flags = act::ServeFlags {
@@ -557,6 +569,8 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
                 retention,
                 archive,
                 pass_env,
+                socket,
+                socket_group,
                 json: print.json,
             };
             act::serve(g, flags).await?

@@ -103,17 +103,25 @@ fn is_mine(t: &TaskView, me: &str, groups: &[String]) -> bool {
 async fn fetch(g: &Globals, groups: &[String]) -> anyhow::Result<Summary> {
     let daemon = Daemon::connect(g)?;
     let groups = match groups {
-        [] => super::config::Config::load(&g.data_dir)?.groups,
+        [] => super::config::Config::load_for_client(&g.data_dir)?.groups,
         given => given.to_vec(),
     };
     let open = TaskFilter::default();
-    let (metrics, tasks) = tokio::join!(daemon.client.metrics(), daemon.client.tasks(&open));
+    let (metrics, tasks, who) = tokio::join!(
+        daemon.client.metrics(),
+        daemon.client.tasks(&open),
+        daemon.client.whoami()
+    );
     let metrics = metrics.map_err(|e| daemon.explain(e))?;
     let tasks = tasks.map_err(|e| daemon.explain(e))?;
-    let mine = tasks
-        .iter()
-        .filter(|t| is_mine(t, &g.user, &groups))
-        .count();
+    // Who I am and my groups as the directory has them (--groups for someone it does
+    // not hold).
+    let (me, groups) = match who {
+        Ok(w) if !w.groups.is_empty() => (w.name, w.groups),
+        Ok(w) => (w.name, groups),
+        Err(_) => (daemon.me.clone(), groups),
+    };
+    let mine = tasks.iter().filter(|t| is_mine(t, &me, &groups)).count();
     Ok(Summary::of(&metrics, mine as u64))
 }
 

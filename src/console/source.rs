@@ -8,11 +8,12 @@ use tokio::sync::watch;
 
 use crate::api::ReportQuery;
 use crate::api::client::{ChangeFollower, Client, ClientError};
+use crate::api::peer::login_name;
 use crate::engine::EngineHandle;
 use crate::feed::changes::{Delivery, FeedError, Follower};
 use crate::types::changes::{Changes, EventLine};
 use crate::types::deploy::WorkflowInfo;
-use crate::types::identity::{Listing, OperatorView, Who, login_name};
+use crate::types::identity::{Listing, OperatorView, Who};
 use crate::types::report::Report;
 use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 use crate::types::{Command, CommandError, ItemId, Record, Reply};

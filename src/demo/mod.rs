@@ -188,7 +188,7 @@ async fn staff(handle: &EngineHandle) {
     if !handle.directory().is_empty() {
         return;
     }
-    let me = crate::types::identity::login_name();
+    let me = crate::api::peer::login_name();
     let all = ["finance-approvers", "ap-reviewers", "sre", "onboarding"];
     let team: [(&str, Role, &[&str]); 5] = [
         (&me, Role::Admin, &all),

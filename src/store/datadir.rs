@@ -20,6 +20,9 @@ const TOKEN_BYTES: usize = 32;
 pub struct DaemonInfo {
     pub url: String,
     pub pid: u32,
+    /// The Unix socket it also serves, for users of this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
 }
 
 /// `$XDG_DATA_HOME/tempi`, else `$HOME/.local/share/tempi`, else `./.tempi`.

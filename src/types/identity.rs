@@ -197,40 +197,6 @@ impl Directory {
     }
 }
 
-/// The login name of the user this process runs as (its effective uid), as the
-/// password database has it; `$USER` only when the database has no entry.
-pub fn login_name() -> String {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
-    user_name(uid)
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.trim().is_empty()))
-        .unwrap_or_else(|| format!("uid{uid}"))
-}
-
-/// The login name of `uid`, if the password database knows it.
-pub fn user_name(uid: u32) -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: passwd is plain data; getpwuid_r writes into it and into buf, whose
-    // length it is told, and sets result to null or to &pwd.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-        return None;
-    }
-    // SAFETY: pw_name points into buf, NUL-terminated by getpwuid_r.
-    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-    name.to_str().ok().map(str::to_string)
-}
-
 /// SHA-256 of a token, as the directory keeps it (hex).
 pub fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.trim().as_bytes());

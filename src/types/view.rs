@@ -319,6 +319,14 @@ pub struct Metrics {
     pub commits: u64,
 }
 
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,12 +348,4 @@ mod tests {
                 .contains("'two' is not an item id")
         );
     }
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn is_one(n: &u32) -> bool {
-    *n == 1
 }

@@ -482,7 +482,7 @@ impl App {
                             .filter(|o| o.revoked.is_none() && o.groups.contains(c))
                             .count();
                         let noun = if people == 1 { "person" } else { "people" };
-                        Some(format!("{people} {noun} · "))
+                        (people > 0).then(|| format!("{people} {noun} · "))
                     }
                 };
                 (c.clone(), format!("{}{n} open", who.unwrap_or_default()))

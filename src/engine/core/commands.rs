@@ -318,7 +318,7 @@ impl Core {
         let fields = self.decided_fields(t, fields)?;
         let needed = self.four_eyes(t).approvals;
         // One verdict a person: who approved does not also reject (or approve again).
-        if t.approvals.iter().any(|n| *n == who.name) {
+        if t.approvals.contains(&who.name) {
             return Err(CommandError::Conflict(format!(
                 "you ({}) already approved task {task} ({} of {needed}); another operator \
                  must give the next verdict",
