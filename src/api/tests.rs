@@ -137,6 +137,7 @@ fn fake_engine() -> (EngineHandle, Seen) {
         feed: crate::feed::Shared::new(0),
         journal_id: "test".into(),
         health: watch::channel(Default::default()).1,
+        audit: watch::channel(Default::default()).1,
         retention: None,
         stats: Default::default(),
     };
@@ -473,6 +474,7 @@ async fn a_lagging_stream_rereads_the_gap_from_the_journal() {
         feed: crate::feed::Shared::new(0),
         journal_id: "test".into(),
         health: watch::channel(Default::default()).1,
+        audit: watch::channel(Default::default()).1,
         retention: None,
         stats: Default::default(),
     };

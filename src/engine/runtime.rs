@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::attempts::Attempts;
+use super::audit::Auditor;
 use super::core::{Attempt, Core, Ctx, Dispatch, ENGINE, Work};
 use super::handle::{Counted, EngineHandle, Request};
 use super::retention::Retention;
@@ -115,6 +116,9 @@ pub struct EngineConfig {
     pub feed_flush: std::time::Duration,
     /// Where retention moves records before removing them (None: they are only removed).
     pub archive: Option<PathBuf>,
+    /// How often the journal's hash chain is verified after the full check at start
+    /// (None: never; the figures then stay at 0).
+    pub audit_check: Option<std::time::Duration>,
     /// Seeds the engine's randomness (retry jitter); from the OS when absent.
     pub seed: Option<u64>,
     /// How long an attempt may run when its step names no `timeout`.
@@ -140,6 +144,7 @@ impl EngineConfig {
             retention_check: std::time::Duration::from_secs(5),
             feed_flush: feed::changes::FLUSH,
             archive: None,
+            audit_check: Some(std::time::Duration::from_secs(5)),
             seed: None,
             step_timeouts: Default::default(),
             executor: None,
@@ -295,6 +300,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     };
     let (tx, rx) = mpsc::channel(4096);
     let (health, health_rx) = watch::channel(Health::Running);
+    let (audit, audit_rx) = watch::channel(crate::types::health::AuditHealth::default());
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     // Commits, not records: a watcher this far behind catches up from the journal.
     let (events, _) = broadcast::channel(1024);
@@ -305,6 +311,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         feed: feed::Shared::new(core.state.seq),
         journal_id: journal.id().into(),
         health: health_rx,
+        audit: audit_rx,
         retention: config.retention.filter(|w| !w.is_zero()),
         stats: stats.clone(),
     };
@@ -404,6 +411,14 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         ),
         None => None,
     };
+    // After the start, beside the engine: a restart never waits for the check.
+    let auditor = match config.audit_check {
+        Some(every) => Some(
+            Auditor::spawn(config.data_dir.clone(), every, audit)
+                .map_err(|e| StartError::Internal(e.to_string()))?,
+        ),
+        None => None,
+    };
     let task = tokio::spawn(async move {
         if engine
             .batches
@@ -418,6 +433,9 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         let _ = tokio::task::spawn_blocking(move || {
             if let Some(r) = retention {
                 r.stop();
+            }
+            if let Some(a) = auditor {
+                a.stop();
             }
             // A clean stop leaves a snapshot of the live state, so the next start
             // replays nothing; only when every record the core applied is committed.

@@ -115,6 +115,7 @@ pub fn metrics() -> Metrics {
         journal_seq: 48_211,
         journal_id: "fixture".into(),
         commits: 9_120,
+        audit: Default::default(),
     }
 }
 

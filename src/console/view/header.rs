@@ -95,6 +95,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             first.push(Span::styled("READ-ONLY", t.style(Role::ToastError)));
             first.push(label(" "));
         }
+        // A journal that no longer verifies is never left out for want of room.
+        if let Some(b) = &m.audit.broken {
+            let text = format!("audit BROKEN at seq {}", b.seq);
+            first.push(Span::styled(text, t.style(Role::ToastError)));
+            first.push(label(" "));
+        }
         first.extend([
             label(names[0]),
             value(m.in_flight, Role::HeaderValue),
@@ -184,6 +190,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .map(|(narrow, spark)| second_line(narrow, spark))
         .find(fits)
         .unwrap_or_else(|| second_line(true, spark_wide));
+    // How far the audit chain verified, where there is room for it.
+    if m.audit.verified_seq > 0 && m.audit.broken.is_none() {
+        let cell = [
+            label("  audit verified to seq "),
+            Span::styled(m.audit.verified_seq.to_string(), t.style(Role::SlaOk)),
+        ];
+        if width(&second) + width(&cell) + clock.chars().count() <= room {
+            second.extend(cell);
+        }
+    }
     // The clock goes at the right edge, or not at all.
     let used = width(&second) + clock.chars().count();
     if let Some(gap) = room.checked_sub(used) {
