@@ -357,7 +357,8 @@ mod tests {
     fn an_edited_cut_or_padded_export_fails_at_its_line() {
         let (dir, file, _) = exported();
         let original = lines(&file);
-        let cases: [(&dyn Fn(&mut Vec<String>), u64, &str); 5] = [
+        type Edit<'a> = &'a dyn Fn(&mut Vec<String>);
+        let cases: [(Edit, u64, &str); 5] = [
             (
                 &|l| l[2] = l[2].replace("75", "76"),
                 3,

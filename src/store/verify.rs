@@ -3,6 +3,9 @@
 //! recomputed from the stored bytes, and the first record that does not match is named
 //! with what is wrong. A full check also holds the tables derived from the records to
 //! them: the `item` column, and where the ended-items index says each item's records are.
+//! Not covered: the rollups (counts), snapshots and the retention archive. A tombstone is
+//! taken at its word (what it removed is gone), and a chain recomputed by someone who can
+//! write the file verifies: only an [`Anchor`] kept elsewhere tells those apart.
 
 use std::path::{Path, PathBuf};
 

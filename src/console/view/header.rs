@@ -95,12 +95,6 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             first.push(Span::styled("READ-ONLY", t.style(Role::ToastError)));
             first.push(label(" "));
         }
-        // A journal that no longer verifies is never left out for want of room.
-        if let Some(b) = &m.audit.broken {
-            let text = format!("audit BROKEN at seq {}", b.seq);
-            first.push(Span::styled(text, t.style(Role::ToastError)));
-            first.push(label(" "));
-        }
         first.extend([
             label(names[0]),
             value(m.in_flight, Role::HeaderValue),
@@ -146,7 +140,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .filter(|t| crate::console::app::in_scope(t, crate::console::app::Scope::Mine, &app.opts))
         .count() as u64;
     let second_line = |narrow: bool, spark_width: usize| {
-        let mut second = vec![
+        let mut second = Vec::new();
+        // A journal that no longer verifies goes first, never left out for want of room
+        // (the first line keeps the SLA counts).
+        if let Some(b) = &m.audit.broken {
+            let text = format!(" audit BROKEN at seq {}", b.seq);
+            second.push(Span::styled(text, t.style(Role::ToastError)));
+        }
+        second.extend([
             label(if narrow { " " } else { " throughput " }),
             Span::styled(
                 format!("{:>6}", thousands(app.model.rate())),
@@ -165,7 +166,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             value(m.open_tasks, Role::HeaderValue),
             label(if narrow { " mine " } else { "  mine " }),
             value(mine, Role::Accent),
-        ];
+        ]);
         if let Some(rate) = app.opts.rate {
             second.push(label(if narrow { " load " } else { "  load " }));
             second.push(Span::styled(format!("{rate}/min"), t.style(Role::Accent)));
