@@ -469,7 +469,10 @@ async fn metrics_are_exported_for_prometheus() {
         .send()
         .await
         .unwrap();
-    assert_eq!(health.text().await.unwrap(), r#"{"state":"running"}"#);
+    let body: Value = health.json().await.unwrap();
+    assert_eq!(body["state"], "running", "{body}");
+    assert!(body["audit"]["verified_seq"].is_u64(), "{body}");
+    assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1008,4 +1011,88 @@ async fn serve_on_a_full_disk_answers_healthz_503_refuses_work_and_keeps_serving
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let status = wait_exit(&mut child, Duration::from_secs(15));
     assert!(status.success(), "{status:?}");
+}
+
+/// `/healthz` until `done` says yes of it (at most 20 s).
+async fn health_until(d: &Daemon, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let health = d.http().get(format!("{}/healthz", d.url)).send().await;
+        if let Ok(h) = health {
+            let body: Value = h.json().await.unwrap_or_default();
+            if done(&body) {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "never: {body}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_chain_verifies_beside_the_daemon_and_a_tampered_journal_is_found() {
+    let mut d = Daemon::start();
+    for _ in 0..3 {
+        d.start_item("batch").await;
+    }
+    d.start_item("order").await;
+    // Read from the journal file while the daemon writes it.
+    let o = d.cli(&["audit", "--verify"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.starts_with("audit verified: "), "{out}");
+    let anchor = d.cli_json(&["audit", "--anchor", "--json"]);
+    let seq = anchor["head"]["seq"].as_u64().unwrap();
+    assert!(seq > 4, "{anchor}");
+    let export = d.data.with_file_name("audit.jsonl");
+    let o = d.cli(&["audit", "--export", export.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The daemon's own check gets there too, and says so.
+    let health = health_until(&d, |h| h["audit"]["verified_seq"].as_u64() >= Some(seq)).await;
+    assert_eq!(health["state"], "running", "{health}");
+
+    // An edit while it runs: `--verify` names it at once.
+    let journal = d.data.join("journal.db");
+    let conn = rusqlite::Connection::open(&journal).unwrap();
+    conn.execute(
+        "UPDATE events SET body = replace(body, '\"n\":1', '\"n\":2') WHERE seq = 3",
+        [],
+    )
+    .unwrap();
+    assert_eq!(conn.changes(), 1, "seq 3 has an n to change");
+    drop(conn);
+    let o = d.cli(&["audit", "--verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("failed at seq 3: its body was changed"),
+        "{}",
+        stderr(&o)
+    );
+    // The export made before still checks on its own.
+    let o = d.cli(&["audit", "--check", export.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A restart verifies from the start, beside serving: the break shows everywhere.
+    d.signal(libc::SIGTERM);
+    let _ = d.child.wait();
+    d.restart();
+    let health = health_until(&d, |h| h["audit"]["broken"].is_object()).await;
+    assert_eq!(health["audit"]["broken"]["seq"], 3, "{health}");
+    assert_eq!(health["audit"]["verified_seq"], 2, "{health}");
+    assert_eq!(health["state"], "running", "the engine still takes work");
+    let (status, metrics) = d.call(reqwest::Method::GET, "/api/metrics", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(metrics["audit"]["broken"]["seq"], 3, "{metrics}");
+    let text = d
+        .http()
+        .get(format!("{}/metrics", d.url))
+        .bearer_auth(&d.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("\ntempi_audit_broken 1\n"), "{text}");
+    assert!(text.contains("\ntempi_audit_verified_seq 2\n"), "{text}");
 }

@@ -667,3 +667,187 @@ fn a_schema_2_journal_gains_keys_and_titles_and_ended_items_are_found_by_key() {
         .unwrap();
     assert_eq!(version, store::SCHEMA_VERSION.to_string());
 }
+
+/// `tempi --data DIR audit ARGS`, the real binary, no daemon.
+fn audit(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tempi"))
+        .arg("--data")
+        .arg(dir)
+        .arg("audit")
+        .args(args)
+        .env_remove("TEMPI_URL")
+        .output()
+        .unwrap()
+}
+
+/// A closed journal of records 1..=12.
+fn closed_journal() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path()).unwrap();
+    journal.append(&records(1, 12)).unwrap();
+    dir
+}
+
+#[test]
+fn audit_verify_passes_an_untouched_journal_and_names_each_tampering() {
+    let dir = closed_journal();
+    let file = dir.path().join("journal.db");
+    let before = std::fs::read(&file).unwrap();
+    let o = audit(dir.path(), &["--verify"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.starts_with("audit verified: 12 records, 0 tombstones, head seq 12 hash "),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "verify writes nothing"
+    );
+    let o = audit(dir.path(), &["--verify", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["ok"].clone(), v["head"]["seq"].clone()),
+        (json!(true), json!(12))
+    );
+
+    // What someone with sqlite3 might do, each on a fresh copy.
+    let cases = [
+        (
+            "UPDATE events SET body = replace(body, 'because', 'because!') WHERE seq = 5",
+            "its body was changed",
+            "body_changed",
+        ),
+        (
+            "DELETE FROM events WHERE seq = 5",
+            "missing: neither a record nor a tombstone covers it",
+            "missing",
+        ),
+        (
+            "UPDATE events SET hash = zeroblob(32) WHERE seq = 5",
+            "its hash was changed",
+            "hash_changed",
+        ),
+        (
+            "UPDATE events SET seq = -1 WHERE seq = 5;
+             UPDATE events SET seq = 5 WHERE seq = 6;
+             UPDATE events SET seq = 6 WHERE seq = -1;",
+            "it holds the record of seq 6: records were moved out of order",
+            "out_of_order",
+        ),
+    ];
+    for (edit, says, kind) in cases {
+        let dir = closed_journal();
+        rusqlite_path_exec(&dir.path().join("journal.db"), edit);
+        let o = audit(dir.path(), &["--verify"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{edit}: {err}");
+        assert!(
+            err.contains(&format!("failed at seq 5: {says}")),
+            "{edit}: {err}"
+        );
+        assert!(o.stdout.is_empty(), "{edit}");
+        let o = audit(dir.path(), &["--verify", "--json"]);
+        assert_eq!(o.status.code(), Some(1));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["ok"], false, "{v}");
+        assert_eq!(v["break"]["seq"], 5, "{v}");
+        assert_eq!(v["break"]["problem"]["kind"], kind, "{v}");
+        assert_eq!(v["verified_seq"], 4, "{v}");
+    }
+}
+
+#[test]
+fn audit_export_checks_itself_and_an_anchor_catches_a_recomputed_chain() {
+    let dir = closed_journal();
+    let anchor = audit(dir.path(), &["--anchor"]);
+    assert!(anchor.status.success());
+    let anchor = String::from_utf8_lossy(&anchor.stdout).trim().to_string();
+    assert!(
+        anchor.starts_with("12:") && anchor.len() == 3 + 64,
+        "{anchor}"
+    );
+    let export = dir.path().join("audit.jsonl");
+    let export_s = export.to_str().unwrap();
+    let o = audit(dir.path(), &["--export", export_s]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = audit(dir.path(), &["--check", export_s, "--against", &anchor]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("passes through anchor 12:"), "{out}");
+    // A second export to the same file changes nothing.
+    let o = audit(dir.path(), &["--export", export_s]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+
+    // Edit a record and recompute every hash after it, as a same-user attacker can.
+    let conn = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+    conn.execute(
+        "UPDATE events SET body = replace(body, 'alice', 'mallory')",
+        [],
+    )
+    .unwrap();
+    let rows: Vec<(i64, String)> = conn
+        .prepare("SELECT seq, body FROM events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut prev = tempi::store::chain::GENESIS;
+    for (seq, body) in rows {
+        prev = tempi::store::chain::link(&prev, seq as u64, body.as_bytes());
+        conn.execute(
+            "UPDATE events SET hash = ?1 WHERE seq = ?2",
+            rusqlite::params![&prev[..], seq],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    assert!(
+        audit(dir.path(), &["--verify"]).status.success(),
+        "unanchored, it passes"
+    );
+    let o = audit(dir.path(), &["--verify", "--against", &anchor]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("rewritten at or before seq 12"), "{err}");
+    // The export kept before the edit still checks, and shows what was there.
+    assert!(audit(dir.path(), &["--check", export_s]).status.success());
+    assert!(std::fs::read_to_string(&export).unwrap().contains("alice"));
+}
+
+#[test]
+fn audit_chain_modes_refuse_what_they_cannot_do() {
+    let dir = tempfile::tempdir().unwrap();
+    // No journal: said, exit 1.
+    let o = audit(dir.path(), &["--verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no journal at"));
+    // Usage: one mode at a time, not with the listing's options, an anchor to check.
+    for args in [
+        &["--verify", "--anchor"][..],
+        &["--verify", "--follow"],
+        &["3", "--verify"],
+        &["--verify", "--limit", "2"],
+        &["--against", "1:00"],
+        &["--anchor", "--against", &format!("1:{}", "0".repeat(64))],
+        &["--verify", "--against", "12:nothex"],
+    ] {
+        let o = audit(dir.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+    }
+    // An export that is not one.
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, "hello\n").unwrap();
+    let o = audit(dir.path(), &["--check", junk.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("junk:1: not JSON"), "{err}");
+}

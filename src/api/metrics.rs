@@ -108,6 +108,18 @@ fn gauges(out: &mut String, m: &Metrics, health: &Health) {
         "Journal commits.",
         &[("", g(m.commits))],
     );
+    metric(
+        "tempi_audit_verified_seq",
+        "gauge",
+        "The journal's hash chain verifies from its start through this seq (0: not checked yet).",
+        &[("", g(m.audit.verified_seq))],
+    );
+    metric(
+        "tempi_audit_broken",
+        "gauge",
+        "1 when the journal's hash chain does not verify (`tempi audit --verify` names where).",
+        &[("", is(m.audit.broken.is_some()))],
+    );
 }
 
 /// A label value as the exposition format writes it.

@@ -246,7 +246,7 @@ async fn read_body_first(req: Request, next: Next) -> Response {
 }
 
 /// 200 while the engine takes work, 503 while it refuses it (a full disk) or has
-/// stopped; the body says which, and why.
+/// stopped; the body says which, and why, and how far the audit chain is verified.
 async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
     let health = st.handle.health();
     let status = if health.is_running() {
@@ -254,7 +254,11 @@ async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(health))
+    let audit = st.handle.audit_health();
+    (
+        status,
+        Json(crate::types::health::HealthReport { health, audit }),
+    )
 }
 
 /// Compares in time independent of where the first difference is.

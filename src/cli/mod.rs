@@ -2,6 +2,7 @@
 //! parsed command to its group (serve, validate, acting verbs, listings, bench).
 
 mod act;
+mod audit;
 mod bench;
 mod config;
 mod console;
@@ -77,6 +78,42 @@ fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
         return Err("retention is limited to 100 years; use 0 to keep everything".into());
     }
     Ok(d)
+}
+
+/// `tempi audit`'s hash-chain modes: one at a time, never with the listing's options.
+#[derive(Debug, Clone, Default, Args)]
+#[group(id = "chain_mode", multiple = false, conflicts_with_all = ["item", "follow", "archive", "limit", "after"])]
+pub struct ChainArgs {
+    /// Verify the journal's hash chain and the tables derived from it, reading the
+    /// journal file directly; exit 1 naming the first record that does not match
+    #[arg(long)]
+    pub verify: bool,
+    /// Verify, then write the chain to FILE as JSON lines that check themselves (created
+    /// 0600; an existing FILE is refused; `--check FILE` checks it)
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    /// Verify, then print the head as SEQ:HASH, to keep where this machine's users cannot
+    /// write (a same-user attacker can recompute a chain nobody anchored)
+    #[arg(long)]
+    pub anchor: bool,
+    /// Check an export written by --export on its own (no journal needed)
+    #[arg(long, value_name = "FILE")]
+    pub check: Option<PathBuf>,
+}
+
+impl ChainArgs {
+    fn mode(&self) -> Option<audit::Mode> {
+        if self.verify {
+            return Some(audit::Mode::Verify);
+        }
+        if self.anchor {
+            return Some(audit::Mode::Anchor);
+        }
+        if let Some(f) = &self.export {
+            return Some(audit::Mode::Export(f.clone()));
+        }
+        self.check.clone().map(audit::Mode::Check)
+    }
 }
 
 /// Opt-in paging for the listings; without it they print every match.
@@ -346,9 +383,13 @@ pub enum Cmd {
         #[command(flatten)]
         acting: Acting,
     },
-    /// The audit trail (journal records) of one item or all
+    /// The audit trail (journal records) of one item or all, or its hash chain verified
     ///
     /// With --json, a JSON array of records (with --follow: one record per line).
+    /// --verify, --export, --anchor and --check read the journal file itself (a daemon may
+    /// be running, or none) and exit 1 naming the first seq that does not verify; with
+    /// --json they print `{"ok": true, "records", "tombstones", "head": {"seq", "hash"}}`
+    /// or `{"ok": false, "break": {"seq", "problem", "message"}}` either way.
     Audit {
         /// Only this item's records [default: every record]
         item: Option<ItemId>,
@@ -362,6 +403,12 @@ pub enum Cmd {
         archive: Option<PathBuf>,
         #[command(flatten)]
         page: Page,
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// With --verify or --check: the chain must pass through this anchor (SEQ:HASH,
+        /// as --anchor printed it)
+        #[arg(long, value_name = "SEQ:HASH", requires = "chain_mode", conflicts_with_all = ["anchor", "export"])]
+        against: Option<store::verify::Anchor>,
     },
     /// Per workflow and in total: items started, completed, failed and cancelled, error
     /// rate, incidents, cycle time, SLA met, breaches and human wait, over a window
@@ -651,6 +698,15 @@ async fn dispatch(cmd: Cmd, g: &Globals) -> anyhow::Result<ExitCode> {
             page,
             print,
         } => show::tasks(g, mine, all, page, print.json).await?,
+        Cmd::Audit {
+            print,
+            chain,
+            against,
+            ..
+        } if chain.mode().is_some() => {
+            let mode = chain.mode().unwrap_or(audit::Mode::Verify);
+            return Ok(audit::run(g, mode, against, print.json));
+        }
         Cmd::Audit {
             item,
             print,

@@ -107,6 +107,8 @@ pub struct EngineHandle {
     pub(crate) journal_id: Arc<str>,
     /// Running, refusing work (a full disk), or stopped; set by the journal writer.
     pub(crate) health: watch::Receiver<Health>,
+    /// How far the journal's hash chain is verified; set by the audit thread.
+    pub(crate) audit: watch::Receiver<crate::types::health::AuditHealth>,
     /// How long ended items are kept (None: forever): a report's default window.
     pub(crate) retention: Option<std::time::Duration>,
     /// The journal writer's counters (group commits), for the metrics.
@@ -154,6 +156,11 @@ impl EngineHandle {
     /// Whether the engine takes work, and if not why.
     pub fn health(&self) -> Health {
         self.health.borrow().clone()
+    }
+
+    /// How far the journal's hash chain is verified, or where it breaks.
+    pub fn audit_health(&self) -> crate::types::health::AuditHealth {
+        self.audit.borrow().clone()
     }
 
     /// Waits until the engine has stopped for good; returns why.
@@ -412,6 +419,7 @@ impl EngineHandle {
             found_tasks.extend(tasks);
         }
         metrics.journal_id = self.journal_id.to_string();
+        metrics.audit = self.audit_health();
         Ok((found_items, found_tasks, metrics))
     }
 
@@ -421,6 +429,7 @@ impl EngineHandle {
             .await
             .ok_or_else(|| self.gone())?;
         m.journal_id = self.journal_id.to_string();
+        m.audit = self.audit_health();
         if let Ok(s) = self.stats.lock() {
             m.commits = s.commits;
         }

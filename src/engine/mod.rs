@@ -2,6 +2,7 @@
 //! that owns the journal, timers and executors.
 
 pub mod attempts;
+pub mod audit;
 pub mod core;
 pub mod handle;
 mod replay;

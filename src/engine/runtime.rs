@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::attempts::Attempts;
+use super::audit::Auditor;
 use super::core::{Attempt, Core, Ctx, Dispatch, Work};
 use super::handle::{Counted, EngineHandle, Request};
 use super::retention::Retention;
@@ -116,6 +117,9 @@ pub struct EngineConfig {
     pub feed_flush: std::time::Duration,
     /// Where retention moves records before removing them (None: they are only removed).
     pub archive: Option<PathBuf>,
+    /// How often the journal's hash chain is verified after the full check at start
+    /// (None: never; the figures then stay at 0).
+    pub audit_check: Option<std::time::Duration>,
     /// Seeds the engine's randomness (retry jitter); from the OS when absent.
     pub seed: Option<u64>,
     /// How long an attempt may run when its step names no `timeout`.
@@ -141,6 +145,7 @@ impl EngineConfig {
             retention_check: std::time::Duration::from_secs(5),
             feed_flush: feed::changes::FLUSH,
             archive: None,
+            audit_check: Some(std::time::Duration::from_secs(5)),
             seed: None,
             step_timeouts: Default::default(),
             executor: None,
@@ -297,6 +302,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
     let (tx, rx) = mpsc::channel(4096);
     let (health, health_rx) = watch::channel(Health::Running);
     let (directory, directory_rx) = watch::channel(Arc::new(core.state.directory.clone()));
+    let (audit, audit_rx) = watch::channel(crate::types::health::AuditHealth::default());
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     // Commits, not records: a watcher this far behind catches up from the journal.
     let (events, _) = broadcast::channel(1024);
@@ -308,6 +314,7 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         journal_id: journal.id().into(),
         health: health_rx,
         directory: directory_rx,
+        audit: audit_rx,
         retention: config.retention.filter(|w| !w.is_zero()),
         stats: stats.clone(),
     };
@@ -410,6 +417,14 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         ),
         None => None,
     };
+    // After the start, beside the engine: a restart never waits for the check.
+    let auditor = match config.audit_check {
+        Some(every) => Some(
+            Auditor::spawn(config.data_dir.clone(), every, audit)
+                .map_err(|e| StartError::Internal(e.to_string()))?,
+        ),
+        None => None,
+    };
     let task = tokio::spawn(async move {
         if engine
             .batches
@@ -424,6 +439,9 @@ pub async fn start(config: EngineConfig) -> Result<Running, StartError> {
         let _ = tokio::task::spawn_blocking(move || {
             if let Some(r) = retention {
                 r.stop();
+            }
+            if let Some(a) = auditor {
+                a.stop();
             }
             // A clean stop leaves a snapshot of the live state, so the next start
             // replays nothing; only when every record the core applied is committed.

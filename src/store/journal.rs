@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use chrono::SecondsFormat;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
+use super::chain::{self, Hash};
 use super::lock::EngineLock;
 use super::{StoreError, ensure_dir};
 use crate::types::event::Record;
@@ -19,16 +20,17 @@ use crate::types::view::EndedItem;
 pub const JOURNAL_FILE: &str = "journal.db";
 
 /// The schema this build writes; a journal with a newer one is refused, an older one
-/// is migrated on open. 2 added the index of ended items, 3 their keys and titles.
-pub const SCHEMA_VERSION: i64 = 4;
+/// is migrated on open. 2 added the index of ended items, 3 their keys and titles, 4
+/// the rollups, 5 the hash chain (`chain.rs`).
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Set by the migration from schema 1: the ended-items index must be filled by a replay.
 const BACKFILL: &str = "backfill_ended";
 
-const INSERT: &str = "INSERT INTO events (seq, item, body) VALUES (?1, ?2, ?3)";
+const INSERT: &str = "INSERT INTO events (seq, item, body, hash) VALUES (?1, ?2, ?3, ?4)";
 /// Journals created before schema 2 also copy the time and the kind out of the body.
 const INSERT_V1: &str =
-    "INSERT INTO events (seq, item, at, kind, body) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO events (seq, item, at, kind, body, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const SELECT_AFTER: &str = "SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq";
 
 /// The single writer of a data dir's journal. Holding it holds the engine lock.
@@ -37,6 +39,8 @@ pub struct Journal {
     conn: Connection,
     path: PathBuf,
     last_seq: u64,
+    /// The chain's hash at `last_seq`: what the next record is chained to.
+    head_hash: Hash,
     /// Reused between appends to serialize bodies without allocating per record.
     buf: Vec<u8>,
     /// The events table has schema 1's `at` and `kind` columns.
@@ -132,6 +136,18 @@ impl Journal {
         // Retention may have removed the newest records; seqs still never go back.
         let floors = super::retention::floors(&conn, &path)?;
         let last_seq = last_seq.max(floors.pruned_through);
+        // Retention never removes past the head, so the chain ends there (or verify
+        // will say where it does not).
+        let (end, head_hash) = chain::head(&conn, &path)?;
+        // A damaged head hash is verify's to report; the engine carries on from zeros
+        // (so the break shows there) rather than refusing to start.
+        let head_hash = head_hash.unwrap_or_else(|| {
+            tracing::warn!(
+                "journal {}: the hash at seq {end} is missing or damaged; `tempi audit --verify` names the break",
+                path.display()
+            );
+            chain::GENESIS
+        });
 
         let v1_columns = conn
             .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'kind'")
@@ -146,6 +162,7 @@ impl Journal {
             conn,
             path,
             last_seq,
+            head_hash,
             buf: Vec::with_capacity(1024),
             v1_columns,
             id,
@@ -167,6 +184,11 @@ impl Journal {
     /// The seq of the last committed record (0 when the journal is empty).
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// The chain's hash at `last_seq()` (all zeros when the journal is empty).
+    pub fn head_hash(&self) -> Hash {
+        self.head_hash
     }
 
     /// What retention removed: the seq below which the journal may have gaps, and the
@@ -214,6 +236,8 @@ impl Journal {
         let path = &self.path;
         let buf = &mut self.buf;
         let v1 = self.v1_columns;
+        // Chained as they are written; kept only once the transaction commits.
+        let mut hash = self.head_hash;
         let tx = self
             .conn
             .transaction()
@@ -235,12 +259,14 @@ impl Journal {
                     .item
                     .map(|item| to_i64(item, path, "item id"))
                     .transpose()?;
+                hash = chain::link(&hash, record.seq, body.as_bytes());
+                let h = &hash[..];
                 let inserted = if v1 {
                     let at = record.at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
                     let kind = record.event.name();
-                    stmt.execute(params![record.seq as i64, item, at, kind, body])
+                    stmt.execute(params![record.seq as i64, item, at, kind, body, h])
                 } else {
-                    stmt.execute(params![record.seq as i64, item, body])
+                    stmt.execute(params![record.seq as i64, item, body, h])
                 };
                 inserted.map_err(sql_err(path, "insert a record"))?;
             }
@@ -258,6 +284,7 @@ impl Journal {
         super::rollups::add(&tx, tally, compact).map_err(sql_err(path, "add to the rollups"))?;
         tx.commit().map_err(sql_err(path, "commit a batch"))?;
         self.last_seq = last.seq;
+        self.head_hash = hash;
         if let Some(h) = compact {
             self.compacted = h;
         }
@@ -517,11 +544,14 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
                 "CREATE TABLE IF NOT EXISTS events (
                      seq  INTEGER PRIMARY KEY,
                      item INTEGER,
-                     body TEXT NOT NULL
+                     body TEXT NOT NULL,
+                     hash BLOB NOT NULL
                  );
                  CREATE INDEX IF NOT EXISTS events_item_seq ON events (item, seq);",
             )
             .map_err(sql_err(path, "create the events table"))?;
+            tx.execute_batch(super::chain::SCHEMA)
+                .map_err(sql_err(path, "create the tombstones table"))?;
             tx.execute_batch(super::ended::SCHEMA)
                 .map_err(sql_err(path, "create the ended-items index"))?;
             tx.execute_batch(super::rollups::SCHEMA)
@@ -563,6 +593,12 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
                 // Figures begin at the upgrade: what ended before was never counted.
                 tx.execute_batch(super::rollups::SCHEMA)
                     .map_err(sql_err(path, "create the rollups"))?;
+                set_version(&tx)?;
+            }
+            if found < 5 {
+                // The chain starts from what the journal holds at the upgrade.
+                let floors = super::retention::floors(&tx, path)?;
+                super::chain::migrate(&tx, path, floors.pruned_through)?;
                 set_version(&tx)?;
             }
         }

@@ -4,8 +4,10 @@
 
 pub mod archive;
 mod body;
+pub mod chain;
 mod datadir;
 mod ended;
+pub mod export;
 pub mod faults;
 mod full;
 mod journal;
@@ -17,6 +19,7 @@ mod rollups;
 pub mod secrets;
 pub mod settings;
 pub mod snapshots;
+pub mod verify;
 
 use std::path::PathBuf;
 

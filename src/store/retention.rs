@@ -1,8 +1,10 @@
 //! Retention: the records of items that ended longer ago than the retention window
 //! are deleted in small transactions on a connection of their own, with their index
 //! rows. Id high-water marks and the highest seq removed are kept in `meta`, so ids are
-//! never reused and a cursor into what was removed can be told to resync. SQLite reuses
-//! the freed pages, so at a steady load the file stops growing.
+//! never reused and a cursor into what was removed can be told to resync. Each run of
+//! removed seqs becomes a tombstone in the same transaction, so the hash chain still
+//! verifies (`chain.rs`). SQLite reuses the freed pages, so at a steady load the file
+//! stops growing.
 
 use std::path::{Path, PathBuf};
 
@@ -133,6 +135,7 @@ impl Pruner {
         }
         let mut out = Pruned::default();
         let (mut max_seq, mut max_item, mut max_task) = (0i64, 0i64, 0i64);
+        let mut removed: Vec<(i64, super::chain::Hash)> = Vec::new();
         for (id, last) in &victims {
             let task: Option<i64> = tx
                 .query_row(
@@ -141,9 +144,7 @@ impl Pruner {
                     |r| r.get(0),
                 )
                 .map_err(sql_err(path, "read an item's tasks"))?;
-            out.records += tx
-                .execute("DELETE FROM events WHERE item = ?1", [id])
-                .map_err(sql_err(path, "delete records"))?;
+            out.records += delete_records(&tx, path, *id, &mut removed)?;
             tx.execute("DELETE FROM ended_tasks WHERE item = ?1", [id])
                 .map_err(sql_err(path, "delete tasks"))?;
             tx.execute("DELETE FROM ended_items WHERE id = ?1", [id])
@@ -153,6 +154,7 @@ impl Pruner {
             max_task = max_task.max(task.unwrap_or(0));
             out.items += 1;
         }
+        super::chain::bury(&tx, &mut removed).map_err(sql_err(path, "add tombstones"))?;
         if out.items > 0 {
             let raise = "INSERT INTO meta (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(?2 AS INTEGER))";
@@ -169,4 +171,30 @@ impl Pruner {
             .map_err(sql_err(path, "commit a retention batch"))?;
         Ok(out)
     }
+}
+
+/// Delete item `id`'s records, noting each one's seq and hash for its tombstone.
+fn delete_records(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    id: i64,
+    removed: &mut Vec<(i64, super::chain::Hash)>,
+) -> Result<usize, StoreError> {
+    let mut stmt = tx
+        .prepare_cached("DELETE FROM events WHERE item = ?1 RETURNING seq, hash")
+        .map_err(sql_err(path, "delete records"))?;
+    let mut rows = stmt.query([id]).map_err(sql_err(path, "delete records"))?;
+    let before = removed.len();
+    while let Some(row) = rows.next().map_err(sql_err(path, "delete records"))? {
+        let seq: i64 = row.get(0).map_err(sql_err(path, "delete records"))?;
+        let hash = row.get_ref(1).ok().and_then(super::chain::stored);
+        // A damaged hash ends its tombstone with zeros: the record after it then fails
+        // to verify, so the damage is still found (retention must not stop for it).
+        let hash = hash.unwrap_or_else(|| {
+            tracing::warn!("journal {}: record {seq} has no valid hash", path.display());
+            super::chain::GENESIS
+        });
+        removed.push((seq, hash));
+    }
+    Ok(removed.len() - before)
 }

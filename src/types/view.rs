@@ -317,6 +317,9 @@ pub struct Metrics {
     #[serde(default)]
     pub journal_id: String,
     pub commits: u64,
+    /// How far the journal's hash chain is verified (a daemon before the chain sends none).
+    #[serde(default)]
+    pub audit: super::health::AuditHealth,
 }
 
 fn one() -> u32 {

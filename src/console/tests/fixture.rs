@@ -116,6 +116,10 @@ pub fn metrics() -> Metrics {
         journal_seq: 48_211,
         journal_id: "fixture".into(),
         commits: 9_120,
+        audit: crate::types::health::AuditHealth {
+            verified_seq: 48_211,
+            broken: None,
+        },
     }
 }
 

@@ -506,6 +506,28 @@ fn read_only_refusal() {
 }
 
 #[test]
+fn audit_verified_and_broken_in_the_header() {
+    let app = fixture::app();
+    let wide = text(&render(&app, 200, 50));
+    assert!(wide.contains("audit verified to seq 48211"), "{wide}");
+    let narrow = text(&render(&app, 80, 24));
+    assert!(!narrow.contains("audit"), "a calm cell gives way: {narrow}");
+    let mut app = fixture::app();
+    app.model.metrics.audit.broken = Some(crate::types::health::AuditBreak {
+        seq: 40_007,
+        problem: "its body was changed".into(),
+    });
+    let s = snap("audit_broken", &app, 80, 24);
+    let lines: Vec<&str> = s.lines().collect();
+    assert!(
+        lines[0].contains("at risk 3 breached 1"),
+        "the SLA counts stay: {s}"
+    );
+    assert!(lines[1].starts_with(" audit BROKEN at seq 40007 "), "{s}");
+    assert!(!s.contains("audit verified"), "{s}");
+}
+
+#[test]
 fn monochrome() {
     let mut app = fixture::app_with(Options {
         depth: ColorDepth::Mono,

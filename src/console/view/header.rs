@@ -140,7 +140,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .filter(|t| crate::console::app::in_scope(t, crate::console::app::Scope::Mine, &app.opts))
         .count() as u64;
     let second_line = |narrow: bool, spark_width: usize| {
-        let mut second = vec![
+        let mut second = Vec::new();
+        // A journal that no longer verifies goes first, never left out for want of room
+        // (the first line keeps the SLA counts).
+        if let Some(b) = &m.audit.broken {
+            let text = format!(" audit BROKEN at seq {}", b.seq);
+            second.push(Span::styled(text, t.style(Role::ToastError)));
+        }
+        second.extend([
             label(if narrow { " " } else { " throughput " }),
             Span::styled(
                 format!("{:>6}", thousands(app.model.rate())),
@@ -159,7 +166,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             value(m.open_tasks, Role::HeaderValue),
             label(if narrow { " mine " } else { "  mine " }),
             value(mine, Role::Accent),
-        ];
+        ]);
         if let Some(rate) = app.opts.rate {
             second.push(label(if narrow { " load " } else { "  load " }));
             second.push(Span::styled(format!("{rate}/min"), t.style(Role::Accent)));
@@ -184,6 +191,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .map(|(narrow, spark)| second_line(narrow, spark))
         .find(fits)
         .unwrap_or_else(|| second_line(true, spark_wide));
+    // How far the audit chain verified, where there is room for it.
+    if m.audit.verified_seq > 0 && m.audit.broken.is_none() {
+        let cell = [
+            label("  audit verified to seq "),
+            Span::styled(m.audit.verified_seq.to_string(), t.style(Role::SlaOk)),
+        ];
+        if width(&second) + width(&cell) + clock.chars().count() <= room {
+            second.extend(cell);
+        }
+    }
     // The clock goes at the right edge, or not at all.
     let used = width(&second) + clock.chars().count();
     if let Some(gap) = room.checked_sub(used) {
