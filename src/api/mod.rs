@@ -4,6 +4,7 @@
 pub mod client;
 pub mod listen;
 pub mod metrics;
+pub mod openapi;
 pub mod server;
 pub mod sse;
 mod stream;
@@ -22,7 +23,7 @@ pub const REASON_HEADER: &str = "x-tempi-reason";
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Body of `POST /api/items`: the fields of `Command::Start`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     pub workflow: String,
@@ -35,7 +36,7 @@ pub struct StartRequest {
 }
 
 /// Body of `POST /api/tasks/{id}/decide`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
     pub decision: String,
@@ -47,14 +48,14 @@ pub struct DecideRequest {
 }
 
 /// Body of `POST /api/tasks/{id}/reassign`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReassignRequest {
     pub to: String,
 }
 
 /// Body of `POST /api/tasks/{id}/escalate` (may be empty).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EscalateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,7 +63,7 @@ pub struct EscalateRequest {
 }
 
 /// Body of `POST /api/items/{id}/retry` (may be empty).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,14 +71,14 @@ pub struct RetryRequest {
 }
 
 /// Body of `POST /api/items/{id}/skip`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SkipRequest {
     pub step: String,
 }
 
 /// Body of `POST /api/items/{id}/signal`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignalRequest {
     pub name: String,
@@ -86,37 +87,46 @@ pub struct SignalRequest {
 }
 
 /// An empty body (`claim`, `cancel`, `compensate`); `{}` or nothing.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
 /// Every error answer: `{"error": kind, "message": text}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// What kind of refusal: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `conflict`, `resync`, `too_large`, `invalid`, `method_not_allowed`, `internal`,
+    /// `unavailable`.
     pub error: String,
+    /// What was wrong and where, for a person.
     pub message: String,
 }
 
 /// Query of `GET /api/audit`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemId>,
     #[serde(default)]
     pub after: u64,
+    /// At most this many (1000 when absent, 10000 at most).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<u64>)]
     pub limit: Option<usize>,
 }
 
 /// Query of `GET /api/report`: the window's start (by default, as far back as ended
 /// items are kept).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "report_since"
     )]
+    #[param(schema_with = openapi::time_or_date)]
     pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -138,7 +148,8 @@ fn report_since<'de, D: serde::Deserializer<'de>>(
 }
 
 /// Query of `GET /api/events`; `Last-Event-ID` wins over `after`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemId>,
@@ -147,7 +158,8 @@ pub struct EventsQuery {
 }
 
 /// Query of `GET /api/changes`; `Last-Event-ID` wins over `after`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<u64>,

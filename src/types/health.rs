@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The engine's state, as `/healthz` reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "state", content = "reason", rename_all = "snake_case")]
 pub enum Health {
     #[default]
