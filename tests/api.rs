@@ -1,8 +1,11 @@
 //! `tempi serve` as a child process on loopback, driven by the CLI and by raw HTTP:
 //! auth, error answers, races, SSE resume, metrics, clean SIGTERM and a SIGKILL
-//! under load followed by a restart that completes every item.
+//! under load followed by a restart that completes every item; and fuzzed against its
+//! OpenAPI document (`fuzz`).
 
 mod common;
+#[path = "api/fuzz.rs"]
+mod fuzz;
 #[path = "api/identity.rs"]
 mod identity;
 #[path = "api/socket.rs"]
@@ -76,12 +79,18 @@ fn spawn(data: &Path, wf: &Path) -> (Child, String) {
 
 impl Daemon {
     fn start() -> Daemon {
+        Daemon::with(&[("order", FLOW), ("batch", BATCH)])
+    }
+
+    /// A daemon whose workflows dir holds these `(name, text)` files.
+    fn with(workflows: &[(&str, &str)]) -> Daemon {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
         let wf = tmp.path().join("wf");
         std::fs::create_dir_all(&wf).unwrap();
-        std::fs::write(wf.join("order.yaml"), FLOW).unwrap();
-        std::fs::write(wf.join("batch.yaml"), BATCH).unwrap();
+        for (name, text) in workflows {
+            std::fs::write(wf.join(format!("{name}.yaml")), text).unwrap();
+        }
         let (child, url) = spawn(&data, &wf);
         let token = std::fs::read_to_string(data.join("token"))
             .unwrap()

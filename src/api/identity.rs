@@ -132,7 +132,14 @@ fn on_behalf(st: &AppState, who: Who, person: &str) -> Result<Who, ApiError> {
     Ok(who.acting_for(Some(person)))
 }
 
-/// `GET /api/whoami`.
+/// Whom the daemon takes this request for: name, role, groups, and how it knew.
+#[utoipa::path(
+    get,
+    path = "/api/whoami",
+    tag = "operators",
+    params(super::openapi::Acting),
+    responses((status = 200, body = WhoAmI), super::openapi::Refused),
+)]
 pub(super) async fn whoami(State(st): State<AppState>, caller: Caller) -> Json<WhoAmI> {
     let dir = st.handle.directory();
     let role = match (caller.who.root, dir.active(&caller.who.name)) {
@@ -152,7 +159,15 @@ pub(super) async fn whoami(State(st): State<AppState>, caller: Caller) -> Json<W
 }
 
 /// `GET /api/operators`: the directory (no token hashes), the bootstrap identity
-/// first, each with the open tasks they hold; and open tasks per group.
+/// first, each with the open tasks they hold; and open tasks per group. Changes go
+/// through `POST /api/commands` (`add_operator`, `revoke_operator`, `set_groups`,
+/// `set_role`, `issue_token`: admins only).
+#[utoipa::path(
+    get,
+    path = "/api/operators",
+    tag = "operators",
+    responses((status = 200, body = crate::types::identity::Listing), super::openapi::Refused),
+)]
 pub(super) async fn operators(
     State(st): State<AppState>,
     _caller: Caller,

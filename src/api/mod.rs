@@ -5,6 +5,7 @@ pub mod client;
 pub mod identity;
 pub mod listen;
 pub mod metrics;
+pub mod openapi;
 pub mod peer;
 pub mod server;
 pub mod socket;
@@ -25,7 +26,7 @@ pub const REASON_HEADER: &str = "x-tempi-reason";
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Body of `POST /api/items`: the fields of `Command::Start`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     pub workflow: String,
@@ -38,7 +39,7 @@ pub struct StartRequest {
 }
 
 /// Body of `POST /api/tasks/{id}/decide`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
     pub decision: String,
@@ -50,14 +51,14 @@ pub struct DecideRequest {
 }
 
 /// Body of `POST /api/tasks/{id}/reassign`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReassignRequest {
     pub to: String,
 }
 
 /// Body of `POST /api/tasks/{id}/escalate` (may be empty).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EscalateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,7 +66,7 @@ pub struct EscalateRequest {
 }
 
 /// Body of `POST /api/items/{id}/retry` (may be empty).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,14 +74,14 @@ pub struct RetryRequest {
 }
 
 /// Body of `POST /api/items/{id}/skip`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SkipRequest {
     pub step: String,
 }
 
 /// Body of `POST /api/items/{id}/signal`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignalRequest {
     pub name: String,
@@ -89,37 +90,46 @@ pub struct SignalRequest {
 }
 
 /// An empty body (`claim`, `cancel`, `compensate`); `{}` or nothing.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
 /// Every error answer: `{"error": kind, "message": text}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// What kind of refusal: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `conflict`, `resync`, `too_large`, `invalid`, `method_not_allowed`, `internal`,
+    /// `unavailable`.
     pub error: String,
+    /// What was wrong and where, for a person.
     pub message: String,
 }
 
 /// Query of `GET /api/audit`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemId>,
     #[serde(default)]
     pub after: u64,
+    /// At most this many (1000 when absent, 10000 at most).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<u64>)]
     pub limit: Option<usize>,
 }
 
 /// Query of `GET /api/report`: the window's start (by default, as far back as ended
 /// items are kept).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "report_since"
     )]
+    #[param(schema_with = openapi::time_or_date)]
     pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -141,7 +151,8 @@ fn report_since<'de, D: serde::Deserializer<'de>>(
 }
 
 /// Query of `GET /api/events`; `Last-Event-ID` wins over `after`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemId>,
@@ -150,7 +161,8 @@ pub struct EventsQuery {
 }
 
 /// Query of `GET /api/changes`; `Last-Event-ID` wins over `after`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<u64>,

@@ -20,6 +20,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use super::identity::Caller;
+use super::openapi::{
+    Acting, BodyRefused, CommandRefused, Missing, ParamsRefused, Refused, Unprocessable,
+};
 use super::socket::{SocketError, SocketSpec};
 use super::{
     AuditQuery, DecideRequest, DeployRequest, Deployment, Empty, ErrorBody, EscalateRequest,
@@ -31,7 +34,7 @@ use crate::engine::EngineHandle;
 use crate::engine::runtime::{self, EngineConfig, StartError};
 use crate::store;
 use crate::types::report::Report;
-use crate::types::view::{ItemFilter, Metrics, TaskFilter};
+use crate::types::view::{ItemDetail, ItemFilter, ItemSummary, Metrics, TaskFilter, TaskView};
 use crate::types::{Command, CommandError, Record, Reply};
 
 /// Records per page of an audit query when the client sets no limit.
@@ -96,7 +99,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON body; empty means `{}`. Syntax errors are 400, wrong shapes 422, too big 413.
+/// A JSON body; empty or `null` means `{}`. Syntax errors are 400, wrong shapes 422, too
+/// big 413.
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
@@ -114,7 +118,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 ApiError::new(e.status(), "bad_request", e.body_text())
             }
         })?;
-        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body, or `null`, is `{}`: the routes whose body may be left out say so.
+        let trimmed = bytes.trim_ascii();
+        let text: &[u8] = if trimmed.is_empty() || trimmed == b"null" {
             b"{}"
         } else {
             &bytes
@@ -169,9 +175,10 @@ pub(super) struct AppState {
     pub(super) stopping: watch::Receiver<bool>,
 }
 
-/// The API's routes over `handle`. Every route but `/healthz` needs `Bearer <token>`,
-/// except for a local user on the socket (a [`Peer::Local`] in the request's
-/// extensions); open event streams end when `stopping` turns true.
+/// The API's routes over `handle`. Every route but `/healthz` and `/api/openapi.json`
+/// needs `Bearer <token>`, except for a local user on the socket (a `Peer::Local` in the
+/// request's extensions); each is described in `openapi` (a test holds the two
+/// together); open event streams end when `stopping` turns true.
 pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<bool>) -> Router {
     let state = AppState {
         handle,
@@ -205,6 +212,7 @@ pub fn router(handle: EngineHandle, token: String, stopping: watch::Receiver<boo
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/openapi.json", get(super::openapi::openapi_json))
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
@@ -247,6 +255,16 @@ async fn read_body_first(req: Request, next: Next) -> Response {
 
 /// 200 while the engine takes work, 503 while it refuses it (a full disk) or has
 /// stopped; the body says which, and why, and how far the audit chain is verified.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "metrics",
+    security(()),
+    responses(
+        (status = 200, description = "The engine takes work.", body = crate::types::health::HealthReport),
+        (status = 503, description = "The engine refuses work or has stopped, and why.", body = crate::types::health::HealthReport),
+    ),
+)]
 async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
     let health = st.handle.health();
     let status = if health.is_running() {
@@ -288,6 +306,14 @@ async fn act(st: &AppState, caller: &Caller, cmd: Command) -> Result<Json<Reply>
     Ok(Json(st.handle.command(&caller.who, reason, cmd).await?))
 }
 
+/// Work items, newest first: in flight by default.
+#[utoipa::path(
+    get,
+    path = "/api/items",
+    tag = "items",
+    params(ItemFilter),
+    responses((status = 200, body = Vec<ItemSummary>), ParamsRefused, Refused),
+)]
 async fn list_items(
     State(st): State<AppState>,
     Q(filter): Q<ItemFilter>,
@@ -298,6 +324,14 @@ async fn list_items(
     Ok(Json(st.handle.items(filter).await?))
 }
 
+/// One item: its summary, input, steps and open incident.
+#[utoipa::path(
+    get,
+    path = "/api/items/{id}",
+    tag = "items",
+    params(("id" = u64, Path, description = "The item's id.")),
+    responses((status = 200, body = ItemDetail), ParamsRefused, Missing, Refused),
+)]
 async fn get_item(State(st): State<AppState>, Id(id): Id) -> Result<impl IntoResponse, ApiError> {
     match st.handle.item(id).await? {
         Some(detail) => Ok(Json(detail)),
@@ -305,6 +339,20 @@ async fn get_item(State(st): State<AppState>, Id(id): Id) -> Result<impl IntoRes
     }
 }
 
+/// Start an item of a loaded workflow.
+#[utoipa::path(
+    post,
+    path = "/api/items",
+    tag = "items",
+    params(Acting),
+    request_body = StartRequest,
+    responses(
+        (status = 201, description = "Started; `item` is the new item.", body = Reply),
+        BodyRefused,
+        CommandRefused,
+        Refused,
+    ),
+)]
 async fn start_item(
     State(st): State<AppState>,
     caller: Caller,
@@ -320,6 +368,15 @@ async fn start_item(
     Ok((StatusCode::CREATED, act(&st, &caller, cmd).await?))
 }
 
+/// Any operator command, named by its `command` field.
+#[utoipa::path(
+    post,
+    path = "/api/commands",
+    tag = "commands",
+    params(Acting),
+    request_body = Command,
+    responses((status = 200, body = Reply), BodyRefused, CommandRefused, Refused),
+)]
 async fn command(
     State(st): State<AppState>,
     caller: Caller,
@@ -328,6 +385,21 @@ async fn command(
     act(&st, &caller, cmd).await
 }
 
+/// Retry an incident's failed step, or re-run from `from` on (an empty body is `{}`).
+#[utoipa::path(
+    post,
+    path = "/api/items/{id}/retry",
+    tag = "items",
+    params(("id" = u64, Path, description = "The item's id."), Acting),
+    request_body = Option<RetryRequest>,
+    responses(
+        (status = 200, body = Reply),
+        ParamsRefused,
+        BodyRefused,
+        CommandRefused,
+        Refused,
+    ),
+)]
 async fn retry(
     State(st): State<AppState>,
     Id(item): Id,
@@ -337,6 +409,21 @@ async fn retry(
     act(&st, &caller, Command::Retry { item, from: b.from }).await
 }
 
+/// Skip a step of an item.
+#[utoipa::path(
+    post,
+    path = "/api/items/{id}/skip",
+    tag = "items",
+    params(("id" = u64, Path, description = "The item's id."), Acting),
+    request_body = SkipRequest,
+    responses(
+        (status = 200, body = Reply),
+        ParamsRefused,
+        BodyRefused,
+        CommandRefused,
+        Refused,
+    ),
+)]
 async fn skip(
     State(st): State<AppState>,
     Id(item): Id,
@@ -346,6 +433,21 @@ async fn skip(
     act(&st, &caller, Command::Skip { item, step: b.step }).await
 }
 
+/// Cancel an item (an empty body or `{}`).
+#[utoipa::path(
+    post,
+    path = "/api/items/{id}/cancel",
+    tag = "items",
+    params(("id" = u64, Path, description = "The item's id."), Acting),
+    request_body = Option<Empty>,
+    responses(
+        (status = 200, body = Reply),
+        ParamsRefused,
+        BodyRefused,
+        CommandRefused,
+        Refused,
+    ),
+)]
 async fn cancel(
     State(st): State<AppState>,
     Id(item): Id,
@@ -355,6 +457,21 @@ async fn cancel(
     act(&st, &caller, Command::Cancel { item }).await
 }
 
+/// Undo an item's completed steps in reverse order, then fail it (an empty body or `{}`).
+#[utoipa::path(
+    post,
+    path = "/api/items/{id}/compensate",
+    tag = "items",
+    params(("id" = u64, Path, description = "The item's id."), Acting),
+    request_body = Option<Empty>,
+    responses(
+        (status = 200, body = Reply),
+        ParamsRefused,
+        BodyRefused,
+        CommandRefused,
+        Refused,
+    ),
+)]
 async fn compensate(
     State(st): State<AppState>,
     Id(item): Id,
@@ -364,6 +481,21 @@ async fn compensate(
     act(&st, &caller, Command::Compensate { item }).await
 }
 
+/// Send a signal to an item's waiting step.
+#[utoipa::path(
+    post,
+    path = "/api/items/{id}/signal",
+    tag = "items",
+    params(("id" = u64, Path, description = "The item's id."), Acting),
+    request_body = SignalRequest,
+    responses(
+        (status = 200, body = Reply),
+        ParamsRefused,
+        BodyRefused,
+        CommandRefused,
+        Refused,
+    ),
+)]
 async fn signal(
     State(st): State<AppState>,
     Id(item): Id,
@@ -378,6 +510,14 @@ async fn signal(
     act(&st, &caller, cmd).await
 }
 
+/// Human tasks, oldest first: open and claimed ones by default.
+#[utoipa::path(
+    get,
+    path = "/api/tasks",
+    tag = "tasks",
+    params(TaskFilter),
+    responses((status = 200, body = Vec<TaskView>), ParamsRefused, Refused),
+)]
 async fn list_tasks(
     State(st): State<AppState>,
     Q(filter): Q<TaskFilter>,
@@ -388,6 +528,21 @@ async fn list_tasks(
     Ok(Json(st.handle.tasks(filter).await?))
 }
 
+/// Decide a task with one of its options.
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/decide",
+    tag = "tasks",
+    params(("id" = u64, Path, description = "The task's id."), Acting),
+    request_body = DecideRequest,
+    responses(
+        (status = 200, body = Reply),
+        ParamsRefused,
+        BodyRefused,
+        CommandRefused,
+        Refused,
+    ),
+)]
 async fn decide(
     State(st): State<AppState>,
     Id(task): Id,
@@ -403,6 +558,21 @@ async fn decide(
     act(&st, &caller, cmd).await
 }
 
+/// Claim a task (an empty body or `{}`).
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/claim",
+    tag = "tasks",
+    params(("id" = u64, Path, description = "The task's id."), Acting),
+    request_body = Option<Empty>,
+    responses(
+        (status = 200, body = Reply),
+        ParamsRefused,
+        BodyRefused,
+        CommandRefused,
+        Refused,
+    ),
+)]
 async fn claim(
     State(st): State<AppState>,
     Id(task): Id,
@@ -412,6 +582,21 @@ async fn claim(
     act(&st, &caller, Command::Claim { task }).await
 }
 
+/// Give a task to someone else.
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/reassign",
+    tag = "tasks",
+    params(("id" = u64, Path, description = "The task's id."), Acting),
+    request_body = ReassignRequest,
+    responses(
+        (status = 200, body = Reply),
+        ParamsRefused,
+        BodyRefused,
+        CommandRefused,
+        Refused,
+    ),
+)]
 async fn reassign(
     State(st): State<AppState>,
     Id(task): Id,
@@ -421,6 +606,21 @@ async fn reassign(
     act(&st, &caller, Command::Reassign { task, to: b.to }).await
 }
 
+/// Move a task to its next escalation level, or to `to` (an empty body is `{}`).
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/escalate",
+    tag = "tasks",
+    params(("id" = u64, Path, description = "The task's id."), Acting),
+    request_body = Option<EscalateRequest>,
+    responses(
+        (status = 200, body = Reply),
+        ParamsRefused,
+        BodyRefused,
+        CommandRefused,
+        Refused,
+    ),
+)]
 async fn escalate(
     State(st): State<AppState>,
     Id(task): Id,
@@ -430,6 +630,14 @@ async fn escalate(
     act(&st, &caller, Command::Escalate { task, to: b.to }).await
 }
 
+/// Journal records after `after`, oldest first: of one item, or all.
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "journal",
+    params(AuditQuery),
+    responses((status = 200, body = Vec<Record>), ParamsRefused, Refused),
+)]
 async fn audit(
     State(st): State<AppState>,
     Q(q): Q<AuditQuery>,
@@ -438,11 +646,26 @@ async fn audit(
     Ok(Json(st.handle.audit(q.item, q.after, limit).await?))
 }
 
+/// The loaded workflow versions, with the items in flight on each.
+#[utoipa::path(
+    get,
+    path = "/api/workflows",
+    tag = "workflows",
+    responses((status = 200, body = Vec<WorkflowInfo>), Refused),
+)]
 async fn workflows(State(st): State<AppState>) -> Result<Json<Vec<WorkflowInfo>>, ApiError> {
     Ok(Json(st.handle.workflows().await?))
 }
 
 /// `POST /api/workflows`: validate the files and load their versions, all or none.
+#[utoipa::path(
+    post,
+    path = "/api/workflows",
+    tag = "workflows",
+    params(Acting),
+    request_body = DeployRequest,
+    responses((status = 200, body = Deployment), BodyRefused, CommandRefused, Refused),
+)]
 async fn deploy(
     State(st): State<AppState>,
     caller: Caller,
@@ -454,6 +677,14 @@ async fn deploy(
     ))
 }
 
+/// KPIs per workflow and in total, from `since` to now.
+#[utoipa::path(
+    get,
+    path = "/api/report",
+    tag = "metrics",
+    params(ReportQuery),
+    responses((status = 200, body = Report), ParamsRefused, Unprocessable, Refused),
+)]
 async fn report(
     State(st): State<AppState>,
     Q(q): Q<ReportQuery>,
@@ -461,10 +692,27 @@ async fn report(
     Ok(Json(st.handle.report(q.since).await?))
 }
 
+/// The counters an operator watches.
+#[utoipa::path(
+    get,
+    path = "/api/metrics",
+    tag = "metrics",
+    responses((status = 200, body = Metrics), Refused),
+)]
 async fn metrics_json(State(st): State<AppState>) -> Result<Json<Metrics>, ApiError> {
     Ok(Json(st.handle.metrics().await?))
 }
 
+/// The counters in the Prometheus text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4.", body = String, content_type = "text/plain"),
+        Refused,
+    ),
+)]
 async fn metrics_text(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let m = st.handle.metrics().await?;
     let counted = st.handle.counted().await?;

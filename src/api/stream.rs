@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use bytes::BytesMut;
 
+use super::openapi::{Refused, Resume, StreamRefused};
 use super::server::{ApiError, AppState, Q, header_text};
 use super::{ChangesQuery, EventsQuery};
 use crate::feed::changes::{Delivery, FeedError, Follower};
@@ -62,6 +63,19 @@ fn keep_alive() -> Bytes {
 }
 
 /// `GET /api/events?after=SEQ[&item=ID]`: every record committed after `SEQ`.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "journal",
+    description = "Server-sent events that do not end: each `data:` is one `Record` as JSON \
+        with its `seq` as the event's `id`; a comment line every 15 s keeps it open.",
+    params(EventsQuery, Resume),
+    responses(
+        (status = 200, description = "The stream.", body = String, content_type = "text/event-stream"),
+        StreamRefused,
+        Refused,
+    ),
+)]
 pub async fn events(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -92,6 +106,21 @@ pub async fn events(
 
 /// `GET /api/changes?after=SEQ`: batches of what changed after `SEQ` (`event: changes`),
 /// or one `event: resync` when the client must read items and tasks afresh.
+#[utoipa::path(
+    get,
+    path = "/api/changes",
+    tag = "journal",
+    description = "Server-sent events that do not end: `event: changes` batches of what \
+        changed (items, tasks, workflows), each with the journal position as its `id`; or \
+        one `event: resync` (an `ErrorBody`) and the end, when the client must read items \
+        and tasks afresh.",
+    params(ChangesQuery, Resume),
+    responses(
+        (status = 200, description = "The stream.", body = String, content_type = "text/event-stream"),
+        StreamRefused,
+        Refused,
+    ),
+)]
 pub async fn changes(
     State(st): State<AppState>,
     headers: HeaderMap,

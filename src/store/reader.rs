@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use super::StoreError;
 use super::ended::{self, EndedRow};
-use super::journal::{JOURNAL_FILE, check_header, decode_row, sql_err, to_i64};
+use super::journal::{JOURNAL_FILE, check_header, decode_row, sql_err};
 use crate::types::event::{ItemId, Record, TaskId};
 use crate::types::tally::Counts;
 use crate::types::view::{ItemFilter, TaskView};
@@ -65,7 +65,10 @@ impl Reader {
         };
         match item {
             Some(item) => {
-                let item = to_i64(item, path, "item id")?;
+                // Ids are stored as SQLite integers: one past them names no item.
+                let Ok(item) = i64::try_from(item) else {
+                    return Ok(out);
+                };
                 let mut stmt = self
                     .conn
                     .prepare_cached(

@@ -13,7 +13,7 @@ pub const MAX_SINCE_DAYS: i64 = 30;
 
 /// An operator's request. Each is validated against the current state before any
 /// event is written; a refused command changes nothing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     Start {
@@ -185,7 +185,7 @@ impl Command {
 }
 
 /// What a successful command returns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reply {
     /// The item the command concerned (the new item for `start`).
     pub item: Option<ItemId>,

@@ -9,22 +9,24 @@ pub const MAX_DEPLOY_FILES: usize = 64;
 pub const MAX_PATH_CHARS: usize = 1024;
 
 /// One workflow file: its name (for file:line:col in errors) and its text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployFile {
+    #[schema(min_length = 1, max_length = 1024)]
     pub path: String,
     pub source: String,
 }
 
 /// Body of `POST /api/workflows`: files validated together and loaded all or none.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
+    #[schema(min_items = 1, max_items = 64)]
     pub files: Vec<DeployFile>,
 }
 
 /// What a deploy did with one workflow version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeployStatus {
     /// New: journaled, and items started from now on may use it.
@@ -43,7 +45,7 @@ impl DeployStatus {
 }
 
 /// One file of a deploy and the workflow version it holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Deployed {
     pub file: String,
     pub name: String,
@@ -52,7 +54,7 @@ pub struct Deployed {
 }
 
 /// The answer to a deploy, in the order the files were given.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Deployment {
     pub workflows: Vec<Deployed>,
     /// The journal position of the deploy's last record (the head when nothing changed).
@@ -60,7 +62,7 @@ pub struct Deployment {
 }
 
 /// A loaded workflow version, from `GET /api/workflows` and `tempi workflows`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkflowInfo {
     pub name: String,
     pub version: u32,

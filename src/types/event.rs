@@ -15,7 +15,7 @@ pub type TaskId = u64;
 pub const ENGINE: &str = "engine";
 
 /// One journal entry: an event with its sequence number, time, actor and reason.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Record {
     pub seq: u64,
     pub at: DateTime<Utc>,
@@ -34,7 +34,9 @@ pub struct Record {
 }
 
 /// Which phase of a step an event is about: its action, or its compensation (undo).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     #[default]
@@ -49,7 +51,7 @@ impl Phase {
 }
 
 /// Why a step attempt failed, as reported by an executor or the engine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepError {
     pub kind: StepErrorKind,
     pub message: String,
@@ -80,7 +82,7 @@ impl std::fmt::Display for StepError {
 }
 
 /// The families of step failure; `retry.non_retryable` names these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepErrorKind {
     /// The attempt ran past its `timeout`.
@@ -140,7 +142,7 @@ impl StepErrorKind {
 }
 
 /// What a human task is for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TaskKind {
     /// A `human` step.
@@ -150,7 +152,7 @@ pub enum TaskKind {
 }
 
 /// Every state change the engine knows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A workflow definition became known; items started later may use it.
@@ -372,7 +374,7 @@ pub enum Event {
 }
 
 /// What a waiting step waits on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WaitOn {
     Task {

@@ -15,7 +15,7 @@ pub const VALUE_MAX: usize = 256;
 pub const HIDDEN: &str = "[hidden]";
 
 /// One request and its response (absent after a transport error or a timeout).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Exchange {
     pub request: Request,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -24,7 +24,8 @@ pub struct Exchange {
     pub duration_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ExchangeRequest)]
 pub struct Request {
     pub method: String,
     /// Without user name and password; the query is kept.
@@ -39,7 +40,8 @@ pub struct Request {
     pub body: Option<Body>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ExchangeResponse)]
 pub struct Response {
     pub status: u16,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -52,7 +54,8 @@ pub struct Response {
 }
 
 /// The start of a body as text, and how long the body really was.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ExchangeBody)]
 pub struct Body {
     /// At most [`BODY_MAX`] bytes of it (invalid UTF-8 shown as `�`).
     pub excerpt: String,

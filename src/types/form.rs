@@ -16,7 +16,7 @@ pub const MAX_CHOICES: usize = 32;
 pub const MAX_TEXT: usize = 1000;
 
 /// What a field holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
     String,
@@ -52,7 +52,7 @@ impl FieldType {
 }
 
 /// One field of a form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FormField {
     pub name: String,
     #[serde(rename = "type")]

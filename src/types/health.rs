@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The engine's state, as `/healthz` reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "state", content = "reason", rename_all = "snake_case")]
 pub enum Health {
     #[default]
@@ -32,7 +32,7 @@ impl Health {
 
 /// How far the daemon's background check has verified the journal's hash chain (see
 /// `store::chain`), for `/healthz`, `/metrics` and the console's header.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditHealth {
     /// The chain verifies from the journal's start through this seq (0: not checked yet).
     pub verified_seq: u64,
@@ -44,7 +44,7 @@ pub struct AuditHealth {
 /// The body of `/healthz`: the engine's state (its `state` and `reason` at the top, as
 /// before the chain) and the audit check. A broken chain does not stop the engine, so it
 /// does not change the status code; `/metrics` has it for alerts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HealthReport {
     #[serde(flatten)]
     pub health: Health,
@@ -52,7 +52,7 @@ pub struct HealthReport {
 }
 
 /// The first seq the chain does not verify at, and what is wrong there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditBreak {
     pub seq: u64,
     pub problem: String,

@@ -19,7 +19,18 @@ pub const RESERVED: [&str; 2] = [ENGINE, "api"];
 
 /// What an operator may do; each role may do everything the ones before it may.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -314,7 +325,7 @@ impl Who {
 
 /// What `GET /api/operators` lists: the directory without token hashes, and the
 /// daemon's own bootstrap identity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperatorView {
     pub name: String,
     pub role: Role,
@@ -332,7 +343,7 @@ pub struct OperatorView {
 }
 
 /// `GET /api/whoami`: who the request was taken to be, and what they may do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WhoAmI {
     pub name: String,
     pub role: Role,
@@ -346,7 +357,7 @@ pub struct WhoAmI {
 
 /// `GET /api/operators`: everyone who may act (the bootstrap first), and how many open
 /// tasks wait on each group with nobody in person on them yet.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Listing {
     pub operators: Vec<OperatorView>,
     #[serde(default)]

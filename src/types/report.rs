@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::tally::Counts;
 
 /// The report over one window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     /// The window's start: the start of the minute the asked `since` falls in (of its
     /// hour beyond a week back, of its day beyond 400 days); `null` when nothing was
@@ -21,7 +21,7 @@ pub struct Report {
 }
 
 /// One workflow's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkflowFigures {
     pub workflow: String,
     #[serde(flatten)]
@@ -30,7 +30,7 @@ pub struct WorkflowFigures {
 
 /// What happened in the window. Items count when they started (`started`) or ended
 /// (the rest); incidents, breaches and decisions when they happened.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Figures {
     pub started: u64,
     pub completed: u64,

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::event::{ItemId, StepError, TaskId, TaskKind};
 use super::exchange::Exchange;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
     /// Steps are running or scheduled.
@@ -59,7 +59,7 @@ impl ItemStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Pending,
@@ -74,7 +74,7 @@ pub enum StepStatus {
 }
 
 /// One line of the items listing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemSummary {
     pub id: ItemId,
     pub workflow: String,
@@ -131,7 +131,7 @@ pub struct EndedItem {
 }
 
 /// One step of an item, for the detail view.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepView {
     pub id: String,
     pub kind: String,
@@ -155,7 +155,7 @@ pub struct StepView {
 }
 
 /// Everything about one item except its audit trail (which comes from the journal).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemDetail {
     pub summary: ItemSummary,
     pub input: Value,
@@ -165,7 +165,7 @@ pub struct ItemDetail {
     pub compensating: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     Open,
@@ -175,7 +175,7 @@ pub enum TaskStatus {
 }
 
 /// One task of the inbox.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskView {
     pub id: TaskId,
     pub item: ItemId,
@@ -210,7 +210,8 @@ pub struct TaskView {
 }
 
 /// Which items a listing wants.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ItemFilter {
     #[serde(default)]
     pub status: Option<ItemStatus>,
@@ -224,12 +225,14 @@ pub struct ItemFilter {
     pub ended: bool,
     /// At most this many, newest first (all when absent).
     #[serde(default)]
+    #[param(minimum = 1, value_type = Option<u64>)]
     pub limit: Option<usize>,
     /// Paging: only items listed after this one (newest first, so ids below it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<ItemId>,
     /// Only these items (any status), in this order; unknown ids are left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<String>, pattern = "^([0-9]{1,19})?(,([0-9]{1,19})?)*$", example = "3,1,2")]
     pub ids: Option<IdList>,
     /// Only items with this business key (ASCII case ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -263,12 +266,15 @@ impl Serialize for IdList {
 impl<'de> Deserialize<'de> for IdList {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
+        // Digits only, as the pattern on `ItemFilter::ids` says (`parse` alone takes `+1`).
         text.split(',')
             .filter(|t| !t.is_empty())
             .map(|t| {
-                t.trim()
-                    .parse()
-                    .map_err(|_| serde::de::Error::custom(format!("'{t}' is not an item id")))
+                t.bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| t.parse().ok())
+                    .flatten()
+                    .ok_or_else(|| serde::de::Error::custom(format!("'{t}' is not an item id")))
             })
             .collect::<Result<Vec<ItemId>, _>>()
             .map(IdList)
@@ -276,7 +282,8 @@ impl<'de> Deserialize<'de> for IdList {
 }
 
 /// Which tasks a listing wants.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TaskFilter {
     /// Only tasks this user may act on: assigned to or claimed by them, or in a group
     /// and unclaimed.
@@ -287,6 +294,7 @@ pub struct TaskFilter {
     pub all: bool,
     /// At most this many, oldest first (all when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, value_type = Option<u64>)]
     pub limit: Option<usize>,
     /// Paging: only tasks with ids above this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,7 +302,7 @@ pub struct TaskFilter {
 }
 
 /// The counters an operator watches; also exported as Prometheus metrics.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Metrics {
     pub in_flight: u64,
     pub waiting_on_humans: u64,
