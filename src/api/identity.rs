@@ -56,6 +56,13 @@ pub(super) fn authenticate(
     };
     let who = match header_text(headers, ACTOR_HEADER) {
         Some(person) if person != who.name => on_behalf(st, who, &person)?,
+        None if headers.contains_key(ACTOR_HEADER) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("{ACTOR_HEADER} is empty; leave it out to act as yourself"),
+            ));
+        }
         _ => who,
     };
     Ok(Caller {
@@ -138,7 +145,11 @@ fn on_behalf(st: &AppState, who: Who, person: &str) -> Result<Who, ApiError> {
     path = "/api/whoami",
     tag = "operators",
     params(super::openapi::Acting),
-    responses((status = 200, body = WhoAmI), super::openapi::Refused),
+    responses(
+        (status = 200, body = WhoAmI),
+        super::openapi::ParamsRefused,
+        super::openapi::Refused
+    ),
 )]
 pub(super) async fn whoami(State(st): State<AppState>, caller: Caller) -> Json<WhoAmI> {
     let dir = st.handle.directory();

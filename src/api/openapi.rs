@@ -371,8 +371,11 @@ impl IntoResponses for Unprocessable {
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct Acting {
-    /// The operator to act as (only an admin's token may name another); by default the
-    /// token's own operator.
+    /// The operator to act for (only an admin may name another; `engine` is nobody's);
+    /// by default the token's own operator, or the socket's login. A name is 1 to 64
+    /// ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit; any
+    /// other (an empty one too) is 400.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     #[serde(default, rename = "x-tempi-actor")]
     pub actor: Option<String>,
     /// Why: free text journaled with the command's events.

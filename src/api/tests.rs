@@ -389,7 +389,7 @@ async fn two_decisions_race_and_exactly_one_wins() {
 #[tokio::test]
 async fn actor_and_reason_travel_with_the_command() {
     let f = serve_fake().await;
-    let c = Client::new(&f.url, TOKEN, "zoë").unwrap();
+    let c = Client::new(&f.url, TOKEN, "zoe").unwrap();
     let req = StartRequest {
         workflow: "wf".into(),
         version: None,
@@ -400,7 +400,7 @@ async fn actor_and_reason_travel_with_the_command() {
     assert_eq!(reply.message, "item 1 started");
     let seen = f.seen.lock().unwrap();
     let (actor, reason, cmd) = &seen[0];
-    assert_eq!(actor, "zoë");
+    assert_eq!(actor, "zoe");
     assert_eq!(reason.as_deref(), Some("customer asked again"));
     assert!(matches!(cmd, Command::Start { priority: 2, .. }));
 }
