@@ -32,7 +32,9 @@ pub struct StartRequest {
     pub workflow: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
+    /// The item's input: an object (absent or null is `{}`).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub input: Value,
     #[serde(default)]
     pub priority: i32,

@@ -76,6 +76,7 @@ pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        inline_aliases(&mut doc);
         bound_integers(&mut doc);
         doc
     })
@@ -85,6 +86,45 @@ pub fn document() -> &'static Value {
 fn document_json() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
     TEXT.get_or_init(|| document().to_string())
+}
+
+/// Put the schema of a primitive in place of each reference to it. utoipa sees `ItemId`
+/// and `TaskId` (aliases of `u64`) as types of their own and refers to a component
+/// named `u64`; a client should see an integer.
+fn inline_aliases(doc: &mut Value) {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let primitives: Vec<(String, Value)> = ["u64", "u32", "i64", "i32"]
+        .into_iter()
+        .filter_map(|name| {
+            Some((
+                format!("#/components/schemas/{name}"),
+                schemas.remove(name)?,
+            ))
+        })
+        .collect();
+    replace_refs(doc, &primitives);
+}
+
+fn replace_refs(node: &mut Value, primitives: &[(String, Value)]) {
+    match node {
+        Value::Object(map) => {
+            let target = map.get("$ref").and_then(Value::as_str);
+            if let Some((_, schema)) = primitives.iter().find(|(r, _)| Some(r.as_str()) == target) {
+                map.remove("$ref");
+                for (k, v) in schema.as_object().into_iter().flatten() {
+                    map.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+            map.values_mut().for_each(|v| replace_refs(v, primitives));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_refs(v, primitives)),
+        _ => {}
+    }
 }
 
 /// Give every integer schema the range of its Rust type, which its `format` names

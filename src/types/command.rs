@@ -22,6 +22,7 @@ pub enum Command {
         #[serde(default)]
         version: Option<u32>,
         #[serde(default)]
+        #[schema(value_type = Option<Object>)]
         input: Value,
         #[serde(default)]
         priority: i32,

@@ -12,7 +12,12 @@ pub const MAX_PATH_CHARS: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployFile {
-    #[schema(min_length = 1, max_length = 1024)]
+    /// 1 to [`MAX_PATH_CHARS`] characters, not all blank, without control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u001f\\u007f-\\u009f\\s][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub path: String,
     pub source: String,
 }

@@ -112,7 +112,18 @@ def document(cache={}):
 
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
-    """Keep every failure but the refusals excused above."""
+    """Keep every failure but the refusals excused above (`TEMPI_FUZZ_EXCUSED=FILE`
+    lists those, to see what they were)."""
+    keep = kept(failure, case, response)
+    excused = os.environ.get("TEMPI_FUZZ_EXCUSED")
+    if not keep and excused:
+        with open(excused, "a", encoding="utf-8") as f:
+            line = [case.method, case.formatted_path, response.status_code, message_of(response)]
+            f.write(json.dumps(line) + "\n")
+    return keep
+
+
+def kept(failure, case, response):
     if not isinstance(failure, RejectedPositiveData) or response.status_code != 422:
         return True
     if refuted_by_schema(case):

@@ -221,6 +221,13 @@ fn every_integer_carries_the_range_of_its_rust_type() {
     assert_eq!(limit["schema"]["minimum"], 1);
     let text = doc.to_string();
     assert!(!text.contains("u-int"), "a format utoipa misspells is left");
+    // Ids (aliases of u64) are integers, not references to a component named u64.
+    assert!(
+        !text.contains("schemas/u64"),
+        "an alias is left as a reference"
+    );
+    let task = &doc["components"]["schemas"]["Reply"]["properties"]["task"];
+    assert!(task.to_string().contains("uint64"), "{task}");
 }
 
 /// A little of JSON Schema, enough to hold serde's output to the document: `$ref`,
