@@ -384,7 +384,9 @@ async fn view(h: &tempi::engine::EngineHandle) -> String {
     };
     let tasks = h.tasks(every).await.unwrap();
     let mut m = h.metrics().await.unwrap();
+    // Counters of the runtime, not of the state: how far the background audit got is timing.
     m.commits = 0;
+    m.audit = Default::default();
     let details: Vec<_> = futures_util::future::join_all(items.iter().map(|i| h.item(i.id))).await;
     let details: Vec<_> = details.into_iter().map(|d| d.unwrap()).collect();
     serde_json::to_string(&(items, tasks, m, details)).unwrap()

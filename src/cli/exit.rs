@@ -42,7 +42,8 @@ pub const CODES: [(u8, &str); 5] = [
 /// What `--json` promises, beside the exit codes.
 pub const JSON: &str = "With --json a command prints JSON on stdout (audit --follow: one record per \
 line); an error is still one line of text on stderr with the exit code above, never JSON. \
-validate --json prints its report either way and exits 1 when it found a problem.";
+validate --json, and audit --verify, --export, --anchor and --check with --json, print their \
+report either way and exit 1 when they found a problem.";
 
 /// The text after `tempi --help`: the exit codes and the `--json` promise.
 pub fn help() -> String {

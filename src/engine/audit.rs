@@ -16,7 +16,8 @@ use crate::types::health::{AuditBreak, AuditHealth};
 /// Records and tombstones verified per read transaction: short enough that a
 /// checkpoint is never held up for long, long enough that a start's full walk is quick.
 const CHUNK: u64 = 50_000;
-/// Pause between chunks while there is a backlog, so the writer's thread gets the core.
+/// The least pause between chunks while there is a backlog; otherwise as long as the
+/// chunk took, so a long walk (a restart on a large journal) takes at most half a core.
 const PAUSE: Duration = Duration::from_millis(5);
 /// How often the whole chain is walked again: records already verified are read once
 /// an hour, not every few seconds.
@@ -123,12 +124,13 @@ fn catch_up(
     stopped: &mpsc::Receiver<()>,
 ) -> Result<Option<crate::store::verify::Break>, crate::store::StoreError> {
     loop {
+        let began = std::time::Instant::now();
         let walked = a.snapshot(|a| a.walk(*at, CHUNK, Depth::Chain, &mut |_| Ok(())))?;
         *at = walked.at;
         if walked.broken.is_some() || walked.done {
             return Ok(walked.broken);
         }
-        match stopped.recv_timeout(PAUSE) {
+        match stopped.recv_timeout(began.elapsed().max(PAUSE)) {
             Err(RecvTimeoutError::Timeout) => {}
             _ => return Ok(None),
         }

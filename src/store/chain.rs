@@ -168,10 +168,20 @@ pub fn add_tombstone(
 pub fn migrate(tx: &Transaction<'_>, path: &Path, pruned_through: u64) -> Result<(), StoreError> {
     const BATCH: i64 = 8192;
     let err = |what| sql_err(path, what);
-    tx.execute_batch("ALTER TABLE events ADD COLUMN hash BLOB;")
-        .map_err(err("add the hash column"))?;
+    // A journal put back to an older version by hand may have the column already: the
+    // chain is computed afresh either way.
+    let has_hash = tx
+        .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'hash'")
+        .and_then(|mut s| s.exists([]))
+        .map_err(err("read the events table's columns"))?;
+    if !has_hash {
+        tx.execute_batch("ALTER TABLE events ADD COLUMN hash BLOB;")
+            .map_err(err("add the hash column"))?;
+    }
     tx.execute_batch(SCHEMA)
         .map_err(err("create the tombstones table"))?;
+    tx.execute_batch("DELETE FROM tombstones;")
+        .map_err(err("clear the tombstones table"))?;
     let (mut prev, mut next, mut after) = (GENESIS, 1i64, 0i64);
     let mut gap_end = 0i64;
     loop {
