@@ -349,7 +349,7 @@ fn bad_unknown_keys() {
             "7:5: unknown key `timout` in step 'call' (did you mean `timeout`?)",
             "8:5: `run` is not allowed in step 'call': it belongs to shell steps, not http steps",
             "9:45: unknown key `methd` in `request` (did you mean `method`?)",
-            "14:5: unknown key `bogus_thing` in step 'ask' (expected one of: id, kind, needs, when, retry, timeout, deadline, compensate, title, details, group, assignee, options, due, escalate, form)",
+            "14:5: unknown key `bogus_thing` in step 'ask' (expected one of: id, kind, needs, when, retry, timeout, deadline, compensate, title, details, group, assignee, options, due, escalate, form, approvals, self_approval, distinct_from)",
         ],
     );
 }
@@ -360,7 +360,7 @@ fn bad_unknown_kind() {
         "unknown-kind.yaml",
         &[
             "5:11: unknown step kind 'email' (expected one of http, shell, agent, human, wait, pass)",
-            "6:5: unknown key `to` in step 'notify' (expected one of: id, kind, needs, when, retry, timeout, deadline, compensate, request, expect, run, script, env, cwd, ok_codes, min_confidence, review, title, details, group, assignee, options, due, escalate, form, duration, until, signal, output)",
+            "6:5: unknown key `to` in step 'notify' (expected one of: id, kind, needs, when, retry, timeout, deadline, compensate, request, expect, run, script, env, cwd, ok_codes, min_confidence, review, title, details, group, assignee, options, due, escalate, form, approvals, self_approval, distinct_from, duration, until, signal, output)",
             "8:5: step 'later' is missing required key `kind`",
         ],
     );
