@@ -204,15 +204,10 @@ fn listing(st: &AppState, load: &Load) -> Directory {
         bootstrap: true,
         open_tasks: load.people.get(&*st.daemon_user).copied().unwrap_or(0),
     }];
-    operators.extend(dir.iter().map(|o| OperatorView {
-        name: o.name.clone(),
-        role: o.role,
-        groups: o.groups.clone(),
-        added: Some(o.added),
-        revoked: o.revoked,
-        bootstrap: false,
-        open_tasks: load.people.get(&o.name).copied().unwrap_or(0),
-    }));
+    operators.extend(
+        dir.iter()
+            .map(|o| OperatorView::of(o, load.people.get(&o.name).copied().unwrap_or(0))),
+    );
     Directory {
         operators,
         groups: load.groups.clone(),

@@ -242,16 +242,9 @@ fn task_row(now: chrono::DateTime<Utc>, t: &TaskView) -> Vec<String> {
         .unwrap_or_else(|| "-".into());
     let status = match &t.decision {
         Some(d) => d.clone(),
-        None if t.approvals > 1 => format!(
-            "{} of {} approvals{}",
-            t.approved_by.len(),
-            t.approvals,
-            match t.approved_by.is_empty() {
-                true => String::new(),
-                false => format!(" ({})", t.approved_by.join(", ")),
-            }
-        ),
-        None => format!("{:?}", t.status).to_lowercase(),
+        None => t
+            .approvals_text()
+            .unwrap_or_else(|| format!("{:?}", t.status).to_lowercase()),
     };
     vec![
         t.id.to_string(),

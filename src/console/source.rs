@@ -164,18 +164,7 @@ impl Source {
         match self {
             Source::Embedded(h) => {
                 let dir = h.directory();
-                let operators = dir
-                    .iter()
-                    .map(|o| OperatorView {
-                        name: o.name.clone(),
-                        role: o.role,
-                        groups: o.groups.clone(),
-                        added: Some(o.added),
-                        revoked: o.revoked,
-                        bootstrap: false,
-                        open_tasks: 0,
-                    })
-                    .collect();
+                let operators = dir.iter().map(|o| OperatorView::of(o, 0)).collect();
                 let listing = Listing {
                     operators,
                     groups: Default::default(),

@@ -342,6 +342,21 @@ pub struct OperatorView {
     pub open_tasks: usize,
 }
 
+impl OperatorView {
+    /// A registered operator as listed (no token hash), with `open_tasks` of theirs.
+    pub fn of(o: &Operator, open_tasks: usize) -> OperatorView {
+        OperatorView {
+            name: o.name.clone(),
+            role: o.role,
+            groups: o.groups.clone(),
+            added: Some(o.added),
+            revoked: o.revoked,
+            bootstrap: false,
+            open_tasks,
+        }
+    }
+}
+
 /// `GET /api/whoami`: who the request was taken to be, and what they may do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WhoAmI {

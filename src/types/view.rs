@@ -209,6 +209,20 @@ pub struct TaskView {
     pub form: Vec<super::form::FormField>,
 }
 
+impl TaskView {
+    /// `1 of 2 approvals (alice)` for a task that needs several, else None.
+    pub fn approvals_text(&self) -> Option<String> {
+        if self.approvals <= 1 {
+            return None;
+        }
+        let (n, given) = (self.approvals, self.approved_by.len());
+        Some(match given {
+            0 => format!("0 of {n} approvals"),
+            _ => format!("{given} of {n} approvals ({})", self.approved_by.join(", ")),
+        })
+    }
+}
+
 /// Which items a listing wants.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

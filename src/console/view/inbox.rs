@@ -24,14 +24,9 @@ pub fn holder(t: &TaskView) -> String {
         (None, None, Some(g)) => g.clone(),
         _ => "-".into(),
     };
-    match t.approvals {
-        0 | 1 => who,
-        n if t.approved_by.is_empty() => format!("{who} · 0 of {n} approvals"),
-        n => format!(
-            "{who} · {} of {n} approvals ({})",
-            t.approved_by.len(),
-            t.approved_by.join(", ")
-        ),
+    match t.approvals_text() {
+        Some(a) => format!("{who} · {a}"),
+        None => who,
     }
 }
 
